@@ -1,0 +1,5 @@
+"""`python -m textcnn` (and `torchrun -m textcnn`) runs the CLI."""
+
+from textcnn.cli import main
+
+main()

@@ -1,0 +1,433 @@
+"""The one configuration schema: dataclasses for data, tokenizer, model and training.
+
+Defaults live here and only here. Config files (TOML, in `configs/`) hold overrides; `--set
+section.key=value` overrides a single field, type-checked against this schema. This module knows
+nothing about torch or datasets: it only describes and validates settings.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+
+
+class ConfigError(ValueError):
+    """A user-facing configuration problem; the message is one line and names the option."""
+
+
+@dataclass
+class DataConfig:
+    dataset: str = ""
+    """Preset name (configs/<name>.toml), Hugging Face hub id, or a local file/folder."""
+    hub_id: str | None = None
+    """Hub id to load when `dataset` is a preset (set by the preset file)."""
+    hub_config: str | None = None
+    """Hub configuration name, e.g. 'plain_text' (optional)."""
+    path: str | None = None
+    """Local copy to read instead of the hub (a folder in the hub's layout or data files)."""
+    text_column: str | None = None
+    """Column holding the text; found by common names when unset."""
+    label_column: str | None = None
+    """Column holding the label; found by common names when unset."""
+    train_split: str = "train"
+    """Split used for training."""
+    validation_split: str | None = None
+    """Split used for model selection; unset: 'validation'/'valid'/'dev' if present, else held out."""
+    test_split: str | None = None
+    """Split scored at the end; unset: 'test' if present."""
+    validation_fraction: float = 0.1
+    """Share of train held out (seeded) when the dataset has no validation split."""
+    max_train_rows: int | None = None
+    """Use only the first N training rows (quick experiments)."""
+
+
+@dataclass
+class TokenizerConfig:
+    kind: str = "word"
+    """word | bpe | wordpiece | unigram, or the path of an existing tokenizer.json."""
+    vocab_size: int = 30000
+    """Vocabulary size for subword tokenizers (word: upper bound, 0 = no limit)."""
+    min_frequency: int = 1
+    """Minimum count for a word to enter the vocabulary (Kim 2014 uses 1)."""
+    lowercase: bool = True
+    """Lowercase text before tokenizing (Kim lowercases every dataset except TREC)."""
+    max_length: int = 256
+    """Longer inputs are truncated to this many tokens."""
+
+
+@dataclass
+class ModelConfig:
+    name: str = "cnn"
+    """cnn | cnn2d | image2d | lstm."""
+    embedding_dim: int = 300
+    """Word vector size (the pretrained vectors' size when `embeddings` is set)."""
+    embedding_mode: str = "rand"
+    """rand | static | non-static | multichannel (Kim 2014)."""
+    embeddings: str | None = None
+    """Pretrained vectors: word2vec .bin/.txt, GloVe .txt, fastText .vec, optionally .gz."""
+    widths: list[int] = field(default_factory=lambda: [3, 4, 5])
+    """Filter widths of the convolutions (cnn, cnn2d)."""
+    feature_maps: int = 100
+    """Filters per width (cnn, cnn2d)."""
+    activation: str = "relu"
+    """relu | tanh | gelu | identity."""
+    pooling: str = "max"
+    """Pooling over time for the CNNs: max | avg | kmax; the LSTM's: last | max | mean."""
+    k: int = 2
+    """k of k-max pooling (Kalchbrenner et al. 2014)."""
+    dropout: float = 0.5
+    """Dropout before the classifier."""
+    max_norm: float | None = 3.0
+    """Kim's constraint: L2 norm of each classifier weight row <= max_norm (unset: off)."""
+    channels: list[int] = field(default_factory=lambda: [32, 64, 128])
+    """image2d: output channels of each conv block."""
+    kernel_size: int = 3
+    """image2d: square kernel size."""
+    stride: int = 1
+    """image2d: conv stride."""
+    padding: int = 1
+    """image2d: conv padding."""
+    pool2d: str = "max"
+    """image2d: pooling between blocks, max | avg."""
+    hidden_size: int = 150
+    """lstm: hidden units per direction."""
+    num_layers: int = 1
+    """lstm: stacked layers."""
+    bidirectional: bool = True
+    """lstm: run a backward LSTM too."""
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 10
+    """Maximum number of epochs."""
+    batch_size: int = 50
+    """Sentences per batch (Kim 2014: 50)."""
+    optimizer: str = "adadelta"
+    """adadelta | adam | adamw | sgd."""
+    lr: float = 1.0
+    """Learning rate."""
+    weight_decay: float = 0.0
+    """L2 penalty (dense parameters only)."""
+    rho: float = 0.95
+    """Adadelta decay (Kim: 0.95)."""
+    eps: float = 1e-6
+    """Adadelta / Adam epsilon (Kim: 1e-6)."""
+    sparse_embedding: bool = True
+    """Update only the embedding rows a batch uses (lazy Adadelta/Adam); much faster on CPU."""
+    patience: int = 3
+    """Stop after this many evaluations without a better validation accuracy (0 = never)."""
+    evals_per_epoch: int = 1
+    """Validation passes per epoch (more gives finer time-to-accuracy curves)."""
+    seed: int = 0
+    """Random seed for initialisation, data order and dropout."""
+    device: str = "auto"
+    """auto | cpu | cuda | mps."""
+    threads: int | None = None
+    """CPU threads for torch (unset: all cores)."""
+    bf16: bool = False
+    """bfloat16 autocast (CUDA, or CPUs with native bf16)."""
+    compile: bool = False
+    """torch.compile the model."""
+    bucket_chunk: int = 100
+    """Length bucketing: sort within shuffled chunks of this many batches."""
+    checkpoint_every_steps: int = 0
+    """Also write a resumable checkpoint every N steps (0 = off)."""
+    checkpoint_every_minutes: float = 10.0
+    """Also write a resumable checkpoint every N minutes (0 = off)."""
+    log_every: int = 50
+    """Steps between progress updates (the only place the loss is read back)."""
+
+
+@dataclass
+class Config:
+    data: DataConfig = field(default_factory=DataConfig)
+    tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def __post_init__(self) -> None:
+        validate(self)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
+    ("model", "name"): ("cnn", "cnn2d", "image2d", "lstm"),
+    ("model", "embedding_mode"): ("rand", "static", "non-static", "multichannel"),
+    ("model", "activation"): ("relu", "tanh", "gelu", "identity"),
+    ("model", "pool2d"): ("max", "avg"),
+    ("train", "optimizer"): ("adadelta", "adam", "adamw", "sgd"),
+    ("train", "device"): ("auto", "cpu", "cuda", "mps"),
+}
+MODELS = CHOICES[("model", "name")]
+SUBWORD_KINDS = ("bpe", "wordpiece", "unigram")
+
+
+def validate(cfg: Config) -> None:
+    """Check every field; raise one ConfigError that lists all the problems found."""
+    problems: list[str] = []
+    for (section, key), allowed in CHOICES.items():
+        value = getattr(getattr(cfg, section), key)
+        if value not in allowed:
+            problems.append(f"{section}.{key}={value!r} is not one of {', '.join(allowed)}")
+    m, t, tk = cfg.model, cfg.train, cfg.tokenizer
+    cnn_pools = ("max", "avg", "kmax")
+    lstm_pools = ("last", "max", "mean")
+    pools = lstm_pools if m.name == "lstm" else cnn_pools
+    if m.pooling not in pools:
+        problems.append(f"model.pooling={m.pooling!r} is not one of {', '.join(pools)} for {m.name}")
+    positive = {
+        "model.embedding_dim": m.embedding_dim,
+        "model.feature_maps": m.feature_maps,
+        "model.k": m.k,
+        "model.kernel_size": m.kernel_size,
+        "model.stride": m.stride,
+        "model.hidden_size": m.hidden_size,
+        "model.num_layers": m.num_layers,
+        "train.epochs": t.epochs,
+        "train.batch_size": t.batch_size,
+        "train.bucket_chunk": t.bucket_chunk,
+        "train.evals_per_epoch": t.evals_per_epoch,
+        "train.log_every": t.log_every,
+        "tokenizer.max_length": tk.max_length,
+        "tokenizer.min_frequency": tk.min_frequency,
+    }
+    problems += [f"{k}={v} must be >= 1" for k, v in positive.items() if v < 1]
+    if not m.widths or any(w < 1 for w in m.widths):
+        problems.append(f"model.widths={m.widths} must be a non-empty list of widths >= 1")
+    if not m.channels or any(c < 1 for c in m.channels):
+        problems.append(f"model.channels={m.channels} must be a non-empty list of sizes >= 1")
+    if m.padding < 0:
+        problems.append(f"model.padding={m.padding} must be >= 0")
+    if not 0.0 <= m.dropout < 1.0:
+        problems.append(f"model.dropout={m.dropout} must be in [0, 1)")
+    if m.max_norm is not None and m.max_norm <= 0:
+        problems.append(f"model.max_norm={m.max_norm} must be > 0 (or unset to switch it off)")
+    if m.embedding_mode != "rand" and not m.embeddings:
+        problems.append(f"model.embedding_mode={m.embedding_mode!r} needs model.embeddings (a vectors file)")
+    if t.lr <= 0:
+        problems.append(f"train.lr={t.lr} must be > 0")
+    if t.threads is not None and t.threads < 1:
+        problems.append(f"train.threads={t.threads} must be >= 1")
+    if t.patience < 0 or t.checkpoint_every_steps < 0 or t.checkpoint_every_minutes < 0:
+        problems.append("train.patience and train.checkpoint_every_* must be >= 0")
+    if tk.vocab_size < 0:
+        problems.append(f"tokenizer.vocab_size={tk.vocab_size} must be >= 0")
+    if tk.kind in SUBWORD_KINDS and tk.vocab_size < 10:
+        problems.append(f"tokenizer.vocab_size={tk.vocab_size} is too small for a {tk.kind} tokenizer")
+    if tk.kind not in ("word", *SUBWORD_KINDS) and not tk.kind.endswith(".json"):
+        problems.append(
+            f"tokenizer.kind={tk.kind!r} is not one of word, {', '.join(SUBWORD_KINDS)} or a tokenizer.json path"
+        )
+    if not 0.0 < cfg.data.validation_fraction < 1.0:
+        problems.append(f"data.validation_fraction={cfg.data.validation_fraction} must be in (0, 1)")
+    if problems:
+        raise ConfigError("; ".join(problems))
+
+
+# ---------------------------------------------------------------------------------------------
+# Overrides: nested dicts (TOML files) and dotted `section.key=value` strings.
+
+_SECTION_TYPES = {"data": DataConfig, "tokenizer": TokenizerConfig, "model": ModelConfig, "train": TrainConfig}
+
+
+def _field_types(cls: type) -> dict[str, Any]:
+    hints = typing.get_type_hints(cls)
+    return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
+
+
+def _coerce(name: str, value: Any, hint: Any) -> Any:
+    """Check `value` against the annotation `hint`, converting TOML/CLI values where lossless."""
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None or (isinstance(value, str) and value.lower() in ("none", "null", "")):
+            if type(None) in args:
+                return None
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(name, value, inner[0])
+    if origin is list:
+        (item,) = args
+        if isinstance(value, str):
+            value = [v for v in value.replace("[", "").replace("]", "").split(",") if v.strip()]
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{name} expects a list, got {value!r}")
+        return [_coerce(name, v, item) for v in value]
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "1", "yes", "on", "false", "0", "no", "off"):
+            return value.lower() in ("true", "1", "yes", "on")
+        raise ConfigError(f"{name} expects true or false, got {value!r}")
+    if hint is int:
+        if isinstance(value, bool):
+            raise ConfigError(f"{name} expects an integer, got {value!r}")
+        if isinstance(value, int):
+            return value
+        if isinstance(value, str):
+            try:
+                return int(value.strip())
+            except ValueError:
+                pass
+        raise ConfigError(f"{name} expects an integer, got {value!r}")
+    if hint is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value.strip())
+            except ValueError:
+                pass
+        raise ConfigError(f"{name} expects a number, got {value!r}")
+    if hint is str:
+        if isinstance(value, str):
+            return value.strip()
+        raise ConfigError(f"{name} expects a string, got {value!r}")
+    return value
+
+
+def apply_overrides(raw: dict[str, Any], overrides: dict[str, Any], source: str) -> None:
+    """Merge a nested override dict into `raw` (a nested dict of Config), checking every key."""
+    for section, values in overrides.items():
+        if section not in _SECTION_TYPES:
+            raise ConfigError(f"unknown config section {section!r} in {source}; valid: {', '.join(_SECTION_TYPES)}")
+        if not isinstance(values, dict):
+            raise ConfigError(f"[{section}] in {source} must be a table of settings")
+        types_ = _field_types(_SECTION_TYPES[section])
+        for key, value in values.items():
+            if key not in types_:
+                raise ConfigError(
+                    f"unknown config key {section}.{key!r} in {source}; valid: {', '.join(types_)}"
+                )
+            raw[section][key] = _coerce(f"{section}.{key}", value, types_[key])
+
+
+def parse_set(items: list[str]) -> dict[str, Any]:
+    """Turn ["model.dropout=0.3", ...] into {"model": {"dropout": "0.3"}} (typed later)."""
+    out: dict[str, dict[str, Any]] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        section, dot, name = key.strip().partition(".")
+        if not sep or not dot or not name:
+            raise ConfigError(f"--set {item!r} must look like section.key=value (e.g. model.dropout=0.3)")
+        out.setdefault(section, {})[name] = value
+    return out
+
+
+def read_toml(path: str | Path) -> dict[str, Any]:
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"config file {p} does not exist")
+    try:
+        return tomllib.loads(p.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise ConfigError(f"config file {p} is not valid TOML: {e}") from None
+
+
+def preset_path(name: str) -> Path | None:
+    """configs/<name>.toml for a dataset preset or model file, if it exists."""
+    if not name or "/" in name or "\\" in name:
+        return None
+    p = CONFIG_DIR / f"{name}.toml"
+    return p if p.is_file() else None
+
+
+def from_dict(raw: dict[str, Any]) -> Config:
+    return Config(**{s: _SECTION_TYPES[s](**raw.get(s, {})) for s in _SECTION_TYPES})
+
+
+def load_config(
+    dataset: str | None = None,
+    model: str | None = None,
+    config_file: str | Path | None = None,
+    overrides: dict[str, Any] | None = None,
+    sets: list[str] | None = None,
+) -> Config:
+    """Resolve a config: defaults < dataset preset < model file < --config file < options < --set.
+
+    `overrides` are the CLI's explicit options (nested dict; None values are ignored).
+    """
+    raw = dataclasses.asdict(_defaults())
+    if dataset:
+        raw["data"]["dataset"] = dataset
+        p = preset_path(dataset)
+        if p is not None:
+            apply_overrides(raw, read_toml(p), str(p.name))
+    chosen_model = model or (overrides or {}).get("model", {}).get("name")
+    if config_file:
+        file_over = read_toml(config_file)
+        chosen_model = chosen_model or file_over.get("model", {}).get("name")
+    if chosen_model:
+        raw["model"]["name"] = chosen_model
+        p = preset_path(chosen_model)
+        if p is not None:
+            apply_overrides(raw, read_toml(p), str(p.name))
+    if config_file:
+        apply_overrides(raw, file_over, str(config_file))
+    if overrides:
+        clean = {s: {k: v for k, v in d.items() if v is not None} for s, d in overrides.items()}
+        apply_overrides(raw, clean, "the command line")
+    if sets:
+        apply_overrides(raw, parse_set(sets), "--set")
+    if model:
+        raw["model"]["name"] = model
+    try:
+        return from_dict(raw)
+    except TypeError as e:  # pragma: no cover - apply_overrides checks keys first
+        raise ConfigError(str(e)) from None
+
+
+def _defaults() -> Config:
+    return Config()
+
+
+def to_toml(cfg: Config) -> str:
+    """Render the resolved config as TOML (unset optional values are written as comments)."""
+    lines: list[str] = []
+    for section, values in cfg.to_dict().items():
+        lines.append(f"[{section}]")
+        for key, value in values.items():
+            if value is None:
+                lines.append(f"# {key} = (unset)")
+            else:
+                lines.append(f"{key} = {_toml_value(value)}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    if isinstance(v, str):
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(v, list):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    raise TypeError(f"cannot write {v!r} as TOML")
+
+
+def config_from_toml(path: str | Path) -> Config:
+    """Load a run's saved config.toml (every key must be known; a key absent there was unset)."""
+    saved = read_toml(path)
+    raw = dataclasses.asdict(_defaults())
+    for section, cls in _SECTION_TYPES.items():
+        for name, hint in _field_types(cls).items():
+            if name not in saved.get(section, {}) and type(None) in typing.get_args(hint):
+                raw[section][name] = None
+    apply_overrides(raw, saved, str(path))
+    return from_dict(raw)
