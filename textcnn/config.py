@@ -149,6 +149,8 @@ class TrainConfig:
     """Also write a resumable checkpoint every N minutes (0 = off)."""
     log_every: int = 50
     """Steps between progress updates (the only place the loss is read back)."""
+    max_seconds: float | None = None
+    """Stop training after this many seconds (a wall-time budget; unset: no limit)."""
 
 
 @dataclass
@@ -300,9 +302,15 @@ def _coerce(name: str, value: Any, hint: Any) -> Any:
     return value
 
 
+META_SECTION = "preset"
+"""A table in preset files that describes the dataset (for `textcnn datasets`); not a setting."""
+
+
 def apply_overrides(raw: dict[str, Any], overrides: dict[str, Any], source: str) -> None:
     """Merge a nested override dict into `raw` (a nested dict of Config), checking every key."""
     for section, values in overrides.items():
+        if section == META_SECTION:
+            continue
         if section not in _SECTION_TYPES:
             raise ConfigError(f"unknown config section {section!r} in {source}; valid: {', '.join(_SECTION_TYPES)}")
         if not isinstance(values, dict):
@@ -339,11 +347,17 @@ def read_toml(path: str | Path) -> dict[str, Any]:
 
 
 def preset_path(name: str) -> Path | None:
-    """configs/<name>.toml for a dataset preset or model file, if it exists."""
-    if not name or "/" in name or "\\" in name:
+    """configs/<name>.toml for a dataset preset or model file, or the preset whose hub_id is `name`."""
+    if not name:
         return None
-    p = CONFIG_DIR / f"{name}.toml"
-    return p if p.is_file() else None
+    if "/" not in name and "\\" not in name:
+        p = CONFIG_DIR / f"{name}.toml"
+        if p.is_file():
+            return p
+    for p in sorted(CONFIG_DIR.glob("*.toml")):
+        if read_toml(p).get("data", {}).get("hub_id") == name:
+            return p
+    return None
 
 
 def from_dict(raw: dict[str, Any]) -> Config:

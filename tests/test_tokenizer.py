@@ -1,0 +1,117 @@
+"""Tokenizers: Kim's word-level normalization, subword kinds, save/reload, cached dataset encoding."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from textcnn.config import TokenizerConfig
+from textcnn.tokenizer import (
+    TokenizerError,
+    encode_list,
+    encode_texts,
+    load_tokenizer,
+    pad_id,
+    tokenizer_stats,
+    train_tokenizer,
+)
+
+CORPUS = [
+    "A gorgeous, witty film.",
+    "It doesn't work; the plot's a mess!",
+    "They'll love it -- I'm sure.",
+    "the film is n't funny",
+    "Witty and gorgeous, the best film of the year.",
+    "A mess of a film, dull and long.",
+] * 5
+
+
+@pytest.fixture(scope="module")
+def word_tok():
+    return train_tokenizer(CORPUS, TokenizerConfig())
+
+
+def test_word_tokenizer_splits_punctuation_and_clitics(word_tok):
+    toks = word_tok.encode("It doesn't work; the plot's a MESS!").tokens
+    assert toks == ["it", "does", "n't", "work", ";", "the", "plot", "'s", "a", "mess", "!"]
+
+
+def test_specials_first(word_tok):
+    assert word_tok.token_to_id("[PAD]") == 0
+    assert word_tok.token_to_id("[UNK]") == 1
+    assert pad_id(word_tok) == 0
+
+
+def test_unknown_words_and_any_unicode_map_to_unk(word_tok):
+    ids, truncated = encode_texts(word_tok, ["zebra 😀 café", "", "   "], max_length=10)
+    assert ids[0] == [1, 1, 1]
+    assert ids[1] == [] and ids[2] == []
+    assert truncated == [False, False, False]
+
+
+def test_truncation_is_reported(word_tok):
+    ids, truncated = encode_texts(word_tok, ["film " * 20], max_length=5)
+    assert len(ids[0]) == 5 and truncated == [True]
+
+
+def test_no_lowercase_keeps_case():
+    tok = train_tokenizer(CORPUS, TokenizerConfig(lowercase=False))
+    assert "A" in tok.get_vocab() and "Witty" in tok.get_vocab()
+
+
+def test_min_frequency_drops_rare_words():
+    tok = train_tokenizer(CORPUS + ["unique_word_once"], TokenizerConfig(min_frequency=2))
+    assert tok.token_to_id("unique_word_once") is None
+    assert tok.token_to_id("film") is not None
+
+
+@pytest.mark.parametrize("kind", ["bpe", "wordpiece", "unigram"])
+def test_subword_kinds_train_and_reload(kind, tmp_path):
+    tok = train_tokenizer(CORPUS, TokenizerConfig(kind=kind, vocab_size=80))
+    assert tok.token_to_id("[PAD]") == 0 and tok.token_to_id("[UNK]") == 1
+    assert tok.get_vocab_size() <= 80
+    p = tmp_path / "tok.json"
+    p.write_text(tok.to_str())
+    again = load_tokenizer(p)
+    text = "gorgeous witty films"
+    assert again.encode(text).ids == tok.encode(text).ids
+    # tokenizer.kind may name an existing file
+    assert train_tokenizer([], TokenizerConfig(kind=str(p))).encode(text).ids == tok.encode(text).ids
+
+
+def test_bad_tokenizer_file_is_one_clear_error(tmp_path):
+    p = tmp_path / "bad.json"
+    p.write_text("{not json")
+    with pytest.raises(TokenizerError, match="not a valid tokenizer.json"):
+        load_tokenizer(p)
+    with pytest.raises(TokenizerError, match="does not exist"):
+        load_tokenizer(tmp_path / "missing.json")
+
+
+def test_encode_dataset_is_cached_and_matches_in_memory_encoding(word_tok, tmp_path):
+    datasets = pytest.importorskip("datasets")
+    from textcnn.tokenizer import encode_dataset
+
+    csv = tmp_path / "d.csv"
+    csv.write_text("text,label\n" + "\n".join(f'"{t}",{i % 2}' for i, t in enumerate(CORPUS)) + "\n")
+    ds = datasets.load_dataset("csv", data_files=str(csv), split="train", cache_dir=str(tmp_path / "cache"))
+    a = encode_dataset(ds, word_tok, 6)
+    b = encode_list(word_tok, CORPUS, [i % 2 for i in range(len(CORPUS))], 6)
+    assert np.array_equal(a.ids, b.ids) and np.array_equal(a.offsets, b.offsets)
+    assert np.array_equal(a.labels, b.labels)
+    assert a.truncated == b.truncated > 0
+    cache_files = {f["filename"] for f in ds.map(lambda x: x).cache_files}
+    assert cache_files  # file-backed, so .map results are cached by fingerprint
+    # the second encoding reads the cache: same fingerprinted file, same ids
+    c = encode_dataset(ds, word_tok, 6)
+    assert np.array_equal(a.ids, c.ids)
+
+
+def test_stats(word_tok):
+    enc = encode_list(word_tok, CORPUS, [0] * len(CORPUS), 5)
+    st = tokenizer_stats(word_tok, {"train": enc}, 5, ["A witty zebra"])
+    s = st["splits"]["train"]
+    assert s["examples"] == len(CORPUS)
+    assert s["truncated"] == enc.truncated
+    assert s["length_max"] <= 5
+    assert st["examples"][0]["tokens"] == ["a", "witty", "[UNK]"]

@@ -1,0 +1,124 @@
+"""Optimizers, including lazy (row-sparse) updates of the embedding.
+
+Kim (2014) trains with Adadelta (rho 0.95, eps 1e-6). A dense Adadelta step touches every row of
+the 300-d embedding, which dominates the step on CPU. With sparse embedding gradients the lazy
+versions below update only the rows a batch used: for those rows the arithmetic is Adadelta's
+(Zeiler 2012, arXiv:1212.5701) or Adam's exactly; untouched rows keep their state instead of
+decaying it (rows with a zero gradient get a zero update from dense Adadelta too, so only the
+running averages differ). Dense parameters use torch's own fused/foreach optimizers.
+
+Not here: what a model is (models.py) or how a step is scheduled (train.py).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class SparseAdadelta(torch.optim.Optimizer):
+    """Adadelta for parameters whose gradients are sparse (nn.Embedding(sparse=True)): lazy row updates."""
+
+    def __init__(self, params, lr: float = 1.0, rho: float = 0.95, eps: float = 1e-6):
+        super().__init__(params, {"lr": lr, "rho": rho, "eps": eps})
+
+    @torch.no_grad()
+    def step(self, closure=None):  # noqa: D102 - torch.optim contract
+        for group in self.param_groups:
+            lr, rho, eps = group["lr"], group["rho"], group["eps"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                grad = p.grad
+                state = self.state[p]
+                if not state:
+                    state["square_avg"] = torch.zeros_like(p)
+                    state["acc_delta"] = torch.zeros_like(p)
+                if not grad.is_sparse:
+                    rows = None
+                    g = grad
+                else:
+                    grad = grad.coalesce()
+                    rows = grad.indices()[0]  # (R,) the rows this batch touched, each once
+                    g = grad.values()  # (R, E)
+                sq = state["square_avg"] if rows is None else state["square_avg"][rows]
+                acc = state["acc_delta"] if rows is None else state["acc_delta"][rows]
+                sq = sq.mul_(rho).addcmul_(g, g, value=1 - rho)
+                delta = acc.add(eps).sqrt_().div_(sq.add(eps).sqrt_()).mul_(g)
+                acc = acc.mul_(rho).addcmul_(delta, delta, value=1 - rho)
+                if rows is None:
+                    p.add_(delta, alpha=-lr)
+                else:
+                    state["square_avg"][rows] = sq
+                    state["acc_delta"][rows] = acc
+                    p.index_add_(0, rows, delta, alpha=-lr)
+
+
+class Optimizers:
+    """Several torch optimizers behind one step / zero_grad / state_dict (dense + sparse groups)."""
+
+    def __init__(self, optimizers: list[torch.optim.Optimizer]):
+        self.optimizers = optimizers
+
+    def step(self) -> None:
+        for o in self.optimizers:
+            o.step()
+
+    def zero_grad(self) -> None:
+        for o in self.optimizers:
+            o.zero_grad(set_to_none=True)
+
+    def state_dict(self) -> list[dict]:
+        return [o.state_dict() for o in self.optimizers]
+
+    def load_state_dict(self, states: list[dict]) -> None:
+        if len(states) != len(self.optimizers):
+            raise ValueError(f"checkpoint has {len(states)} optimizer states, expected {len(self.optimizers)}")
+        for o, s in zip(self.optimizers, states, strict=True):
+            o.load_state_dict(s)
+
+
+def make_optimizer(
+    model: nn.Module,
+    name: str,
+    *,
+    lr: float,
+    weight_decay: float = 0.0,
+    rho: float = 0.95,
+    eps: float = 1e-6,
+) -> Optimizers:
+    """Dense parameters get `name` from torch.optim; sparse-gradient embeddings its lazy counterpart."""
+    sparse, dense = [], []
+    for mod in model.modules():
+        if isinstance(mod, nn.Embedding) and mod.sparse and mod.weight.requires_grad:
+            sparse.append(mod.weight)
+    sparse_ids = {id(p) for p in sparse}
+    dense = [p for p in model.parameters() if p.requires_grad and id(p) not in sparse_ids]
+    opts: list[torch.optim.Optimizer] = []
+    fused = {"foreach": True}
+    if name == "adadelta":
+        if dense:
+            opts.append(torch.optim.Adadelta(dense, lr=lr, rho=rho, eps=eps, weight_decay=weight_decay, **fused))
+        if sparse:
+            opts.append(SparseAdadelta(sparse, lr=lr, rho=rho, eps=eps))
+    elif name in ("adam", "adamw"):
+        cls = torch.optim.Adam if name == "adam" else torch.optim.AdamW
+        if dense:
+            opts.append(cls(dense, lr=lr, eps=eps, weight_decay=weight_decay, **fused))
+        if sparse:
+            opts.append(torch.optim.SparseAdam(sparse, lr=lr, eps=eps))
+    elif name == "sgd":
+        if dense:
+            opts.append(torch.optim.SGD(dense, lr=lr, weight_decay=weight_decay, **fused))
+        if sparse:
+            opts.append(torch.optim.SGD(sparse, lr=lr))
+    else:
+        raise ValueError(f"unknown optimizer {name!r}")
+    return Optimizers(opts)
+
+
+@torch.no_grad()
+def apply_max_norm(weight: torch.Tensor, max_norm: float) -> None:
+    """Kim's constraint: rescale each row (one class's weights) to L2 norm <= max_norm, in place."""
+    norms = weight.norm(dim=1, keepdim=True)  # (C, 1)
+    weight.mul_(torch.clamp(max_norm / (norms + 1e-12), max=1.0))

@@ -1,0 +1,211 @@
+"""Tokenizers: train, save, load and batch-encode with Hugging Face `tokenizers`.
+
+The default is Kim (2014)'s word-level scheme: NFKC, optional lowercase, words split off punctuation
+and English clitics ('s 've 're 'd 'll 'm n't), a vocabulary of every training word seen at least
+`min_frequency` times. Subword tokenizers (BPE, WordPiece, Unigram) use the same normalizer and
+pre-tokenizer. `[PAD]` is id 0 and `[UNK]` id 1 in every tokenizer trained here.
+
+This module does not import `datasets` at module level: prediction uses `encode_texts` only.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+
+from textcnn.config import SUBWORD_KINDS, TokenizerConfig
+
+log = logging.getLogger(__name__)
+
+PAD, UNK = "[PAD]", "[UNK]"
+SPECIALS = [PAD, UNK]
+# Kim's clean_str, as one regex: clitics, a word up to a following n't, words, single punctuation marks.
+WORD_PATTERN = r"n't|'(?:s|ve|re|d|ll|m)\b|\w+?(?=n't\b)|\w+|[^\w\s]"
+PAD_NAMES = (PAD, "<pad>", "<PAD>", "[pad]")
+UNK_NAMES = (UNK, "<unk>", "<UNK>", "[unk]")
+
+
+class TokenizerError(ValueError):
+    """A user-facing tokenizer problem (one line)."""
+
+
+def _normalizer(lowercase: bool) -> normalizers.Normalizer:
+    steps = [normalizers.NFKC()]
+    if lowercase:
+        steps.append(normalizers.Lowercase())
+    return normalizers.Sequence(steps)
+
+
+def _pre_tokenizer() -> pre_tokenizers.PreTokenizer:
+    return pre_tokenizers.Sequence(
+        [pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Split(Regex(WORD_PATTERN), behavior="isolated")]
+    )
+
+
+def train_tokenizer(texts: Iterable[str], cfg: TokenizerConfig, length: int | None = None) -> Tokenizer:
+    """Train a tokenizer of kind `cfg.kind` on `texts` (the train split), or load `cfg.kind` if it is a file."""
+    if cfg.kind.endswith(".json"):
+        return load_tokenizer(cfg.kind)
+    vocab_size = cfg.vocab_size or 10_000_000
+    if cfg.kind == "word":
+        tok = Tokenizer(models.WordLevel(unk_token=UNK))
+        trainer = trainers.WordLevelTrainer(
+            vocab_size=vocab_size, min_frequency=cfg.min_frequency, special_tokens=SPECIALS, show_progress=False
+        )
+    elif cfg.kind == "bpe":
+        tok = Tokenizer(models.BPE(unk_token=UNK, continuing_subword_prefix="##"))
+        trainer = trainers.BpeTrainer(
+            vocab_size=vocab_size,
+            min_frequency=cfg.min_frequency,
+            special_tokens=SPECIALS,
+            continuing_subword_prefix="##",
+            show_progress=False,
+        )
+        tok.decoder = decoders.WordPiece()
+    elif cfg.kind == "wordpiece":
+        tok = Tokenizer(models.WordPiece(unk_token=UNK))
+        trainer = trainers.WordPieceTrainer(
+            vocab_size=vocab_size, min_frequency=cfg.min_frequency, special_tokens=SPECIALS, show_progress=False
+        )
+        tok.decoder = decoders.WordPiece()
+    elif cfg.kind == "unigram":
+        tok = Tokenizer(models.Unigram())
+        trainer = trainers.UnigramTrainer(
+            vocab_size=vocab_size, special_tokens=SPECIALS, unk_token=UNK, show_progress=False
+        )
+    else:  # config validation rejects this earlier
+        raise TokenizerError(f"unknown tokenizer kind {cfg.kind!r}; choose word, {', '.join(SUBWORD_KINDS)}")
+    tok.normalizer = _normalizer(cfg.lowercase)
+    tok.pre_tokenizer = _pre_tokenizer()
+    tok.train_from_iterator(texts, trainer=trainer, length=length)
+    if tok.token_to_id(PAD) != 0 or tok.token_to_id(UNK) != 1:  # the trainers put specials first
+        raise TokenizerError("tokenizer training did not put [PAD]=0 and [UNK]=1 first")
+    return tok
+
+
+def load_tokenizer(path: str | Path) -> Tokenizer:
+    """Load a tokenizer.json; it must have a padding token (id 0 is assumed by the models)."""
+    p = Path(path)
+    if not p.is_file():
+        raise TokenizerError(f"tokenizer file {p} does not exist")
+    try:
+        tok = Tokenizer.from_file(str(p))
+    except Exception as e:  # the Rust side raises a plain Exception with a JSON error
+        raise TokenizerError(f"{p} is not a valid tokenizer.json: {str(e).splitlines()[0]}") from None
+    pad_id(tok)
+    return tok
+
+
+def pad_id(tok: Tokenizer) -> int:
+    """Id of the tokenizer's padding token; 0 for every tokenizer trained here."""
+    for name in PAD_NAMES:
+        i = tok.token_to_id(name)
+        if i is not None:
+            return i
+    raise TokenizerError(f"the tokenizer has no padding token (looked for {', '.join(PAD_NAMES)})")
+
+
+def unk_id(tok: Tokenizer) -> int | None:
+    for name in UNK_NAMES:
+        i = tok.token_to_id(name)
+        if i is not None:
+            return i
+    return None
+
+
+def _encode(tok: Tokenizer, texts: list[str]) -> list[list[int]]:
+    # encode_batch_fast skips offsets (tokenizers >= 0.21); both run in Rust, in parallel.
+    enc = tok.encode_batch_fast(texts) if hasattr(tok, "encode_batch_fast") else tok.encode_batch(texts)
+    return [e.ids for e in enc]
+
+
+def encode_texts(tok: Tokenizer, texts: list[str], max_length: int) -> tuple[list[list[int]], list[bool]]:
+    """Token ids of each text, truncated to `max_length`, and whether each one was truncated."""
+    ids = _encode(tok, [t if isinstance(t, str) else "" for t in texts])
+    truncated = [len(x) > max_length for x in ids]
+    return [x[:max_length] for x in ids], truncated
+
+
+@dataclass
+class Encoded:
+    """One split as flat token ids: example i is ids[offsets[i]:offsets[i+1]] (already truncated)."""
+
+    ids: np.ndarray  # (total_tokens,) int64
+    offsets: np.ndarray  # (N + 1,) int64
+    labels: np.ndarray  # (N,) int64, -1 = no label
+    truncated: int  # examples longer than max_length
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return np.diff(self.offsets)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def sequences(self) -> Iterator[np.ndarray]:
+        for a, b in zip(self.offsets[:-1], self.offsets[1:], strict=True):
+            yield self.ids[a:b]
+
+
+def encode_dataset(ds, tok: Tokenizer, max_length: int) -> Encoded:
+    """Encode a `datasets.Dataset` with columns text/label, once: `Dataset.map` caches the result by
+    fingerprint (dataset + tokenizer + max length), so a second run with the same data and tokenizer
+    reads the ids back from the cache instead of tokenizing again."""
+
+    def encode_batch(batch: dict) -> dict:
+        ids = _encode(tok, batch["text"])
+        return {"ids": [x[:max_length] for x in ids], "n_tokens": [len(x) for x in ids]}
+
+    mapped = ds.map(
+        encode_batch,
+        batched=True,
+        batch_size=10_000,
+        remove_columns=[c for c in ds.column_names if c != "label"],
+        desc="tokenizing",
+    )
+    table = mapped.data.table if hasattr(mapped.data, "table") else mapped.data
+    col = table.column("ids").combine_chunks()
+    offsets = col.offsets.to_numpy().astype(np.int64)
+    offsets = offsets - offsets[0]
+    flat = col.values.to_numpy(zero_copy_only=False).astype(np.int64)
+    labels = np.asarray(table.column("label").to_numpy(), dtype=np.int64)
+    n_tokens = np.asarray(table.column("n_tokens").to_numpy())
+    return Encoded(ids=flat, offsets=offsets, labels=labels, truncated=int((n_tokens > max_length).sum()))
+
+
+def encode_list(tok: Tokenizer, texts: list[str], labels: list[int] | np.ndarray, max_length: int) -> Encoded:
+    """Encode in memory (no cache): for small inputs and for callers without `datasets`."""
+    ids, truncated = encode_texts(tok, list(texts), max_length)
+    lengths = np.array([len(x) for x in ids], dtype=np.int64)
+    offsets = np.zeros(len(ids) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    flat = np.fromiter((t for x in ids for t in x), dtype=np.int64, count=int(offsets[-1]))
+    return Encoded(flat, offsets, np.asarray(labels, dtype=np.int64), int(sum(truncated)))
+
+
+def tokenizer_stats(tok: Tokenizer, splits: dict[str, Encoded], max_length: int, examples: list[str]) -> dict:
+    """What a user needs to choose settings: vocabulary size, unknown-token rate, length percentiles."""
+    unk = unk_id(tok)
+    out: dict = {"vocab_size": tok.get_vocab_size(), "max_length": max_length, "splits": {}}
+    for name, enc in splits.items():
+        lengths = enc.lengths
+        unk_rate = float((enc.ids == unk).mean()) if unk is not None and len(enc.ids) else 0.0
+        pct = np.percentile(lengths, [50, 90, 95, 99, 100]).tolist() if len(lengths) else [0] * 5
+        out["splits"][name] = {
+            "examples": len(enc),
+            "tokens": int(lengths.sum()),
+            "unk_rate": unk_rate,
+            "length_p50": pct[0],
+            "length_p90": pct[1],
+            "length_p95": pct[2],
+            "length_p99": pct[3],
+            "length_max": pct[4],
+            "truncated": enc.truncated,
+        }
+    out["examples"] = [{"text": t, "tokens": tok.encode(t).tokens} for t in examples]
+    return out
