@@ -10,6 +10,7 @@ This module does not import `datasets` at module level: prediction uses `encode_
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -161,9 +162,13 @@ def encode_dataset(ds, tok: Tokenizer, max_length: int) -> Encoded:
         ids = _encode(tok, batch["text"])
         return {"ids": [x[:max_length] for x in ids], "n_tokens": [len(x) for x in ids]}
 
+    # An explicit fingerprint: the tokenizer's full JSON, the length and this function's version.
+    key = f"{getattr(ds, '_fingerprint', '')}|{tok.to_str()}|{max_length}|encode-v1"
+    fingerprint = hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]
     mapped = ds.map(
         encode_batch,
         batched=True,
+        new_fingerprint=fingerprint,
         batch_size=10_000,
         remove_columns=[c for c in ds.column_names if c != "label"],
         desc="tokenizing",

@@ -1,0 +1,686 @@
+"""Tests for textcnn.data: sources, formats, columns, labels, splits, messy rows, presets, samples."""
+
+from __future__ import annotations
+
+import json
+import runpy
+from pathlib import Path
+
+import datasets
+import pytest
+from conftest import REPO, needs_shared_data, shared_data_dir
+
+from textcnn import data as D
+from textcnn.config import CONFIG_DIR, DataConfig, load_config, read_toml
+from textcnn.data import DataError, load_data, load_split
+
+REAL_LOAD_DATASET = datasets.load_dataset
+
+POS = ["a lovely warm film", "great acting and a moving story", "I enjoyed every minute", "superb and clever"]
+NEG = ["a dull boring mess", "the plot makes no sense", "I wanted my money back", "flat and lifeless"]
+
+
+def rows(n: int = 20) -> list[dict]:
+    """n distinct labelled rows, alternating positive / negative."""
+    out = []
+    for i in range(n):
+        label = "pos" if i % 2 == 0 else "neg"
+        base = (POS if label == "pos" else NEG)[(i // 2) % 4]
+        out.append({"text": f"{base} number {i}", "label": label})
+    return out
+
+
+def write_csv(path: Path, header: list[str], body: list[list], sep: str = ",", newline: str = "\n") -> Path:
+    lines = [sep.join(header)] + [sep.join(str(c) for c in r) for r in body]
+    path.write_bytes((newline.join(lines) + newline).encode("utf-8"))
+    return path
+
+
+def write_jsonl(path: Path, records: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    return path
+
+
+def hub_dataset(n_train: int = 20, test_label: int | None = -1) -> datasets.DatasetDict:
+    """An in-memory stand-in for a hub dataset with a ClassLabel and an unlabelled test split."""
+    feats = datasets.Features(
+        {"sentence": datasets.Value("string"), "label": datasets.ClassLabel(names=["negative", "positive"])}
+    )
+    r = rows(n_train)
+    train = {"sentence": [x["text"] for x in r], "label": [int(x["label"] == "pos") for x in r]}
+    val = {"sentence": ["nice one", "awful one", "good fun", "bad stuff"], "label": [1, 0, 1, 0]}
+    test = {"sentence": ["what a film", "so so"], "label": [test_label if test_label is not None else 1, -1]}
+    return datasets.DatasetDict(
+        {
+            "train": datasets.Dataset.from_dict(train, features=feats),
+            "validation": datasets.Dataset.from_dict(val, features=feats),
+            "test": datasets.Dataset.from_dict(test, features=feats),
+        }
+    )
+
+
+@pytest.fixture
+def fake_hub(monkeypatch):
+    """Replace datasets.load_dataset for hub ids (local builders still work); records the calls."""
+    calls: list[tuple] = []
+    known = {
+        "stanfordnlp/sst2": hub_dataset(),
+        "someone/reviews": hub_dataset(),
+        "dair-ai/emotion": hub_dataset().rename_column("sentence", "text"),
+    }
+
+    def fake(path, name=None, *args, **kwargs):
+        if path in known:
+            calls.append((path, name))
+            return known[path]
+        if path in ("csv", "json", "parquet", "arrow") or Path(path).exists():
+            return REAL_LOAD_DATASET(path, name, *args, **kwargs)
+        calls.append((path, name))
+        raise ConnectionError(f"Couldn't reach '{path}' on the Hub (OfflineModeIsEnabled)")
+
+    monkeypatch.setattr(datasets, "load_dataset", fake)
+    return calls
+
+
+def assert_clean(ld: D.LoadedData) -> None:
+    for name, ds in ld.splits.items():
+        assert ds.column_names == ["text", "label"], name
+        assert ds.features["text"].dtype == "string"
+        assert ds.features["label"].dtype == "int64"
+        labels = ds["label"][:]
+        assert all(-1 <= y < len(ld.label_names) for y in labels)
+
+
+# ---------------------------------------------------------------------------------------------
+# Local formats
+
+
+@pytest.mark.parametrize("suffix", ["csv", "tsv", "json", "jsonl", "parquet"])
+def test_single_file_formats(tmp_path, suffix):
+    r = rows(30)
+    p = tmp_path / f"reviews.{suffix}"
+    if suffix in ("csv", "tsv"):
+        write_csv(p, ["text", "label"], [[x["text"], x["label"]] for x in r], sep="," if suffix == "csv" else "\t")
+    elif suffix == "json":
+        p.write_text(json.dumps(r), encoding="utf-8")
+    elif suffix == "jsonl":
+        write_jsonl(p, r)
+    else:
+        datasets.Dataset.from_list(r).to_parquet(str(p))
+    ld = load_data(DataConfig(dataset=str(p)))
+    assert_clean(ld)
+    assert ld.label_names == ["neg", "pos"]
+    assert set(ld.splits) == {"train", "validation"}
+    assert ld.validation_from_train and not ld.test_labelled
+    assert len(ld.splits["train"]) + len(ld.splits["validation"]) == 30
+    assert len(ld.splits["validation"]) == 3
+    assert ld.text_column == "text" and ld.label_column == "label"
+    # Label ids follow the sorted names.
+    first = ld.splits["train"][0]
+    assert ld.label_names[first["label"]] == {x["text"]: x["label"] for x in r}[first["text"]]
+
+
+def test_hub_layout_folder_keeps_classlabel_names(tmp_path):
+    folder = tmp_path / "mydata" / "data"
+    folder.mkdir(parents=True)
+    for split, ds in hub_dataset().items():
+        ds.to_parquet(str(folder / f"{split}-00000-of-00001.parquet"))
+    ld = load_data(DataConfig(dataset=str(tmp_path / "mydata")))
+    assert_clean(ld)
+    assert ld.label_names == ["negative", "positive"]
+    assert ld.text_column == "sentence"
+    assert [len(ld.splits[s]) for s in ("train", "validation", "test")] == [20, 4, 2]
+    assert not ld.validation_from_train
+    assert not ld.test_labelled  # one test label is -1, the other ... also -1 in hub_dataset()
+    assert ld.splits["test"]["label"][:] == [-1, -1]
+    assert ld.report.splits["test"].class_counts == {D.UNLABELLED: 2}
+
+
+def test_folder_of_split_files_in_mixed_formats(tmp_path):
+    r = rows(20)
+    write_csv(tmp_path / "train.csv", ["text", "label"], [[x["text"], x["label"]] for x in r])
+    write_jsonl(tmp_path / "dev.jsonl", [{"text": "fine film", "label": "pos"}, {"text": "poor film", "label": "neg"}])
+    write_csv(tmp_path / "test.tsv", ["text", "label"], [["good", "pos"], ["bad", "neg"], ["ok", "pos"]], sep="\t")
+    (tmp_path / "README.md").write_text("# my data\n")
+    ld = load_data(DataConfig(path=str(tmp_path)))
+    assert_clean(ld)
+    assert [len(ld.splits[s]) for s in ("train", "validation", "test")] == [20, 2, 3]
+    assert ld.test_labelled and not ld.validation_from_train
+    assert ld.splits["validation"]["label"][:] == [1, 0]
+
+
+def test_hub_snapshot_with_readme_configs(tmp_path):
+    (tmp_path / "data").mkdir()
+    for split, ds in hub_dataset().items():
+        ds.to_parquet(str(tmp_path / "data" / f"{split}-00000-of-00001.parquet"))
+    (tmp_path / "extra").mkdir()  # a folder the README does not name: ignored
+    datasets.Dataset.from_dict({"x": [1]}).to_parquet(str(tmp_path / "extra" / "train.parquet"))
+    readme = ["---", "configs:", "- config_name: default", "  data_files:"]
+    readme += [f"  - split: {s}\n    path: data/{s}-*" for s in ("train", "validation", "test")]
+    (tmp_path / "README.md").write_text("\n".join([*readme, "---", "# card"]) + "\n")
+    ld = load_data(DataConfig(dataset=str(tmp_path)))
+    assert [len(ld.splits[s]) for s in ("train", "validation", "test")] == [20, 4, 2]
+    assert ld.label_names == ["negative", "positive"]
+
+
+def test_hub_config_subfolder(tmp_path):
+    for config, n in (("split", 20), ("unsplit", 40)):
+        (tmp_path / config).mkdir()
+        hub_dataset(n)["train"].to_parquet(str(tmp_path / config / "train-00000-of-00001.parquet"))
+    ld = load_data(DataConfig(dataset=str(tmp_path), hub_config="split"))
+    assert len(ld.splits["train"]) + len(ld.splits["validation"]) == 20
+
+
+def test_save_to_disk_folder(tmp_path):
+    hub_dataset().save_to_disk(str(tmp_path / "saved"))
+    ld = load_data(DataConfig(dataset=str(tmp_path / "saved")))
+    assert ld.label_names == ["negative", "positive"]
+    assert len(ld.splits["train"]) == 20
+
+
+def test_unsupported_and_missing_files(tmp_path):
+    (tmp_path / "notes.xlsx").write_bytes(b"x")
+    with pytest.raises(DataError, match="unsupported file type"):
+        load_data(DataConfig(path=str(tmp_path / "notes.xlsx")))
+    with pytest.raises(DataError, match="does not exist"):
+        load_data(DataConfig(path=str(tmp_path / "nope.csv")))
+    with pytest.raises(DataError, match="no such file"):
+        load_data(DataConfig(dataset=str(tmp_path / "nope.csv")))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match="no data files"):
+        load_data(DataConfig(dataset=str(tmp_path / "empty")))
+    with pytest.raises(DataError, match="no dataset given"):
+        load_data(DataConfig())
+
+
+def test_returned_splits_are_cache_backed_and_fingerprints_stable(tmp_path):
+    p = write_csv(tmp_path / "r.csv", ["text", "label"], [[x["text"], x["label"]] for x in rows(20)])
+    a = load_data(DataConfig(dataset=str(p)), seed=1)
+    b = load_data(DataConfig(dataset=str(p)), seed=1)
+    for name in ("train", "validation"):
+        assert a.splits[name].cache_files, name
+        assert a.splits[name]._fingerprint == b.splits[name]._fingerprint
+    c = load_data(DataConfig(dataset=str(p)), seed=2)
+    assert c.splits["train"]._fingerprint != a.splits["train"]._fingerprint
+
+
+# ---------------------------------------------------------------------------------------------
+# Presets, hub ids, TEXTCNN_DATA_DIR and the offline error
+
+
+def test_preset_loads_from_hub_with_its_columns(fake_hub):
+    ld = load_data(load_config("sst2").data)
+    assert fake_hub == [("stanfordnlp/sst2", None)]
+    assert ld.source.startswith("stanfordnlp/sst2")
+    assert ld.text_column == "sentence" and ld.label_names == ["negative", "positive"]
+    assert not ld.test_labelled and len(ld.splits["test"]) == 2
+
+
+def test_preset_by_hub_id_and_hub_config(fake_hub):
+    load_data(load_config("dair-ai/emotion").data)
+    assert fake_hub == [("dair-ai/emotion", "split")]
+
+
+def test_any_hub_id_and_python_config_without_load_config(fake_hub):
+    ld = load_data(DataConfig(dataset="someone/reviews"))
+    assert fake_hub == [("someone/reviews", None)]
+    assert ld.text_column == "sentence"
+    fake_hub.clear()
+    load_data(DataConfig(dataset="sst2"))  # preset fields filled in even without load_config
+    assert fake_hub == [("stanfordnlp/sst2", None)]
+
+
+def test_offline_hub_gives_one_line_with_the_way_out(fake_hub):
+    with pytest.raises(DataError) as e:
+        load_data(DataConfig(dataset="nobody/missing"))
+    msg = str(e.value)
+    assert "\n" not in msg and "--data" in msg and "TEXTCNN_DATA_DIR" in msg and "nobody/missing" in msg
+
+
+def test_offline_without_monkeypatch_is_a_data_error():
+    # conftest sets HF_HUB_OFFLINE / HF_DATASETS_OFFLINE and an empty cache: no network is touched.
+    with pytest.raises(DataError, match="TEXTCNN_DATA_DIR"):
+        load_data(load_config("rotten_tomatoes").data)
+
+
+def test_dataset_not_found_message(monkeypatch):
+    from datasets.exceptions import DatasetNotFoundError
+
+    def fake(path, name=None, **kwargs):
+        raise DatasetNotFoundError(f"Dataset '{path}' doesn't exist on the Hub or cannot be accessed.")
+
+    monkeypatch.setattr(datasets, "load_dataset", fake)
+    with pytest.raises(DataError, match="not a preset.*--data PATH"):
+        load_data(DataConfig(dataset="typo/sst"))
+
+
+def test_textcnn_data_dir_beats_the_hub(tmp_path, monkeypatch, fake_hub):
+    (tmp_path / "sst2").mkdir()
+    write_csv(tmp_path / "sst2" / "train.csv", ["sentence", "label"], [[x["text"], x["label"]] for x in rows(20)])
+    (tmp_path / "reviews").mkdir()
+    write_csv(tmp_path / "reviews" / "train.csv", ["text", "label"], [[x["text"], x["label"]] for x in rows(10)])
+    monkeypatch.setenv("TEXTCNN_DATA_DIR", str(tmp_path))
+    ld = load_data(load_config("sst2").data)
+    assert fake_hub == []
+    assert ld.source.startswith(str(tmp_path / "sst2")) and "stanfordnlp/sst2" in ld.source
+    assert len(ld.splits["train"]) == 18
+    ld = load_data(DataConfig(dataset="someone/reviews"))  # the hub id's last part
+    assert fake_hub == [] and len(ld.splits["train"]) == 9
+
+
+def test_data_path_beats_textcnn_data_dir(tmp_path, monkeypatch, fake_hub):
+    (tmp_path / "sst2").mkdir()
+    write_csv(tmp_path / "sst2" / "train.csv", ["sentence", "label"], [[x["text"], x["label"]] for x in rows(20)])
+    mine = write_csv(tmp_path / "mine.csv", ["sentence", "label"], [[x["text"], x["label"]] for x in rows(10)])
+    monkeypatch.setenv("TEXTCNN_DATA_DIR", str(tmp_path))
+    cfg = load_config("sst2", overrides={"data": {"path": str(mine)}}).data
+    ld = load_data(cfg)
+    assert len(ld.splits["train"]) + len(ld.splits["validation"]) == 10 and fake_hub == []
+
+
+# ---------------------------------------------------------------------------------------------
+# Columns
+
+
+def test_columns_found_by_common_names_case_insensitive(tmp_path):
+    p = write_csv(
+        tmp_path / "r.csv", ["id", "Review", "Sentiment"], [[i, x["text"], x["label"]] for i, x in enumerate(rows(10))]
+    )
+    ld = load_data(DataConfig(dataset=str(p)))
+    assert (ld.text_column, ld.label_column) == ("Review", "Sentiment")
+
+
+def test_ambiguous_and_missing_columns_list_what_is_there(tmp_path):
+    body = [["a", "b", "x"], ["c", "d", "y"], ["e", "f", "x"], ["g", "h", "y"]]
+    p = write_csv(tmp_path / "a.csv", ["sentence", "review", "label"], body)
+    with pytest.raises(DataError, match=r"ambiguous text column.*sentence, review.*columns: sentence, review, label"):
+        load_data(DataConfig(dataset=str(p)))
+    ld = load_data(DataConfig(dataset=str(p), text_column="review", validation_fraction=0.5))
+    assert ld.text_column == "review"
+    p = write_csv(tmp_path / "b.csv", ["text", "stars_given"], [["a", 1], ["b", 2]])
+    with pytest.raises(DataError, match=r"no label column.*columns: text, stars_given.*--label-column"):
+        load_data(DataConfig(dataset=str(p)))
+    with pytest.raises(DataError, match=r"label column 'score' is not in .*columns: text, stars_given"):
+        load_data(DataConfig(dataset=str(p), label_column="score"))
+    with pytest.raises(DataError, match="both 'text'"):
+        load_data(DataConfig(dataset=str(p), text_column="text", label_column="text"))
+
+
+def test_ambiguous_classlabel_columns(tmp_path):
+    feats = datasets.Features(
+        {
+            "text": datasets.Value("string"),
+            "coarse_label": datasets.ClassLabel(names=["a", "b"]),
+            "fine_label": datasets.ClassLabel(names=["a1", "b1"]),
+        }
+    )
+    ds = datasets.Dataset.from_dict({"text": ["x", "y"], "coarse_label": [0, 1], "fine_label": [0, 1]}, features=feats)
+    ds.to_parquet(str(tmp_path / "t.parquet"))
+    with pytest.raises(DataError, match="ambiguous label column.*coarse_label, fine_label"):
+        load_data(DataConfig(dataset=str(tmp_path / "t.parquet")))
+
+
+def test_non_string_text_column_is_refused_by_name(tmp_path):
+    p = write_jsonl(tmp_path / "n.jsonl", [{"text": i, "label": i % 2} for i in range(10)])
+    with pytest.raises(DataError, match=r"text column 'text' .*holds int64 values, not text"):
+        load_data(DataConfig(dataset=str(p)))
+
+
+def test_csv_cells_are_text_even_when_they_look_like_numbers_or_na(tmp_path):
+    body = [["123", "a"], ["NA", "b"], ["null", "a"], ["45.5", "b"]] + [[x["text"], "a"] for x in rows(6)]
+    p = write_csv(tmp_path / "n.csv", ["text", "label"], body)
+    ld = load_data(DataConfig(dataset=str(p), validation_fraction=0.2))
+    texts = set(ld.splits["train"]["text"][:]) | set(ld.splits["validation"]["text"][:])
+    assert {"123", "NA", "null", "45.5"} <= texts
+
+
+# ---------------------------------------------------------------------------------------------
+# Labels
+
+
+def test_string_labels_sorted_and_integer_labels_made_contiguous(tmp_path):
+    p = write_jsonl(
+        tmp_path / "s.jsonl", [{"text": f"t{i}", "label": ["zeta", "alpha", "mid"][i % 3]} for i in range(30)]
+    )
+    assert load_data(DataConfig(dataset=str(p))).label_names == ["alpha", "mid", "zeta"]
+    p = write_jsonl(tmp_path / "i.jsonl", [{"text": f"t{i}", "label": [9, 2, 5][i % 3]} for i in range(30)])
+    ld = load_data(DataConfig(dataset=str(p)))
+    assert ld.label_names == ["2", "5", "9"]
+    assert set(ld.splits["train"]["label"][:]) == {0, 1, 2}
+    row = ld.splits["train"][0]
+    assert int(ld.label_names[row["label"]]) == [9, 2, 5][int(row["text"][1:]) % 3]
+
+
+def test_float_labels(tmp_path):
+    p = write_jsonl(tmp_path / "f.jsonl", [{"text": f"t{i}", "label": float(i % 2)} for i in range(10)])
+    ld = load_data(DataConfig(dataset=str(p)))
+    assert ld.label_names == ["0", "1"]
+    p = write_csv(tmp_path / "f.csv", ["text", "label"], [[f"t{i}", f"{i % 2}.0"] for i in range(10)])
+    assert load_data(DataConfig(dataset=str(p))).label_names == ["0", "1"]
+    p = write_jsonl(tmp_path / "g.jsonl", [{"text": f"t{i}", "label": i / 7} for i in range(10)])
+    with pytest.raises(DataError, match="non-whole numbers"):
+        load_data(DataConfig(dataset=str(p)))
+
+
+def test_minus_one_is_no_label_next_to_0_to_k_but_a_class_in_polarity_labels(tmp_path):
+    recs = [{"text": f"t{i}", "label": [0, 1, 2, -1][i % 4]} for i in range(40)]
+    ld = load_data(DataConfig(dataset=str(write_jsonl(tmp_path / "a.jsonl", recs))))
+    assert ld.label_names == ["0", "1", "2"]
+    assert ld.report.splits["train"].dropped["no label"] == 10
+    recs = [{"text": f"t{i}", "label": [-1, 1][i % 2]} for i in range(20)]
+    ld = load_data(DataConfig(dataset=str(write_jsonl(tmp_path / "b.jsonl", recs))))
+    assert ld.label_names == ["-1", "1"]
+
+
+def test_label_text_column_names_integer_classes(tmp_path):
+    names = ["very negative", "negative", "neutral", "positive", "very positive"]
+    recs = [{"text": f"t{i}", "label": i % 5, "label_text": names[i % 5]} for i in range(50)]
+    ld = load_data(DataConfig(dataset=str(write_jsonl(tmp_path / "sst5.jsonl", recs))))
+    assert ld.label_names == names
+
+
+def test_list_labels_and_id_like_labels_are_refused(tmp_path):
+    p = write_jsonl(tmp_path / "m.jsonl", [{"text": f"t{i}", "labels": [i % 2]} for i in range(10)])
+    with pytest.raises(DataError, match="not one label per row"):
+        load_data(DataConfig(dataset=str(p)))
+    p = write_jsonl(tmp_path / "u.jsonl", [{"text": f"t{i}", "label": f"id{i}"} for i in range(60)])
+    with pytest.raises(DataError, match="is it really the label"):
+        load_data(DataConfig(dataset=str(p)))
+
+
+# ---------------------------------------------------------------------------------------------
+# Splits
+
+
+def test_held_out_validation_is_seeded_stratified_and_disjoint(tmp_path):
+    recs = [{"text": f"text {i}", "label": "a" if i % 4 else "b"} for i in range(200)]
+    p = write_jsonl(tmp_path / "r.jsonl", recs)
+
+    def split(seed):
+        ld = load_data(DataConfig(dataset=str(p)), seed=seed)
+        return ld, ld.splits["train"]["text"][:], ld.splits["validation"]["text"][:]
+
+    ld, train1, val1 = split(0)
+    _, train2, val2 = split(0)
+    _, _, val3 = split(1)
+    assert val1 == val2 and train1 == train2
+    assert val1 != val3
+    assert len(val1) == 20 and not set(val1) & set(train1) and len(train1) + len(val1) == 200
+    assert ld.report.splits["validation"].class_counts == {"a": 15, "b": 5}
+    assert ld.report.splits["train"].dropped == {D.HELD_OUT: 20}
+    assert train1 == sorted(train1, key=lambda t: int(t.split()[1]))  # original order kept
+
+
+def test_holdout_fraction_and_tiny_data():
+    import numpy as np
+
+    tr, va = D.holdout(np.array([0, 1] * 50), 0.25, seed=3)
+    assert len(va) == 25 and len(tr) == 75 and not set(tr) & set(va)
+    tr, va = D.holdout(np.array([0, 0, 1]), 0.1, seed=0)
+    assert len(va) == 1 and len(tr) == 2
+    with pytest.raises(DataError, match="too few"):
+        D.holdout(np.array([0, 1]), 0.1, seed=0)
+
+
+def test_validation_and_test_split_names(tmp_path):
+    write_csv(tmp_path / "training.csv", ["text", "label"], [[x["text"], x["label"]] for x in rows(10)])
+    write_csv(tmp_path / "valid.csv", ["text", "label"], [["a", "pos"], ["b", "neg"]])
+    write_csv(tmp_path / "eval.csv", ["text", "label"], [["c", "pos"], ["d", "neg"]])
+    ld = load_data(DataConfig(dataset=str(tmp_path)))
+    assert len(ld.splits["validation"]) == 2 and len(ld.splits["test"]) == 2
+    with pytest.raises(DataError, match=r"split 'dev' \(data.validation_split\) not found"):
+        load_data(DataConfig(dataset=str(tmp_path), validation_split="dev"))
+    ld = load_data(DataConfig(dataset=str(tmp_path), validation_split="test", test_split="validation"))
+    assert ld.splits["validation"]["text"][:] == ["c", "d"]
+
+
+def test_partially_labelled_and_label_free_test_splits(tmp_path):
+    write_csv(tmp_path / "train.csv", ["text", "label"], [[x["text"], x["label"]] for x in rows(10)])
+    write_csv(tmp_path / "test.csv", ["text", "label"], [["a", "pos"], ["b", ""], ["c", "neg"]])
+    ld = load_data(DataConfig(dataset=str(tmp_path)))
+    assert ld.test_labelled and ld.splits["test"]["text"][:] == ["a", "c"]
+    assert ld.report.splits["test"].dropped == {"no label": 1}
+    write_csv(tmp_path / "test.csv", ["text"], [["a"], ["b"], ["c"]])
+    ld = load_data(DataConfig(dataset=str(tmp_path)))
+    assert not ld.test_labelled and ld.splits["test"]["label"][:] == [-1, -1, -1]
+    write_csv(tmp_path / "test.csv", ["text", "label"], [["", "pos"], ["b", "maybe"]])
+    ld = load_data(DataConfig(dataset=str(tmp_path)))
+    assert "test" not in ld.splits and not ld.test_labelled
+    assert any("test split 'test' has no usable rows" in n for n in ld.report.notes)
+
+
+def test_max_train_rows_keeps_the_first_rows_after_holdout(tmp_path):
+    p = write_jsonl(tmp_path / "r.jsonl", [{"text": f"t{i}", "label": i % 2} for i in range(100)])
+    full = load_data(DataConfig(dataset=str(p)))
+    ld = load_data(DataConfig(dataset=str(p), max_train_rows=30))
+    assert ld.splits["train"]["text"][:] == full.splits["train"]["text"][:30]
+    assert ld.splits["validation"]["text"][:] == full.splits["validation"]["text"][:]
+    assert ld.report.splits["train"].dropped == {D.HELD_OUT: 10, D.OVER_MAX: 60}
+    assert ld.report.splits["train"].rows_kept == 30 and ld.report.splits["train"].rows_in == 100
+    with pytest.raises(DataError, match="only one class"):
+        load_data(DataConfig(dataset=str(p), max_train_rows=1))
+
+
+# ---------------------------------------------------------------------------------------------
+# Messy data
+
+
+def test_missing_empty_and_whitespace_texts_and_labels_are_dropped_and_counted(tmp_path):
+    recs = [{"text": x["text"], "label": x["label"]} for x in rows(10)] + [
+        {"text": None, "label": "pos"},
+        {"text": "", "label": "neg"},
+        {"text": "   \t ", "label": "pos"},
+        {"label": "neg"},
+        {"text": "no label here", "label": None},
+        {"text": "  padded text  ", "label": "pos"},
+    ]
+    ld = load_data(DataConfig(dataset=str(write_jsonl(tmp_path / "m.jsonl", recs)), validation_fraction=0.2))
+    r = ld.report.splits["train"]
+    assert r.dropped["missing text"] == 2 and r.dropped["empty text"] == 2 and r.dropped["no label"] == 1
+    assert r.rows_in == 16 and r.rows_in == r.rows_kept + sum(r.dropped.values())
+    texts = ld.splits["train"]["text"][:] + ld.splits["validation"]["text"][:]
+    assert "padded text" in texts and all(t.strip() == t and t for t in texts)
+    assert any(
+        line.startswith("train") and "2 missing text, 2 empty text, 1 no label" in line for line in ld.report.lines()
+    )
+
+
+def test_unknown_labels_in_validation_are_dropped_and_noted(tmp_path):
+    write_csv(tmp_path / "train.csv", ["text", "label"], [[x["text"], x["label"]] for x in rows(10)])
+    write_csv(tmp_path / "validation.csv", ["text", "label"], [["a", "pos"], ["b", "meh"], ["c", "neg"]])
+    ld = load_data(DataConfig(dataset=str(tmp_path)))
+    assert ld.report.splits["validation"].dropped == {"unknown label": 1}
+    assert any("'meh'" in n for n in ld.report.notes)
+
+
+def test_classlabel_class_only_in_validation_is_noted(tmp_path):
+    feats = datasets.Features({"text": datasets.Value("string"), "label": datasets.ClassLabel(names=["a", "b", "c"])})
+    datasets.Dataset.from_dict(
+        {"text": [f"t{i}" for i in range(10)], "label": [i % 2 for i in range(10)]}, features=feats
+    ).to_parquet(str(tmp_path / "train.parquet"))
+    datasets.Dataset.from_dict({"text": ["x", "y", "z"], "label": [0, 1, 2]}, features=feats).to_parquet(
+        str(tmp_path / "validation.parquet")
+    )
+    ld = load_data(DataConfig(dataset=str(tmp_path)))
+    assert ld.label_names == ["a", "b", "c"] and len(ld.splits["validation"]) == 3
+    assert any("'c' occurs in validation" in n and "never in train" in n for n in ld.report.notes)
+
+
+def test_duplicates_are_counted_not_removed(tmp_path):
+    body = [["same text", "pos"]] * 3 + [["same text", "neg"]] + [[x["text"], x["label"]] for x in rows(6)]
+    write_csv(tmp_path / "train.csv", ["text", "label"], body)
+    write_csv(tmp_path / "valid.csv", ["text", "label"], [["same text", "pos"], ["new text", "neg"]])
+    ld = load_data(DataConfig(dataset=str(tmp_path)))
+    r = ld.report.splits["train"]
+    assert r.rows_kept == 10 and r.duplicates == 2  # two repeats of ("same text", pos)
+    assert "train: 1 texts occur with more than one label" in ld.report.notes
+    assert "validation: 1 of 2 texts also occur in train" in ld.report.notes
+
+
+def test_one_class_is_refused(tmp_path):
+    p = write_csv(tmp_path / "one.csv", ["text", "label"], [[f"t{i}", "pos"] for i in range(10)])
+    with pytest.raises(DataError, match=r"only one class \('pos'\)"):
+        load_data(DataConfig(dataset=str(p)))
+    p = write_csv(tmp_path / "gone.csv", ["text", "label"], [["", "pos"], ["   ", "neg"]])
+    with pytest.raises(DataError, match="no usable training rows"):
+        load_data(DataConfig(dataset=str(p)))
+
+
+def test_fewer_rows_than_a_batch_is_fine(tmp_path):
+    p = write_csv(
+        tmp_path / "tiny.csv", ["text", "label"], [["good", "pos"], ["bad", "neg"], ["great", "pos"], ["awful", "neg"]]
+    )
+    ld = load_data(DataConfig(dataset=str(p)))
+    assert len(ld.splits["train"]) == 3 and len(ld.splits["validation"]) == 1
+
+
+def test_bom_crlf_and_quoted_newlines(tmp_path):
+    body = '\ufefftext,label\r\n"first line\r\nsecond line",pos\r\n"she said ""no"", twice",neg\r\n'
+    body += "plain,pos\r\nother,neg\r\n"
+    p = tmp_path / "win.csv"
+    p.write_bytes(body.encode("utf-8"))
+    ld = load_data(DataConfig(dataset=str(p), validation_fraction=0.25))
+    assert ld.text_column == "text"  # the BOM is not part of the column name
+    texts = set(ld.splits["train"]["text"][:]) | set(ld.splits["validation"]["text"][:])
+    assert texts == {"first line\r\nsecond line", 'she said "no", twice', "plain", "other"}
+    p = tmp_path / "bom.jsonl"
+    p.write_bytes(("\ufeff" + "".join(json.dumps(r) + "\r\n" for r in rows(10))).encode("utf-8"))
+    assert len(load_data(DataConfig(dataset=str(p))).splits["train"]) == 9
+
+
+def test_unreadable_file_is_one_line(tmp_path):
+    p = tmp_path / "broken.jsonl"
+    p.write_text('{"text": "a", "label": 1}\n{"text": \n', encoding="utf-8")
+    with pytest.raises(DataError, match="could not read") as e:
+        load_data(DataConfig(dataset=str(p)))
+    assert "\n" not in str(e.value)
+    p = tmp_path / "latin1.csv"
+    p.write_bytes("text,label\ncaf\u00e9 cr\u00e8me,pos\n".encode("latin-1"))
+    with pytest.raises(DataError, match=r"could not read .*latin1.csv: not UTF-8 text"):
+        load_data(DataConfig(dataset=str(p)))
+
+
+def test_report_lines_summarise_each_split(tmp_path):
+    write_csv(tmp_path / "train.csv", ["text", "label"], [[x["text"], x["label"]] for x in rows(20)] + [["  ", "pos"]])
+    write_csv(tmp_path / "test.csv", ["text"], [["a"], ["b"]])
+    lines = load_data(DataConfig(dataset=str(tmp_path))).report.lines()
+    assert lines[0].startswith("data: ")
+    assert any(line.startswith("train") and "1 empty text" in line and "held out" in line for line in lines)
+    assert any(line.startswith("test") and "unlabelled" in line for line in lines)
+    assert any(line.startswith("note: no validation split") for line in lines)
+
+
+# ---------------------------------------------------------------------------------------------
+# load_split (textcnn evaluate --data PATH --split NAME)
+
+
+def test_load_split_maps_onto_the_runs_label_names(tmp_path):
+    write_csv(tmp_path / "test.csv", ["text", "label"], [["a", "positive"], ["b", "negative"], ["c", ""]])
+    ds, names = load_split(DataConfig(path=str(tmp_path)), "test", ["negative", "positive"])
+    assert names == ["negative", "positive"]
+    assert ds.column_names == ["text", "label"] and ds["label"][:] == [1, 0]
+    with pytest.raises(DataError, match=r"labels of .* \(neutral\) are not among the run's labels"):
+        write_csv(tmp_path / "test.csv", ["text", "label"], [["a", "neutral"], ["b", "negative"]])
+        load_split(DataConfig(path=str(tmp_path)), "test", ["negative", "positive"])
+    with pytest.raises(DataError, match=r"split 'dev' not found .*splits: "):
+        load_split(DataConfig(path=str(tmp_path)), "dev", ["negative", "positive"])
+
+
+def test_load_split_integer_ids_and_classlabel(tmp_path):
+    write_csv(tmp_path / "test.csv", ["sentence", "label"], [["a", 1], ["b", 0]])
+    ds, _ = load_split(DataConfig(path=str(tmp_path)), "test", ["negative", "positive"])
+    assert ds["label"][:] == [1, 0]
+    hub_dataset().save_to_disk(str(tmp_path / "saved"))
+    ds, names = load_split(DataConfig(path=str(tmp_path / "saved")), "validation", ["positive", "negative"])
+    assert ds["label"][:] == [0, 1, 0, 1]  # remapped by name
+    with pytest.raises(DataError, match="do not match the run's labels"):
+        load_split(DataConfig(path=str(tmp_path / "saved")), "validation", ["neg", "pos"])
+    with pytest.raises(DataError, match="no labelled rows"):
+        load_split(DataConfig(path=str(tmp_path / "saved")), "test", ["negative", "positive"])
+    ds, names = load_split(DataConfig(path=str(tmp_path / "saved")), "validation")
+    assert names == ["negative", "positive"] and len(ds) == 4
+
+
+# ---------------------------------------------------------------------------------------------
+# Preset files and the sample data
+
+
+def dataset_presets() -> list[Path]:
+    return [p for p in sorted(CONFIG_DIR.glob("*.toml")) if "hub_id" in read_toml(p).get("data", {})]
+
+
+def test_every_dataset_preset_loads_and_describes_itself():
+    presets = dataset_presets()
+    expected = {"sst2", "trec", "rotten_tomatoes", "imdb", "ag_news", "yelp_polarity", "sst5", "emotion"}
+    assert expected <= {p.stem for p in presets}
+    for p in presets:
+        cfg = load_config(p.stem)
+        raw = read_toml(p)
+        assert cfg.data.hub_id == raw["data"]["hub_id"] and cfg.data.text_column and cfg.data.label_column
+        meta = raw["preset"]
+        assert meta["description"] and len(meta["classes"]) >= 2 and "train" in meta["splits"], p.name
+        assert set(raw) <= {"preset", "data", "tokenizer"}, f"{p.name} sets model/train options"
+        assert p.read_text().startswith("#"), f"{p.name} needs a comment header"
+    assert load_config("trec").tokenizer.lowercase is False
+    assert load_config("sst2").tokenizer.lowercase is True
+    assert load_config("emotion").data.hub_config == "split"
+
+
+def test_list_presets(tmp_path, monkeypatch):
+    (tmp_path / "trec").mkdir()
+    monkeypatch.setenv("TEXTCNN_DATA_DIR", str(tmp_path))
+    listed = {p["name"]: p for p in D.list_presets()}
+    assert set(listed) == {p.stem for p in dataset_presets()}
+    assert listed["sst2"]["hub_id"] == "stanfordnlp/sst2" and listed["sst2"]["classes"] == ["negative", "positive"]
+    assert listed["trec"]["local"] == str(tmp_path / "trec") and listed["sst2"]["local"] is None
+    for p in listed.values():
+        assert {"name", "hub_id", "text_column", "label_column", "classes", "splits", "description"} <= set(p)
+
+
+def test_samples_are_reproducible_small_and_load(tmp_path):
+    make = runpy.run_path(str(REPO / "data" / "make_samples.py"))
+    for p in make["write"](tmp_path):
+        assert p.read_bytes() == (REPO / "data" / p.name).read_bytes(), f"{p.name} is stale: run data/make_samples.py"
+    total = sum(p.stat().st_size for p in (REPO / "data").iterdir() if p.is_file())
+    assert total < 100_000
+    for name in ("sample_sentiment.csv", "sample_sentiment.jsonl"):
+        ld = load_data(DataConfig(dataset=str(REPO / "data" / name)))
+        assert ld.label_names == ["negative", "positive"]
+        counts = {
+            k: ld.report.splits["train"].class_counts[k] + ld.report.splits["validation"].class_counts[k]
+            for k in ld.label_names
+        }
+        assert counts == {"negative": 200, "positive": 200}
+        assert ld.report.splits["train"].duplicates == 0
+
+
+# ---------------------------------------------------------------------------------------------
+# The real local copies (../shared/data), skipped when absent
+
+
+@needs_shared_data
+def test_shared_sst2():
+    ld = load_data(DataConfig(dataset="sst2", path=str(shared_data_dir() / "sst2"), text_column="sentence"))
+    assert [len(ld.splits[s]) for s in ("train", "validation", "test")] == [67_349, 872, 1_821]
+    assert ld.label_names == ["negative", "positive"]
+    assert not ld.test_labelled and not ld.validation_from_train
+    assert_clean(ld)
+
+
+@needs_shared_data
+def test_shared_trec_through_textcnn_data_dir(monkeypatch, fake_hub):
+    monkeypatch.setenv("TEXTCNN_DATA_DIR", str(shared_data_dir()))
+    ld = load_data(load_config("trec").data, seed=0)
+    assert fake_hub == []
+    assert ld.label_names == ["ABBR", "ENTY", "DESC", "HUM", "LOC", "NUM"]
+    assert ld.validation_from_train and ld.test_labelled
+    assert len(ld.splits["train"]) + len(ld.splits["validation"]) == 5_452
+    assert len(ld.splits["validation"]) == 545 and len(ld.splits["test"]) == 500
+
+
+def test_importing_the_module_is_cheap():
+    import subprocess
+    import sys
+
+    code = "import sys, textcnn.data; textcnn.data.list_presets(); assert 'datasets' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)
