@@ -260,7 +260,7 @@ def _print_summary(summary: dict, run_dir: Path) -> None:
             "test accuracy",
             f"{test:.4f}"
             if test is not None
-            else "not scored: the test split has no labels" + (" (-1 on the hub)" if summary.get("test_labelled") is False else ""),
+            else ("not scored: the test split has no labels (-1, as on the hub)" if summary.get("has_test") else "no test split"),
         ),
         ("parameters", f"{summary['params']:,}"),
         ("epochs", f"{summary['epochs_run']}" + (" (early stop)" if summary.get("stopped_early") else "")),

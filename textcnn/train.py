@@ -104,6 +104,9 @@ def prepare(cfg: Config, tokenizer=None, label_names: list[str] | None = None) -
     """Load the data, train (or take) the tokenizer, encode every split (cached by `datasets`)."""
     from textcnn.data import load_data
 
+    import datasets
+
+    datasets.disable_progress_bars()  # our own display reports progress; theirs would interleave
     t0 = time.perf_counter()
     data = load_data(cfg.data, seed=cfg.train.seed)
     if label_names is not None and list(label_names) != list(data.label_names):
@@ -286,7 +289,7 @@ def train_one_epoch(
         if callback is not None and (state.global_step % t.log_every == 0 or i + 1 == n_steps):
             # The only per-step read-back: once every log_every steps, for the progress display.
             callback({"event": "step", "epoch": state.epoch + 1, "step": i + 1, "steps": n_steps,
-                      "loss": float(loss), "global_step": state.global_step})  # fmt: skip
+                      "loss": loss.item(), "global_step": state.global_step})  # fmt: skip
         stop_now = _interrupt_requested()
         if world_size > 1:
             stop_now = _any_rank(stop_now, device)
@@ -645,6 +648,7 @@ def train(
         "best_epoch": state.best_epoch,
         "test_accuracy": test_accuracy,
         "test_labelled": prepared.test_labelled,
+        "has_test": "test" in prepared.encoded,
         "params": params,
         "train_seconds": round(state.train_seconds, 3),
         "setup_seconds": round(prepared.seconds, 3),

@@ -1,0 +1,158 @@
+"""Training end to end on a tiny separable task: learning, run folder, determinism, resume, errors."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from textcnn import run as runlib
+from textcnn.config import load_config
+from textcnn.train import TrainingError, TrainingInterrupted, request_stop, train
+
+POS = ["great", "wonderful", "superb", "lovely", "brilliant", "moving"]
+NEG = ["awful", "boring", "dreadful", "dull", "terrible", "clumsy"]
+FILL = ["the", "film", "was", "a", "story", "and", "quite", "really", "plot", "acting", "very", "it"]
+
+
+def toy_rows(n: int, seed: int = 0) -> list[tuple[str, str]]:
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        label = "positive" if i % 2 else "negative"
+        words = [rng.choice(FILL) for _ in range(rng.randint(1, 12))]
+        words.insert(rng.randint(0, len(words)), rng.choice(POS if i % 2 else NEG))
+        rows.append((" ".join(words), label))
+    return rows
+
+
+@pytest.fixture(scope="module")
+def toy_csv(tmp_path_factory):
+    p = tmp_path_factory.mktemp("toy") / "toy.csv"
+    p.write_text("text,label\n" + "".join(f"{t},{y}\n" for t, y in toy_rows(400)))
+    return p
+
+
+TINY = ["model.embedding_dim=16", "model.feature_maps=8", "train.log_every=5", "train.checkpoint_every_minutes=0"]
+
+
+def tiny_cfg(csv, *sets, model=None):
+    return load_config(str(csv), model=model, sets=[*TINY, *sets])
+
+
+def read_metrics(run_dir):
+    return runlib.read_jsonl(run_dir / "metrics.jsonl")
+
+
+def test_cnn_learns_a_separable_task_and_writes_a_complete_run(toy_csv, tmp_path):
+    events = []
+    run_dir = train(tiny_cfg(toy_csv, "train.epochs=6", "train.optimizer=adam", "train.lr=0.01"), tmp_path / "run",
+                    callback=events.append)  # fmt: skip
+    for f in ("config.toml", "tokenizer.json", "model.safetensors", "labels.json", "metrics.jsonl", "summary.json"):
+        assert (run_dir / f).is_file(), f
+    assert not (run_dir / "checkpoint.safetensors").exists()
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["best_val_accuracy"] >= 0.9
+    assert 0.0 <= summary["best_val_accuracy"] <= 1.0
+    assert summary["test_accuracy"] is None and summary["has_test"] is False
+    for key in ("params", "train_seconds", "epochs_run", "dataset", "model"):
+        assert key in summary
+    assert json.loads((run_dir / "labels.json").read_text()) == ["negative", "positive"]
+    metrics = read_metrics(run_dir)
+    assert len(metrics) == summary["epochs_run"]
+    assert metrics[-1]["end_of_epoch"] and metrics[-1]["epoch_seconds"] > 0
+    kinds = {e["event"] for e in events}
+    assert {"data", "start", "step", "eval", "end"} <= kinds
+
+
+def test_reloaded_run_reproduces_the_best_validation_accuracy(toy_csv, tmp_path):
+    from textcnn.batching import pad_split
+    from textcnn.train import evaluate, prepare
+
+    cfg = tiny_cfg(toy_csv, "train.epochs=3")
+    run_dir = train(cfg, tmp_path / "run")
+    loaded = runlib.load_run(run_dir)
+    prepared = prepare(cfg, tokenizer=loaded.tokenizer)
+    val = pad_split(prepared.encoded["validation"], loaded.model.min_length)
+    acc = evaluate(loaded.model, val, min_length=loaded.model.min_length)["accuracy"]
+    assert acc == pytest.approx(json.loads((run_dir / "summary.json").read_text())["best_val_accuracy"])
+
+
+def test_same_seed_same_metrics(toy_csv, tmp_path):
+    a = train(tiny_cfg(toy_csv, "train.epochs=2"), tmp_path / "a")
+    b = train(tiny_cfg(toy_csv, "train.epochs=2"), tmp_path / "b")
+    ma, mb = read_metrics(a), read_metrics(b)
+    strip = lambda m: [{k: v for k, v in r.items() if "second" not in k and "_per_s" not in k} for r in m]  # noqa: E731
+    assert strip(ma) == strip(mb)
+
+
+def _stop_at(step):
+    def cb(ev):
+        if ev["event"] == "step" and ev["global_step"] == step:
+            request_stop()
+
+    return cb
+
+
+@pytest.mark.parametrize("optimizer", ["adadelta", "adam"])
+def test_interrupted_and_resumed_run_equals_uninterrupted(toy_csv, tmp_path, optimizer):
+    sets = ["train.epochs=3", f"train.optimizer={optimizer}", "train.lr=0.01" if optimizer == "adam" else "train.lr=1.0"]
+    full = train(tiny_cfg(toy_csv, *sets), tmp_path / "full")
+    with pytest.raises(TrainingInterrupted) as e:
+        train(tiny_cfg(toy_csv, *sets), tmp_path / "cut", callback=_stop_at(10))  # mid-epoch 2 (8 steps/epoch)
+    assert "textcnn train --resume" in str(e.value)
+    assert (tmp_path / "cut" / "checkpoint.safetensors").is_file()
+    resumed = train(resume=tmp_path / "cut")
+    wa = runlib.load_tensors(full / "model.safetensors")
+    wb = runlib.load_tensors(resumed / "model.safetensors")
+    assert wa.keys() == wb.keys()
+    for k in wa:
+        assert torch.equal(wa[k], wb[k]), k
+    strip = lambda m: [{k: v for k, v in r.items() if "second" not in k and "_per_s" not in k} for r in m]  # noqa: E731
+    assert strip(read_metrics(full)) == strip(read_metrics(resumed))
+
+
+def test_existing_run_folder_is_not_overwritten(toy_csv, tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    with pytest.raises(TrainingError, match="already exists; pass --overwrite"):
+        train(tiny_cfg(toy_csv, "train.epochs=1"), out)
+    assert (out / "keep.txt").read_text() == "mine"
+    train(tiny_cfg(toy_csv, "train.epochs=1"), out, overwrite=True)
+    assert (out / "model.safetensors").is_file()
+
+
+def test_non_finite_loss_stops_with_a_clear_error(toy_csv, tmp_path):
+    with pytest.raises(TrainingError, match="loss became"):
+        train(tiny_cfg(toy_csv, "train.epochs=2", "train.optimizer=sgd", "train.lr=1e30", "model.max_norm=none"),
+              tmp_path / "run")  # fmt: skip
+
+
+def test_early_stopping_and_budget(toy_csv, tmp_path):
+    run_dir = train(tiny_cfg(toy_csv, "train.epochs=50", "train.patience=1", "train.evals_per_epoch=2"), tmp_path / "a")
+    s = json.loads((run_dir / "summary.json").read_text())
+    assert s["stopped_early"] and s["epochs_run"] < 50
+    run_dir = train(tiny_cfg(toy_csv, "train.epochs=1000", "train.max_seconds=1.0", "train.patience=0"), tmp_path / "b")
+    s = json.loads((run_dir / "summary.json").read_text())
+    assert s["epochs_run"] < 1000 and s["train_seconds"] < 10
+
+
+@pytest.mark.parametrize("model", ["cnn2d", "image2d", "lstm"])
+def test_every_model_trains(toy_csv, tmp_path, model):
+    sets = ["train.epochs=4", "model.channels=4,8", "model.hidden_size=8", "train.optimizer=adam", "train.lr=0.01"]
+    run_dir = train(tiny_cfg(toy_csv, *sets, model=model), tmp_path / model)
+    s = json.loads((run_dir / "summary.json").read_text())
+    assert s["model"] == model
+    assert s["best_val_accuracy"] > 0.6
+    assert runlib.load_run(run_dir).model is not None
+
+
+def test_labels_are_sorted_string_ids(toy_csv, tmp_path):
+    run_dir = train(tiny_cfg(toy_csv, "train.epochs=1"), tmp_path / "run")
+    cfg = runlib.load_run(run_dir).config
+    assert cfg.data.dataset == str(toy_csv)
+    assert np.isfinite(json.loads((run_dir / "summary.json").read_text())["train_seconds"])
