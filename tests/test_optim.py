@@ -15,15 +15,23 @@ def test_sparse_adadelta_matches_dense_adadelta_on_touched_rows():
     sparse.weight.data.copy_(dense.weight.data)
     od = torch.optim.Adadelta(dense.parameters(), lr=1.0, rho=0.95, eps=1e-6)
     osp = SparseAdadelta(sparse.parameters(), lr=1.0, rho=0.95, eps=1e-6)
-    idx = torch.tensor([[1, 2, 2, 5]])  # the same rows every step, one repeated
-    for _ in range(5):
+    batches = [[1, 2, 2, 5], [3, 4], [1, 7], [2], [5, 5, 9], [1, 2, 3, 4, 5, 6, 7, 8, 9], [7]]
+    for idx in batches * 3:  # rows touched at irregular intervals, some repeated within a batch
         for emb, opt in ((dense, od), (sparse, osp)):
             opt.zero_grad()
-            (emb(idx) ** 2).sum().backward()
+            (emb(torch.tensor([idx])) ** 2).sum().backward()
             opt.step()
     assert torch.allclose(dense.weight, sparse.weight, atol=1e-6)
-    untouched = [i for i in range(20) if i not in (1, 2, 5)]
+    assert torch.allclose(od.state[dense.weight]["square_avg"][:10], _caught_up(osp, sparse.weight)[:10], rtol=1e-4)
+    untouched = list(range(10, 20))
     assert torch.equal(sparse.weight[untouched], dense.weight[untouched])
+
+
+def _caught_up(opt, p):
+    """The sparse optimizer's running average with the decay it has not applied yet."""
+    st = opt.state[p]
+    missed = (st["step"] - st["last"]).unsqueeze(1)
+    return st["square_avg"] * (0.95**missed).float()
 
 
 def test_make_optimizer_splits_sparse_and_dense():

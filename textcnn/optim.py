@@ -1,11 +1,10 @@
 """Optimizers, including lazy (row-sparse) updates of the embedding.
 
 Kim (2014) trains with Adadelta (rho 0.95, eps 1e-6). A dense Adadelta step touches every row of
-the 300-d embedding, which dominates the step on CPU. With sparse embedding gradients the lazy
-versions below update only the rows a batch used: for those rows the arithmetic is Adadelta's
-(Zeiler 2012, arXiv:1212.5701) or Adam's exactly; untouched rows keep their state instead of
-decaying it (rows with a zero gradient get a zero update from dense Adadelta too, so only the
-running averages differ). Dense parameters use torch's own fused/foreach optimizers.
+the 300-d embedding, which dominates the step on CPU. With sparse embedding gradients
+`SparseAdadelta` updates only the rows a batch used and still computes exactly what dense Adadelta
+(Zeiler 2012, arXiv:1212.5701) computes. With Adam the sparse path is torch's SparseAdam, whose
+lazy moments differ from dense Adam's. Dense parameters use torch's own foreach optimizers.
 
 Not here: what a model is (models.py) or how a step is scheduled (train.py).
 """
@@ -17,7 +16,12 @@ from torch import nn
 
 
 class SparseAdadelta(torch.optim.Optimizer):
-    """Adadelta for parameters whose gradients are sparse (nn.Embedding(sparse=True)): lazy row updates."""
+    """Adadelta for parameters with sparse gradients (nn.Embedding(sparse=True)), exact yet lazy.
+
+    A dense Adadelta step on a row with zero gradient changes nothing but its running averages,
+    which both decay by rho. So the decay a row missed since it was last touched is applied in
+    closed form (rho ** missed_steps) when it is next touched: the result equals dense Adadelta
+    (up to float rounding) while each step costs only the rows in the batch."""
 
     def __init__(self, params, lr: float = 1.0, rho: float = 0.95, eps: float = 1e-6):
         super().__init__(params, {"lr": lr, "rho": rho, "eps": eps})
@@ -29,29 +33,27 @@ class SparseAdadelta(torch.optim.Optimizer):
             for p in group["params"]:
                 if p.grad is None:
                     continue
-                grad = p.grad
                 state = self.state[p]
                 if not state:
+                    state["step"] = torch.zeros((), dtype=torch.float64)
                     state["square_avg"] = torch.zeros_like(p)
                     state["acc_delta"] = torch.zeros_like(p)
-                if not grad.is_sparse:
-                    rows = None
-                    g = grad
-                else:
-                    grad = grad.coalesce()
-                    rows = grad.indices()[0]  # (R,) the rows this batch touched, each once
-                    g = grad.values()  # (R, E)
-                sq = state["square_avg"] if rows is None else state["square_avg"][rows]
-                acc = state["acc_delta"] if rows is None else state["acc_delta"][rows]
-                sq = sq.mul_(rho).addcmul_(g, g, value=1 - rho)
+                    state["last"] = torch.zeros(p.shape[0], dtype=torch.float64, device=p.device)
+                state["step"] += 1
+                t = state["step"].item()
+                grad = p.grad.coalesce() if p.grad.is_sparse else p.grad.to_sparse(1).coalesce()
+                rows = grad.indices()[0]  # (R,) the rows this batch touched, each once
+                g = grad.values()  # (R, E)
+                missed = (t - 1 - state["last"][rows]).to(p.dtype)  # (R,) zero-gradient steps skipped
+                decay = torch.pow(torch.tensor(rho, dtype=p.dtype, device=p.device), missed).unsqueeze(1)
+                sq = state["square_avg"][rows].mul_(decay).mul_(rho).addcmul_(g, g, value=1 - rho)
+                acc = state["acc_delta"][rows].mul_(decay)
                 delta = acc.add(eps).sqrt_().div_(sq.add(eps).sqrt_()).mul_(g)
-                acc = acc.mul_(rho).addcmul_(delta, delta, value=1 - rho)
-                if rows is None:
-                    p.add_(delta, alpha=-lr)
-                else:
-                    state["square_avg"][rows] = sq
-                    state["acc_delta"][rows] = acc
-                    p.index_add_(0, rows, delta, alpha=-lr)
+                acc.mul_(rho).addcmul_(delta, delta, value=1 - rho)
+                state["square_avg"][rows] = sq
+                state["acc_delta"][rows] = acc
+                state["last"][rows] = t
+                p.index_add_(0, rows, delta, alpha=-lr)
 
 
 class Optimizers:
