@@ -360,6 +360,253 @@ def tokenize(
             console.print(f"    → {' '.join(ex['tokens'])}", highlight=False, markup=False)
 
 
+# ---------------------------------------------------------------------------------------------
+# compare, bench, report
+
+def _csv(value: str, what: str, cast=str, allowed: tuple[str, ...] | None = None) -> list:
+    """'cnn,lstm' -> ['cnn', 'lstm'], checked; a bad item is a one-line usage error."""
+    items = [v.strip() for v in value.split(",") if v.strip()]
+    if not items:
+        raise typer.BadParameter(f"{what} must be a comma-separated list")
+    if allowed is not None:
+        bad = [v for v in items if v not in allowed]
+        if bad:
+            raise typer.BadParameter(f"unknown {what} {', '.join(bad)}; valid: {', '.join(allowed)}")
+    try:
+        return [cast(v) for v in items]
+    except ValueError:
+        raise typer.BadParameter(f"{what} must be comma-separated numbers, got {value!r}") from None
+
+
+ALL_MODELS = "cnn,cnn2d,image2d,lstm"
+
+
+class CompareDisplay:
+    """Progress for `compare`: which run of how many, then train's own display for that run."""
+
+    def __init__(self):
+        self.inner: TrainDisplay | None = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self.inner is not None:
+            self.inner.__exit__(*exc)
+        return False
+
+    def __call__(self, ev: dict) -> None:
+        kind = ev["event"]
+        if kind == "prepare":
+            console.print(f"[bold]compare[/bold] loading and tokenizing {ev['dataset']} once for every run")
+        elif kind == "run_start":
+            if self.inner is not None:
+                self.inner.__exit__(None, None, None)
+            console.print(f"[bold]run {ev['run']}/{ev['runs']}[/bold]: {ev['model']} seed {ev['seed']} → {ev['run_dir']}")
+            self.inner = TrainDisplay(label=f"{ev['model']} s{ev['seed']} ")
+        elif kind == "run_end":
+            if self.inner is not None:
+                self.inner.__exit__(None, None, None)
+                self.inner = None
+        elif kind == "inference":
+            console.print(f"[bold]inference[/bold] {ev['model']}: throughput at batch 512 and single-sentence latency")
+        elif kind != "data" and self.inner is not None:  # data lines were already shown by `prepare`
+            self.inner(ev)
+
+
+@app.command()
+def compare(
+    dataset: Annotated[str, typer.Argument(help="Preset (sst2, trec, ...), hub id, or local file/folder.")],
+    models: Annotated[str, typer.Option("--models", help="Comma-separated models to compare.")] = ALL_MODELS,
+    seeds: Annotated[int, typer.Option(help="Seeds per model (accuracy mean ± sd over them).")] = 3,
+    epochs: Annotated[int | None, typer.Option(help="Epochs per run (default: the config's).")] = None,
+    budget: Annotated[
+        float | None, typer.Option(help="Wall-clock training seconds per run (no epoch cap, no early stop).")
+    ] = None,
+    target: Annotated[
+        float | None,
+        typer.Option(help="Validation accuracy for time-to-target, 0.85 or 85 (default: the lowest best of any run)."),
+    ] = None,
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", help="Override any field for every model: section.key=value.")
+    ] = None,
+    data: Annotated[str | None, typer.Option("--data", help="Local copy of the dataset (folder or file).")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Output folder (default runs/<dataset>-compare-<time>).")] = None,
+    threads: Annotated[int | None, typer.Option(help="CPU threads for every run (default: all cores).")] = None,
+    device: Annotated[Device | None, typer.Option(help="Device for every run.")] = None,
+    isolate: Annotated[
+        bool, typer.Option(help="Train each run in a fresh process (per-model peak memory); --no-isolate is faster.")
+    ] = True,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing comparison in --out.")] = False,
+) -> None:
+    """Train several models under identical conditions; report accuracy, time to accuracy, speed and memory.
+
+    Writes report.md, report.json, val_acc_vs_time.png, throughput.png and runs/<model>-seed<k>/.
+
+    Examples:
+
+      textcnn compare sst2 --models cnn,lstm --seeds 3 --epochs 5
+
+      textcnn compare trec --budget 120 --target 0.85
+
+      textcnn report runs/sst2-compare-20261125-101500
+    """
+    with user_errors():
+        from textcnn.compare import run_compare
+        from textcnn.config import MODELS
+        from textcnn.report import PLOT_NOTE, plots_available
+        from textcnn.run import new_run_dir
+
+        names = _csv(models, "models", allowed=MODELS)
+        if target is not None and target > 1:
+            target = target / 100
+        out = out or new_run_dir(dataset, "compare")
+        with CompareDisplay() as display:
+            report = run_compare(
+                dataset, names, seeds, epochs=epochs, budget=budget, target=target, sets=set_ or [],
+                data_path=data, out_dir=out, threads=threads, device=device.value if device else None,
+                callback=display, isolate=isolate, overwrite=overwrite,
+            )  # fmt: skip
+        _print_compare(report)
+        console.print(f"report: {out / 'report.md'}")
+        if not plots_available():
+            console.print(PLOT_NOTE)
+
+
+def _print_compare(report) -> None:
+    from rich.table import Table
+
+    from textcnn.report import fmt, fmt_ms, fmt_pct
+
+    t = Table(title=f"{report.dataset}: {len(report.seeds)} seed(s), target {fmt_pct(report.target)}")
+    for col in ("model", "params", "epoch s", "train ex/s", "best val", "test", "to target", "infer sent/s", "p50 ms", "peak MB"):
+        t.add_column(col, justify="left" if col == "model" else "right")
+    for name in report.order:
+        m = report.models[name]
+        sd = f" ± {100 * m.best_val_accuracy_sd:.1f}" if len(m.best_val_accuracies) > 1 else ""
+        t.add_row(
+            name, fmt(m.params), fmt(m.epoch_seconds, 2), fmt(m.examples_per_s, 0), fmt_pct(m.best_val_accuracy) + sd,
+            fmt_pct(m.test_accuracy), f"{m.time_to_target_s:.1f} s" if m.time_to_target_s is not None else "never",
+            fmt(m.inference_sentences_per_s, 0), fmt_ms(m.latency_p50_ms), fmt(m.peak_rss_mb, 0),
+        )  # fmt: skip
+    console.print(t)
+    for line in report.headlines:
+        console.print(f"• {line}", highlight=False)
+
+
+@app.command()
+def bench(
+    models: Annotated[str, typer.Option("--models", help="Comma-separated models.")] = ALL_MODELS,
+    lengths: Annotated[str, typer.Option("--lengths", help="Comma-separated sequence lengths.")] = "8,16,32,64,128,256,512",
+    batch_sizes: Annotated[str, typer.Option("--batch-sizes", help="Comma-separated batch sizes.")] = "1,32,256",
+    repeats: Annotated[int, typer.Option(help="Timed calls per cell (fewer when a cell would take > 0.5 s).")] = 10,
+    threads: Annotated[int | None, typer.Option(help="CPU threads (default: all cores).")] = None,
+    device: Annotated[Device, typer.Option(help="Device to time on.")] = Device.cpu,
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", help="Model field for every model: model.key=value (repeatable).")
+    ] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Output folder (default runs/bench-<time>).")] = None,
+) -> None:
+    """Time forward and training steps of each model on random ids across lengths and batch sizes.
+
+    Also measures this machine's fp32 matmul peak and reports each model's GFLOP/s against it. Writes
+    bench.md, bench.json and bench.png.
+
+    Examples:
+
+      textcnn bench
+
+      textcnn bench --models cnn,lstm --lengths 16,64,256 --batch-sizes 50 --threads 4
+    """
+    import time
+
+    with user_errors():
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        from textcnn.bench import run_bench
+        from textcnn.config import MODELS, ConfigError, parse_set
+        from textcnn.report import write_bench
+        from textcnn.run import runs_dir
+
+        names = _csv(models, "models", allowed=MODELS)
+        overrides = parse_set(set_ or [])
+        if set(overrides) - {"model"}:
+            raise ConfigError("bench --set takes model.key=value only (the models are timed on random ids)")
+        device_name = "cuda" if device == Device.auto and _cuda() else ("cpu" if device == Device.auto else device.value)
+        progress = Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            console=console, transient=True, disable=not console.is_terminal,
+        )  # fmt: skip
+        task = progress.add_task("matmul peak", total=None)
+
+        def on_cell(ev: dict) -> None:
+            what = "skipped" if "skipped" in ev else f"{ev['record']['median_ms']:.2f} ms"
+            progress.update(task, total=ev["total"], completed=ev["index"],
+                            description=f"{ev['model']} {ev['mode']} batch {ev['batch_size']} length {ev['seq_len']}: {what}")  # fmt: skip
+
+        with progress:
+            report = run_bench(
+                names, _csv(lengths, "lengths", int), _csv(batch_sizes, "batch sizes", int), repeats=repeats,
+                threads=threads, device=device_name, model_overrides=overrides.get("model"), progress=on_cell,
+            )  # fmt: skip
+        out = out or runs_dir() / time.strftime("bench-%Y%m%d-%H%M%S")
+        rendered = write_bench(report, out)
+        _print_bench(report)
+        console.print(f"report: {out / 'bench.md'}")
+        if rendered.note:
+            console.print(rendered.note)
+
+
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def _print_bench(report) -> None:
+    from rich.table import Table
+
+    from textcnn.report import fmt_ms
+
+    big = max(report.config["batch_sizes"])
+    console.print(f"fp32 matmul peak {report.peak_gflops:,.1f} GFLOP/s on {report.machine['device']}")
+    for mode in report.config["modes"]:
+        t = Table(title=f"{mode}: ms per batch of {big}")
+        t.add_column("length", justify="right")
+        for m in report.config["models"]:
+            t.add_column(m, justify="right")
+        cells = {(r.model, r.seq_len): r for r in report.records if r.mode == mode and r.batch_size == big}
+        for length in report.config["lengths"]:
+            row = [str(length)]
+            for m in report.config["models"]:
+                r = cells.get((m, length))
+                row.append(f"{fmt_ms(r.median_ms)} ({r.pct_of_peak:.0f}%)" if r else "skipped")
+            t.add_row(*row)
+        console.print(t)
+    if report.skipped:
+        console.print(f"{len(report.skipped)} cell(s) skipped as too slow (listed in bench.md)")
+
+
+@app.command()
+def report(
+    folder: Annotated[Path, typer.Argument(help="A `textcnn compare` or `textcnn bench` output folder.")],
+) -> None:
+    """Re-render report.md / bench.md and the plots from report.json / bench.json, without measuring again.
+
+    Examples:
+
+      textcnn report runs/sst2-compare-20261125-101500
+    """
+    with user_errors():
+        from textcnn.report import render_dir
+
+        rendered = render_dir(folder)
+        for f in rendered.files:
+            console.print(f"wrote {f}")
+        if rendered.note:
+            console.print(rendered.note)
+
+
 def main() -> None:
     app()
 

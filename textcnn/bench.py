@@ -1,0 +1,377 @@
+"""Synthetic speed benchmark of the models: time per batch across sequence lengths and batch sizes.
+
+`run_bench` builds each model from its preset (`configs/<model>.toml` plus overrides), feeds it random
+token ids (no dataset, no tokenizer) and times a forward pass (eval mode, `torch.inference_mode`)
+and a training step without the optimizer (train mode, forward + cross-entropy + `backward`). In the
+same run it measures the machine's fp32 matmul rate, so each cell's achieved GFLOP/s can be read as
+a share of what this machine can do. Every cell is timed with `timing.time_fn` (warm-up dropped,
+median and p95 of the repeats); repeats are capped by a time budget per cell, and cells whose
+estimated time per call is too long are skipped and listed as such.
+
+It returns a `BenchReport` (records only); report.py renders bench.md, bench.json and bench.png.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from textcnn.timing import from_dict_strict, load_average, machine_info, time_fn
+
+log = logging.getLogger(__name__)
+
+MODES = ("forward", "train")
+TRAIN_FLOPS_FACTOR = 3
+"""A training step costs about 3x the forward FLOPs (forward, grad w.r.t. inputs, grad w.r.t. weights)."""
+
+
+class BenchError(ValueError):
+    """A benchmark request that cannot run (bad model name, empty lists); one-line message."""
+
+
+@dataclass
+class BenchRecord:
+    """One timed cell: a model, a batch size, a sequence length and a mode."""
+
+    model: str
+    batch_size: int
+    seq_len: int
+    mode: str
+    """'forward' (eval, inference_mode) or 'train' (forward + loss.backward, no optimizer step)."""
+    median_ms: float
+    p95_ms: float
+    sentences_per_s: float
+    """Throughputs and GFLOP/s below are from the median time."""
+    tokens_per_s: float
+    gflops_per_s: float
+    pct_of_peak: float
+    """gflops_per_s as a percentage of the run's measured matmul peak."""
+    flops_per_example: int = 0
+    """Forward FLOPs per sentence (models.flops_per_example)."""
+    repeats: int = 0
+    min_ms: float = 0.0
+    seconds: list[float] = field(default_factory=list)
+    """Every measured call (warm-up dropped), for redrawing."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> BenchRecord:
+        return from_dict_strict(cls, d)
+
+
+@dataclass
+class SkippedCell:
+    model: str
+    batch_size: int
+    seq_len: int
+    mode: str
+    reason: str
+
+
+@dataclass
+class MatmulPeak:
+    """fp32 torch.mm rate for one shape: [m, k] x [k, n]; the rate is from the fastest call (a peak)."""
+
+    m: int
+    k: int
+    n: int
+    median_ms: float
+    gflops_per_s: float
+    best_ms: float = 0.0
+    when: str = "start"
+    """'start' or 'end' of the benchmark (measured twice: a busy moment cannot lower the peak)."""
+
+
+@dataclass
+class BenchReport:
+    machine: dict[str, Any]
+    peak_gflops: float
+    """Best fp32 matmul rate measured in this run (GFLOP/s): the yardstick for pct_of_peak."""
+    records: list[BenchRecord]
+    config: dict[str, Any]
+    """What was asked: models, lengths, batch sizes, repeats, budget, vocab, each model's config."""
+    skipped: list[SkippedCell] = field(default_factory=list)
+    matmul: list[MatmulPeak] = field(default_factory=list)
+    params: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+    """Wall time of the whole benchmark."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> BenchReport:
+        return from_dict_strict(cls, d)
+
+
+def matmul_flops(m: int, k: int, n: int) -> int:
+    """FLOPs of [m, k] x [k, n]: one multiply and one add per term."""
+    return 2 * m * k * n
+
+
+def achieved_gflops(flops_per_example: float, batch_size: int, seconds: float, mode: str) -> float:
+    """GFLOP/s of a cell: forward FLOPs x batch (x3 for a training step) / seconds."""
+    if mode not in MODES:
+        raise BenchError(f"mode {mode!r} is not one of {', '.join(MODES)}")
+    factor = TRAIN_FLOPS_FACTOR if mode == "train" else 1
+    return flops_per_example * batch_size * factor / seconds / 1e9
+
+
+def measure_matmul_peak(
+    shapes: Sequence[tuple[int, int, int]] = ((2048, 2048, 2048), (8192, 300, 1200)),
+    *,
+    device: str = "cpu",
+    repeats: int = 5,
+    budget_s: float = 1.0,
+) -> list[MatmulPeak]:
+    """Time fp32 torch.mm for each (m, k, n): a square GEMM and one shaped like a text CNN's."""
+    import torch
+
+    sync = torch.cuda.synchronize if device.startswith("cuda") else None
+    out = []
+    gen = torch.Generator().manual_seed(0)
+    for m, k, n in shapes:
+        a = torch.randn(m, k, generator=gen).to(device)
+        b = torch.randn(k, n, generator=gen).to(device)
+        c = torch.empty(m, n, device=device)
+        t = time_fn(
+            lambda a=a, b=b, c=c: torch.mm(a, b, out=c), repeats=repeats, warmup=1, sync=sync, max_seconds=budget_s
+        )
+        flops = matmul_flops(m, k, n)
+        out.append(MatmulPeak(m, k, n, t.median * 1e3, flops / t.min / 1e9, best_ms=t.min * 1e3))
+    return out
+
+
+def _parse_overrides(model: str, model_overrides: dict[str, Any] | None) -> dict[str, Any]:
+    """Overrides for one model: plain keys apply to every model, a key naming a model holds its own."""
+    from textcnn.config import MODELS
+
+    over = {k: v for k, v in (model_overrides or {}).items() if k not in MODELS}
+    own = (model_overrides or {}).get(model)
+    if isinstance(own, dict):
+        over.update(own)
+    return over
+
+
+def run_bench(
+    models: Sequence[str] = ("cnn", "cnn2d", "image2d", "lstm"),
+    lengths: Sequence[int] = (8, 16, 32, 64, 128, 256, 512),
+    batch_sizes: Sequence[int] = (1, 32, 256),
+    *,
+    repeats: int = 10,
+    threads: int | None = None,
+    device: str = "cpu",
+    model_overrides: dict[str, Any] | None = None,
+    progress: Callable[[dict[str, Any]], None] | None = None,
+    modes: Sequence[str] = MODES,
+    vocab_size: int = 20000,
+    num_classes: int = 2,
+    budget_s: float = 0.5,
+    max_call_seconds: float = 2.0,
+    min_repeats: int = 3,
+    seed: int = 0,
+) -> BenchReport:
+    """Time every model x mode x batch size x length on random ids; return the records.
+
+    `model_overrides`: ModelConfig fields (e.g. {"feature_maps": 4}) applied to every model, or
+    {"lstm": {...}} for one. Per cell: one clocked warm-up call gives an estimate, then
+    min(repeats, max(min_repeats, budget_s / estimate)) timed calls. A cell is skipped (and listed in
+    `report.skipped`) when its estimated time per call exceeds `max_call_seconds`: the estimate is
+    the previous length's time scaled linearly, and never less than FLOPs / matmul peak. `progress`
+    gets {"event": "cell", "index", "total", "model", "mode", "batch_size", "seq_len", "record" |
+    "skipped"} after each cell.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    from textcnn.config import MODELS, load_config
+    from textcnn.models import build_model, flops_per_example
+
+    unknown = [m for m in models if m not in MODELS]
+    if unknown:
+        raise BenchError(f"unknown model(s) {', '.join(unknown)}; valid: {', '.join(MODELS)}")
+    bad_modes = [m for m in modes if m not in MODES]
+    if bad_modes:
+        raise BenchError(f"unknown mode(s) {', '.join(bad_modes)}; valid: {', '.join(MODES)}")
+    if not models or not lengths or not batch_sizes or not modes:
+        raise BenchError("bench needs at least one model, length, batch size and mode")
+    if any(x < 1 for x in [*lengths, *batch_sizes]):
+        raise BenchError("lengths and batch sizes must be >= 1")
+    if repeats < 1:
+        raise BenchError(f"repeats={repeats} must be >= 1")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise BenchError(f"device {device!r} requested but CUDA is not available")
+
+    started = time.perf_counter()
+    old_threads = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        sync = torch.cuda.synchronize if device.startswith("cuda") else None
+        machine = machine_info(device, threads)
+        matmul = measure_matmul_peak(device=device)
+        peak = max(p.gflops_per_s for p in matmul)
+        log.info("matmul peak %.1f GFLOP/s", peak)
+
+        lengths = sorted(set(lengths))
+        batch_sizes = sorted(set(batch_sizes))
+        total = len(models) * len(modes) * len(batch_sizes) * len(lengths)
+        records: list[BenchRecord] = []
+        skipped: list[SkippedCell] = []
+        params: dict[str, int] = {}
+        model_cfgs: dict[str, Any] = {}
+        gen = torch.Generator().manual_seed(seed)
+        index = 0
+        for name in models:
+            cfg = load_config(model=name, overrides={"model": _parse_overrides(name, model_overrides)})
+            model_cfgs[name] = asdict(cfg.model)
+            torch.manual_seed(seed)
+            model = build_model(cfg.model, vocab_size, num_classes, sparse=cfg.train.sparse_embedding).to(device)
+            params[name] = sum(p.numel() for p in model.parameters())
+            for mode in modes:
+                for batch in batch_sizes:
+                    prev: tuple[int, float] | None = None
+                    for seq_len in lengths:
+                        index += 1
+                        flops = int(flops_per_example(cfg.model, seq_len, vocab_size, num_classes))
+                        factor = TRAIN_FLOPS_FACTOR if mode == "train" else 1
+                        estimate = flops * batch * factor / (peak * 1e9)
+                        if prev is not None:
+                            estimate = max(estimate, prev[1] * seq_len / prev[0])
+                        event = {"event": "cell", "index": index, "total": total, "model": name, "mode": mode}
+                        event.update(batch_size=batch, seq_len=seq_len)
+                        if estimate > max_call_seconds:
+                            cell = SkippedCell(
+                                name, batch, seq_len, mode,
+                                f"estimated {estimate:.1f} s per call > {max_call_seconds:g} s limit",
+                            )  # fmt: skip
+                            skipped.append(cell)
+                            if progress:
+                                progress({**event, "skipped": asdict(cell)})
+                            continue
+                        ids = torch.randint(2, vocab_size, (batch, seq_len), generator=gen).to(device)
+                        lens = torch.full((batch,), seq_len, dtype=torch.long).to(device)
+                        labels = torch.randint(0, num_classes, (batch,), generator=gen).to(device)
+                        fn = (
+                            _forward_fn(model, ids, lens)
+                            if mode == "forward"
+                            else _train_fn(model, ids, lens, labels, F)
+                        )
+                        try:
+                            record = _time_cell(
+                                fn, sync, name=name, mode=mode, batch=batch, seq_len=seq_len, flops=flops,
+                                peak=peak, repeats=repeats, min_repeats=min_repeats, budget_s=budget_s,
+                            )  # fmt: skip
+                        except RuntimeError as e:  # out of memory on this device
+                            if "memory" not in str(e).lower():
+                                raise
+                            cell = SkippedCell(name, batch, seq_len, mode, "out of memory")
+                            skipped.append(cell)
+                            if progress:
+                                progress({**event, "skipped": asdict(cell)})
+                            if device.startswith("cuda"):
+                                torch.cuda.empty_cache()
+                            continue
+                        finally:
+                            del fn
+                        records.append(record)
+                        prev = (seq_len, record.median_ms / 1e3)
+                        if progress:
+                            progress({**event, "record": record.to_dict()})
+            del model
+        # Measure the peak again: the best of both is the yardstick, whatever else ran at the start.
+        matmul += [dataclasses.replace(p, when="end") for p in measure_matmul_peak(device=device)]
+        peak = max(p.gflops_per_s for p in matmul)
+        for r in records:
+            r.pct_of_peak = 100.0 * r.gflops_per_s / peak
+        machine["load_average_end"] = load_average()
+    finally:
+        torch.set_num_threads(old_threads)
+
+    config = {
+        "models": list(models),
+        "lengths": list(lengths),
+        "batch_sizes": list(batch_sizes),
+        "modes": list(modes),
+        "repeats": repeats,
+        "min_repeats": min_repeats,
+        "budget_s": budget_s,
+        "max_call_seconds": max_call_seconds,
+        "threads": threads,
+        "device": device,
+        "vocab_size": vocab_size,
+        "num_classes": num_classes,
+        "seed": seed,
+        "model_overrides": model_overrides or {},
+        "model_configs": model_cfgs,
+    }
+    return BenchReport(
+        machine=machine,
+        peak_gflops=peak,
+        records=records,
+        config=config,
+        skipped=skipped,
+        matmul=matmul,
+        params=params,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def _forward_fn(model, ids, lens):
+    import torch
+
+    def fn():
+        model.eval()
+        with torch.inference_mode():
+            return model(ids, lens)
+
+    return fn
+
+
+def _train_fn(model, ids, lens, labels, F):
+    def fn():
+        model.train()
+        model.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(model(ids, lens), labels)
+        loss.backward()
+
+    return fn
+
+
+def _time_cell(fn, sync, *, name, mode, batch, seq_len, flops, peak, repeats, min_repeats, budget_s) -> BenchRecord:
+    """One clocked warm-up call sizes the repeats; then time_fn (one more warm-up when cheap)."""
+    if sync is not None:
+        sync()
+    t0 = time.perf_counter()
+    fn()
+    if sync is not None:
+        sync()
+    first = time.perf_counter() - t0
+    n = min(repeats, max(min_repeats, math.floor(budget_s / max(first, 1e-9))))
+    warmup = 1 if first * 4 < budget_s else 0
+    timing = time_fn(fn, repeats=n, warmup=warmup, sync=sync)
+    median = timing.median
+    gflops = achieved_gflops(flops, batch, median, mode)
+    return BenchRecord(
+        model=name,
+        batch_size=batch,
+        seq_len=seq_len,
+        mode=mode,
+        median_ms=median * 1e3,
+        p95_ms=timing.p95 * 1e3,
+        sentences_per_s=batch / median,
+        tokens_per_s=batch * seq_len / median,
+        gflops_per_s=gflops,
+        pct_of_peak=100.0 * gflops / peak,
+        flops_per_example=flops,
+        repeats=timing.n,
+        min_ms=timing.min * 1e3,
+        seconds=timing.seconds,
+    )

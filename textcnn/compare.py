@@ -1,0 +1,660 @@
+"""Compare models on one dataset under identical conditions: accuracy, time to accuracy, speed, memory.
+
+`run_compare` resolves one config per model (dataset preset < model preset < the shared conditions
+< --set), loads and tokenizes the data once, trains every model x seed with `textcnn.train.train`
+(each in a fresh spawned process by default, so its peak memory is its own), then measures each
+model's inference speed itself: sentences/s at batch 512 over the validation texts (tokenization
+included) and single-sentence latency. It returns a `CompareReport` (records) and writes
+`report.json`, the run folders under `runs/` and, through report.py, `report.md` and the plots.
+
+Not here: the training loop (train.py), rendering (report.py), progress display (the CLI, through
+`callback`).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import queue as queue_mod
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from textcnn.timing import from_dict_strict, load_average, machine_info, peak_rss_mb, time_fn
+
+log = logging.getLogger(__name__)
+
+REPORT_VERSION = 1
+INFERENCE_BATCH = 512
+INFERENCE_MAX_TEXTS = 20_000
+LATENCY_SENTENCES = 200
+# Settings every model shares, whatever its preset says (its optimizer and learning rate stay its own).
+SHARED_TRAIN_FIELDS = (
+    "epochs", "batch_size", "patience", "evals_per_epoch", "seed", "device", "threads",
+    "bf16", "compile", "bucket_chunk", "max_seconds", "log_every",
+)  # fmt: skip
+
+Callback = Callable[[dict], None]
+
+
+class CompareError(ValueError):
+    """A comparison that cannot run or finish; one-line message."""
+
+
+@dataclass
+class RunRecord:
+    """One training run (a model and a seed): its summary and every validation pass."""
+
+    model: str
+    seed: int
+    run_dir: str
+    """Relative to the compare folder, e.g. runs/cnn-seed0."""
+    summary: dict[str, Any]
+    """The run's summary.json."""
+    metrics: list[dict[str, Any]]
+    """The run's metrics.jsonl (one record per validation pass): the accuracy-against-time curve."""
+    peak_rss_mb: float | None
+    """Peak resident memory of the process that trained this run (None when not isolated)."""
+    peak_gpu_mb: float | None = None
+    """torch.cuda.max_memory_allocated during training (CUDA only)."""
+    wall_seconds: float = 0.0
+    """Wall time of the whole run, process start-up included."""
+
+
+@dataclass
+class ModelSummary:
+    """One model, aggregated over its seeds."""
+
+    model: str
+    params: int
+    epoch_seconds: float | None
+    """Median over seeds of each run's median full-epoch training time (validation excluded)."""
+    epoch_seconds_spread: list[float]
+    """[min, max] over every full epoch of every seed ([] when no epoch finished)."""
+    examples_per_s: float | None
+    tokens_per_s: float | None
+    best_val_accuracy: float
+    """Mean over seeds."""
+    best_val_accuracy_sd: float
+    best_val_accuracies: list[float]
+    test_accuracy: float | None
+    """Median over seeds; None when the test split has no labels."""
+    time_to_target_s: float | None
+    """Median over seeds of the training seconds at the first validation pass >= target (None: never)."""
+    reached_target: int
+    """Seeds that reached the target."""
+    train_seconds: float
+    """Median over seeds of the whole training time."""
+    epochs_run: list[int]
+    inference_sentences_per_s: float | None
+    latency_p50_ms: float | None
+    latency_p95_ms: float | None
+    peak_rss_mb: float | None
+    """Max over seeds of the training process's peak resident memory."""
+    peak_gpu_mb: float | None
+    flops_per_example: int | None
+    """Forward FLOPs per sentence at the training data's mean length."""
+    mean_length: float | None
+    """Mean tokens per training sentence."""
+    achieved_gflops: float | None
+    """Training: 3 x flops_per_example x examples_per_s (padding not counted)."""
+    inference_gflops: float | None
+    headline: str = ""
+
+
+@dataclass
+class CompareReport:
+    dataset: str
+    machine: dict[str, Any]
+    order: list[str]
+    seeds: list[int]
+    models: dict[str, ModelSummary]
+    target: float
+    target_source: str
+    conditions: dict[str, Any]
+    inference: dict[str, Any]
+    headlines: list[str]
+    runs: list[RunRecord]
+    notes: list[str]
+    ratios_vs_lstm: dict[str, dict[str, float | None]] | None = None
+    peak_gflops: float | None = None
+    version: int = REPORT_VERSION
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> CompareReport:
+        return from_dict_strict(cls, d)
+
+
+# ---------------------------------------------------------------------------------------------
+# Configs
+
+
+def model_configs(
+    dataset: str,
+    models: Sequence[str],
+    *,
+    epochs: int | None = None,
+    budget: float | None = None,
+    sets: Sequence[str] = (),
+    data_path: str | None = None,
+    threads: int | None = None,
+    device: str | None = None,
+) -> dict[str, Any]:
+    """One resolved Config per model, with the data, tokenizer and shared training settings forced equal."""
+    from textcnn.config import MODELS, load_config
+
+    unknown = [m for m in models if m not in MODELS]
+    if unknown:
+        raise CompareError(f"unknown model(s) {', '.join(unknown)}; valid: {', '.join(MODELS)}")
+    if len(set(models)) != len(models):
+        raise CompareError(f"models listed twice: {', '.join(models)}")
+    if not models:
+        raise CompareError("compare needs at least one model")
+    if epochs is not None and epochs < 1:
+        raise CompareError(f"epochs={epochs} must be >= 1")
+    if budget is not None and budget <= 0:
+        raise CompareError(f"budget={budget} must be > 0 seconds")
+    train_over: dict[str, Any] = {"epochs": epochs, "max_seconds": budget, "threads": threads, "device": device}
+    if budget is not None and epochs is None:
+        # The budget is the stopping rule: no epoch cap, no early stopping (unless --set says so).
+        train_over.update(epochs=100_000, patience=0)
+    overrides = {"train": train_over, "data": {"path": data_path}}
+    base = load_config(dataset=dataset, overrides=overrides, sets=list(sets))
+    shared = {
+        "data": asdict(base.data),
+        "tokenizer": asdict(base.tokenizer),
+        "train": {k: getattr(base.train, k) for k in SHARED_TRAIN_FIELDS},
+    }
+    return {m: load_config(dataset=dataset, model=m, overrides=_drop_none(shared), sets=list(sets)) for m in models}
+
+
+def _drop_none(d: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {s: {k: v for k, v in vals.items() if v is not None} for s, vals in d.items()}
+
+
+# ---------------------------------------------------------------------------------------------
+# Running
+
+
+def run_compare(
+    dataset: str,
+    models: Sequence[str] = ("cnn", "cnn2d", "image2d", "lstm"),
+    seeds: int = 3,
+    *,
+    epochs: int | None = None,
+    budget: float | None = None,
+    target: float | None = None,
+    sets: Sequence[str] = (),
+    data_path: str | None = None,
+    out_dir: str | Path,
+    threads: int | None = None,
+    device: str | None = None,
+    callback: Callback | None = None,
+    isolate: bool = True,
+    overwrite: bool = False,
+    render: bool = True,
+) -> CompareReport:
+    """Train each of `models` with `seeds` seeds on `dataset` under identical conditions and measure them.
+
+    Identical conditions: one data load and one tokenizer (trained once, seed = train.seed) shared by
+    every run; the same batch size, epochs or wall budget (`budget` seconds per run; sets
+    train.max_seconds and, without `epochs`, no epoch cap and no early stopping), patience, threads and
+    device. Each model keeps its own preset (architecture, optimizer, learning rate). `sets` are
+    --set overrides applied to every model. Seeds are train.seed + 0 .. seeds - 1.
+
+    `target` is the validation accuracy for time-to-target (default: the lowest best accuracy of any
+    run, so every run reaches it). With `isolate` (default) every run trains in a fresh spawned
+    process, so each peak memory figure is that model's own; `isolate=False` trains in this process
+    (faster start; peak memory is then not reported per model, except GPU memory on CUDA).
+
+    `callback(event)` receives train.py's events with "model", "seed", "run" (1-based) and "runs"
+    added, and compare's own: {"event": "prepare"}, {"event": "run_start"}, {"event": "run_end",
+    "peak_rss_mb"}, {"event": "inference", "model"}. Writes `out_dir`/runs/<model>-seed<k>/,
+    report.json and (with `render`) report.md and plots; returns the report. CompareError on bad
+    arguments or when `out_dir` already holds a comparison and `overwrite` is False.
+    """
+    import torch
+
+    from textcnn.bench import measure_matmul_peak
+    from textcnn.train import prepare, set_threads
+
+    if seeds < 1:
+        raise CompareError(f"seeds={seeds} must be >= 1")
+    if target is not None and not 0.0 < target <= 1.0:
+        raise CompareError(f"target={target} must be an accuracy in (0, 1]")
+    out = Path(out_dir)
+    used = (out / "report.json").exists() or ((out / "runs").is_dir() and any((out / "runs").iterdir()))
+    if used and not overwrite:
+        raise CompareError(f"{out} already holds a comparison; pass --overwrite or choose another --out")
+    configs = model_configs(
+        dataset,
+        list(models),
+        epochs=epochs,
+        budget=budget,
+        sets=sets,
+        data_path=data_path,
+        threads=threads,
+        device=device,
+    )
+    first = configs[models[0]]
+    emit = callback or (lambda e: None)
+    old_threads = torch.get_num_threads()
+    try:
+        n_threads = set_threads(first.train.threads)
+        dev = _resolve_device(first.train.device)
+        machine = machine_info(dev, n_threads)
+        peak = max(p.gflops_per_s for p in measure_matmul_peak(device=dev, repeats=3, budget_s=0.5))
+
+        emit({"event": "prepare", "dataset": dataset})
+        prepared = prepare(first)
+        base_seed = first.train.seed
+        seed_list = [base_seed + k for k in range(seeds)]
+        runs: list[RunRecord] = []
+        n_runs = len(models) * seeds
+        i = 0
+        for name in models:
+            for seed in seed_list:
+                i += 1
+                cfg = _with_seed(configs[name], seed)
+                rel = f"runs/{name}-seed{seed}"
+                tags = {"model": name, "seed": seed, "run": i, "runs": n_runs}
+                emit({"event": "run_start", **tags, "run_dir": str(out / rel)})
+                runs.append(_train_one(cfg, out, rel, prepared, tags, emit, isolate=isolate, overwrite=overwrite))
+                emit({"event": "run_end", **tags, "peak_rss_mb": runs[-1].peak_rss_mb})
+        set_threads(first.train.threads)
+
+        best_all = [r.summary["best_val_accuracy"] for r in runs]
+        if target is None:
+            target, target_source = min(best_all), "the lowest best validation accuracy of any run"
+        else:
+            target_source = "--target"
+        val_texts = _validation_texts(first)
+        train_mean = float(prepared.encoded["train"].lengths.mean()) if len(prepared.encoded["train"]) else None
+        summaries: dict[str, ModelSummary] = {}
+        inference_info: dict[str, Any] = {}
+        for name in models:
+            model_runs = [r for r in runs if r.model == name]
+            emit({"event": "inference", "model": name})
+            inf = measure_inference(out / model_runs[0].run_dir, val_texts, device=dev)
+            inference_info = {k: v for k, v in inf.items() if k in ("batch_size", "texts", "latency_sentences")}
+            summaries[name] = summarize_model(name, model_runs, target, inf, configs[name], prepared, train_mean)
+        machine["load_average_end"] = load_average()
+    finally:
+        torch.set_num_threads(old_threads)
+
+    ratios = ratios_vs(summaries, "lstm") if "lstm" in summaries and len(summaries) > 1 else None
+    for name, s in summaries.items():
+        s.headline = headline(name, summaries, target, ratios)
+    report = CompareReport(
+        dataset=dataset,
+        machine=machine,
+        order=list(models),
+        seeds=seed_list,
+        models=summaries,
+        target=target,
+        target_source=target_source,
+        conditions=_conditions(first, isolate),
+        inference=inference_info,
+        headlines=[summaries[m].headline for m in models],
+        runs=runs,
+        notes=_notes(isolate, dev, base_seed),
+        ratios_vs_lstm=ratios,
+        peak_gflops=peak,
+    )
+    from textcnn.report import render_compare, write_json
+
+    write_json(report.to_dict(), out / "report.json")
+    if render:
+        render_compare(report.to_dict(), out)
+    return report
+
+
+def _resolve_device(name: str) -> str:
+    from textcnn.train import select_device
+
+    return str(select_device(name))
+
+
+def _with_seed(cfg, seed: int):
+    import copy
+
+    c = copy.deepcopy(cfg)
+    c.train.seed = seed
+    return c
+
+
+def _conditions(cfg, isolate: bool) -> dict[str, Any]:
+    t = cfg.train
+    return {
+        **{k: getattr(t, k) for k in SHARED_TRAIN_FIELDS},
+        "tokenizer": asdict(cfg.tokenizer),
+        "data": asdict(cfg.data),
+        "isolated_processes": isolate,
+    }
+
+
+def _notes(isolate: bool, device: str, seed: int) -> list[str]:
+    mem = (
+        "peak RSS: each run trained in a fresh spawned process; the figure is that process's peak resident "
+        "memory (torch, the tokenized data and the model's training state)."
+        if isolate
+        else "peak RSS: runs trained in one process, so per-model resident memory is not reported."
+    )
+    notes = [
+        f"Data loaded and tokenized once (split seed {seed}); every run trains on the same ids.",
+        "epoch s: median of each run's full-epoch training times (validation passes excluded), median over seeds; "
+        "range is the fastest and slowest epoch of any seed.",
+        "time to target: cumulative training seconds (validation passes included, data loading excluded) at the "
+        "first validation pass reaching the target; median over seeds (a seed that never reaches it counts as "
+        "infinitely slow).",
+        f"inference: the first seed's best weights; sentences/s over the validation texts at batch "
+        f"{INFERENCE_BATCH}, sorted by length, tokenization included; latency: one sentence at a time "
+        "(tokenize + forward), p50 / p95.",
+        "train GFLOP/s: 3 × forward FLOPs at the mean training length × training examples/s (padding not counted).",
+        mem,
+    ]
+    if device.startswith("cuda"):
+        notes.append("GPU memory: torch.cuda.max_memory_allocated over each run.")
+    return notes
+
+
+def _train_one(cfg, out: Path, rel: str, prepared, tags: dict, emit: Callback, *, isolate: bool, overwrite: bool):
+    """Train one run (in a spawned process when `isolate`), forwarding its events; return its record."""
+    import json
+
+    from textcnn import run as runlib
+
+    run_dir = out / rel
+    t0 = time.perf_counter()
+    if isolate:
+        result = _train_in_child(cfg, run_dir, prepared, tags, emit, overwrite)
+    else:
+        result = _train_here(cfg, run_dir, prepared, lambda e: emit({**e, **tags}), overwrite)
+    wall = time.perf_counter() - t0
+    summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
+    metrics = runlib.read_jsonl(run_dir / "metrics.jsonl")
+    return RunRecord(
+        model=tags["model"],
+        seed=tags["seed"],
+        run_dir=rel,
+        summary=summary,
+        metrics=metrics,
+        peak_rss_mb=result.get("peak_rss_mb"),
+        peak_gpu_mb=result.get("peak_gpu_mb"),
+        wall_seconds=round(wall, 3),
+    )
+
+
+def _train_here(cfg, run_dir: Path, prepared, callback: Callback, overwrite: bool) -> dict[str, Any]:
+    import torch
+
+    from textcnn.train import train
+
+    cuda = str(cfg.train.device).startswith("cuda") or (cfg.train.device == "auto" and torch.cuda.is_available())
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
+    train(cfg, out_dir=run_dir, overwrite=overwrite, callback=callback, prepared=prepared)
+    gpu = torch.cuda.max_memory_allocated() / 2**20 if cuda else None
+    return {"peak_rss_mb": None, "peak_gpu_mb": gpu}
+
+
+def _child_main(cfg, run_dir: str, prepared, overwrite: bool, q) -> None:
+    """Entry point of a spawned training process: train, then report peak memory (or the error)."""
+    try:
+        result = _train_here(cfg, Path(run_dir), prepared, lambda e: q.put(("event", e)), overwrite)
+        result["peak_rss_mb"] = round(peak_rss_mb(), 1)
+        q.put(("done", result))
+    except BaseException as e:  # noqa: BLE001 - everything goes back to the parent as one line
+        q.put(("error", f"{type(e).__name__}: {e}"))
+
+
+def _train_in_child(cfg, run_dir: Path, prepared, tags: dict, emit: Callback, overwrite: bool) -> dict[str, Any]:
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    q = ctx.Queue()
+    proc = ctx.Process(target=_child_main, args=(cfg, str(run_dir), prepared, overwrite, q), daemon=True)
+    proc.start()
+    try:
+        while True:
+            try:
+                kind, payload = q.get(timeout=0.5)
+            except queue_mod.Empty:
+                if not proc.is_alive():
+                    raise CompareError(
+                        f"training {tags['model']} (seed {tags['seed']}) died with exit code {proc.exitcode}"
+                    ) from None
+                continue
+            if kind == "event":
+                emit({**payload, **tags})
+            elif kind == "done":
+                return payload
+            else:
+                raise CompareError(f"training {tags['model']} (seed {tags['seed']}) failed: {payload}")
+    finally:
+        proc.join(timeout=10)
+        if proc.is_alive():
+            proc.terminate()
+            proc.join()
+        q.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# Inference
+
+
+def _validation_texts(cfg) -> list[str]:
+    from textcnn.data import load_data
+
+    data = load_data(cfg.data, seed=cfg.train.seed)
+    ds = data.splits["validation"]
+    n = min(len(ds), INFERENCE_MAX_TEXTS)
+    return [t if isinstance(t, str) else "" for t in ds[:n]["text"]]
+
+
+def measure_inference(
+    run_dir: str | Path,
+    texts: Sequence[str],
+    *,
+    device: str = "cpu",
+    batch_size: int = INFERENCE_BATCH,
+    latency_sentences: int = LATENCY_SENTENCES,
+    repeats: int = 3,
+) -> dict[str, Any]:
+    """Throughput (sentences/s, tokenize + length-sort + batch forward) and single-sentence latency."""
+    import torch
+
+    from textcnn.batching import pad_batch
+    from textcnn.run import load_run
+    from textcnn.tokenizer import encode_texts
+
+    run = load_run(run_dir, device=device)
+    model, tok, max_len = run.model, run.tokenizer, run.config.tokenizer.max_length
+    min_len = int(getattr(model, "min_length", 1))
+    pad = run.pad_id
+    texts = list(texts)
+    sync = torch.cuda.synchronize if str(device).startswith("cuda") else None
+    if not texts:
+        raise CompareError("no validation texts to measure inference on")
+
+    def predict_all() -> None:
+        ids, _ = encode_texts(tok, texts, max_len)
+        order = sorted(range(len(ids)), key=lambda j: len(ids[j]))
+        with torch.inference_mode():
+            for s in range(0, len(order), batch_size):
+                x, lengths = pad_batch([ids[j] for j in order[s : s + batch_size]], min_len, pad)
+                model(x.to(run.device), lengths.to(run.device)).argmax(-1)
+
+    throughput = time_fn(predict_all, repeats=repeats, warmup=1, sync=sync, max_seconds=10.0)
+    sample = texts[: max(1, latency_sentences)]
+    it = iter(range(10**12))
+
+    def predict_one() -> None:
+        text = sample[next(it) % len(sample)]
+        ids, _ = encode_texts(tok, [text], max_len)
+        with torch.inference_mode():
+            x, lengths = pad_batch(ids, min_len, pad)
+            model(x.to(run.device), lengths.to(run.device)).argmax(-1)
+
+    latency = time_fn(predict_one, repeats=len(sample), warmup=min(10, len(sample)), sync=sync)
+    enc, _ = encode_texts(tok, texts, max_len)
+    return {
+        "batch_size": batch_size,
+        "texts": len(texts),
+        "latency_sentences": len(sample),
+        "sentences_per_s": len(texts) / throughput.median,
+        "latency_p50_ms": latency.p50 * 1e3,
+        "latency_p95_ms": latency.p95 * 1e3,
+        "mean_length": statistics.fmean(len(x) for x in enc),
+        "vocab_size": tok.get_vocab_size(),
+        "num_classes": len(run.label_names),
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Aggregation (pure functions of the records)
+
+
+def time_to_target(metrics: Sequence[dict[str, Any]], target: float) -> float | None:
+    """Training seconds at the first validation pass with accuracy >= target (None: never reached)."""
+    for m in metrics:
+        if m.get("val_accuracy") is not None and m["val_accuracy"] >= target - 1e-12:
+            return float(m["train_seconds"])
+    return None
+
+
+def median_or_none(xs: Sequence[float | None]) -> float | None:
+    vals = [x for x in xs if x is not None]
+    return float(statistics.median(vals)) if vals else None
+
+
+def median_time(xs: Sequence[float | None]) -> float | None:
+    """Median where None means 'never' (infinitely slow); None when the median itself is 'never'."""
+    vals = sorted(math.inf if x is None else x for x in xs)
+    if not vals:
+        return None
+    m = statistics.median(vals)
+    return None if math.isinf(m) or math.isnan(m) else float(m)
+
+
+def summarize_model(
+    name: str,
+    runs: Sequence[RunRecord],
+    target: float,
+    inference: dict[str, Any],
+    cfg,
+    prepared,
+    train_mean: float | None,
+) -> ModelSummary:
+    from textcnn.models import flops_per_example
+
+    vocab = inference["vocab_size"]
+    classes = inference["num_classes"]
+    best = [float(r.summary["best_val_accuracy"]) for r in runs]
+    epochs = [float(m["epoch_seconds"]) for r in runs for m in r.metrics if m.get("epoch_seconds")]
+    ttt = [time_to_target(r.metrics, target) for r in runs]
+    eps = median_or_none([r.summary.get("examples_per_s") for r in runs])
+    tests = [r.summary.get("test_accuracy") for r in runs]
+    flops = int(flops_per_example(cfg.model, max(1, round(train_mean)), vocab, classes)) if train_mean else None
+    val_flops = int(flops_per_example(cfg.model, max(1, round(inference["mean_length"])), vocab, classes))
+    rss = [r.peak_rss_mb for r in runs if r.peak_rss_mb is not None]
+    gpu = [r.peak_gpu_mb for r in runs if r.peak_gpu_mb is not None]
+    return ModelSummary(
+        model=name,
+        params=int(runs[0].summary["params"]),
+        epoch_seconds=median_or_none([r.summary.get("epoch_seconds") for r in runs]),
+        epoch_seconds_spread=[min(epochs), max(epochs)] if epochs else [],
+        examples_per_s=eps,
+        tokens_per_s=median_or_none([r.summary.get("tokens_per_s") for r in runs]),
+        best_val_accuracy=statistics.fmean(best),
+        best_val_accuracy_sd=statistics.stdev(best) if len(best) > 1 else 0.0,
+        best_val_accuracies=best,
+        test_accuracy=median_or_none(tests),
+        time_to_target_s=median_time(ttt),
+        reached_target=sum(t is not None for t in ttt),
+        train_seconds=float(statistics.median(float(r.summary["train_seconds"]) for r in runs)),
+        epochs_run=[int(r.summary["epochs_run"]) for r in runs],
+        inference_sentences_per_s=inference["sentences_per_s"],
+        latency_p50_ms=inference["latency_p50_ms"],
+        latency_p95_ms=inference["latency_p95_ms"],
+        peak_rss_mb=max(rss) if rss else None,
+        peak_gpu_mb=max(gpu) if gpu else None,
+        flops_per_example=flops,
+        mean_length=train_mean,
+        achieved_gflops=3 * flops * eps / 1e9 if (flops and eps) else None,
+        inference_gflops=val_flops * inference["sentences_per_s"] / 1e9,
+    )
+
+
+def _ratio(num: float | None, den: float | None) -> float | None:
+    if num is None or den is None or den <= 0 or num <= 0:
+        return None
+    return num / den
+
+
+def ratios_vs(summaries: dict[str, ModelSummary], base: str) -> dict[str, dict[str, float | None]]:
+    """How many times faster than `base` each other model is (epoch time, time to target, inference)."""
+    b = summaries[base]
+    out = {}
+    for name, s in summaries.items():
+        if name == base:
+            continue
+        out[name] = {
+            "epoch_time": _ratio(b.epoch_seconds, s.epoch_seconds),
+            "training_throughput": _ratio(s.examples_per_s, b.examples_per_s),
+            "time_to_target": _ratio(b.time_to_target_s, s.time_to_target_s),
+            "inference_throughput": _ratio(s.inference_sentences_per_s, b.inference_sentences_per_s),
+        }
+    return out
+
+
+def _times(r: float, faster: str, slower: str) -> str:
+    return f"{r:.1f}× {faster}" if r >= 1 else f"{1 / r:.1f}× {slower}"
+
+
+def headline(
+    name: str, summaries: dict[str, ModelSummary], target: float, ratios: dict[str, dict[str, float | None]] | None
+) -> str:
+    """One sentence per model, e.g. 'cnn trains 6.1× faster per epoch than lstm and reaches 85.0%
+    validation accuracy 4.3× sooner'."""
+    s = summaries[name]
+    goal = f"{100 * target:.1f}% validation accuracy"
+    if ratios is None or name not in ratios:
+        parts = [f"{name}"]
+        parts.append(
+            f"{s.epoch_seconds:.2f} s per epoch"
+            if s.epoch_seconds is not None
+            else f"{fmt_rate(s.examples_per_s)} examples/s"
+        )
+        parts.append(f"best validation accuracy {100 * s.best_val_accuracy:.1f}%")
+        if s.time_to_target_s is not None:
+            parts.append(f"reaches {goal} after {s.time_to_target_s:.1f} s")
+        else:
+            parts.append(f"does not reach {goal}")
+        role = " (baseline)" if ratios is not None else ""
+        return parts[0] + role + ": " + ", ".join(parts[1:])
+    r = ratios[name]
+    base = "lstm"
+    if r["epoch_time"] is not None:
+        speed = f"trains {_times(r['epoch_time'], 'faster', 'slower')} per epoch than {base}"
+    elif r["training_throughput"] is not None:
+        speed = f"trains {_times(r['training_throughput'], 'faster', 'slower')} (examples/s) than {base}"
+    else:
+        speed = f"trains at an unmeasured speed relative to {base}"
+    if r["time_to_target"] is not None:
+        reach = f"reaches {goal} {_times(r['time_to_target'], 'sooner', 'later')}"
+    elif s.time_to_target_s is not None:
+        reach = f"reaches {goal} after {s.time_to_target_s:.1f} s ({base} never does)"
+    else:
+        reach = f"does not reach {goal}"
+    return f"{name} {speed} and {reach}"
+
+
+def fmt_rate(x: float | None) -> str:
+    return "–" if x is None else f"{x:,.0f}"
