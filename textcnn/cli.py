@@ -11,7 +11,6 @@ import contextlib
 import json
 import logging
 import os
-import sys
 from enum import Enum
 from pathlib import Path
 from typing import Annotated

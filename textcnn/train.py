@@ -11,6 +11,7 @@ Not here: model definitions (models.py), the run folder format (run.py), renderi
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -102,9 +103,9 @@ class Prepared:
 
 def prepare(cfg: Config, tokenizer=None, label_names: list[str] | None = None) -> Prepared:
     """Load the data, train (or take) the tokenizer, encode every split (cached by `datasets`)."""
-    from textcnn.data import load_data
-
     import datasets
+
+    from textcnn.data import load_data
 
     datasets.disable_progress_bars()  # our own display reports progress; theirs would interleave
     t0 = time.perf_counter()
@@ -262,7 +263,7 @@ def train_one_epoch(
     n_steps = len(batches)
     eval_at = {max(1, round(n_steps * (k + 1) / t.evals_per_epoch)) for k in range(t.evals_per_epoch)}
     inner = getattr(model, "module", model)
-    fc_weight = getattr(getattr(inner, "_orig_mod", inner), "fc").weight
+    fc_weight = getattr(inner, "_orig_mod", inner).fc.weight
     loss_acc = torch.zeros((), device=device, dtype=torch.float64)
     correct_acc = torch.zeros((), device=device, dtype=torch.float64)
     last_ckpt = time.monotonic()
@@ -707,14 +708,14 @@ def _truncate_jsonl(path: Path, n: int) -> None:
 
 def _install_signal_handlers():
     def handler(signum, frame):
+        if _STOP["flag"] and signum == signal.SIGINT:
+            raise KeyboardInterrupt  # a second Ctrl-C: stop now, without a checkpoint
         request_stop()
 
     old = {}
     for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
+        with contextlib.suppress(ValueError):  # not in the main thread
             old[sig] = signal.signal(sig, handler)
-        except ValueError:  # not in the main thread
-            pass
     return old
 
 
