@@ -174,8 +174,8 @@ def train(
         except TrainingInterrupted as e:
             err.print(f"[yellow]{e}[/yellow]")
             raise typer.Exit(130) from None
-        summary = json.loads((run_dir / "summary.json").read_text())
-        _print_summary(summary, run_dir)
+        if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, rank 0 reports
+            _print_summary(json.loads((run_dir / "summary.json").read_text()), run_dir)
 
 
 class TrainDisplay:

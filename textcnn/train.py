@@ -632,6 +632,7 @@ def train(
         _restore_signal_handlers(old_handlers)
         _STOP["flag"] = False
 
+    rank_diff = _rank_weight_difference(model, device) if world > 1 else None
     # Restore the best weights and score the test split when it has labels.
     if best_state is not None:
         model.load_state_dict(best_state)
@@ -661,6 +662,7 @@ def train(
         "device": str(device),
         "threads": threads,
         "world_size": world,
+        "rank_max_weight_diff": rank_diff,
         "epoch_seconds": float(np.median(full)) if full else None,
         "examples_per_s": float(np.median(eps_list)) if eps_list else None,
         "tokens_per_s": float(np.median(tps_list)) if tps_list else None,
@@ -680,7 +682,20 @@ def train(
         import torch.distributed as dist
 
         dist.barrier()
+        dist.destroy_process_group()
     return run_dir
+
+
+def _rank_weight_difference(model: nn.Module, device: torch.device) -> float:
+    """Largest absolute difference between any rank's weights and rank 0's (0.0: in sync)."""
+    import torch.distributed as dist
+
+    flat = torch.cat([p.detach().reshape(-1).float() for p in model.parameters()]).to(device)
+    ref = flat.clone()
+    dist.broadcast(ref, src=0)
+    diff = (flat - ref).abs().max().reshape(1)
+    dist.all_reduce(diff, op=dist.ReduceOp.MAX)
+    return float(diff)
 
 
 def _load_vectors(cfg: Config, prepared: Prepared, emit: Callback):
