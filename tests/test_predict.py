@@ -1,0 +1,454 @@
+"""Prediction: the Predictor API, streaming in input order, readers and writers, bad inputs and bad run
+folders (one clear error each), the folded CNN's parity with the model, and evaluate_run."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import random
+import shutil
+
+import numpy as np
+import pytest
+import torch
+from conftest import needs_shared_data, shared_data_dir
+
+from textcnn import run as runlib
+from textcnn.config import load_config
+from textcnn.predict import (
+    PredictError,
+    Prediction,
+    Predictor,
+    evaluate_run,
+    predict_file,
+    predict_stream,
+    read_lines,
+    write_csv,
+    write_json,
+    write_jsonl,
+    write_predictions,
+)
+from textcnn.run import RunError
+
+POS = ["great", "wonderful", "superb", "lovely", "brilliant", "moving"]
+NEG = ["awful", "boring", "dreadful", "dull", "terrible", "clumsy"]
+FILL = ["the", "film", "was", "a", "story", "and", "quite", "really", "plot", "acting", "very", "it"]
+MAX_LENGTH = 24
+TINY = [
+    "model.embedding_dim=16",
+    "model.feature_maps=8",
+    f"tokenizer.max_length={MAX_LENGTH}",
+    "train.log_every=50",
+    "train.checkpoint_every_minutes=0",
+]
+
+
+def toy_rows(n: int, seed: int = 0) -> list[tuple[str, str]]:
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        label = "positive" if i % 2 else "negative"
+        words = [rng.choice(FILL) for _ in range(rng.randint(1, 12))]
+        words.insert(rng.randint(0, len(words)), rng.choice(POS if i % 2 else NEG))
+        rows.append((" ".join(words), label))
+    return rows
+
+
+def write_csv_rows(path, rows):
+    path.write_text("text,label\n" + "".join(f"{t},{y}\n" for t, y in rows), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def toy_csv(tmp_path_factory):
+    return write_csv_rows(tmp_path_factory.mktemp("toy") / "toy.csv", toy_rows(300))
+
+
+@pytest.fixture(scope="module")
+def run_dir(toy_csv, tmp_path_factory):
+    from textcnn.train import train
+
+    cfg = load_config(str(toy_csv), sets=[*TINY, "train.epochs=6", "train.optimizer=adam", "train.lr=0.01"])
+    return train(cfg, tmp_path_factory.mktemp("runs") / "cnn")
+
+
+@pytest.fixture(scope="module")
+def predictor(run_dir):
+    return Predictor.from_run(run_dir)
+
+
+def copy_run(run_dir, tmp_path):
+    dst = tmp_path / "copy"
+    shutil.copytree(run_dir, dst)
+    return dst
+
+
+# ---------------------------------------------------------------------------------------------
+# API
+
+
+def test_predict_returns_one_prediction_per_text_in_order_with_every_class(predictor):
+    texts = ["a great and wonderful film", "a dull and boring story", "superb", "the plot was awful and clumsy"]
+    preds = predictor.predict(texts)
+    assert [p.text for p in preds] == texts
+    assert [p.label for p in preds] == ["positive", "negative", "positive", "negative"]
+    for p in preds:
+        assert isinstance(p, Prediction)
+        assert list(p.probabilities) == ["negative", "positive"]
+        assert sum(p.probabilities.values()) == pytest.approx(1.0, abs=1e-9)
+        assert p.probability == max(p.probabilities.values()) == p.probabilities[p.label]
+        assert p.top == [(p.label, p.probability)]
+        assert not p.truncated and not p.empty and p.n_unknown == 0
+    assert [p.n_tokens for p in preds] == [5, 5, 1, 6]
+
+
+def test_load_run_public_api_and_specs(run_dir, monkeypatch):
+    import textcnn
+
+    preds = textcnn.load_run(run_dir).predict(["a lovely story"])
+    assert preds[0].label == "positive"
+    # 'latest' and a dataset name resolve under TEXTCNN_RUNS_DIR
+    monkeypatch.setenv("TEXTCNN_RUNS_DIR", str(run_dir.parent))
+    named = run_dir.parent / "toy-cnn-20990101-000000"
+    shutil.copytree(run_dir, named)
+    assert Predictor.from_run("latest").path == named
+    assert Predictor.from_run("toy").path == named
+
+
+def test_top_k_lists_labels_by_probability(predictor):
+    (p,) = predictor.predict(["a dull film"], top_k=5)
+    assert [name for name, _ in p.top] == ["negative", "positive"]  # clipped to the 2 classes
+    assert p.top[0][1] >= p.top[1][1]
+    assert p.to_dict(top=True)["top"][0] == {"label": "negative", "probability": p.top[0][1]}
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(PredictError, match="top_k"):
+            predictor.predict(["x"], top_k=bad)
+
+
+def test_predictions_do_not_depend_on_batching_or_batch_mates(predictor, run_dir):
+    texts = [t for t, _ in toy_rows(60, seed=3)] + ["", "great"]
+    alone = np.array([[q.probabilities["positive"] for q in predictor.predict([t])] for t in texts]).ravel()
+    small = Predictor.from_run(run_dir, batch_size=3)
+    together = np.array([q.probabilities["positive"] for q in small.predict(texts)])
+    np.testing.assert_allclose(together, alone, atol=1e-6)
+
+
+# ---------------------------------------------------------------------------------------------
+# Bad inputs: a correct answer, flagged, or one clear error
+
+
+def test_empty_and_whitespace_texts_are_predicted_from_padding_and_flagged(predictor):
+    preds = predictor.predict(["", "   ", "\t\n ", "great"])
+    for p in preds[:3]:
+        assert p.empty and p.n_tokens == 0 and p.n_unknown == 0
+        assert "padding" in p.note
+        assert sum(p.probabilities.values()) == pytest.approx(1.0)
+        assert p.probabilities == preds[0].probabilities  # the same all-pad input
+    assert not preds[3].empty
+    assert preds[0].to_dict()["empty"] is True
+
+
+def test_unknown_words_emoji_and_any_unicode_get_an_answer(predictor):
+    texts = ["zzkq blorf", "😀🎬 great 🍿", "très bien, ça marche", "日本語のテキスト", "a\x00b", "bad \ud800 film"]
+    preds = predictor.predict(texts)
+    assert [p.text for p in preds] == texts
+    for p in preds:
+        assert sum(p.probabilities.values()) == pytest.approx(1.0)
+        assert np.isfinite(list(p.probabilities.values())).all()
+    assert preds[0].n_unknown == preds[0].n_tokens == 2
+    assert "unknown" in preds[0].note
+    assert preds[1].label == "positive" and 0 < preds[1].n_unknown < preds[1].n_tokens
+
+
+def test_long_text_is_truncated_and_says_so(predictor):
+    words = ["great"] * MAX_LENGTH + ["awful"] * 200
+    (p,) = predictor.predict([" ".join(words)])
+    assert p.truncated and p.n_tokens == len(words)
+    assert "truncated" in p.note
+    (q,) = predictor.predict([" ".join(words[:MAX_LENGTH])])
+    assert not q.truncated
+    assert p.probabilities == pytest.approx(q.probabilities)  # the model read exactly the first max_length
+    assert p.label == "positive"
+
+
+def test_wrong_input_types_are_one_clear_error(predictor):
+    with pytest.raises(PredictError, match="list of texts"):
+        predictor.predict("a single string")
+    with pytest.raises(PredictError, match="text 1 is int"):
+        predictor.predict(["ok", 3])
+    assert predictor.predict([]) == []
+
+
+# ---------------------------------------------------------------------------------------------
+# Bad run folders
+
+
+def test_missing_run_folder(tmp_path):
+    with pytest.raises(RunError, match="does not exist"):
+        Predictor.from_run(tmp_path / "nope")
+    with pytest.raises(RunError, match="no trained runs"):
+        Predictor.from_run("latest")
+
+
+def test_missing_weights(run_dir, tmp_path):
+    d = copy_run(run_dir, tmp_path)
+    (d / "model.safetensors").unlink()
+    with pytest.raises(RunError, match="missing model.safetensors"):
+        Predictor.from_run(d)
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "empty"])
+def test_corrupted_weights(run_dir, tmp_path, damage):
+    d = copy_run(run_dir, tmp_path)
+    f = d / "model.safetensors"
+    data = f.read_bytes()
+    f.write_bytes(
+        {"garbage": b"\x00\x01not safetensors" * 50, "truncated": data[: len(data) // 2], "empty": b""}[damage]
+    )
+    with pytest.raises(RunError, match="corrupt") as e:
+        Predictor.from_run(d)
+    assert "\n" not in str(e.value)
+
+
+def test_weights_of_another_shape(run_dir, tmp_path):
+    from textcnn.models import build_model
+
+    d = copy_run(run_dir, tmp_path)
+    loaded = runlib.load_run(d)
+    cfg = loaded.config
+    other = load_config(sets=["model.embedding_dim=16", "model.feature_maps=5"]).model
+    runlib.save_weights(d, build_model(other, loaded.tokenizer.get_vocab_size(), 2))
+    with pytest.raises(RunError, match="shape mismatch") as e:
+        Predictor.from_run(d)
+    assert "conv" in str(e.value) and cfg.model.feature_maps == 8
+
+
+def test_labels_that_do_not_match_the_weights(run_dir, tmp_path):
+    d = copy_run(run_dir, tmp_path)
+    (d / "labels.json").write_text(json.dumps(["a", "b", "c"]))
+    with pytest.raises(RunError, match="fc"):
+        Predictor.from_run(d)
+
+
+@pytest.mark.parametrize("name", ["config.toml", "tokenizer.json", "labels.json"])
+def test_corrupted_run_files(run_dir, tmp_path, name):
+    d = copy_run(run_dir, tmp_path)
+    (d / name).write_text("{{ not [ valid", encoding="utf-8")
+    with pytest.raises(RunError, match=name.split(".")[0]) as e:
+        Predictor.from_run(d)
+    assert "\n" not in str(e.value)
+
+
+def test_non_finite_weights_are_refused(run_dir, tmp_path):
+    d = copy_run(run_dir, tmp_path)
+    tensors = runlib.load_tensors(d / "model.safetensors")
+    tensors["fc.bias"] = torch.tensor([float("nan"), 0.0])
+    runlib.save_tensors(d / "model.safetensors", tensors)
+    with pytest.raises(RunError, match="NaN"):
+        Predictor.from_run(d)
+
+
+def test_unavailable_device_is_a_clear_error(run_dir):
+    if torch.cuda.is_available():
+        pytest.skip("CUDA is available here")
+    with pytest.raises(PredictError, match="no CUDA"):
+        Predictor.from_run(run_dir, device="cuda")
+    with pytest.raises(PredictError, match="not a torch device"):
+        Predictor.from_run(run_dir, device="gpu0")
+
+
+# ---------------------------------------------------------------------------------------------
+# Streams, readers, writers
+
+
+def test_stream_yields_input_order_across_windows_with_shuffled_lengths(predictor):
+    rng = random.Random(1)
+    texts = [" ".join(rng.choice(POS + NEG + FILL) for _ in range(rng.randint(0, 40))) for _ in range(103)]
+    expected = predictor.predict(texts)
+    got = list(predict_stream(predictor, iter(texts), batch_size=4, window=10))
+    assert [p.text for p in got] == texts
+    np.testing.assert_allclose(
+        [p.probabilities["positive"] for p in got], [p.probabilities["positive"] for p in expected], atol=1e-6
+    )
+
+
+def test_stream_is_lazy_and_bounded(predictor):
+    pulled = []
+
+    def lines():
+        for i in range(10_000):
+            pulled.append(i)
+            yield f"great film {i}"
+
+    stream = predict_stream(predictor, lines(), window=50)
+    first = next(stream)
+    assert first.text == "great film 0"
+    assert len(pulled) == 50  # only the first window was read
+
+
+def test_read_lines_handles_bom_crlf_and_reports_invalid_utf8_with_its_line(tmp_path, caplog):
+    f = tmp_path / "in.txt"
+    f.write_bytes(b"\xef\xbb\xbfgreat film\r\nsecond line\n\xff\xfe bad bytes\n\nlast without newline")
+    skipped: list[int] = []
+    with caplog.at_level(logging.WARNING, logger="textcnn.predict"):
+        lines = list(read_lines(f, skipped=skipped))
+    assert lines == ["great film", "second line", "", "last without newline"]
+    assert skipped == [3]
+    assert "line 3 is not valid UTF-8" in caplog.text
+    with pytest.raises(PredictError, match=r"line 3 is not valid UTF-8 \(byte 0xff at column 1\)"):
+        list(read_lines(f, on_error="stop"))
+
+
+def test_read_lines_errors(tmp_path):
+    with pytest.raises(PredictError, match="does not exist"):
+        list(read_lines(tmp_path / "missing.txt"))
+    with pytest.raises(PredictError, match="folder"):
+        list(read_lines(tmp_path))
+    with pytest.raises(PredictError, match="on_error"):
+        list(read_lines(tmp_path / "x", on_error="ignore"))
+
+
+def test_read_lines_from_stdin(monkeypatch):
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(b"one\r\ntwo\n")))
+    assert list(read_lines("-")) == ["one", "two"]
+
+
+def test_writers_round_trip_every_class_probability_in_order(predictor):
+    texts = ["great", 'say "hi", then, a comma', "dull\tfilm", ""]
+    preds = predictor.predict(texts, top_k=2)
+
+    buf = io.StringIO()
+    assert write_jsonl(preds, buf, top=True) == 4
+    records = [json.loads(line) for line in buf.getvalue().splitlines()]
+    assert [r["text"] for r in records] == texts
+    assert records[0]["probabilities"] == preds[0].probabilities
+    assert len(records[0]["top"]) == 2 and records[3]["empty"] is True
+
+    buf = io.StringIO()
+    assert write_json(iter(preds), buf) == 4
+    assert [r["label"] for r in json.loads(buf.getvalue())] == [p.label for p in preds]
+    buf = io.StringIO()
+    write_json([], buf)
+    assert json.loads(buf.getvalue()) == []
+
+    buf = io.StringIO()
+    assert write_csv(preds, buf, predictor.label_names) == 4
+    rows = list(csv.DictReader(io.StringIO(buf.getvalue())))
+    assert [r["text"] for r in rows] == texts
+    assert float(rows[0]["p_positive"]) == pytest.approx(preds[0].probabilities["positive"])
+    assert set(rows[0]) >= {"label", "probability", "p_negative", "p_positive", "truncated", "n_tokens", "empty"}
+
+    with pytest.raises(PredictError, match="format"):
+        write_predictions(preds, io.StringIO(), "xml")
+
+
+def test_predict_file_end_to_end(predictor, tmp_path):
+    f = tmp_path / "in.txt"
+    f.write_bytes(b"great film\n\xff\nawful\n\n")
+    out = io.StringIO()
+    summary = predict_file(predictor, f, out, fmt="jsonl")
+    records = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert [r["text"] for r in records] == ["great film", "awful", ""]
+    assert [r["label"] for r in records[:2]] == ["positive", "negative"]
+    assert summary.written == 3 and summary.skipped_lines == [2] and summary.empty == 1
+    with pytest.raises(PredictError, match="line 2"):
+        predict_file(predictor, f, io.StringIO(), on_error="stop")
+    with pytest.raises(PredictError, match="format"):
+        predict_file(predictor, f, io.StringIO(), fmt="xml")
+
+
+# ---------------------------------------------------------------------------------------------
+# The folded CNN computes what the model computes
+
+
+def tiny_run(model, tokenizer, cfg, tmp_path) -> runlib.Run:
+    model.eval()
+    return runlib.Run(tmp_path, cfg, tokenizer, ["negative", "positive"], model, torch.device("cpu"), 0)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},
+        {"pooling": "avg"},
+        {"pooling": "kmax", "k": 3},
+        {"activation": "gelu"},
+        {"activation": "tanh", "widths": (1, 2, 7)},
+        {"embedding_mode": "multichannel"},
+    ],
+)
+def test_folded_cnn_matches_the_model(predictor, tmp_path, options):
+    from textcnn.models import KimCNN
+
+    torch.manual_seed(0)
+    V = predictor.tokenizer.get_vocab_size()
+    vectors = torch.randn(V, 12) if options.get("embedding_mode") else None
+    model = KimCNN(vocab_size=V, num_classes=2, embedding_dim=12, feature_maps=6, vectors=vectors, **options)
+    run = tiny_run(model, predictor.tokenizer, predictor.run.config, tmp_path)
+    rng = random.Random(2)
+    texts = ["", "great", "a b"] + [
+        " ".join(rng.choice(POS + FILL) for _ in range(rng.randint(0, 30))) for _ in range(40)
+    ]
+    plain = Predictor(run, fold=False, batch_size=7).score(texts).logits
+    folded_predictor = Predictor(run, fold=True, batch_size=7)
+    threads = torch.get_num_threads()
+    folded = folded_predictor.score(texts).logits
+    assert folded_predictor._folded is not None
+    assert torch.get_num_threads() == threads  # the folded path's single thread is restored
+    np.testing.assert_allclose(folded, plain, atol=1e-5, rtol=1e-5)
+
+
+def test_fold_is_automatic_only_for_large_jobs(run_dir):
+    p = Predictor.from_run(run_dir)
+    p.predict(["great"])
+    assert p._folded is None
+    vocab = p.tokenizer.get_vocab_size()
+    p.predict(["great film"] * vocab)
+    assert p._folded is not None
+
+
+# ---------------------------------------------------------------------------------------------
+# evaluate_run
+
+
+def test_evaluate_run_on_its_own_validation_split_matches_training(run_dir):
+    summary = json.loads((run_dir / "summary.json").read_text())
+    report = evaluate_run(run_dir)
+    assert report.labels == ["negative", "positive"]
+    assert report.accuracy == pytest.approx(summary["best_val_accuracy"], abs=1e-9)
+    assert report.n == sum(sum(row) for row in report.confusion_matrix) == 30
+    d = report.to_dict()
+    assert set(d) == {"accuracy", "macro_f1", "labels", "per_class", "confusion_matrix", "n"}
+
+
+def test_evaluate_run_on_another_file_with_the_same_labels(run_dir, tmp_path):
+    other = tmp_path / "other.csv"
+    other.write_text("review,sentiment\n" + "".join(f"{t},{y}\n" for t, y in toy_rows(40, seed=9)), encoding="utf-8")
+    report = evaluate_run(run_dir, data_path=other)
+    assert report.n == 40 and report.accuracy >= 0.8
+    report = evaluate_run(run_dir, data_path=other, split="train")
+    assert report.n == 40
+
+
+def test_evaluate_run_refuses_unlabelled_and_unknown_data(run_dir, tmp_path):
+    unlabelled = tmp_path / "unlabelled.csv"
+    unlabelled.write_text("text,label\ngreat film,\nawful film,\n", encoding="utf-8")
+    with pytest.raises(PredictError, match="no labels"):
+        evaluate_run(run_dir, data_path=unlabelled, split="train")
+    other_labels = tmp_path / "other_labels.csv"
+    other_labels.write_text("text,label\ngreat film,good\nawful film,bad\n", encoding="utf-8")
+    with pytest.raises(PredictError, match="not among"):
+        evaluate_run(run_dir, data_path=other_labels, split="train")
+    with pytest.raises(PredictError, match="not found"):
+        evaluate_run(run_dir, data_path=other_labels, split="nope")
+
+
+@needs_shared_data
+def test_evaluate_run_on_the_unlabelled_sst2_test_split_says_why(run_dir):
+    data = shared_data_dir()
+    with pytest.raises(PredictError, match="every label is missing or -1"):
+        evaluate_run(run_dir, data_path=data / "sst2", split="test")
+    report = evaluate_run(run_dir, data_path=data / "sst2", split="validation")
+    assert report.n == 872

@@ -1,0 +1,450 @@
+"""Why a run predicted what it did, and what its filters detect.
+
+Exact for max-over-time CNNs (`cnn`, `cnn2d` with pooling = "max"). Each pooled feature f is the
+activation of one window, the `width[f]` tokens from `position[f]`, and the logits are linear in the
+features: logit[c] = bias[c] + sum_f feature[f] * fc.weight[c, f] (dropout is off in eval mode). So a
+window's contribution to class c is the sum of feature[f] * fc.weight[c, f] over the filters whose
+maximum fell on it, and the contributions of all windows plus the bias give every logit exactly.
+
+`score` (of an n-gram, and of a token) is the evidence for the predicted label: its contribution to
+that label's logit minus the mean of its contributions to all logits. Softmax ignores what adds to
+every logit alike, so this is the part that moves the prediction; the scores of all n-grams plus the
+bias's own part add up to logit[label] - mean(logits) exactly. Per-token scores split each window's
+score equally among the real tokens it covers (padding gets none), so they sum to the same total,
+less the windows that cover no token at all (an empty text).
+
+Every other model (average or k-max pooling, `image2d`, `lstm`) has no exact decomposition here;
+`explain` then says method="occlusion": each token is dropped in turn and the change of every logit
+(full text minus text without the token) is that token's contribution. Those are estimates (they do
+not add up to the logits), and the Explanation says so.
+
+`top_filters` answers "what does each learned filter detect": the most important filters and the
+n-grams that activate them most. Not here: rendering (cli.py), prediction (predict.py).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from textcnn.predict import Predictor, _pad_rows, _softmax
+from textcnn.run import Run
+
+log = logging.getLogger(__name__)
+
+
+class ExplainError(ValueError):
+    """An explanation that cannot be made (wrong model kind, bad input); one line."""
+
+
+@dataclass
+class NGram:
+    """One window of tokens and what it adds to each logit."""
+
+    start: int
+    """Index of its first token in Explanation.tokens."""
+    width: int
+    """Window width in tokens (the filter width; 1 for occlusion)."""
+    tokens: list[str]
+    """The real tokens it covers (fewer than `width` when it runs into padding)."""
+    text: str
+    """The part of the original text it covers ("" for padding only)."""
+    char_start: int | None
+    char_end: int | None
+    padded: bool
+    """The window covers padding: the text is shorter than the filter."""
+    filters: list[int]
+    """Filters whose maximum fell on this window (empty for occlusion)."""
+    contributions: dict[str, float]
+    """What it adds to each class logit."""
+    score: float
+    """Evidence for the predicted label: contributions[label] minus the mean contribution."""
+
+
+@dataclass
+class Explanation:
+    """A prediction broken down into n-gram and token contributions."""
+
+    text: str
+    method: str
+    """"exact" (max-pooling decomposition: contributions + bias = logits) or "occlusion" (estimates)."""
+    model: str
+    tokens: list[str]
+    """The tokens the model read (the first tokenizer.max_length)."""
+    offsets: list[tuple[int, int]]
+    """Each token's character span in `text`."""
+    label: str
+    probability: float
+    probabilities: dict[str, float]
+    logits: dict[str, float]
+    bias: dict[str, float]
+    """The classifier's bias per class (exact method; empty for occlusion)."""
+    ngrams: list[NGram]
+    """By |score|, largest first."""
+    token_scores: list[float]
+    """Per token: evidence for the predicted label (for highlighting)."""
+    truncated: bool
+    n_tokens: int
+    """Tokens in the whole text (more than len(tokens) when truncated)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["offsets"] = [list(o) for o in self.offsets]
+        return d
+
+
+# ---------------------------------------------------------------------------------------------
+# explain
+
+
+def _as_predictor(run: Run | Predictor | str | Path) -> Predictor:
+    if isinstance(run, Predictor):
+        return run
+    if isinstance(run, Run):
+        return Predictor(run)
+    return Predictor.from_run(run)
+
+
+def exact_method(model) -> bool:
+    """Whether a model's prediction decomposes exactly into window contributions (max-pooling CNNs)."""
+    return hasattr(model, "widths") and getattr(model, "pooling", None) == "max" and hasattr(model, "fc")
+
+
+def max_pooled(model, ids: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(features (B, N), winning window starts (B, N), widths (N,)) of a max-pooling cnn or cnn2d."""
+    if hasattr(model, "pooled_features"):
+        return model.pooled_features(ids, lengths)
+    from textcnn.models import ACTIVATIONS, MONOTONE, NEG_INF, window_mask
+
+    B, T = ids.shape
+    widths_t = torch.tensor(model.widths, device=ids.device)
+    nf = model.feature_maps
+    act = ACTIVATIONS[model.activation]
+    valid = window_mask(lengths, T, widths_t)  # (B, T, nW)
+    bias = torch.cat([conv.bias for conv in model.convs])  # (nW*F,)
+    c = model.feature_maps_pre_bias(ids)  # (B, T, nW*F)
+    # As `cnn` does: for a non-decreasing activation the window is the pre-activation argmax (a ReLU
+    # that zeroes every window still names one), otherwise the argmax of the activations.
+    a = c if model.activation in MONOTONE else act(c + bias)
+    a4 = a.view(B, T, len(model.widths), nf)  # (B, T, nW*F) -> (B, T, nW, F)
+    values, pos = a4.masked_fill(~valid[..., None], NEG_INF).max(dim=1)  # (B, nW, F) each
+    values = values.reshape(B, -1)  # (B, nW, F) -> (B, nW*F)
+    if model.activation in MONOTONE:
+        values = act(values + bias)
+    return values, pos.reshape(B, -1), widths_t.repeat_interleave(nf)  # (B, nW, F) -> (B, nW*F)
+
+
+def _encode_one(predictor: Predictor, text: str):
+    if not isinstance(text, str):
+        raise ExplainError(f"explain() takes one text (a string), not {type(text).__name__}")
+    try:
+        return predictor.tokenizer.encode(text)
+    except Exception:  # lone surrogates: the Rust side cannot take them
+        return predictor.tokenizer.encode(text.encode("utf-8", "replace").decode("utf-8"))
+
+
+def _centred(contrib: np.ndarray, label: int) -> np.ndarray:
+    """(..., C) contributions -> (...,) evidence for `label`: its contribution minus the class mean."""
+    return contrib[..., label] - contrib.mean(axis=-1)
+
+
+def explain(run: Run | Predictor | str | Path, text: str) -> Explanation:
+    """Explain one prediction: exact n-gram contributions for max-pooling CNNs, occlusion otherwise."""
+    predictor = _as_predictor(run)
+    enc = _encode_one(predictor, text)
+    n_tokens = len(enc.ids)
+    L = min(n_tokens, predictor.max_length)
+    ids_list = list(enc.ids[:L])
+    tokens = list(enc.tokens[:L])
+    offsets = [tuple(o) for o in enc.offsets[:L]]
+    model = predictor.model
+    names = predictor.label_names
+    ids, lengths = _pad_rows([ids_list], np.array([0]), np.array([L]), predictor.min_length, predictor.pad_id)
+    ids, lengths = ids.to(predictor.device), lengths.to(predictor.device)
+    model.eval()
+    with torch.inference_mode():
+        logits = model(ids, lengths).float()[0].cpu().numpy().astype(np.float64)  # (C,)
+        if exact_method(model):
+            features, pos, widths = max_pooled(model, ids, lengths)
+            weight = model.fc.weight.detach().double().cpu().numpy()  # (C, N)
+            bias = model.fc.bias.detach().double().cpu().numpy()  # (C,)
+            per_filter = features[0].double().cpu().numpy()[:, None] * weight.T  # (N, C)
+            starts, widths = pos[0].cpu().numpy(), widths.cpu().numpy()
+            method = "exact"
+        else:
+            occl = _occlusion(predictor, ids_list)  # (L, C)
+            method = "occlusion"
+    probs = _softmax(logits[None].astype(np.float32))[0]
+    label = int(np.argmax(logits))
+    base = dict(
+        text=text, method=method, model=predictor.run.config.model.name, tokens=tokens, offsets=offsets,
+        label=names[label], probability=float(probs[label]), probabilities=dict(zip(names, probs.tolist(), strict=True)),
+        logits=dict(zip(names, logits.tolist(), strict=True)), truncated=n_tokens > L, n_tokens=n_tokens,
+    )  # fmt: skip
+    if method == "exact":
+        ngrams, token_scores = _window_ngrams(text, tokens, offsets, per_filter, starts, widths, names, label)
+        return Explanation(
+            **base, bias=dict(zip(names, bias.tolist(), strict=True)), ngrams=ngrams, token_scores=token_scores
+        )
+    scores = _centred(occl, label) if L else np.zeros(0)
+    ngrams = [
+        NGram(
+            start=i,
+            width=1,
+            tokens=[tokens[i]],
+            text=text[offsets[i][0] : offsets[i][1]],
+            char_start=offsets[i][0],
+            char_end=offsets[i][1],
+            padded=False,
+            filters=[],
+            contributions=dict(zip(names, occl[i].tolist(), strict=True)),
+            score=float(scores[i]),
+        )
+        for i in range(L)
+    ]
+    ngrams.sort(key=lambda g: -abs(g.score))
+    return Explanation(**base, bias={}, ngrams=ngrams, token_scores=[float(s) for s in scores])
+
+
+def _window_ngrams(text, tokens, offsets, per_filter, starts, widths, names, label) -> tuple[list[NGram], list[float]]:
+    """Group filters by window (start, width) and sum their contributions; split scores over tokens."""
+    L = len(tokens)
+    groups: dict[tuple[int, int], list[int]] = {}
+    for f, key in enumerate(zip(starts.tolist(), widths.tolist(), strict=True)):
+        groups.setdefault(key, []).append(f)
+    token_scores = np.zeros(L)
+    ngrams = []
+    for (start, width), filters in groups.items():
+        contrib = per_filter[filters].sum(axis=0)  # (C,)
+        score = float(_centred(contrib, label))
+        end = min(start + width, L)  # real tokens: [start, end)
+        if end > start:
+            token_scores[start:end] += score / (end - start)
+            a, b = offsets[start][0], offsets[end - 1][1]
+            span, part = (a, b), text[a:b]
+        else:
+            span, part = (None, None), ""
+        ngrams.append(
+            NGram(
+                start=start,
+                width=width,
+                tokens=tokens[start:end],
+                text=part,
+                char_start=span[0],
+                char_end=span[1],
+                padded=start + width > L,
+                filters=filters,
+                contributions=dict(zip(names, contrib.tolist(), strict=True)),
+                score=score,
+            )
+        )
+    ngrams.sort(key=lambda g: (-abs(g.score), g.start, g.width))
+    return ngrams, token_scores.tolist()
+
+
+def _occlusion(predictor: Predictor, ids: list[int]) -> np.ndarray:
+    """(L, C): logits of the full text minus logits with token i removed, for each i."""
+    L = len(ids)
+    if L == 0:
+        return np.zeros((0, len(predictor.label_names)))
+    variants = [ids] + [ids[:i] + ids[i + 1 :] for i in range(L)]
+    lengths = np.array([len(v) for v in variants])
+    out = np.zeros((len(variants), len(predictor.label_names)))
+    order = np.arange(len(variants))
+    for s in range(0, len(variants), predictor.batch_size):
+        idx = order[s : s + predictor.batch_size]
+        batch, lens = _pad_rows(variants, idx, lengths, predictor.min_length, predictor.pad_id)
+        out[idx] = predictor.model(batch.to(predictor.device), lens.to(predictor.device)).double().cpu().numpy()
+    return out[0][None, :] - out[1:]
+
+
+def highlight_spans(explanation: Explanation) -> list[tuple[str, float]]:
+    """The original text cut into (segment, score) pieces whose concatenation is the text: each token's
+    span with its score, the text between tokens (and after the last token read) with 0.0."""
+    text = explanation.text
+    out: list[tuple[str, float]] = []
+    cursor = 0
+    for (a, b), score in zip(explanation.offsets, explanation.token_scores, strict=True):
+        if a < cursor:  # a token sharing characters with the previous one (e.g. one NFKC character, two tokens)
+            if out and b <= cursor:
+                seg, prev = out[-1]
+                out[-1] = (seg, prev + score)
+                continue
+            a = cursor
+        if a > cursor:
+            out.append((text[cursor:a], 0.0))
+        out.append((text[a:b], float(score)))
+        cursor = b
+    if cursor < len(text):
+        out.append((text[cursor:], 0.0))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# What the filters detect
+
+
+@dataclass
+class FilterNGram:
+    """An n-gram of the searched texts that activates a filter strongly."""
+
+    text: str
+    """The part of the original text the window covers."""
+    tokens: list[str]
+    activation: float
+    """The filter's max-pooled activation on that text."""
+    text_index: int
+    """Which of the searched texts it comes from."""
+    padded: bool
+    """The window runs past the end of its text (a text shorter than the filter)."""
+
+
+@dataclass
+class FilterReport:
+    """One learned filter: how much it matters and the n-grams it responds to most."""
+
+    filter: int
+    """Index into the pooled features (width-major: filter f has width widths[f // feature_maps])."""
+    width: int
+    importance: float
+    """mean_activation x spread, the size of its typical push on the decision."""
+    mean_activation: float
+    """Mean max-pooled activation over the searched texts."""
+    spread: float
+    """L2 norm of its classifier weights after removing their mean over classes (softmax ignores the mean)."""
+    favours: str
+    """The label its (mean-removed) classifier weight is largest for."""
+    weights: dict[str, float]
+    """Its classifier weight for each label."""
+    ngrams: list[FilterNGram] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def top_filters(
+    run: Run | Predictor | str | Path, texts: list[str], *, top: int = 10, per_filter: int = 5, batch_size: int = 256
+) -> list[FilterReport]:
+    """The `top` most important filters and, for each, the `per_filter` distinct n-grams of `texts` that
+    activate it most (each text's max-pooled window, so at most one n-gram per text per filter).
+
+    Importance of filter f = mean max-pooled activation over `texts` x the L2 norm of fc.weight[:, f]
+    minus its mean over classes: how far the filter typically moves the logits apart."""
+    predictor = _as_predictor(run)
+    model = predictor.model
+    if not exact_method(model):
+        raise ExplainError(
+            f"filters need a cnn or cnn2d with max pooling; this run is {predictor.run.config.model.name} "
+            f"with pooling {getattr(model, 'pooling', '-')!r}"
+        )
+    if isinstance(texts, str):
+        raise ExplainError("top_filters() takes a list of texts")
+    texts = [t for t in texts if isinstance(t, str)]
+    if not texts:
+        raise ExplainError("no texts to search for the filters' n-grams")
+    if top < 1 or per_filter < 1:
+        raise ExplainError("top and per_filter must be >= 1")
+    ids, _, _ = predictor.encode(texts)
+    lengths = np.array([len(x) for x in ids], dtype=np.int64)
+    keep = max(per_filter * 4, 20)  # candidates per filter (duplicates are removed at the end)
+    n_feat = model.fc.in_features
+    best_val = torch.full((keep, n_feat), float("-inf"))
+    best_ref = torch.zeros((2, keep, n_feat), dtype=torch.long)  # text index, window start
+    total = torch.zeros(n_feat, dtype=torch.float64)
+    widths = None
+    order = np.argsort(lengths, kind="stable")
+    with torch.inference_mode():
+        for s in range(0, len(order), batch_size):
+            idx = order[s : s + batch_size]
+            batch, lens = _pad_rows(ids, idx, lengths, predictor.min_length, predictor.pad_id)
+            feats, pos, widths = max_pooled(model, batch.to(predictor.device), lens.to(predictor.device))
+            feats, pos = feats.float().cpu(), pos.cpu()  # (B, N)
+            total += feats.double().sum(0)
+            refs = torch.stack([torch.as_tensor(idx, dtype=torch.long)[:, None].expand_as(pos), pos])  # (2, B, N)
+            vals = torch.cat([best_val, feats])  # (keep + B, N)
+            allrefs = torch.cat([best_ref, refs], dim=1)  # (2, keep + B, N)
+            k = min(keep, vals.shape[0])
+            best_val, where = vals.topk(k, dim=0)  # (k, N)
+            best_ref = allrefs.gather(1, where[None].expand(2, -1, -1))  # (2, k, N)
+    widths = widths.cpu().numpy()
+    mean_act = (total / len(texts)).numpy()
+    weight = model.fc.weight.detach().double().cpu().numpy()  # (C, N)
+    centred = weight - weight.mean(axis=0, keepdims=True)
+    spread = np.linalg.norm(centred, axis=0)  # (N,)
+    importance = mean_act * spread
+    names = predictor.label_names
+    chosen = np.argsort(-importance, kind="stable")[: min(top, n_feat)]
+    encodings: dict[int, Any] = {}
+    reports = []
+    for f in chosen.tolist():
+        w = int(widths[f])
+        grams: list[FilterNGram] = []
+        seen: set[str] = set()
+        for j in range(best_val.shape[0]):
+            act = float(best_val[j, f])
+            if act == float("-inf") or len(grams) >= per_filter:
+                break
+            t_i, start = int(best_ref[0, j, f]), int(best_ref[1, j, f])
+            if t_i not in encodings:
+                encodings[t_i] = _encode_one(predictor, texts[t_i])
+            enc = encodings[t_i]
+            L = int(lengths[t_i])
+            end = min(start + w, L)
+            toks = list(enc.tokens[start:end])
+            part = texts[t_i][enc.offsets[start][0] : enc.offsets[end - 1][1]] if end > start else ""
+            key = " ".join(toks).lower()
+            if key in seen:
+                continue
+            seen.add(key)
+            grams.append(FilterNGram(part, toks, act, t_i, start + w > L))
+        reports.append(
+            FilterReport(
+                filter=f,
+                width=w,
+                importance=float(importance[f]),
+                mean_activation=float(mean_act[f]),
+                spread=float(spread[f]),
+                favours=names[int(np.argmax(centred[:, f]))],
+                weights=dict(zip(names, weight[:, f].tolist(), strict=True)),
+                ngrams=grams,
+            )  # fmt: skip
+        )
+    return reports
+
+
+def filter_texts(
+    run: Run | Predictor | str | Path,
+    data_path: str | Path | None = None,
+    split: str = "validation",
+    limit: int = 20000,
+) -> list[str]:
+    """Texts to search for `top_filters`: a .txt file (one per line), or a split of a dataset (the
+    run's own by default; its held-out validation split when the dataset has none). First `limit`."""
+    from itertools import islice
+
+    from textcnn.predict import read_lines
+
+    predictor = _as_predictor(run)
+    if data_path is not None and Path(data_path).suffix.lower() == ".txt":
+        return list(islice(read_lines(data_path), limit))
+    from textcnn.data import DataError, load_data, load_split
+
+    r = predictor.run
+    try:
+        if data_path is None and split in ("train", "validation", "test"):
+            data = load_data(r.config.data, seed=r.config.train.seed)
+            if split not in data.splits:
+                raise ExplainError(f"{data.source} has no {split} split (splits: {', '.join(data.splits)})")
+            ds = data.splits[split]
+        else:
+            cfg = r.config.data if data_path is None else replace(r.config.data, path=str(data_path))
+            ds = load_split(cfg, split, predictor.label_names)[0]
+    except DataError as e:
+        raise ExplainError(str(e)) from None
+    n = min(limit, len(ds))
+    return list(ds.select(range(n))["text"])
