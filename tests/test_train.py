@@ -62,7 +62,8 @@ def test_cnn_learns_a_separable_task_and_writes_a_complete_run(toy_csv, tmp_path
         assert key in summary
     assert json.loads((run_dir / "labels.json").read_text()) == ["negative", "positive"]
     metrics = read_metrics(run_dir)
-    assert len(metrics) == summary["epochs_run"]
+    assert len(metrics) == summary["epochs_run"] * 4  # train.evals_per_epoch = 4
+    assert sum(r["end_of_epoch"] for r in metrics) == summary["epochs_run"]
     assert metrics[-1]["end_of_epoch"] and metrics[-1]["epoch_seconds"] > 0
     kinds = {e["event"] for e in events}
     assert {"data", "start", "step", "eval", "end"} <= kinds

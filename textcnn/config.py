@@ -89,6 +89,8 @@ class ModelConfig:
     """k of k-max pooling (Kalchbrenner et al. 2014)."""
     dropout: float = 0.5
     """Dropout before the classifier."""
+    embedding_dropout: float = 0.0
+    """Dropout on the embedded words (the models' input) while training; 0 = off, as in Kim 2014."""
     max_norm: float | None = 3.0
     """Kim's constraint: L2 norm of each classifier weight row <= max_norm (unset: off)."""
     channels: list[int] = field(default_factory=lambda: [32, 64, 128])
@@ -101,6 +103,10 @@ class ModelConfig:
     """image2d: conv padding."""
     pool2d: str = "max"
     """image2d: pooling between blocks, max | avg."""
+    patch: int = 4
+    """image2d: the first conv's kernel spans, and strides over, this many embedding dimensions."""
+    batch_norm: bool = False
+    """image2d: BatchNorm after each conv."""
     hidden_size: int = 150
     """lstm: hidden units per direction."""
     num_layers: int = 1
@@ -127,10 +133,10 @@ class TrainConfig:
     """Adadelta / Adam epsilon (Kim: 1e-6)."""
     sparse_embedding: bool = True
     """Update only the embedding rows a batch uses (lazy Adadelta/Adam); much faster on CPU."""
-    patience: int = 3
+    patience: int = 8
     """Stop after this many evaluations without a better validation accuracy (0 = never)."""
-    evals_per_epoch: int = 1
-    """Validation passes per epoch (more gives finer time-to-accuracy curves)."""
+    evals_per_epoch: int = 4
+    """Validation passes per epoch (best checkpoint selection and time-to-accuracy curves)."""
     seed: int = 0
     """Random seed for initialisation, data order and dropout."""
     device: str = "auto"
@@ -198,6 +204,7 @@ def validate(cfg: Config) -> None:
         "model.k": m.k,
         "model.kernel_size": m.kernel_size,
         "model.stride": m.stride,
+        "model.patch": m.patch,
         "model.hidden_size": m.hidden_size,
         "model.num_layers": m.num_layers,
         "train.epochs": t.epochs,
@@ -215,8 +222,9 @@ def validate(cfg: Config) -> None:
         problems.append(f"model.channels={m.channels} must be a non-empty list of sizes >= 1")
     if m.padding < 0:
         problems.append(f"model.padding={m.padding} must be >= 0")
-    if not 0.0 <= m.dropout < 1.0:
-        problems.append(f"model.dropout={m.dropout} must be in [0, 1)")
+    for name in ("dropout", "embedding_dropout"):
+        if not 0.0 <= getattr(m, name) < 1.0:
+            problems.append(f"model.{name}={getattr(m, name)} must be in [0, 1)")
     if m.max_norm is not None and m.max_norm <= 0:
         problems.append(f"model.max_norm={m.max_norm} must be > 0 (or unset to switch it off)")
     if m.embedding_mode != "rand" and not m.embeddings:
@@ -385,11 +393,10 @@ def load_config(
     if config_file:
         file_over = read_toml(config_file)
         chosen_model = chosen_model or file_over.get("model", {}).get("name")
-    if chosen_model:
-        raw["model"]["name"] = chosen_model
-        p = preset_path(chosen_model)
-        if p is not None:
-            apply_overrides(raw, read_toml(p), str(p.name))
+    raw["model"]["name"] = chosen_model or raw["model"]["name"]
+    p = preset_path(raw["model"]["name"])  # the model's own file (configs/cnn.toml, ...), default model included
+    if p is not None:
+        apply_overrides(raw, read_toml(p), str(p.name))
     if config_file:
         apply_overrides(raw, file_over, str(config_file))
     if overrides:
