@@ -31,7 +31,7 @@ def _caught_up(opt, p):
     """The sparse optimizer's running average with the decay it has not applied yet."""
     st = opt.state[p]
     missed = (st["step"] - st["last"]).unsqueeze(1)
-    return st["square_avg"] * (0.95**missed).float()
+    return st["averages"][:, 0] * (0.95**missed).float()
 
 
 def test_make_optimizer_splits_sparse_and_dense():

@@ -36,24 +36,24 @@ class SparseAdadelta(torch.optim.Optimizer):
                 state = self.state[p]
                 if not state:
                     state["step"] = torch.zeros((), dtype=torch.float64)
-                    state["square_avg"] = torch.zeros_like(p)
-                    state["acc_delta"] = torch.zeros_like(p)
+                    # square_avg and acc_delta side by side, so a step gathers and scatters once
+                    state["averages"] = torch.zeros((p.shape[0], 2, *p.shape[1:]), dtype=p.dtype, device=p.device)
                     state["last"] = torch.zeros(p.shape[0], dtype=torch.float64, device=p.device)
                 state["step"] += 1
-                t = state["step"].item()
                 grad = p.grad.coalesce() if p.grad.is_sparse else p.grad.to_sparse(1).coalesce()
                 rows = grad.indices()[0]  # (R,) the rows this batch touched, each once
                 g = grad.values()  # (R, E)
-                missed = (t - 1 - state["last"][rows]).to(p.dtype)  # (R,) zero-gradient steps skipped
-                decay = torch.pow(torch.tensor(rho, dtype=p.dtype, device=p.device), missed).unsqueeze(1)
-                sq = state["square_avg"][rows].mul_(decay).mul_(rho).addcmul_(g, g, value=1 - rho)
-                acc = state["acc_delta"][rows].mul_(decay)
-                delta = acc.add(eps).sqrt_().div_(sq.add(eps).sqrt_()).mul_(g)
+                # index_select / index_copy_ rather than t[rows]: much faster gathers and scatters on CPU
+                missed = state["step"].to(p.device) - 1 - state["last"].index_select(0, rows)  # (R,) skipped steps
+                avg = state["averages"].index_select(0, rows)  # (R, 2, E)
+                avg.mul_(torch.pow(rho, missed).to(p.dtype).view(-1, 1, 1))
+                sq, acc = avg[:, 0], avg[:, 1]  # views into avg, (R, E) each
+                sq.mul_(rho).addcmul_(g, g, value=1 - rho)
+                delta = acc.add(eps).div_(sq.add(eps)).sqrt_().mul_(g)
                 acc.mul_(rho).addcmul_(delta, delta, value=1 - rho)
-                state["square_avg"][rows] = sq
-                state["acc_delta"][rows] = acc
-                state["last"][rows] = t
-                p.index_add_(0, rows, delta, alpha=-lr)
+                state["averages"].index_copy_(0, rows, avg)
+                state["last"].index_fill_(0, rows, state["step"].item())
+                p.index_copy_(0, rows, p.index_select(0, rows).sub_(delta, alpha=lr))
 
 
 class Optimizers:
