@@ -117,7 +117,7 @@ class ModelConfig:
 
 @dataclass
 class TrainConfig:
-    epochs: int = 10
+    epochs: int = 12
     """Maximum number of epochs."""
     batch_size: int = 50
     """Sentences per batch (Kim 2014: 50)."""
@@ -133,7 +133,7 @@ class TrainConfig:
     """Adadelta / Adam epsilon (Kim: 1e-6)."""
     sparse_embedding: bool = True
     """Update only the embedding rows a batch uses (lazy Adadelta/Adam); much faster on CPU."""
-    patience: int = 8
+    patience: int = 20
     """Stop after this many evaluations without a better validation accuracy (0 = never)."""
     evals_per_epoch: int = 4
     """Validation passes per epoch (best checkpoint selection and time-to-accuracy curves)."""
