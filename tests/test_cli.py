@@ -7,9 +7,9 @@ import subprocess
 import sys
 
 import pytest
+from test_train import toy_rows
 from typer.testing import CliRunner
 
-from test_train import toy_rows
 from textcnn import __version__
 from textcnn.cli import app
 

@@ -25,6 +25,7 @@ def tok():
 @pytest.fixture(scope="module")
 def predictor(tmp_path_factory):
     from test_train import toy_rows
+
     from textcnn.config import load_config
     from textcnn.predict import Predictor
     from textcnn.train import train

@@ -20,7 +20,14 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+def _config_dir() -> Path:
+    """configs/ of a source checkout, or the copy a wheel installs as the textcnn.configs package."""
+    here = Path(__file__).resolve().parent
+    checkout = here.parent / "configs"
+    return checkout if checkout.is_dir() else here / "configs"
+
+
+CONFIG_DIR = _config_dir()
 
 
 class ConfigError(ValueError):
@@ -265,9 +272,9 @@ def _coerce(name: str, value: Any, hint: Any) -> Any:
     origin = typing.get_origin(hint)
     args = typing.get_args(hint)
     if origin in (typing.Union, types.UnionType):
-        if value is None or (isinstance(value, str) and value.lower() in ("none", "null", "")):
-            if type(None) in args:
-                return None
+        is_null = value is None or (isinstance(value, str) and value.lower() in ("none", "null", ""))
+        if is_null and type(None) in args:
+            return None
         inner = [a for a in args if a is not type(None)]
         return _coerce(name, value, inner[0])
     if origin is list:
