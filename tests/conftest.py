@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import tempfile
 from pathlib import Path
 
@@ -38,3 +39,22 @@ def shared_data_dir() -> Path | None:
 
 
 needs_shared_data = pytest.mark.skipif(shared_data_dir() is None, reason="../shared/data not present")
+
+
+# A tiny separable sentiment task shared by the training, prediction and explanation tests.
+POS = ["great", "wonderful", "superb", "lovely", "brilliant", "moving"]
+
+NEG = ["awful", "boring", "dreadful", "dull", "terrible", "clumsy"]
+
+FILL = ["the", "film", "was", "a", "story", "and", "quite", "really", "plot", "acting", "very", "it"]
+
+
+def toy_rows(n: int, seed: int = 0) -> list[tuple[str, str]]:
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        label = "positive" if i % 2 else "negative"
+        words = [rng.choice(FILL) for _ in range(rng.randint(1, 12))]
+        words.insert(rng.randint(0, len(words)), rng.choice(POS if i % 2 else NEG))
+        rows.append((" ".join(words), label))
+    return rows

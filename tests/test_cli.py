@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 import pytest
-from test_train import toy_rows
+from conftest import toy_rows
 from typer.testing import CliRunner
 
 from textcnn import __version__

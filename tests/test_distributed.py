@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 import pytest
-from test_train import toy_rows
+from conftest import toy_rows
 
 
 @pytest.mark.skipif(shutil.which("torchrun") is None and sys.platform == "win32", reason="needs torchrun")

@@ -5,11 +5,11 @@ top_filters reports n-grams of the filters' widths that really activate them."""
 from __future__ import annotations
 
 import json
-import random
 
 import numpy as np
 import pytest
 import torch
+from conftest import toy_rows
 
 from textcnn import run as runlib
 from textcnn.config import load_config
@@ -24,9 +24,6 @@ from textcnn.explain import (
 )
 from textcnn.predict import Predictor, _pad_rows
 
-POS = ["great", "wonderful", "superb", "lovely", "brilliant", "moving"]
-NEG = ["awful", "boring", "dreadful", "dull", "terrible", "clumsy"]
-FILL = ["the", "film", "was", "a", "story", "and", "quite", "really", "plot", "acting", "very", "it"]
 MAX_LENGTH = 24
 TEXTS = [
     "the acting was great and the plot was dull",
@@ -38,17 +35,6 @@ TEXTS = [
     " ".join(["great"] * 30),
     "zzkq blorf",
 ]
-
-
-def toy_rows(n: int, seed: int = 0) -> list[tuple[str, str]]:
-    rng = random.Random(seed)
-    rows = []
-    for i in range(n):
-        label = "positive" if i % 2 else "negative"
-        words = [rng.choice(FILL) for _ in range(rng.randint(1, 12))]
-        words.insert(rng.randint(0, len(words)), rng.choice(POS if i % 2 else NEG))
-        rows.append((" ".join(words), label))
-    return rows
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ import shutil
 import numpy as np
 import pytest
 import torch
-from conftest import needs_shared_data, shared_data_dir
+from conftest import FILL, NEG, POS, needs_shared_data, shared_data_dir, toy_rows
 
 from textcnn import run as runlib
 from textcnn.config import load_config
@@ -32,9 +32,6 @@ from textcnn.predict import (
 )
 from textcnn.run import RunError
 
-POS = ["great", "wonderful", "superb", "lovely", "brilliant", "moving"]
-NEG = ["awful", "boring", "dreadful", "dull", "terrible", "clumsy"]
-FILL = ["the", "film", "was", "a", "story", "and", "quite", "really", "plot", "acting", "very", "it"]
 MAX_LENGTH = 24
 TINY = [
     "model.embedding_dim=16",
@@ -43,17 +40,6 @@ TINY = [
     "train.log_every=50",
     "train.checkpoint_every_minutes=0",
 ]
-
-
-def toy_rows(n: int, seed: int = 0) -> list[tuple[str, str]]:
-    rng = random.Random(seed)
-    rows = []
-    for i in range(n):
-        label = "positive" if i % 2 else "negative"
-        words = [rng.choice(FILL) for _ in range(rng.randint(1, 12))]
-        words.insert(rng.randint(0, len(words)), rng.choice(POS if i % 2 else NEG))
-        rows.append((" ".join(words), label))
-    return rows
 
 
 def write_csv_rows(path, rows):

@@ -24,7 +24,7 @@ def tok():
 
 @pytest.fixture(scope="module")
 def predictor(tmp_path_factory):
-    from test_train import toy_rows
+    from conftest import toy_rows
 
     from textcnn.config import load_config
     from textcnn.predict import Predictor

@@ -3,30 +3,15 @@
 from __future__ import annotations
 
 import json
-import random
 
 import numpy as np
 import pytest
 import torch
+from conftest import toy_rows
 
 from textcnn import run as runlib
 from textcnn.config import load_config
 from textcnn.train import TrainingError, TrainingInterrupted, request_stop, train
-
-POS = ["great", "wonderful", "superb", "lovely", "brilliant", "moving"]
-NEG = ["awful", "boring", "dreadful", "dull", "terrible", "clumsy"]
-FILL = ["the", "film", "was", "a", "story", "and", "quite", "really", "plot", "acting", "very", "it"]
-
-
-def toy_rows(n: int, seed: int = 0) -> list[tuple[str, str]]:
-    rng = random.Random(seed)
-    rows = []
-    for i in range(n):
-        label = "positive" if i % 2 else "negative"
-        words = [rng.choice(FILL) for _ in range(rng.randint(1, 12))]
-        words.insert(rng.randint(0, len(words)), rng.choice(POS if i % 2 else NEG))
-        rows.append((" ".join(words), label))
-    return rows
 
 
 @pytest.fixture(scope="module")
@@ -100,7 +85,11 @@ def _stop_at(step):
 
 @pytest.mark.parametrize("optimizer", ["adadelta", "adam"])
 def test_interrupted_and_resumed_run_equals_uninterrupted(toy_csv, tmp_path, optimizer):
-    sets = ["train.epochs=3", f"train.optimizer={optimizer}", "train.lr=0.01" if optimizer == "adam" else "train.lr=1.0"]
+    sets = [
+        "train.epochs=3",
+        f"train.optimizer={optimizer}",
+        "train.lr=0.01" if optimizer == "adam" else "train.lr=1.0",
+    ]
     full = train(tiny_cfg(toy_csv, *sets), tmp_path / "full")
     with pytest.raises(TrainingInterrupted) as e:
         train(tiny_cfg(toy_csv, *sets), tmp_path / "cut", callback=_stop_at(10))  # mid-epoch 2 (8 steps/epoch)

@@ -296,13 +296,7 @@ def train_one_epoch(
             stop_now = _any_rank(stop_now, device)
         out_of_time = deadline is not None and time.perf_counter() >= deadline
         if i + 1 in eval_at or stop_now or out_of_time:
-            now = time.perf_counter()
-            state.seconds_since_eval += now - tick
-            state.epoch_train_seconds += now - tick
-            state.loss_sum += float(loss_acc)
-            state.correct += float(correct_acc)
-            loss_acc.zero_()
-            correct_acc.zero_()
+            _flush(state, tick, loss_acc, correct_acc)
             if not math.isfinite(state.loss_sum):
                 raise TrainingError(
                     f"the training loss became {state.loss_sum} at step {state.global_step}; "
@@ -318,19 +312,24 @@ def train_one_epoch(
                 raise _Interrupt()
             tick = time.perf_counter()
         if checkpoint is not None and _checkpoint_due(t, state, last_ckpt):
-            now = time.perf_counter()
-            state.seconds_since_eval += now - tick
-            state.epoch_train_seconds += now - tick
-            state.loss_sum += float(loss_acc)
-            state.correct += float(correct_acc)
-            loss_acc.zero_()
-            correct_acc.zero_()
+            _flush(state, tick, loss_acc, correct_acc)
             checkpoint()
             last_ckpt = time.monotonic()
             tick = time.perf_counter()
     state.epoch += 1
     state.step_in_epoch = 0
     state.epoch_train_seconds = 0.0
+
+
+def _flush(state: LoopState, tick: float, loss_acc: torch.Tensor, correct_acc: torch.Tensor) -> None:
+    """Move the time and the on-device loss / accuracy sums since `tick` into `state` (one device sync)."""
+    elapsed = time.perf_counter() - tick
+    state.seconds_since_eval += elapsed
+    state.epoch_train_seconds += elapsed
+    state.loss_sum += float(loss_acc)
+    state.correct += float(correct_acc)
+    loss_acc.zero_()
+    correct_acc.zero_()
 
 
 class _Interrupt(Exception):
