@@ -49,7 +49,9 @@ def test_train_writes_the_run_and_a_summary(trained):
 
 def test_predict_arguments_and_formats(trained):
     _, out, _ = trained
-    res = runner.invoke(app, ["predict", str(out), "a wonderful superb film", "an awful dull plot", "--format", "jsonl"])
+    res = runner.invoke(
+        app, ["predict", str(out), "a wonderful superb film", "an awful dull plot", "--format", "jsonl"]
+    )
     assert res.exit_code == 0, res.output
     recs = [json.loads(x) for x in res.output.splitlines()]
     assert [r["label"] for r in recs] == ["positive", "negative"]
@@ -123,7 +125,9 @@ def test_corrupted_weights_are_a_clear_error(trained, tmp_path):
 
 
 def test_help_does_not_import_torch():
-    code = "import sys; from textcnn.cli import app; assert 'torch' not in sys.modules and 'datasets' not in sys.modules"
+    code = (
+        "import sys; from textcnn.cli import app; assert 'torch' not in sys.modules and 'datasets' not in sys.modules"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)
 
 

@@ -20,6 +20,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
+
 def _config_dir() -> Path:
     """configs/ of a source checkout, or the copy a wheel installs as the textcnn.configs package."""
     here = Path(__file__).resolve().parent
@@ -333,9 +334,7 @@ def apply_overrides(raw: dict[str, Any], overrides: dict[str, Any], source: str)
         types_ = _field_types(_SECTION_TYPES[section])
         for key, value in values.items():
             if key not in types_:
-                raise ConfigError(
-                    f"unknown config key {section}.{key!r} in {source}; valid: {', '.join(types_)}"
-                )
+                raise ConfigError(f"unknown config key {section}.{key!r} in {source}; valid: {', '.join(types_)}")
             raw[section][key] = _coerce(f"{section}.{key}", value, types_[key])
 
 

@@ -521,7 +521,9 @@ def train(
         vectors = _load_vectors(cfg, prepared, emit)
     seed_everything(t.seed)
     sparse = t.sparse_embedding and not (world > 1 and device.type == "cuda")
-    model = build_model(cfg.model, tokenizer.get_vocab_size(), len(label_names), vectors=vectors, sparse=sparse, pad_id=pad)
+    model = build_model(
+        cfg.model, tokenizer.get_vocab_size(), len(label_names), vectors=vectors, sparse=sparse, pad_id=pad
+    )
     model.to(device)
     min_length = int(getattr(model, "min_length", 1))
     params = count_parameters(model)
@@ -561,7 +563,9 @@ def train(
         nonlocal best_state
         t0 = time.perf_counter()
         ev = evaluate(model, val_split, min_length=min_length, rank=rank, world_size=world, bf16=t.bf16)
-        stats = torch.tensor([state.loss_sum, state.correct, float(state.seen), float(state.tokens)], dtype=torch.float64)
+        stats = torch.tensor(
+            [state.loss_sum, state.correct, float(state.seen), float(state.tokens)], dtype=torch.float64
+        )
         if world > 1:
             import torch.distributed as dist
 
