@@ -181,36 +181,16 @@ def bench_markdown(rep: Any, plot: str | None = None) -> str:
             if not any(r.mode == mode and r.batch_size == batch for r in rep.records):
                 continue
             parts += ["", f"## {mode}: ms per batch of {batch}", ""]
-            rows = []
-            for t in lengths:
-                row = [str(t)]
-                for m in models:
-                    r = by_key.get((m, mode, batch, t))
-                    row.append(fmt_ms(r.median_ms) if r else "skipped")
-                rows.append(row)
-            parts.append(table(["length", *models], rows))
+            parts.append(_length_table(by_key, models, lengths, mode, batch, lambda r: fmt_ms(r.median_ms)))
     big = max(cfg["batch_sizes"])
     for mode in cfg["modes"]:
         if not any(r.mode == mode and r.batch_size == big for r in rep.records):
             continue
         parts += ["", f"## {mode}: GFLOP/s (% of matmul peak), batch {big}", ""]
-        rows = []
-        for t in lengths:
-            row = [str(t)]
-            for m in models:
-                r = by_key.get((m, mode, big, t))
-                row.append(f"{r.gflops_per_s:,.1f} ({r.pct_of_peak:.0f}%)" if r else "skipped")
-            rows.append(row)
-        parts.append(table(["length", *models], rows))
+        gflops = lambda r: f"{r.gflops_per_s:,.1f} ({r.pct_of_peak:.0f}%)"  # noqa: E731
+        parts.append(_length_table(by_key, models, lengths, mode, big, gflops))
         parts += ["", f"## {mode}: sentences/s, batch {big}", ""]
-        rows = []
-        for t in lengths:
-            row = [str(t)]
-            for m in models:
-                r = by_key.get((m, mode, big, t))
-                row.append(fmt(r.sentences_per_s, 0) if r else "skipped")
-            rows.append(row)
-        parts.append(table(["length", *models], rows))
+        parts.append(_length_table(by_key, models, lengths, mode, big, lambda r: fmt(r.sentences_per_s, 0)))
     if plot:
         parts += ["", f"![time per batch against length, batch {big}]({plot})"]
     if rep.skipped:
@@ -218,6 +198,15 @@ def bench_markdown(rep: Any, plot: str | None = None) -> str:
         rows = [[s.model, s.mode, str(s.batch_size), str(s.seq_len), s.reason] for s in rep.skipped]
         parts.append(table(["model", "mode", "batch", "length", "reason"], rows, "lllll"))
     return "\n".join(parts) + "\n"
+
+
+def _length_table(by_key: dict, models: list[str], lengths: list[int], mode: str, batch: int, cell) -> str:
+    """A markdown table: one row per sequence length, one column per model, `cell(record)` or 'skipped'."""
+    rows = []
+    for t in lengths:
+        records = [by_key.get((m, mode, batch, t)) for m in models]
+        rows.append([str(t), *(cell(r) if r else "skipped" for r in records)])
+    return table(["length", *models], rows)
 
 
 def _plot_bench(rep: Any, path: Path, Figure) -> Path:
