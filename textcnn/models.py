@@ -265,6 +265,32 @@ class _ShiftSumMax(torch.autograd.Function):
 # cnn: Kim's CNN
 
 
+def _kim_input(m: nn.Module, vocab_size, embedding_dim, widths, feature_maps, activation, pooling, k,
+               embedding_mode, vectors, sparse, pad_id) -> None:  # fmt: skip
+    """What `cnn` and `cnn2d` share before their convolutions: checks, embeddings, widths, min_length.
+
+    Called first in both constructors (then the convolutions, then `_kim_head`), so parameters are
+    created, and drawn from the seeded RNG, in the same order in both."""
+    _check_choice("model.activation", activation, tuple(ACTIVATIONS))
+    _check_choice("model.pooling", pooling, CNN_POOLINGS)
+    m.embedding, m.embedding_static = make_embeddings(
+        vocab_size, embedding_dim, embedding_mode, vectors=vectors, sparse=sparse, pad_id=pad_id
+    )
+    m.in_channels = 2 if m.embedding_static is not None else 1
+    m.widths = tuple(int(w) for w in widths)
+    m.feature_maps = feature_maps
+    m.activation, m.pooling, m.k, m.pad_id = activation, pooling, k, pad_id
+    m.min_length = max(m.widths) + (k - 1 if pooling == "kmax" else 0)
+
+
+def _kim_head(m: nn.Module, num_classes: int, dropout: float, embedding_dropout: float) -> None:
+    """What `cnn` and `cnn2d` share after their convolutions: dropouts and the classifier `fc`."""
+    m.dropout = nn.Dropout(dropout)
+    m.embedding_dropout = nn.Dropout(embedding_dropout)  # on the input words, training only
+    n_features = len(m.widths) * m.feature_maps * (m.k if m.pooling == "kmax" else 1)
+    m.fc = nn.Linear(n_features, num_classes)
+
+
 class KimCNN(nn.Module):
     """Kim (2014, arXiv:1408.5882) CNN: parallel 1D convolutions of several widths, pooling over time,
     dropout, a linear classifier; settings as studied by Zhang & Wallace (2015, arXiv:1510.03820).
@@ -308,16 +334,8 @@ class KimCNN(nn.Module):
         pad_id: int = 0,
     ) -> None:
         super().__init__()
-        _check_choice("model.activation", activation, tuple(ACTIVATIONS))
-        _check_choice("model.pooling", pooling, CNN_POOLINGS)
-        self.embedding, self.embedding_static = make_embeddings(
-            vocab_size, embedding_dim, embedding_mode, vectors=vectors, sparse=sparse, pad_id=pad_id
-        )
-        self.in_channels = 2 if self.embedding_static is not None else 1
-        self.widths = tuple(int(w) for w in widths)
-        self.feature_maps = feature_maps
-        self.activation, self.pooling, self.k, self.pad_id = activation, pooling, k, pad_id
-        self.min_length = max(self.widths) + (k - 1 if pooling == "kmax" else 0)
+        _kim_input(self, vocab_size, embedding_dim, widths, feature_maps, activation, pooling, k,
+                   embedding_mode, vectors, sparse, pad_id)  # fmt: skip
         in_dim = self.in_channels * embedding_dim
         self.conv_weight = nn.Parameter(torch.empty(in_dim, sum(self.widths) * feature_maps))
         self.conv_bias = nn.Parameter(torch.empty(len(self.widths) * feature_maps))
@@ -326,10 +344,7 @@ class KimCNN(nn.Module):
         self.register_buffer("_widths_t", torch.tensor(self.widths), persistent=False)
         self.register_buffer("_col_feat", col_feat, persistent=False)
         self.register_buffer("_col_tap", col_tap, persistent=False)
-        self.dropout = nn.Dropout(dropout)
-        self.embedding_dropout = nn.Dropout(embedding_dropout)  # on the input words, training only
-        n_features = len(self.widths) * feature_maps * (k if pooling == "kmax" else 1)
-        self.fc = nn.Linear(n_features, num_classes)
+        _kim_head(self, num_classes, dropout, embedding_dropout)
 
     def _init_conv(self, in_dim: int) -> None:
         """nn.Conv1d's default init per width: U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in = C_in*E*w."""
@@ -426,22 +441,11 @@ class KimCNN2d(nn.Module):
         pad_id: int = 0,
     ) -> None:
         super().__init__()
-        _check_choice("model.activation", activation, tuple(ACTIVATIONS))
-        _check_choice("model.pooling", pooling, CNN_POOLINGS)
-        self.embedding, self.embedding_static = make_embeddings(
-            vocab_size, embedding_dim, embedding_mode, vectors=vectors, sparse=sparse, pad_id=pad_id
-        )
-        self.in_channels = 2 if self.embedding_static is not None else 1
-        self.widths = tuple(int(w) for w in widths)
-        self.feature_maps = feature_maps
-        self.activation, self.pooling, self.k, self.pad_id = activation, pooling, k, pad_id
-        self.min_length = max(self.widths) + (k - 1 if pooling == "kmax" else 0)
+        _kim_input(self, vocab_size, embedding_dim, widths, feature_maps, activation, pooling, k,
+                   embedding_mode, vectors, sparse, pad_id)  # fmt: skip
         self.convs = nn.ModuleList(nn.Conv2d(self.in_channels, feature_maps, (w, embedding_dim)) for w in self.widths)
         self.register_buffer("_widths_t", torch.tensor(self.widths), persistent=False)
-        self.dropout = nn.Dropout(dropout)
-        self.embedding_dropout = nn.Dropout(embedding_dropout)  # on the input words, training only
-        n_features = len(self.widths) * feature_maps * (k if pooling == "kmax" else 1)
-        self.fc = nn.Linear(n_features, num_classes)
+        _kim_head(self, num_classes, dropout, embedding_dropout)
 
     def feature_maps_pre_bias(self, ids: torch.Tensor) -> torch.Tensor:
         """Convolution outputs without bias, (B, T, nW*F); the w - 1 missing end windows are zeros."""
