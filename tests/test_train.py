@@ -32,6 +32,11 @@ def read_metrics(run_dir):
     return runlib.read_jsonl(run_dir / "metrics.jsonl")
 
 
+def without_timings(metrics):
+    """metrics.jsonl records less the wall-clock fields, which differ between identical runs."""
+    return [{k: v for k, v in r.items() if "second" not in k and "_per_s" not in k} for r in metrics]
+
+
 def test_cnn_learns_a_separable_task_and_writes_a_complete_run(toy_csv, tmp_path):
     events = []
     run_dir = train(tiny_cfg(toy_csv, "train.epochs=6", "train.optimizer=adam", "train.lr=0.01"), tmp_path / "run",
@@ -71,8 +76,7 @@ def test_same_seed_same_metrics(toy_csv, tmp_path):
     a = train(tiny_cfg(toy_csv, "train.epochs=2"), tmp_path / "a")
     b = train(tiny_cfg(toy_csv, "train.epochs=2"), tmp_path / "b")
     ma, mb = read_metrics(a), read_metrics(b)
-    strip = lambda m: [{k: v for k, v in r.items() if "second" not in k and "_per_s" not in k} for r in m]  # noqa: E731
-    assert strip(ma) == strip(mb)
+    assert without_timings(ma) == without_timings(mb)
 
 
 def _stop_at(step):
@@ -101,8 +105,7 @@ def test_interrupted_and_resumed_run_equals_uninterrupted(toy_csv, tmp_path, opt
     assert wa.keys() == wb.keys()
     for k in wa:
         assert torch.equal(wa[k], wb[k]), k
-    strip = lambda m: [{k: v for k, v in r.items() if "second" not in k and "_per_s" not in k} for r in m]  # noqa: E731
-    assert strip(read_metrics(full)) == strip(read_metrics(resumed))
+    assert without_timings(read_metrics(full)) == without_timings(read_metrics(resumed))
 
 
 def test_existing_run_folder_is_not_overwritten(toy_csv, tmp_path):
