@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from textcnn.batching import bucketed_batches, pad_batch, pad_split, sorted_batches
-from textcnn.tokenizer import Encoded
+from textcnn.data.batching import bucketed_batches, pad_batch, pad_split, sorted_batches
+from textcnn.data.tokenizer import Encoded
 
 
 def _enc(lengths):

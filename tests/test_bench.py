@@ -7,8 +7,9 @@ import json
 import pytest
 import torch
 
-from textcnn import bench
-from textcnn.bench import (
+from textcnn.config import load_config
+from textcnn.measure import bench
+from textcnn.measure.bench import (
     BenchError,
     BenchReport,
     MatmulPeak,
@@ -17,9 +18,8 @@ from textcnn.bench import (
     measure_matmul_peak,
     run_bench,
 )
-from textcnn.config import load_config
+from textcnn.measure.render import write_bench
 from textcnn.models import build_model, flops_per_example
-from textcnn.report import write_bench
 
 TINY = {"feature_maps": 4, "embedding_dim": 8, "hidden_size": 4, "channels": [2, 2]}
 
@@ -58,7 +58,7 @@ def count_flops(name: str, batch: int, seq_len: int) -> tuple[int, int]:
     lengths = torch.full((batch,), seq_len)
     with FlopCounterMode(display=False) as fc, torch.no_grad():
         model(ids, lengths)
-    return fc.get_total_flops(), batch * flops_per_example(cfg.model, seq_len, 50, 3)
+    return fc.get_total_flops(), batch * flops_per_example(cfg.model, seq_len, 3)
 
 
 def test_flops_per_example_matches_what_torch_counts():
@@ -86,12 +86,12 @@ def test_tiny_bench_produces_complete_valid_records(tmp_path, fast_peak):
         progress=events.append, vocab_size=50, budget_s=0.05,
     )  # fmt: skip
     assert len(rep.records) == 4 * 2 * 2 * 2 and not rep.skipped
-    assert [e["index"] for e in events] == list(range(1, 33)) and events[-1]["total"] == 32
+    assert [e.index for e in events] == list(range(1, 33)) and events[-1].total == 32
     assert set(rep.params) == {"cnn", "cnn2d", "image2d", "lstm"} and all(v > 0 for v in rep.params.values())
     assert rep.machine["threads"] == 1 and rep.config["model_overrides"] == TINY
     for r in rep.records:
         cfg = load_config(model=r.model, overrides={"model": TINY}).model
-        assert r.flops_per_example == flops_per_example(cfg, r.seq_len, 50, 2)
+        assert r.flops_per_example == flops_per_example(cfg, r.seq_len, 2)
         median = r.median_ms / 1e3
         assert r.sentences_per_s == pytest.approx(r.batch_size / median)
         assert r.tokens_per_s == pytest.approx(r.batch_size * r.seq_len / median)
@@ -110,7 +110,7 @@ def test_tiny_bench_produces_complete_valid_records(tmp_path, fast_peak):
 
 def test_cells_too_slow_to_time_are_skipped_and_reported(tmp_path, monkeypatch):
     cfg = load_config(model="cnn", overrides={"model": TINY}).model
-    flops_16 = flops_per_example(cfg, 16, 50, 2)
+    flops_16 = flops_per_example(cfg, 16, 2)
     # A "peak" slow enough that length 16 (and train mode at 8) are estimated above 1 s per call.
     fixed_peak(monkeypatch, gflops=flops_16 * 0.5 / 1e9)
     rep = run_bench(["cnn"], [8, 16], [1], repeats=1, model_overrides=TINY, vocab_size=50, max_call_seconds=1.0)

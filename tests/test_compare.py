@@ -8,7 +8,8 @@ import random
 
 import pytest
 
-from textcnn.compare import (
+from textcnn import events as ev
+from textcnn.measure.compare import (
     CompareError,
     CompareReport,
     ModelSummary,
@@ -19,7 +20,7 @@ from textcnn.compare import (
     run_compare,
     time_to_target,
 )
-from textcnn.report import render_dir
+from textcnn.measure.render import render_compare, render_dir
 
 TINY_SETS = [
     "model.feature_maps=4",
@@ -129,6 +130,8 @@ def test_tiny_compare_in_process_writes_a_complete_valid_report(tiny_csv, tmp_pa
         tiny_csv, ["cnn", "lstm"], 2, epochs=2, sets=TINY_SETS, out_dir=out, threads=1,
         callback=events.append, isolate=False,
     )  # fmt: skip
+    assert (out / "report.json").is_file()
+    render_compare(rep.to_dict(), out)  # measuring and rendering are separate steps
     for name in ("report.json", "report.md", "val_acc_vs_time.png", "throughput.png"):
         assert (out / name).is_file(), name
     for run in ("cnn-seed0", "cnn-seed1", "lstm-seed0", "lstm-seed1"):
@@ -155,10 +158,13 @@ def test_tiny_compare_in_process_writes_a_complete_valid_report(tiny_csv, tmp_pa
     assert all(sum(m["end_of_epoch"] for m in r.metrics) == 2 and r.metrics[-1]["end_of_epoch"] for r in rep.runs)
     assert rep.conditions["epochs"] == 2 and rep.conditions["batch_size"] == 8 and rep.machine["threads"] == 1
     # Events: compare's own plus train's, tagged with model and seed.
-    kinds = [e["event"] for e in events]
-    for k in ("prepare", "run_start", "start", "eval", "end", "run_end", "inference"):
-        assert k in kinds
-    assert {(e["model"], e["seed"]) for e in events if e["event"] == "eval"} == {
+    kinds = {type(e) for e in events} | {type(e.event) for e in events if isinstance(e, ev.FromRun)}
+    assert kinds == {
+        ev.CompareStarted, ev.RunStarted, ev.FromRun, ev.DataLoaded, ev.TrainingStarted, ev.StepDone, ev.Evaluated,
+        ev.TrainingEnded, ev.RunEnded, ev.InferenceStarted,
+    }  # fmt: skip
+    evals = [e for e in events if isinstance(e, ev.FromRun) and isinstance(e.event, ev.Evaluated)]
+    assert {(e.model, e.seed) for e in evals} == {
         ("cnn", 0), ("cnn", 1), ("lstm", 0), ("lstm", 1)
     }  # fmt: skip
     # `textcnn report DIR` re-renders without retraining, deterministically.
@@ -183,7 +189,7 @@ def test_tiny_compare_in_spawned_processes_measures_memory_per_model(tiny_csv, t
     assert rep.conditions["isolated_processes"] is True and rep.conditions["max_seconds"] == 30.0
     assert rep.target == 0.01 and rep.target_source == "--target"
     assert rep.ratios_vs_lstm is None and rep.headlines[0].startswith("cnn: ")
-    assert any(e["event"] == "eval" and e["model"] == "cnn" for e in events)  # forwarded from the child
+    assert any(isinstance(e, ev.FromRun) and isinstance(e.event, ev.Evaluated) and e.model == "cnn" for e in events)
     assert CompareReport.from_dict(json.loads((tmp_path / "iso" / "report.json").read_text())) == rep
 
 

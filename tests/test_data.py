@@ -1,4 +1,4 @@
-"""Tests for textcnn.data: sources, formats, columns, labels, splits, messy rows, presets, samples."""
+"""Tests for textcnn.data.sources: sources, formats, columns, labels, splits, messy rows, presets, samples."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import datasets
 import pytest
 from conftest import REPO, needs_shared_data, shared_data_dir
 
-from textcnn import data as D
 from textcnn.config import CONFIG_DIR, DataConfig, load_config, read_toml
-from textcnn.data import DataError, load_data, load_split
+from textcnn.data import sources as D
+from textcnn.data.sources import DataError, load_data, load_split
 
 REAL_LOAD_DATASET = datasets.load_dataset
 
@@ -683,5 +683,5 @@ def test_importing_the_module_is_cheap():
     import subprocess
     import sys
 
-    code = "import sys, textcnn.data; textcnn.data.list_presets(); assert 'datasets' not in sys.modules"
+    code = "import sys, textcnn.data.sources; textcnn.data.sources.list_presets(); assert 'datasets' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)

@@ -13,7 +13,7 @@ from conftest import toy_rows
 
 from textcnn import run as runlib
 from textcnn.config import load_config
-from textcnn.explain import (
+from textcnn.inference.explain import (
     ExplainError,
     exact_method,
     explain,
@@ -22,7 +22,7 @@ from textcnn.explain import (
     max_pooled,
     top_filters,
 )
-from textcnn.predict import Predictor, _pad_rows
+from textcnn.inference.predictor import Predictor, _pad_rows
 
 MAX_LENGTH = 24
 TEXTS = [
@@ -46,7 +46,7 @@ def toy_csv(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def predictor(toy_csv, tmp_path_factory):
-    from textcnn.train import train
+    from textcnn.training.trainer import train
 
     sets = ["model.embedding_dim=16", "model.feature_maps=8", f"tokenizer.max_length={MAX_LENGTH}",
             "train.epochs=6", "train.optimizer=adam", "train.lr=0.01", "train.checkpoint_every_minutes=0"]  # fmt: skip

@@ -11,7 +11,13 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from textcnn.metrics import ClassificationReport, MetricsError, accuracy, classification_report, confusion_matrix
+from textcnn.inference.metrics import (
+    ClassificationReport,
+    MetricsError,
+    accuracy,
+    classification_report,
+    confusion_matrix,
+)
 
 LABELS = ["a", "b", "c", "d"]
 # "c" has true examples but is never predicted; "d" is predicted once but has no true examples.

@@ -246,17 +246,17 @@ def test_multichannel_trains_one_channel_only():
 def test_flops_hand_count():
     c = cfg("cnn", widths=[2, 3], feature_maps=4, embedding_dim=5)
     # width 2: 6 windows x 2*5*4*2 = 480; width 3: 5 windows x 2*5*4*3 = 600; fc: 2 * 8 features * 3
-    assert flops_per_example(c, 7, V, C) == 6 * 80 + 5 * 120 + 2 * 8 * 3
-    assert flops_per_example(c, 1, V, C) == 80 + 120 + 48  # one (padded) window per width
+    assert flops_per_example(c, 7, C) == 6 * 80 + 5 * 120 + 2 * 8 * 3
+    assert flops_per_example(c, 1, C) == 80 + 120 + 48  # one (padded) window per width
     multi = dataclasses.replace(c, embedding_mode="multichannel", embeddings="x")
-    assert flops_per_example(multi, 7, V, C) == 2 * (6 * 80 + 5 * 120) + 48
+    assert flops_per_example(multi, 7, C) == 2 * (6 * 80 + 5 * 120) + 48
     lstm = cfg("lstm", embedding_dim=5, hidden_size=3, bidirectional=True)
     # 2 directions x 4 steps x 4 gates x 2*(5 + 3)*3, fc 2 * 6 * 3
-    assert flops_per_example(lstm, 4, V, C) == 2 * 4 * 4 * 2 * 8 * 3 + 2 * 6 * 3
+    assert flops_per_example(lstm, 4, C) == 2 * 4 * 4 * 2 * 8 * 3 + 2 * 6 * 3
     img = cfg("image2d", embedding_dim=8, channels=[2, 3], kernel_size=3, stride=1, padding=1, patch=2)
     # block 1: (3x2) kernel, stride (1, 2): 4 rows x 4 cols x 2*1*6*2; pool -> 2 rows x 2 cols;
     # block 2: 3x3: 2 x 2 positions x 2*2*9*3; fc: 3 channels x 2 cols -> 3 classes
-    assert flops_per_example(img, 4, V, C) == 16 * 24 + 4 * 108 + 2 * 6 * 3
+    assert flops_per_example(img, 4, C) == 16 * 24 + 4 * 108 + 2 * 6 * 3
 
 
 def test_count_parameters():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from textcnn.optim import SparseAdadelta, apply_max_norm, make_optimizer
+from textcnn.training.optim import SparseAdadelta, apply_max_norm, make_optimizer
 
 
 def test_sparse_adadelta_matches_dense_adadelta_on_touched_rows():

@@ -17,7 +17,8 @@ from conftest import FILL, NEG, POS, needs_shared_data, shared_data_dir, toy_row
 
 from textcnn import run as runlib
 from textcnn.config import load_config
-from textcnn.predict import (
+from textcnn.errors import ConfigError
+from textcnn.inference.predictor import (
     PredictError,
     Prediction,
     Predictor,
@@ -54,7 +55,7 @@ def toy_csv(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def run_dir(toy_csv, tmp_path_factory):
-    from textcnn.train import train
+    from textcnn.training.trainer import train
 
     cfg = load_config(str(toy_csv), sets=[*TINY, "train.epochs=6", "train.optimizer=adam", "train.lr=0.01"])
     return train(cfg, tmp_path_factory.mktemp("runs") / "cnn")
@@ -239,9 +240,9 @@ def test_non_finite_weights_are_refused(run_dir, tmp_path):
 def test_unavailable_device_is_a_clear_error(run_dir):
     if torch.cuda.is_available():
         pytest.skip("CUDA is available here")
-    with pytest.raises(PredictError, match="no CUDA"):
+    with pytest.raises(ConfigError, match="no CUDA"):
         Predictor.from_run(run_dir, device="cuda")
-    with pytest.raises(PredictError, match="not a torch device"):
+    with pytest.raises(ConfigError, match="not a torch device"):
         Predictor.from_run(run_dir, device="gpu0")
 
 
@@ -278,7 +279,7 @@ def test_read_lines_handles_bom_crlf_and_reports_invalid_utf8_with_its_line(tmp_
     f = tmp_path / "in.txt"
     f.write_bytes(b"\xef\xbb\xbfgreat film\r\nsecond line\n\xff\xfe bad bytes\n\nlast without newline")
     skipped: list[int] = []
-    with caplog.at_level(logging.WARNING, logger="textcnn.predict"):
+    with caplog.at_level(logging.WARNING, logger="textcnn.inference.predictor"):
         lines = list(read_lines(f, skipped=skipped))
     assert lines == ["great film", "second line", "", "last without newline"]
     assert skipped == [3]

@@ -10,8 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from textcnn.config import ModelConfig, TokenizerConfig
+from textcnn.data.tokenizer import encode_texts, train_tokenizer
 from textcnn.models import build_model
-from textcnn.tokenizer import encode_texts, train_tokenizer
 
 CORPUS = ["a gorgeous witty film", "a dull mess of a plot", "it's not bad, it's great!"] * 3
 texts = st.text(alphabet=st.characters(codec="utf-8"), min_size=0, max_size=3000)
@@ -27,8 +27,8 @@ def predictor(tmp_path_factory):
     from conftest import toy_rows
 
     from textcnn.config import load_config
-    from textcnn.predict import Predictor
-    from textcnn.train import train
+    from textcnn.inference.predictor import Predictor
+    from textcnn.training.trainer import train
 
     csv = tmp_path_factory.mktemp("prop") / "toy.csv"
     csv.write_text("text,label\n" + "".join(f"{t},{y}\n" for t, y in toy_rows(120)))

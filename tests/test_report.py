@@ -7,9 +7,9 @@ import sys
 
 import pytest
 
-from textcnn.bench import BenchRecord, BenchReport, MatmulPeak, SkippedCell
-from textcnn.compare import CompareReport, ModelSummary, RunRecord
-from textcnn.report import (
+from textcnn.measure.bench import BenchRecord, BenchReport, MatmulPeak, SkippedCell
+from textcnn.measure.compare import CompareReport, ModelSummary, RunRecord
+from textcnn.measure.render import (
     PLOT_NOTE,
     ReportError,
     render_compare,
@@ -18,7 +18,7 @@ from textcnn.report import (
     write_bench,
     write_json,
 )
-from textcnn.timing import RecordError
+from textcnn.measure.timing import RecordError
 
 MACHINE = {
     "cpu": "Test CPU",

@@ -6,13 +6,12 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from textcnn.timing import (
+from textcnn.measure.timing import (
     RecordError,
     Timing,
     from_dict_strict,
     machine_info,
     machine_line,
-    peak_rss_mb,
     percentile,
     time_fn,
 )
@@ -124,6 +123,8 @@ def test_machine_info_header_has_no_hostname():
 
 
 def test_peak_rss_is_plausible():
+    from textcnn.runtime import peak_rss_mb
+
     mb = peak_rss_mb()
     assert 10 < mb < 100_000
 
@@ -157,7 +158,7 @@ def test_from_dict_strict_builds_nested_records_and_names_bad_keys():
 
 
 def test_contention_warning_only_when_other_work_competed():
-    from textcnn.timing import contention_warning
+    from textcnn.measure.timing import contention_warning
 
     idle = {"cores": 2, "threads": 2, "load_average": 0.3, "load_average_end": 2.4}
     assert contention_warning(idle) is None  # the end load is our own threads

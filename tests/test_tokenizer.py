@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from textcnn.config import TokenizerConfig
-from textcnn.tokenizer import (
+from textcnn.data.tokenizer import (
     TokenizerError,
     encode_list,
     encode_texts,
@@ -90,7 +90,7 @@ def test_bad_tokenizer_file_is_one_clear_error(tmp_path):
 
 def test_encode_dataset_is_cached_and_matches_in_memory_encoding(word_tok, tmp_path):
     datasets = pytest.importorskip("datasets")
-    from textcnn.tokenizer import encode_dataset
+    from textcnn.data.tokenizer import encode_dataset
 
     csv = tmp_path / "d.csv"
     csv.write_text("text,label\n" + "\n".join(f'"{t}",{i % 2}' for i, t in enumerate(CORPUS)) + "\n")

@@ -9,9 +9,10 @@ import pytest
 import torch
 from conftest import toy_rows
 
+from textcnn import events as ev
 from textcnn import run as runlib
 from textcnn.config import load_config
-from textcnn.train import TrainingError, TrainingInterrupted, request_stop, train
+from textcnn.training.trainer import TrainingError, TrainingInterrupted, request_stop, train
 
 
 @pytest.fixture(scope="module")
@@ -55,13 +56,16 @@ def test_cnn_learns_a_separable_task_and_writes_a_complete_run(toy_csv, tmp_path
     assert len(metrics) == summary["epochs_run"] * 4  # train.evals_per_epoch = 4
     assert sum(r["end_of_epoch"] for r in metrics) == summary["epochs_run"]
     assert metrics[-1]["end_of_epoch"] and metrics[-1]["epoch_seconds"] > 0
-    kinds = {e["event"] for e in events}
-    assert {"data", "start", "step", "eval", "end"} <= kinds
+    kinds = [type(e) for e in events]
+    assert kinds[:2] == [ev.DataLoaded, ev.TrainingStarted] and kinds[-1] is ev.TrainingEnded
+    assert {ev.StepDone, ev.Evaluated} <= set(kinds)
+    evals = [e for e in events if isinstance(e, ev.Evaluated)]
+    assert [e.record() for e in evals] == metrics  # every validation pass is one metrics.jsonl record
 
 
 def test_reloaded_run_reproduces_the_best_validation_accuracy(toy_csv, tmp_path):
-    from textcnn.batching import pad_split
-    from textcnn.train import evaluate, prepare
+    from textcnn.data.batching import pad_split
+    from textcnn.training.trainer import evaluate, prepare
 
     cfg = tiny_cfg(toy_csv, "train.epochs=3")
     run_dir = train(cfg, tmp_path / "run")
@@ -80,8 +84,8 @@ def test_same_seed_same_metrics(toy_csv, tmp_path):
 
 
 def _stop_at(step):
-    def cb(ev):
-        if ev["event"] == "step" and ev["global_step"] == step:
+    def cb(e):
+        if isinstance(e, ev.StepDone) and e.global_step == step:
             request_stop()
 
     return cb

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from textcnn.vectors import VectorsError, VectorsResult, detect_format, load_vectors
+from textcnn.data.vectors import VectorsError, VectorsResult, detect_format, load_vectors
 
 VOCAB = {"[PAD]": 0, "[UNK]": 1, "the": 2, "movie": 3, "paris": 4, "great": 5, "zzz": 6}
 FILE_WORDS = {

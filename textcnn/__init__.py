@@ -13,13 +13,13 @@ __all__ = ["__version__", "load_run", "train"]
 
 def load_run(path):
     """Load a trained run folder (or 'latest', or a preset name) for prediction."""
-    from textcnn.predict import Predictor
+    from textcnn.inference.predictor import Predictor
 
     return Predictor.from_run(path)
 
 
 def train(config, **kwargs):
     """Train a model from a `textcnn.config.Config`; returns the run folder."""
-    from textcnn.train import train as _train
+    from textcnn.training.trainer import train as _train
 
     return _train(config, **kwargs)

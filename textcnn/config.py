@@ -15,6 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from textcnn.errors import ConfigError
+from textcnn.models.registry import NAMES as MODEL_NAMES
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
@@ -29,10 +32,6 @@ def _config_dir() -> Path:
 
 
 CONFIG_DIR = _config_dir()
-
-
-class ConfigError(ValueError):
-    """A user-facing configuration problem; the message is one line and names the option."""
 
 
 @dataclass
@@ -182,7 +181,7 @@ class Config:
 
 
 CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
-    ("model", "name"): ("cnn", "cnn2d", "image2d", "lstm"),
+    ("model", "name"): MODEL_NAMES,
     ("model", "embedding_mode"): ("rand", "static", "non-static", "multichannel"),
     ("model", "activation"): ("relu", "tanh", "gelu", "identity"),
     ("model", "pool2d"): ("max", "avg"),

@@ -23,12 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from textcnn.config import Config, ConfigError, config_from_toml
+from textcnn.errors import RunError
 
 FILES = ("config.toml", "tokenizer.json", "model.safetensors", "labels.json")
-
-
-class RunError(ValueError):
-    """A run folder that cannot be used; the message says which file and why."""
 
 
 def runs_dir() -> Path:
@@ -133,14 +130,14 @@ def save_run_files(run_dir: Path, cfg: Config, tokenizer, label_names: list[str]
 
 
 def save_weights(run_dir: Path, model) -> None:
-    save_tensors(Path(run_dir) / "model.safetensors", _plain_state_dict(model), metadata={"format": "pt"})
+    save_tensors(Path(run_dir) / "model.safetensors", plain_state_dict(model), metadata={"format": "pt"})
 
 
-def _plain_state_dict(model) -> dict:
+def plain_state_dict(model) -> dict:
     """The module's own state dict, without DDP / torch.compile prefixes."""
-    inner = getattr(model, "module", model)  # DistributedDataParallel
-    inner = getattr(inner, "_orig_mod", inner)  # torch.compile
-    return inner.state_dict()
+    from textcnn.models.registry import unwrap
+
+    return unwrap(model).state_dict()
 
 
 def load_state_into(model, state: dict, source: str) -> None:
@@ -193,9 +190,9 @@ def load_run(path: str | Path, device: str = "cpu", weights: str = "model.safete
     """Rebuild the exact model of a run folder from its files; every problem is a RunError."""
     import torch
 
+    from textcnn.data.tokenizer import TokenizerError, load_tokenizer
+    from textcnn.data.tokenizer import pad_id as tokenizer_pad_id
     from textcnn.models import build_model
-    from textcnn.tokenizer import TokenizerError, load_tokenizer
-    from textcnn.tokenizer import pad_id as tokenizer_pad_id
 
     p = check_run_dir(path)
     try:

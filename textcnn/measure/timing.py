@@ -15,9 +15,7 @@ import dataclasses
 import math
 import os
 import platform
-import resource
 import statistics
-import sys
 import time
 import types
 import typing
@@ -25,9 +23,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-
-class RecordError(ValueError):
-    """A record (report.json, bench.json) does not match its schema; the message names the key."""
+from textcnn.errors import RecordError
 
 
 def percentile(xs: Iterable[float], q: float) -> float:
@@ -136,14 +132,6 @@ def time_fn(
         if len(seconds) >= repeats and total >= min_seconds:
             break
     return Timing(seconds=seconds, warmup=warmup)
-
-
-def peak_rss_mb(*, children: bool = False) -> float:
-    """Peak resident memory of this process (or of its finished children) in MiB, from getrusage."""
-    who = resource.RUSAGE_CHILDREN if children else resource.RUSAGE_SELF
-    maxrss = resource.getrusage(who).ru_maxrss
-    # Linux reports KiB, macOS bytes.
-    return maxrss / (1024 * 1024) if sys.platform == "darwin" else maxrss / 1024
 
 
 def cpu_model() -> str:

@@ -47,6 +47,8 @@ from typing import IO
 import numpy as np
 import torch
 
+from textcnn.errors import VectorsError
+
 log = logging.getLogger(__name__)
 
 DEFAULT_INIT_RANGE = 0.25
@@ -57,10 +59,6 @@ _FASTTEXT_BIN_MAGIC = (793712314).to_bytes(4, "little")
 _CHUNK = 1 << 24  # 16 MiB reads for the binary format
 _MAX_WORD_BYTES = 1 << 16  # a "word" longer than this means the file is not word2vec binary
 _CONTROL_BYTES = frozenset(range(32)) - set(b"\t\n\r")
-
-
-class VectorsError(ValueError):
-    """A vectors file that cannot be read; the message is one line and names the file."""
 
 
 @dataclass

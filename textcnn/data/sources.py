@@ -50,6 +50,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from textcnn.config import CONFIG_DIR, ConfigError, DataConfig, preset_path, read_toml
+from textcnn.errors import ColumnNotFound, DataError, NoLabelledRows, SplitNotFound
 
 if TYPE_CHECKING:  # pragma: no cover
     import datasets
@@ -84,10 +85,6 @@ HELD_OUT = "held out for validation"
 OVER_MAX = "beyond data.max_train_rows"
 REASONS = ("missing text", "empty text", "no label", "unknown label")
 """Why a row is dropped while cleaning, in report order."""
-
-
-class DataError(ValueError):
-    """A user-facing data problem; the message is one line and says what to do."""
 
 
 @dataclass
@@ -426,7 +423,7 @@ def find_columns(
     listing = f"(columns: {', '.join(columns)})"
     for kind, given in (("text", text_column), ("label", label_column)):
         if given and given not in columns:
-            raise DataError(f"{kind} column {given!r} is not in {where} {listing}")
+            raise ColumnNotFound(f"{kind} column {given!r} is not in {where} {listing}")
 
     label = label_column
     if label is None:
@@ -800,7 +797,7 @@ def load_data(cfg: DataConfig, seed: int = 0) -> LoadedData:
         columns = list(ds.features)
         if text_col not in columns:
             listing = ", ".join(columns)
-            raise DataError(f"text column {text_col!r} is not in {source} split {split!r} (columns: {listing})")
+            raise ColumnNotFound(f"text column {text_col!r} is not in {source} split {split!r} (columns: {listing})")
         label = label_col if label_col in columns else None
         if label is None and role != "test":
             notes.append(f"{role}: split {split!r} has no {label_col!r} column, so no labels")
@@ -932,7 +929,7 @@ def load_split(cfg: DataConfig, split: str, label_names: list[str] | None = None
     if name not in available and name in VALIDATION_NAMES:
         name = next((s for s in VALIDATION_NAMES if s in available), name)
     if name not in available:
-        raise DataError(f"split {split!r} not found in {source} (splits: {', '.join(available)})")
+        raise SplitNotFound(f"split {split!r} not found in {source} (splits: {', '.join(available)})")
     ds = raw[name]
     where = f"{source} split {name!r}"
     text_col, label_col = find_columns(ds.features, cfg.text_column, cfg.label_column, where, require_label=False)
@@ -942,7 +939,7 @@ def load_split(cfg: DataConfig, split: str, label_names: list[str] | None = None
     plan = own if own is not None else _match_labels(ds, label_col, list(label_names or []), where)
     s = _finish(_clean(ds, text_col, label_col, plan, name), keep_unlabelled=False)
     if len(s.ds) == 0:
-        raise DataError(f"{where} has no labelled rows to score")
+        raise NoLabelledRows(f"{where} has no labelled rows to score")
     if s.dropped:
         log.warning("%s: dropped %s", where, ", ".join(f"{v:,} {k}" for k, v in s.dropped.items()))
     return s.ds, plan.names

@@ -20,6 +20,7 @@ import numpy as np
 from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 
 from textcnn.config import SUBWORD_KINDS, TokenizerConfig
+from textcnn.errors import TokenizerError
 
 log = logging.getLogger(__name__)
 
@@ -29,10 +30,6 @@ SPECIALS = [PAD, UNK]
 WORD_PATTERN = r"n't|'(?:s|ve|re|d|ll|m)\b|\w+?(?=n't\b)|\w+|[^\w\s]"
 PAD_NAMES = (PAD, "<pad>", "<PAD>", "[pad]")
 UNK_NAMES = (UNK, "<unk>", "<UNK>", "[unk]")
-
-
-class TokenizerError(ValueError):
-    """A user-facing tokenizer problem (one line)."""
 
 
 def _normalizer(lowercase: bool) -> normalizers.Normalizer:

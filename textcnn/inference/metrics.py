@@ -14,9 +14,7 @@ from typing import Any
 
 import numpy as np
 
-
-class MetricsError(ValueError):
-    """Inputs that cannot be scored (different lengths, ids outside the label set)."""
+from textcnn.errors import MetricsError
 
 
 @dataclass

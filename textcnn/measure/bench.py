@@ -14,24 +14,25 @@ It returns a `BenchReport` (records only); report.py renders bench.md, bench.jso
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from textcnn.timing import from_dict_strict, load_average, machine_info, time_fn
+from textcnn import events as ev
+from textcnn.errors import BenchError
+from textcnn.events import Callback
+from textcnn.measure.timing import from_dict_strict, load_average, machine_info, time_fn
+from textcnn.models.registry import NAMES
 
 log = logging.getLogger(__name__)
 
 MODES = ("forward", "train")
 TRAIN_FLOPS_FACTOR = 3
 """A training step costs about 3x the forward FLOPs (forward, grad w.r.t. inputs, grad w.r.t. weights)."""
-
-
-class BenchError(ValueError):
-    """A benchmark request that cannot run (bad model name, empty lists); one-line message."""
 
 
 @dataclass
@@ -161,7 +162,7 @@ def _parse_overrides(model: str, model_overrides: dict[str, Any] | None) -> dict
 
 
 def run_bench(
-    models: Sequence[str] = ("cnn", "cnn2d", "image2d", "lstm"),
+    models: Sequence[str] = NAMES,
     lengths: Sequence[int] = (8, 16, 32, 64, 128, 256, 512),
     batch_sizes: Sequence[int] = (1, 32, 256),
     *,
@@ -169,7 +170,7 @@ def run_bench(
     threads: int | None = None,
     device: str = "cpu",
     model_overrides: dict[str, Any] | None = None,
-    progress: Callable[[dict[str, Any]], None] | None = None,
+    progress: Callback | None = None,
     modes: Sequence[str] = MODES,
     vocab_size: int = 20000,
     num_classes: int = 2,
@@ -185,8 +186,7 @@ def run_bench(
     min(repeats, max(min_repeats, budget_s / estimate)) timed calls. A cell is skipped (and listed in
     `report.skipped`) when its estimated time per call exceeds `max_call_seconds`: the estimate is
     the previous length's time scaled linearly, and never less than FLOPs / matmul peak. `progress`
-    gets {"event": "cell", "index", "total", "model", "mode", "batch_size", "seq_len", "record" |
-    "skipped"} after each cell.
+    gets a `textcnn.events.BenchCell` after each cell.
     """
     import torch
     import torch.nn.functional as F
@@ -240,13 +240,12 @@ def run_bench(
                     prev: tuple[int, float] | None = None
                     for seq_len in lengths:
                         index += 1
-                        flops = int(flops_per_example(cfg.model, seq_len, vocab_size, num_classes))
+                        flops = int(flops_per_example(cfg.model, seq_len, num_classes))
                         factor = TRAIN_FLOPS_FACTOR if mode == "train" else 1
                         estimate = flops * batch * factor / (peak * 1e9)
                         if prev is not None:
                             estimate = max(estimate, prev[1] * seq_len / prev[0])
-                        event = {"event": "cell", "index": index, "total": total, "model": name, "mode": mode}
-                        event.update(batch_size=batch, seq_len=seq_len)
+                        cell_event = functools.partial(ev.BenchCell, index, total, name, mode, batch, seq_len)
                         if estimate > max_call_seconds:
                             cell = SkippedCell(
                                 name, batch, seq_len, mode,
@@ -254,7 +253,7 @@ def run_bench(
                             )  # fmt: skip
                             skipped.append(cell)
                             if progress:
-                                progress({**event, "skipped": asdict(cell)})
+                                progress(cell_event(None, cell.reason))
                             continue
                         ids = torch.randint(2, vocab_size, (batch, seq_len), generator=gen).to(device)
                         lens = torch.full((batch,), seq_len, dtype=torch.long).to(device)
@@ -275,7 +274,7 @@ def run_bench(
                             cell = SkippedCell(name, batch, seq_len, mode, "out of memory")
                             skipped.append(cell)
                             if progress:
-                                progress({**event, "skipped": asdict(cell)})
+                                progress(cell_event(None, cell.reason))
                             if device.startswith("cuda"):
                                 torch.cuda.empty_cache()
                             continue
@@ -284,7 +283,7 @@ def run_bench(
                         records.append(record)
                         prev = (seq_len, record.median_ms / 1e3)
                         if progress:
-                            progress({**event, "record": record.to_dict()})
+                            progress(cell_event(record.median_ms))
             del model
         # Measure the peak again: the best of both is the yardstick, whatever else ran at the start.
         matmul += [dataclasses.replace(p, when="end") for p in measure_matmul_peak(device=device)]

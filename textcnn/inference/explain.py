@@ -32,14 +32,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from textcnn.predict import Predictor, _pad_rows, _softmax
+from textcnn.errors import ExplainError
+from textcnn.inference.predictor import Predictor, _pad_rows, _softmax
 from textcnn.run import Run
 
 log = logging.getLogger(__name__)
-
-
-class ExplainError(ValueError):
-    """An explanation that cannot be made (wrong model kind, bad input); one line."""
 
 
 @dataclass
@@ -112,31 +109,14 @@ def _as_predictor(run: Run | Predictor | str | Path) -> Predictor:
 
 def exact_method(model) -> bool:
     """Whether a model's prediction decomposes exactly into window contributions (max-pooling CNNs)."""
-    return hasattr(model, "widths") and getattr(model, "pooling", None) == "max" and hasattr(model, "fc")
+    from textcnn.models.registry import spec_of
+
+    return spec_of(model).exact_explain and getattr(model, "pooling", None) == "max"
 
 
 def max_pooled(model, ids: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(features (B, N), winning window starts (B, N), widths (N,)) of a max-pooling cnn or cnn2d."""
-    if hasattr(model, "pooled_features"):
-        return model.pooled_features(ids, lengths)
-    from textcnn.models import ACTIVATIONS, MONOTONE, NEG_INF, window_mask
-
-    B, T = ids.shape
-    widths_t = torch.tensor(model.widths, device=ids.device)
-    nf = model.feature_maps
-    act = ACTIVATIONS[model.activation]
-    valid = window_mask(lengths, T, widths_t)  # (B, T, nW)
-    bias = torch.cat([conv.bias for conv in model.convs])  # (nW*F,)
-    c = model.feature_maps_pre_bias(ids)  # (B, T, nW*F)
-    # As `cnn` does: for a non-decreasing activation the window is the pre-activation argmax (a ReLU
-    # that zeroes every window still names one), otherwise the argmax of the activations.
-    a = c if model.activation in MONOTONE else act(c + bias)
-    a4 = a.view(B, T, len(model.widths), nf)  # (B, T, nW*F) -> (B, T, nW, F)
-    values, pos = a4.masked_fill(~valid[..., None], NEG_INF).max(dim=1)  # (B, nW, F) each
-    values = values.reshape(B, -1)  # (B, nW, F) -> (B, nW*F)
-    if model.activation in MONOTONE:
-        values = act(values + bias)
-    return values, pos.reshape(B, -1), widths_t.repeat_interleave(nf)  # (B, nW, F) -> (B, nW*F)
+    return model.pooled_features(ids, lengths)
 
 
 def _encode_one(predictor: Predictor, text: str):
@@ -427,12 +407,12 @@ def filter_texts(
     run's own by default; its held-out validation split when the dataset has none). First `limit`."""
     from itertools import islice
 
-    from textcnn.predict import read_lines
+    from textcnn.inference.predictor import read_lines
 
     predictor = _as_predictor(run)
     if data_path is not None and Path(data_path).suffix.lower() == ".txt":
         return list(islice(read_lines(data_path), limit))
-    from textcnn.data import DataError, load_data, load_split
+    from textcnn.data.sources import DataError, load_data, load_split
 
     r = predictor.run
     try:

@@ -18,17 +18,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from textcnn.timing import contention_warning, machine_line
+from textcnn.errors import ReportError
+from textcnn.measure.timing import contention_warning, machine_line
 
 log = logging.getLogger(__name__)
 
 PLOT_NOTE = "plots skipped: pip install 'textcnn[plot]'"
 BENCH_JSON = "bench.json"
 COMPARE_JSON = "report.json"
-
-
-class ReportError(ValueError):
-    """A folder or file that cannot be rendered; one-line message."""
 
 
 @dataclass
@@ -137,7 +134,7 @@ def write_bench(report: Any, out_dir: str | Path) -> Rendered:
 
 def render_bench(report: dict[str, Any], out_dir: str | Path) -> Rendered:
     """bench.md (and bench.png when matplotlib is installed) from a bench.json dict."""
-    from textcnn.bench import BenchReport
+    from textcnn.measure.bench import BenchReport
 
     rep = BenchReport.from_dict(report)
     out = Path(out_dir)
@@ -248,7 +245,7 @@ def _plot_bench(rep: Any, path: Path, Figure) -> Path:
 
 def render_compare(report: dict[str, Any], out_dir: str | Path) -> Rendered:
     """report.md, val_acc_vs_time.png and throughput.png from a report.json dict (validated first)."""
-    from textcnn.compare import CompareReport
+    from textcnn.measure.compare import CompareReport
 
     rep = CompareReport.from_dict(report)
     out = Path(out_dir)

@@ -18,9 +18,9 @@ Inputs that need a word:
   holding NaN or infinity are refused here; every other problem is a PredictError. Both are one line.
 
 Speed: for `cnn` models the embedding table is folded into the convolution once a prediction job is
-large enough to pay for it (`_FoldedCNN`: the same numbers, a lookup instead of a matrix product per
+large enough to pay for it (`KimCNN.folded()`: the same numbers, a lookup instead of a matrix product per
 token). Not here: training (train.py), explanations (explain.py), rendering (cli.py). This module
-never imports `datasets` (only `evaluate_run` loads data, lazily through textcnn.data).
+never imports `datasets` (only `evaluate_run` loads data, lazily through textcnn.data.sources).
 """
 
 from __future__ import annotations
@@ -38,13 +38,13 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
+from textcnn.data.tokenizer import encode_texts, unk_id
+from textcnn.errors import PredictError
 from textcnn.run import Run, RunError, load_run, resolve_run
-from textcnn.tokenizer import encode_texts, unk_id
 
 if TYPE_CHECKING:  # pragma: no cover
-    from textcnn.metrics import ClassificationReport
+    from textcnn.inference.metrics import ClassificationReport
 
 log = logging.getLogger(__name__)
 
@@ -53,12 +53,8 @@ FORMATS = ("jsonl", "json", "csv")
 ON_ERROR = ("skip", "stop")
 """What `read_lines` does with a line that is not valid UTF-8."""
 TABLE_BYTES_LIMIT = 256 * 2**20
-"""Largest folded vocabulary table (vocabulary x sum(widths) x feature_maps floats) `_FoldedCNN` builds."""
+"""Largest folded vocabulary table (vocabulary x sum(widths) x feature_maps floats) `KimCNN.folded()` builds."""
 BOM = b"\xef\xbb\xbf"
-
-
-class PredictError(ValueError):
-    """A prediction input or option that cannot be used; the message is one line and says why."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -130,57 +126,6 @@ class Scores:
 
 
 # ---------------------------------------------------------------------------------------------
-# The folded CNN: embeddings x convolution weights as one lookup table
-
-
-class _FoldedCNN:
-    """Exact inference for `cnn` (KimCNN) with the embedding table folded into the convolution.
-
-    The model computes Y = emb[ids] @ W, (B, T, C_in*E) @ (C_in*E, sum(w)*F), and sums shifted blocks
-    of Y into window responses. Since emb[ids] @ W == (emb @ W)[ids], one product P = emb @ W over the
-    vocabulary, (V, sum(w)*F), replaces a matrix product per token with a row lookup; the window sum
-    over a width's w taps is one `embedding_bag(mode="sum")` over a (w*V, F) table. Pooling, bias,
-    activation and classifier are the model's own (`pool_over_time`, `fc`), so the logits equal the
-    model's up to float rounding. Worth it when a job has more tokens than the vocabulary has rows.
-    """
-
-    def __init__(self, model) -> None:
-        self.model = model
-        with torch.inference_mode():
-            emb = model.embedding.weight
-            if model.embedding_static is not None:
-                emb = torch.cat([emb, model.embedding_static.weight], dim=1)  # (V, E) x 2 -> (V, 2E)
-            folded = emb.float() @ model.conv_weight.float()  # (V, C_in*E) @ (C_in*E, sum(w)*F) -> (V, sum(w)*F)
-            self.vocab = folded.shape[0]
-            nf, off, self.tables = model.feature_maps, 0, []
-            for w in model.widths:
-                block = folded[:, off : off + w * nf].reshape(self.vocab, w, nf)  # (V, w*F) -> (V, w, F)
-                self.tables.append(block.transpose(0, 1).reshape(w * self.vocab, nf).contiguous())  # -> (w*V, F)
-                off += w * nf
-        self.widths_t = torch.tensor(model.widths, device=folded.device)
-
-    @staticmethod
-    def table_bytes(model) -> int:
-        return model.embedding.num_embeddings * model.conv_weight.shape[1] * 4
-
-    def __call__(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        from textcnn.models import pool_over_time, window_mask
-
-        m = self.model
-        B, T = ids.shape
-        nf, maps = m.feature_maps, []
-        for w, table in zip(m.widths, self.tables, strict=True):
-            padded = F.pad(ids, (0, w - 1), value=m.pad_id)  # (B, T) -> (B, T + w - 1)
-            taps = padded.unfold(1, w, 1) + torch.arange(w, device=ids.device) * self.vocab  # (B, T, w)
-            c = F.embedding_bag(taps.reshape(B * T, w), table, mode="sum")  # (B*T, w) -> (B*T, F)
-            maps.append(c.view(B, T, nf))  # (B*T, F) -> (B, T, F)
-        c = torch.cat(maps, dim=2)  # (B, T, nW*F)
-        valid = window_mask(lengths, T, self.widths_t)  # (B, T, nW)
-        features = pool_over_time(c, m.conv_bias, valid, activation=m.activation, pooling=m.pooling, k=m.k)
-        return m.fc(features).float()
-
-
-# ---------------------------------------------------------------------------------------------
 # The predictor
 
 
@@ -208,7 +153,7 @@ class Predictor:
         self.batch_size = batch_size
         self.fold = fold
         self.threads = threads
-        self._folded: _FoldedCNN | None = None
+        self._folded = None  # the model's folded form (KimCNN.folded), once built
         self._tokens_seen = 0
         _check_finite(run)
         n_out = getattr(getattr(run.model, "fc", None), "out_features", len(self.label_names))
@@ -220,8 +165,9 @@ class Predictor:
     @classmethod
     def from_run(cls, path_or_spec: str | Path, device: str = "cpu", **kwargs) -> Predictor:
         """Load a run folder, 'latest', or a dataset/preset name (its newest run) onto `device`."""
-        _check_device(str(device))
-        return cls(load_run(resolve_run(path_or_spec), device=device), **kwargs)
+        from textcnn.runtime import select_device
+
+        return cls(load_run(resolve_run(path_or_spec), device=str(select_device(str(device)))), **kwargs)
 
     @property
     def path(self) -> Path:
@@ -259,13 +205,13 @@ class Predictor:
         if self._folded is not None:
             return self._folded
         self._tokens_seen += n_tokens
-        from textcnn.models import KimCNN
+        from textcnn.models.registry import spec_of
 
-        can = type(self.model) is KimCNN and _FoldedCNN.table_bytes(self.model) <= TABLE_BYTES_LIMIT
+        can = spec_of(self.model).foldable and self.model.folded_table_bytes() <= TABLE_BYTES_LIMIT
         if self.fold is False or not can:
             return self.model
         if self.fold or self._tokens_seen >= self.model.embedding.num_embeddings // 2:
-            self._folded = _FoldedCNN(self.model)
+            self._folded = self.model.folded()
             return self._folded
         return self.model
 
@@ -329,17 +275,6 @@ class Predictor:
                 )
             )
         return out
-
-
-def _check_device(name: str) -> None:
-    try:
-        kind = torch.device(name).type
-    except RuntimeError:
-        raise PredictError(f"device {name!r} is not a torch device (cpu, cuda, cuda:1, mps, ...)") from None
-    if kind == "cuda" and not torch.cuda.is_available():
-        raise PredictError(f"device {name!r} was asked for, but torch sees no CUDA device")
-    if kind == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise PredictError(f"device {name!r} was asked for, but MPS is not available")
 
 
 @contextlib.contextmanager
@@ -611,8 +546,8 @@ def evaluate_run(
     names, or ids 0..C-1). Split: `split`, or by default the test split when it has labels, else the
     validation split (for the run's own data, the held-out one training used when there was none).
     A split whose every label is missing (-1) is refused with the reason."""
-    from textcnn.data import DataError, load_data
-    from textcnn.metrics import classification_report
+    from textcnn.data.sources import DataError, load_data
+    from textcnn.inference.metrics import classification_report
 
     predictor = (
         run if isinstance(run, Predictor) else Predictor(run) if isinstance(run, Run) else Predictor.from_run(run)
@@ -657,7 +592,8 @@ def _unlabelled(what: str) -> str:
 def _load_labelled_split(cfg, split: str | None, names: list[str]):
     """`data.load_split` with the run's column names (other data may name them differently: then they are
     detected) and, when `split` is None, the first of test, validation, train that exists and has labels."""
-    from textcnn.data import DataError, load_split
+    from textcnn.data.sources import load_split
+    from textcnn.errors import ColumnNotFound, NoLabelledRows, SplitNotFound
 
     candidates = [split] if split else ["test", "validation", "train"]
     last: Exception | None = None
@@ -666,17 +602,20 @@ def _load_labelled_split(cfg, split: str | None, names: list[str]):
             try:
                 ds, _ = load_split(replace(cfg, text_column=columns[0], label_column=columns[1]), name, names)
                 return ds
-            except DataError as e:
-                msg = str(e)
+            except ColumnNotFound as e:
                 last = e
-                if "column" in msg and "is not in" in msg and columns != (None, None):
-                    continue  # other data with other column names: detect them
-                if "no labelled rows" in msg:
-                    if split:
-                        raise PredictError(_unlabelled(f"split {name!r}")) from None
-                    break
-                if "not found" in msg and not split:
-                    break  # try the next default split
-                raise
+                if columns == (None, None):
+                    raise
+                continue  # other data with other column names: detect them
+            except NoLabelledRows as e:
+                last = e
+                if split:
+                    raise PredictError(_unlabelled(f"split {name!r}")) from None
+                break
+            except SplitNotFound as e:
+                last = e
+                if split:
+                    raise
+                break  # try the next default split
     assert last is not None
     raise last

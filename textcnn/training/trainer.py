@@ -28,52 +28,22 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from textcnn import events as ev
 from textcnn import run as runlib
-from textcnn.batching import PaddedSplit, bucketed_batches, pad_split, sorted_batches
 from textcnn.config import Config, config_from_toml
-from textcnn.optim import apply_max_norm, make_optimizer
-from textcnn.tokenizer import Encoded, encode_dataset, load_tokenizer, pad_id, train_tokenizer
+from textcnn.data.batching import PaddedSplit, bucketed_batches, pad_split, sorted_batches
+from textcnn.data.tokenizer import Encoded, encode_dataset, load_tokenizer, pad_id, train_tokenizer
+from textcnn.errors import TrainingError, TrainingInterrupted
+from textcnn.events import Callback
+from textcnn.models.registry import unwrap
+from textcnn.runtime import peak_rss_mb, select_device, set_threads
+from textcnn.training.optim import apply_max_norm, make_optimizer
 
 log = logging.getLogger(__name__)
-
-Callback = Callable[[dict], None]
-
-
-class TrainingError(RuntimeError):
-    """Training cannot go on (non-finite loss, bad resume state); the message is one line."""
-
-
-class TrainingInterrupted(RuntimeError):
-    """Training stopped on request (Ctrl-C, SIGTERM); a resumable checkpoint was written."""
-
-    def __init__(self, run_dir: Path, step: int):
-        super().__init__(f"interrupted at step {step}; resume with: textcnn train --resume {run_dir}")
-        self.run_dir = run_dir
-        self.step = step
 
 
 # ---------------------------------------------------------------------------------------------
 # Set-up
-
-
-def select_device(name: str) -> torch.device:
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise TrainingError("--device cuda was asked for, but torch sees no CUDA device")
-    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise TrainingError("--device mps was asked for, but MPS is not available")
-    return torch.device(name)
-
-
-def set_threads(threads: int | None) -> int:
-    n = threads or os.cpu_count() or 1
-    torch.set_num_threads(n)
-    return n
 
 
 def seed_everything(seed: int) -> None:
@@ -105,7 +75,7 @@ def prepare(cfg: Config, tokenizer=None, label_names: list[str] | None = None) -
     """Load the data, train (or take) the tokenizer, encode every split (cached by `datasets`)."""
     import datasets
 
-    from textcnn.data import load_data
+    from textcnn.data.sources import load_data
 
     datasets.disable_progress_bars()  # our own display reports progress; theirs would interleave
     t0 = time.perf_counter()
@@ -131,7 +101,7 @@ def prepare(cfg: Config, tokenizer=None, label_names: list[str] | None = None) -
 
 def tokenize_report(cfg: Config, out: str | Path) -> dict:
     """Train (or load) the tokenizer, write it to `out`, and return `tokenizer_stats` for every split."""
-    from textcnn.tokenizer import tokenizer_stats
+    from textcnn.data.tokenizer import tokenizer_stats
 
     prepared = prepare(cfg)
     runlib.atomic_write_text(out, prepared.tokenizer.to_str(pretty=True))
@@ -262,8 +232,7 @@ def train_one_epoch(
     )  # fmt: skip
     n_steps = len(batches)
     eval_at = {max(1, round(n_steps * (k + 1) / t.evals_per_epoch)) for k in range(t.evals_per_epoch)}
-    inner = getattr(model, "module", model)
-    fc_weight = getattr(inner, "_orig_mod", inner).fc.weight
+    fc_weight = unwrap(model).fc.weight
     loss_acc = torch.zeros((), device=device, dtype=torch.float64)
     correct_acc = torch.zeros((), device=device, dtype=torch.float64)
     last_ckpt = time.monotonic()
@@ -289,8 +258,7 @@ def train_one_epoch(
         state.global_step += 1
         if callback is not None and (state.global_step % t.log_every == 0 or i + 1 == n_steps):
             # The only per-step read-back: once every log_every steps, for the progress display.
-            callback({"event": "step", "epoch": state.epoch + 1, "step": i + 1, "steps": n_steps,
-                      "loss": loss.item(), "global_step": state.global_step})  # fmt: skip
+            callback(ev.StepDone(state.epoch + 1, i + 1, n_steps, loss.item(), state.global_step))
         stop_now = _interrupt_requested()
         if world_size > 1:
             stop_now = _any_rank(stop_now, device)
@@ -358,7 +326,7 @@ CKPT = "checkpoint.safetensors"
 
 def save_checkpoint(run_dir: Path, model, optimizer, state: LoopState, best_state: dict | None, n_records: int) -> None:
     tensors: dict[str, torch.Tensor] = {}
-    for k, v in runlib._plain_state_dict(model).items():
+    for k, v in runlib.plain_state_dict(model).items():
         tensors[f"model.{k}"] = v
     if best_state is not None:
         for k, v in best_state.items():
@@ -394,8 +362,7 @@ def load_checkpoint(run_dir: Path, model, optimizer) -> tuple[LoopState, dict | 
     with safe_open(str(run_dir / CKPT), framework="pt") as f:
         meta = json.loads(f.metadata()["textcnn"])
     model_state = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
-    inner = getattr(model, "module", model)
-    runlib.load_state_into(getattr(inner, "_orig_mod", inner), model_state, str(run_dir / CKPT))
+    runlib.load_state_into(unwrap(model), model_state, str(run_dir / CKPT))
     best = {k[5:]: v for k, v in tensors.items() if k.startswith("best.")} or None
     opt_states = []
     for i, om in enumerate(meta["optimizers"]):
@@ -456,12 +423,6 @@ def _dist_setup(device_name: str) -> tuple[int, int, torch.device | None]:
     return rank, world, device
 
 
-def _peak_rss_mb() -> float:
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-
-
 def train(
     cfg: Config | None = None,
     out_dir: str | Path | None = None,
@@ -474,7 +435,7 @@ def train(
     """Train `cfg` into a run folder (a new one under runs/, or `out_dir`) and return its path.
 
     `resume`: a run folder with a checkpoint; training continues from it with its saved config.
-    `callback(event)` receives start / data / step / eval / end events (rank 0 only).
+    `callback(event)` receives the typed events of textcnn.events (rank 0 only).
     `prepared`: reuse already tokenized data (compare trains several models on the same data)."""
     from textcnn.models import build_model, count_parameters
 
@@ -511,7 +472,7 @@ def train(
         tok = load_tokenizer(run_dir / "tokenizer.json") if resume is not None else None
         labels = json.loads((run_dir / "labels.json").read_text()) if resume is not None else None
         prepared = prepare(cfg, tokenizer=tok, label_names=labels)
-    emit({"event": "data", "lines": prepared.report_lines, "source": prepared.source, "seconds": prepared.seconds})
+    emit(ev.DataLoaded(prepared.source, prepared.seconds, tuple(prepared.report_lines)))
     label_names, tokenizer, pad = prepared.label_names, prepared.tokenizer, prepared.pad_id
     if len(label_names) < 2:
         raise TrainingError("the training data has fewer than two classes; nothing to learn")
@@ -555,14 +516,15 @@ def train(
 
     steps_per_epoch = len(bucketed_batches(train_split.lengths_np, t.batch_size, seed=t.seed, epoch=0,
                                            chunk=t.bucket_chunk, rank=rank, world_size=world))  # fmt: skip
-    emit({"event": "start", "run_dir": str(run_dir), "epochs": t.epochs, "steps_per_epoch": steps_per_epoch,
-          "params": params, "device": str(device), "threads": threads, "world_size": world,
-          "resumed_from_step": state.global_step if resume is not None else None})  # fmt: skip
+    emit(ev.TrainingStarted(
+        run_dir=str(run_dir), epochs=t.epochs, steps_per_epoch=steps_per_epoch, params=params, device=str(device),
+        threads=threads, world_size=world, resumed_from_step=state.global_step if resume is not None else None,
+    ))  # fmt: skip
 
     def on_eval(info: dict) -> bool:
         nonlocal best_state
         t0 = time.perf_counter()
-        ev = evaluate(model, val_split, min_length=min_length, rank=rank, world_size=world, bf16=t.bf16)
+        scored = evaluate(model, val_split, min_length=min_length, rank=rank, world_size=world, bf16=t.bf16)
         stats = torch.tensor(
             [state.loss_sum, state.correct, float(state.seen), float(state.tokens)], dtype=torch.float64
         )
@@ -583,8 +545,8 @@ def train(
             "train_seconds": round(state.train_seconds, 4),
             "train_loss": loss_sum / seen if seen else None,
             "train_accuracy": correct / seen if seen else None,
-            "val_loss": ev["loss"],
-            "val_accuracy": ev["accuracy"],
+            "val_loss": scored["loss"],
+            "val_accuracy": scored["accuracy"],
             "examples_per_s": seen / secs,
             "tokens_per_s": tokens / secs,
             "epoch_seconds": round(state.epoch_train_seconds, 4) if info["end_of_epoch"] else None,
@@ -592,10 +554,10 @@ def train(
         state.loss_sum = state.correct = 0.0
         state.seen = state.tokens = 0
         state.seconds_since_eval = 0.0
-        improved = ev["accuracy"] > state.best_val
+        improved = scored["accuracy"] > state.best_val
         if improved:
-            state.best_val, state.best_epoch, state.bad_evals = ev["accuracy"], state.epoch + 1, 0
-            best_state = {k: v.detach().clone().cpu() for k, v in runlib._plain_state_dict(model).items()}
+            state.best_val, state.best_epoch, state.bad_evals = scored["accuracy"], state.epoch + 1, 0
+            best_state = {k: v.detach().clone().cpu() for k, v in runlib.plain_state_dict(model).items()}
         else:
             state.bad_evals += 1
         if rank == 0:
@@ -603,7 +565,7 @@ def train(
             runlib.append_jsonl(run_dir / "metrics.jsonl", record)
             if improved:
                 runlib.save_tensors(run_dir / "model.safetensors", best_state, metadata={"format": "pt"})
-        emit({"event": "eval", **record, "best_val_accuracy": state.best_val})
+        emit(ev.Evaluated.from_record(record, state.best_val))
         model.train()
         return bool(t.patience) and state.bad_evals >= t.patience
 
@@ -669,7 +631,7 @@ def train(
         "epoch_seconds": float(np.median(full)) if full else None,
         "examples_per_s": float(np.median(eps_list)) if eps_list else None,
         "tokens_per_s": float(np.median(tps_list)) if tps_list else None,
-        "peak_rss_mb": round(_peak_rss_mb(), 1),
+        "peak_rss_mb": round(peak_rss_mb(), 1),
         "torch_version": torch.__version__,
         "vocab_size": tokenizer.get_vocab_size(),
         "train_examples": len(prepared.encoded["train"]),
@@ -680,7 +642,7 @@ def train(
             runlib.save_weights(run_dir, model)
         runlib.atomic_write_json(run_dir / "summary.json", summary)
         (run_dir / CKPT).unlink(missing_ok=True)
-    emit({"event": "end", **summary, "run_dir": str(run_dir)})
+    emit(ev.TrainingEnded(str(run_dir), summary))
     if world > 1:
         import torch.distributed as dist
 
@@ -704,7 +666,7 @@ def _rank_weight_difference(model: nn.Module, device: torch.device) -> float:
 def _load_vectors(cfg: Config, prepared: Prepared, emit: Callback):
     from collections import Counter
 
-    from textcnn.vectors import load_vectors
+    from textcnn.data.vectors import load_vectors
 
     enc = prepared.encoded["train"]
     vocab = prepared.tokenizer.get_vocab()
@@ -715,7 +677,7 @@ def _load_vectors(cfg: Config, prepared: Prepared, emit: Callback):
     if res.dim != cfg.model.embedding_dim:
         log.info("model.embedding_dim set to the vectors' dimension %d", res.dim)
         cfg.model.embedding_dim = res.dim
-    emit({"event": "vectors", "summary": res.summary()})
+    emit(ev.VectorsLoaded(res.summary()))
     return res.vectors
 
 

@@ -1,7 +1,7 @@
 """Compare models on one dataset under identical conditions: accuracy, time to accuracy, speed, memory.
 
 `run_compare` resolves one config per model (dataset preset < model preset < the shared conditions
-< --set), loads and tokenizes the data once, trains every model x seed with `textcnn.train.train`
+< --set), loads and tokenizes the data once, trains every model x seed with `textcnn.training.trainer.train`
 (each in a fresh spawned process by default, so its peak memory is its own), then measures each
 model's inference speed itself: sentences/s at batch 512 over the validation texts (tokenization
 included) and single-sentence latency. It returns a `CompareReport` (records) and writes
@@ -18,12 +18,18 @@ import math
 import queue as queue_mod
 import statistics
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from textcnn.timing import from_dict_strict, load_average, machine_info, peak_rss_mb, time_fn
+from textcnn import events as ev
+from textcnn.errors import CompareError
+from textcnn.events import Callback
+from textcnn.measure.timing import from_dict_strict, load_average, machine_info, time_fn
+from textcnn.models.registry import NAMES
+from textcnn.run import atomic_write_json
+from textcnn.runtime import peak_rss_mb, select_device, set_threads
 
 log = logging.getLogger(__name__)
 
@@ -36,12 +42,6 @@ SHARED_TRAIN_FIELDS = (
     "epochs", "batch_size", "patience", "evals_per_epoch", "seed", "device", "threads",
     "bf16", "compile", "bucket_chunk", "max_seconds", "log_every",
 )  # fmt: skip
-
-Callback = Callable[[dict], None]
-
-
-class CompareError(ValueError):
-    """A comparison that cannot run or finish; one-line message."""
 
 
 @dataclass
@@ -184,7 +184,7 @@ def _drop_none(d: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 def run_compare(
     dataset: str,
-    models: Sequence[str] = ("cnn", "cnn2d", "image2d", "lstm"),
+    models: Sequence[str] = NAMES,
     seeds: int = 3,
     *,
     epochs: int | None = None,
@@ -198,7 +198,6 @@ def run_compare(
     callback: Callback | None = None,
     isolate: bool = True,
     overwrite: bool = False,
-    render: bool = True,
 ) -> CompareReport:
     """Train each of `models` with `seeds` seeds on `dataset` under identical conditions and measure them.
 
@@ -213,16 +212,15 @@ def run_compare(
     process, so each peak memory figure is that model's own; `isolate=False` trains in this process
     (faster start; peak memory is then not reported per model, except GPU memory on CUDA).
 
-    `callback(event)` receives train.py's events with "model", "seed", "run" (1-based) and "runs"
-    added, and compare's own: {"event": "prepare"}, {"event": "run_start"}, {"event": "run_end",
-    "peak_rss_mb"}, {"event": "inference", "model"}. Writes `out_dir`/runs/<model>-seed<k>/,
-    report.json and (with `render`) report.md and plots; returns the report. CompareError on bad
+    `callback(event)` receives compare's events and each run's training events wrapped in `FromRun`
+    (textcnn.events). Writes `out_dir`/runs/<model>-seed<k>/, report.json, report.md and plots;
+    returns the report. CompareError on bad
     arguments or when `out_dir` already holds a comparison and `overwrite` is False.
     """
     import torch
 
-    from textcnn.bench import measure_matmul_peak
-    from textcnn.train import prepare, set_threads
+    from textcnn.measure.bench import measure_matmul_peak
+    from textcnn.training.trainer import prepare
 
     if seeds < 1:
         raise CompareError(f"seeds={seeds} must be >= 1")
@@ -251,7 +249,7 @@ def run_compare(
         machine = machine_info(dev, n_threads)
         peak = max(p.gflops_per_s for p in measure_matmul_peak(device=dev, repeats=3, budget_s=0.5))
 
-        emit({"event": "prepare", "dataset": dataset})
+        emit(ev.CompareStarted(dataset))
         prepared = prepare(first)
         base_seed = first.train.seed
         seed_list = [base_seed + k for k in range(seeds)]
@@ -263,10 +261,10 @@ def run_compare(
                 i += 1
                 cfg = _with_seed(configs[name], seed)
                 rel = f"runs/{name}-seed{seed}"
-                tags = {"model": name, "seed": seed, "run": i, "runs": n_runs}
-                emit({"event": "run_start", **tags, "run_dir": str(out / rel)})
+                tags = {"model": name, "seed": seed}
+                emit(ev.RunStarted(i, n_runs, name, seed, str(out / rel)))
                 runs.append(_train_one(cfg, out, rel, prepared, tags, emit, isolate=isolate, overwrite=overwrite))
-                emit({"event": "run_end", **tags, "peak_rss_mb": runs[-1].peak_rss_mb})
+                emit(ev.RunEnded(i, n_runs, name, seed, runs[-1].peak_rss_mb))
         set_threads(first.train.threads)
 
         best_all = [r.summary["best_val_accuracy"] for r in runs]
@@ -280,7 +278,7 @@ def run_compare(
         inference_info: dict[str, Any] = {}
         for name in models:
             model_runs = [r for r in runs if r.model == name]
-            emit({"event": "inference", "model": name})
+            emit(ev.InferenceStarted(name))
             inf = measure_inference(out / model_runs[0].run_dir, val_texts, device=dev)
             inference_info = {k: v for k, v in inf.items() if k in ("batch_size", "texts", "latency_sentences")}
             summaries[name] = summarize_model(name, model_runs, target, inf, configs[name], prepared, train_mean)
@@ -307,17 +305,11 @@ def run_compare(
         ratios_vs_lstm=ratios,
         peak_gflops=peak,
     )
-    from textcnn.report import render_compare, write_json
-
-    write_json(report.to_dict(), out / "report.json")
-    if render:
-        render_compare(report.to_dict(), out)
+    atomic_write_json(out / "report.json", report.to_dict())
     return report
 
 
 def _resolve_device(name: str) -> str:
-    from textcnn.train import select_device
-
     return str(select_device(name))
 
 
@@ -375,7 +367,7 @@ def _train_one(cfg, out: Path, rel: str, prepared, tags: dict, emit: Callback, *
     if isolate:
         result = _train_in_child(cfg, run_dir, prepared, tags, emit, overwrite)
     else:
-        result = _train_here(cfg, run_dir, prepared, lambda e: emit({**e, **tags}), overwrite)
+        result = _train_here(cfg, run_dir, prepared, lambda e: emit(ev.FromRun(**tags, event=e)), overwrite)
     wall = time.perf_counter() - t0
     summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
     metrics = runlib.read_jsonl(run_dir / "metrics.jsonl")
@@ -394,7 +386,7 @@ def _train_one(cfg, out: Path, rel: str, prepared, tags: dict, emit: Callback, *
 def _train_here(cfg, run_dir: Path, prepared, callback: Callback, overwrite: bool) -> dict[str, Any]:
     import torch
 
-    from textcnn.train import train
+    from textcnn.training.trainer import train
 
     cuda = str(cfg.train.device).startswith("cuda") or (cfg.train.device == "auto" and torch.cuda.is_available())
     if cuda:
@@ -432,7 +424,7 @@ def _train_in_child(cfg, run_dir: Path, prepared, tags: dict, emit: Callback, ov
                     ) from None
                 continue
             if kind == "event":
-                emit({**payload, **tags})
+                emit(ev.FromRun(**tags, event=payload))
             elif kind == "done":
                 return payload
             else:
@@ -450,7 +442,7 @@ def _train_in_child(cfg, run_dir: Path, prepared, tags: dict, emit: Callback, ov
 
 
 def _validation_texts(cfg) -> list[str]:
-    from textcnn.data import load_data
+    from textcnn.data.sources import load_data
 
     data = load_data(cfg.data, seed=cfg.train.seed)
     ds = data.splits["validation"]
@@ -470,9 +462,9 @@ def measure_inference(
     """Throughput (sentences/s, tokenize + length-sort + batch forward) and single-sentence latency."""
     import torch
 
-    from textcnn.batching import pad_batch
+    from textcnn.data.batching import pad_batch
+    from textcnn.data.tokenizer import encode_texts
     from textcnn.run import load_run
-    from textcnn.tokenizer import encode_texts
 
     run = load_run(run_dir, device=device)
     model, tok, max_len = run.model, run.tokenizer, run.config.tokenizer.max_length
@@ -554,15 +546,14 @@ def summarize_model(
 ) -> ModelSummary:
     from textcnn.models import flops_per_example
 
-    vocab = inference["vocab_size"]
     classes = inference["num_classes"]
     best = [float(r.summary["best_val_accuracy"]) for r in runs]
     epochs = [float(m["epoch_seconds"]) for r in runs for m in r.metrics if m.get("epoch_seconds")]
     ttt = [time_to_target(r.metrics, target) for r in runs]
     eps = median_or_none([r.summary.get("examples_per_s") for r in runs])
     tests = [r.summary.get("test_accuracy") for r in runs]
-    flops = int(flops_per_example(cfg.model, max(1, round(train_mean)), vocab, classes)) if train_mean else None
-    val_flops = int(flops_per_example(cfg.model, max(1, round(inference["mean_length"])), vocab, classes))
+    flops = int(flops_per_example(cfg.model, max(1, round(train_mean)), classes)) if train_mean else None
+    val_flops = int(flops_per_example(cfg.model, max(1, round(inference["mean_length"])), classes))
     rss = [r.peak_rss_mb for r in runs if r.peak_rss_mb is not None]
     gpu = [r.peak_gpu_mb for r in runs if r.peak_gpu_mb is not None]
     return ModelSummary(

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from textcnn.tokenizer import Encoded
+from textcnn.data.tokenizer import Encoded
 
 
 def pad_batch(seqs: Sequence[Sequence[int]], min_length: int = 1, pad_id: int = 0) -> tuple[torch.Tensor, torch.Tensor]:

@@ -1,0 +1,35 @@
+"""The `textcnn` command line: a thin shell over the library.
+
+Each command parses its options, builds a config, calls one library function and renders the
+result with rich. Heavy libraries (torch, datasets) are imported inside the commands so that
+`textcnn --help` is instant. A user error (any `textcnn.errors.TextcnnError`) is one line on stderr
+and exit code 2, never a traceback.
+
+- `app.py`: the Typer app and its root options; `common.py`: consoles, option types, error boundary.
+- `train.py`, `data.py` (datasets, tokenize), `predict.py` (predict, evaluate, explain, filters),
+  `measure.py` (compare, bench, report): one module per command group.
+- `display.py`: renders the typed training events (a live bar on a terminal, plain lines in logs).
+
+Not here: anything that computes (the library packages do), tensors, training logic.
+"""
+
+from __future__ import annotations
+
+from textcnn.cli import data, measure, predict, train
+from textcnn.cli.app import app
+
+COMMANDS = (
+    train.train, data.datasets, data.tokenize,
+    predict.predict, predict.evaluate, predict.explain, predict.filters,
+    measure.compare, measure.bench, measure.report,
+)  # fmt: skip
+"""Every command, in the order `textcnn --help` lists them; the function name is the command name."""
+for _command in COMMANDS:
+    app.command()(_command)
+
+
+def main() -> None:
+    app()
+
+
+__all__ = ["app", "main"]

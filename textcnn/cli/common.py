@@ -1,0 +1,105 @@
+"""What every command shares: the consoles, option types, the user-error boundary and small parsers.
+
+Not here: any command (train.py, data.py, predict.py, measure.py), rendering of events (display.py).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from enum import Enum
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from textcnn.errors import TextcnnError
+from textcnn.models.registry import NAMES
+
+console = Console()
+err = Console(stderr=True, soft_wrap=True)  # an error stays on one line, whatever the width
+
+
+class Device(str, Enum):
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
+    mps = "mps"
+
+
+ModelName = Enum("ModelName", {name: name for name in NAMES}, type=str)
+"""Every model name, from the model table (textcnn.models.registry)."""
+
+
+class TokenizerKind(str, Enum):
+    word = "word"
+    bpe = "bpe"
+    wordpiece = "wordpiece"
+    unigram = "unigram"
+
+
+class OutputFormat(str, Enum):
+    jsonl = "jsonl"
+    json = "json"
+    csv = "csv"
+
+
+class OnError(str, Enum):
+    skip = "skip"
+    stop = "stop"
+
+
+RunArg = Annotated[str, typer.Argument(help="Run folder, 'latest', or a dataset name (its newest run).")]
+
+
+@contextlib.contextmanager
+def user_errors():
+    """Turn the library's own errors (and missing files) into one line on stderr and exit code 2."""
+    try:
+        yield
+    except typer.Exit:
+        raise
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        raise typer.Exit(130) from None
+    except (FileNotFoundError, IsADirectoryError, PermissionError) as e:
+        err.print(f"error: {e}", markup=False, highlight=False)
+        raise typer.Exit(2) from None
+    except TextcnnError as e:
+        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        err.print(f"error: {msg}", markup=False, highlight=False)
+        raise typer.Exit(2) from None
+
+
+def _config(dataset, model, config_file, options: dict, sets: list[str] | None):
+    from textcnn.config import load_config
+
+    return load_config(dataset=dataset, model=model, config_file=config_file, overrides=options, sets=sets)
+
+
+def _csv(value: str, what: str, cast=str, allowed: tuple[str, ...] | None = None) -> list:
+    """'cnn,lstm' -> ['cnn', 'lstm'], checked; a bad item is a one-line usage error."""
+    items = [v.strip() for v in value.split(",") if v.strip()]
+    if not items:
+        raise typer.BadParameter(f"{what} must be a comma-separated list")
+    if allowed is not None:
+        bad = [v for v in items if v not in allowed]
+        if bad:
+            raise typer.BadParameter(f"unknown {what} {', '.join(bad)}; valid: {', '.join(allowed)}")
+    try:
+        return [cast(v) for v in items]
+    except ValueError:
+        raise typer.BadParameter(f"{what} must be comma-separated numbers, got {value!r}") from None
+
+
+def _predictor(run: str, device: Device | None, threads: int | None):
+    from textcnn.inference.predictor import Predictor
+    from textcnn.runtime import set_threads
+
+    if threads:
+        set_threads(threads)
+    return Predictor.from_run(run, device=device.value if device else "auto")
+
+
+def _short(text: str, width: int = 70) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"

@@ -1,0 +1,103 @@
+"""`textcnn datasets` and `textcnn tokenize`: what data and tokenizers look like before training."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from textcnn.cli.common import (
+    TokenizerKind,
+    _config,
+    console,
+    user_errors,
+)
+
+
+def datasets() -> None:
+    """List the dataset presets (configs/*.toml) with hub id, columns, classes and splits.
+
+    Examples:
+
+      textcnn datasets
+
+      textcnn train rotten_tomatoes
+    """
+    with user_errors():
+        from rich.table import Table
+
+        from textcnn.data.sources import list_presets
+
+        table = Table(title="dataset presets")
+        for col in ("name", "hub id", "text", "label", "classes", "splits"):
+            table.add_column(col)
+        for p in list_presets():
+            classes = p.get("classes") or []
+            shown = ", ".join(classes[:6]) + (f", … ({len(classes)})" if len(classes) > 6 else "")
+            table.add_row(
+                p["name"], p.get("hub_id") or "", p.get("text_column") or "", p.get("label_column") or "",
+                shown, ", ".join(p.get("splits") or []),
+            )  # fmt: skip
+        console.print(table)
+        local = os.environ.get("TEXTCNN_DATA_DIR")
+        console.print(
+            f"local copies: TEXTCNN_DATA_DIR={local}"
+            if local
+            else "local copies: set TEXTCNN_DATA_DIR or pass --data PATH"
+        )
+
+
+def tokenize(
+    dataset: Annotated[str, typer.Argument(help="Preset, hub id, or local file/folder.")],
+    tokenizer: Annotated[TokenizerKind | None, typer.Option("--tokenizer", "-t", help="Tokenizer kind.")] = None,
+    from_file: Annotated[Path | None, typer.Option("--from", help="Use an existing tokenizer.json instead.")] = None,
+    vocab_size: Annotated[int | None, typer.Option(help="Vocabulary size (subword tokenizers).")] = None,
+    min_frequency: Annotated[int | None, typer.Option(help="Minimum word count.")] = None,
+    max_length: Annotated[int | None, typer.Option(help="Truncation length to report against.")] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Where to write tokenizer.json.")] = Path("tokenizer.json"),
+    data: Annotated[str | None, typer.Option("--data", help="Local copy of the dataset.")] = None,
+    text_column: Annotated[str | None, typer.Option(help="Text column.")] = None,
+    label_column: Annotated[str | None, typer.Option(help="Label column.")] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="Override any field: section.key=value.")] = None,
+) -> None:
+    """Train (or load) a tokenizer, write tokenizer.json and show the statistics that guide settings.
+
+    Examples:
+
+      textcnn tokenize sst2
+
+      textcnn tokenize sst2 --tokenizer bpe --vocab-size 8000 --out bpe.json
+    """
+    with user_errors():
+        from rich.table import Table
+
+        from textcnn.training.trainer import tokenize_report
+
+        kind = str(from_file) if from_file else (tokenizer.value if tokenizer else None)
+        options = {
+            "data": {"path": data, "text_column": text_column, "label_column": label_column},
+            "tokenizer": {
+                "kind": kind,
+                "vocab_size": vocab_size,
+                "min_frequency": min_frequency,
+                "max_length": max_length,
+            },
+        }
+        cfg = _config(dataset, None, None, options, set_)
+        stats = tokenize_report(cfg, out)
+        console.print(f"[bold]{cfg.tokenizer.kind}[/bold] tokenizer, vocabulary {stats['vocab_size']:,} → {out}")
+        table = Table(title=f"token lengths (max_length {stats['max_length']})")
+        for col in ("split", "examples", "tokens", "unknown", "p50", "p90", "p95", "p99", "max", "truncated"):
+            table.add_column(col, justify="right")
+        for name, s in stats["splits"].items():
+            table.add_row(
+                name, f"{s['examples']:,}", f"{s['tokens']:,}", f"{s['unk_rate']:.2%}",
+                *(f"{s[k]:.0f}" for k in ("length_p50", "length_p90", "length_p95", "length_p99", "length_max")),
+                f"{s['truncated']:,}",
+            )  # fmt: skip
+        console.print(table)
+        for ex in stats["examples"]:
+            console.print(f"  {ex['text'][:80]!r}", highlight=False)
+            console.print(f"    → {' '.join(ex['tokens'])}", highlight=False, markup=False)

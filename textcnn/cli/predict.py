@@ -1,0 +1,255 @@
+"""`textcnn predict`, `evaluate`, `explain`, `filters`: using a trained run."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from textcnn.cli.common import (
+    Device,
+    OnError,
+    OutputFormat,
+    RunArg,
+    _predictor,
+    _short,
+    console,
+    err,
+    user_errors,
+)
+
+
+def predict(
+    run: RunArg,
+    texts: Annotated[
+        list[str] | None,
+        typer.Argument(help="Texts to classify (or --file, or pipe lines on stdin).", show_default=False),
+    ] = None,
+    file: Annotated[str | None, typer.Option("--file", "-f", help="One text per line, UTF-8; '-' reads stdin.")] = None,
+    top_k: Annotated[
+        int | None, typer.Option("--top-k", "-k", min=1, help="Also show the K most probable labels.")
+    ] = None,
+    format_: Annotated[
+        OutputFormat | None,
+        typer.Option(
+            "--format",
+            case_sensitive=False,
+            help="Write records with every class probability (default for --file: jsonl).",
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Write the records to this file (default: stdout).")
+    ] = None,
+    on_error: Annotated[
+        OnError, typer.Option(case_sensitive=False, help="A line that is not UTF-8: skip it with a warning, or stop.")
+    ] = OnError.skip,
+    batch_size: Annotated[int, typer.Option(min=1, help="Texts per batch (sorted by length).")] = 512,
+    device: Annotated[Device | None, typer.Option(help="auto picks cuda, then cpu.")] = None,
+    threads: Annotated[int | None, typer.Option(help="CPU threads (default: torch's).")] = None,
+) -> None:
+    """Classify texts with a trained run: a table for TEXT arguments, records for a file or stdin.
+
+    Examples:
+
+      textcnn predict latest "a gorgeous, witty film" "a dull mess"
+
+      textcnn predict runs/sst2-cnn-20261125-101500 --file reviews.txt --format csv -o out.csv
+
+      cat reviews.txt | textcnn predict sst2 > predictions.jsonl
+    """
+    with user_errors():
+        from textcnn.inference.predictor import predict_file, write_predictions
+
+        if texts and file:
+            raise typer.BadParameter("give TEXT arguments or --file, not both")
+        if not texts and file is None:
+            if sys.stdin.isatty():
+                raise typer.BadParameter("give TEXT arguments, --file PATH, or pipe lines on stdin")
+            file = "-"
+        predictor = _predictor(run, device, threads)
+        with contextlib.ExitStack() as stack:
+            sink = stack.enter_context(open(out, "w", encoding="utf-8", newline="")) if out else sys.stdout
+            if file is not None:
+                summary = predict_file(
+                    predictor, file, sink, fmt=(format_ or OutputFormat.jsonl).value, top_k=top_k,
+                    on_error=on_error.value, batch_size=batch_size,
+                )  # fmt: skip
+                if summary.skipped_lines:
+                    shown = ", ".join(map(str, summary.skipped_lines[:10]))
+                    err.print(
+                        f"skipped {len(summary.skipped_lines)} lines that are not UTF-8: {shown}", highlight=False
+                    )
+                if summary.empty:
+                    err.print(f'{summary.empty} empty lines were predicted from padding alone ("empty": true)')
+                if out:
+                    err.print(f"{summary.written:,} predictions → {out}")
+                return
+            preds = predictor.predict(texts, top_k=top_k)
+            if format_ is not None:
+                write_predictions(preds, sink, format_.value, label_names=predictor.label_names, top=top_k is not None)
+                return
+        from rich.table import Table
+
+        table = Table(show_lines=False)
+        table.add_column("text")
+        table.add_column("label")
+        table.add_column("probability", justify="right")
+        if top_k:
+            table.add_column(f"top {top_k}")
+        for p in preds:
+            row = [_short(p.text), p.label, f"{p.probability:.3f}"]
+            if top_k:
+                row.append(", ".join(f"{name} {prob:.3f}" for name, prob in p.top))
+            table.add_row(*row)
+        console.print(table)
+        for i, p in enumerate(preds, start=1):
+            if p.note:
+                err.print(f"note: text {i}: {p.note}", highlight=False)
+
+
+def evaluate(
+    run: RunArg,
+    data: Annotated[
+        str | None, typer.Option("--data", help="Another dataset with the same labels (default: the run's).")
+    ] = None,
+    split: Annotated[
+        str | None, typer.Option(help="Split to score (default: test if labelled, else validation).")
+    ] = None,
+    format_: Annotated[
+        OutputFormat | None, typer.Option("--format", case_sensitive=False, help="json: print the report as JSON.")
+    ] = None,
+    batch_size: Annotated[int, typer.Option(min=1, help="Texts per batch.")] = 512,
+    device: Annotated[Device | None, typer.Option(help="auto picks cuda, then cpu.")] = None,
+    threads: Annotated[int | None, typer.Option(help="CPU threads (default: torch's).")] = None,
+) -> None:
+    """Score a run on a labelled split: accuracy, macro-F1, per-class P/R/F1 and the confusion matrix.
+
+    Examples:
+
+      textcnn evaluate latest
+
+      textcnn evaluate runs/sst2-cnn-20261125-101500 --split validation --format json
+
+      textcnn evaluate latest --data other_reviews.csv
+    """
+    with user_errors():
+        from rich.table import Table
+
+        from textcnn.inference.predictor import evaluate_run
+
+        if format_ not in (None, OutputFormat.json):
+            raise typer.BadParameter("evaluate writes --format json only")
+        report = evaluate_run(_predictor(run, device, threads), data_path=data, split=split, batch_size=batch_size)
+        if format_ is OutputFormat.json:
+            console.print_json(data=report.to_dict())
+            return
+        console.print(
+            f"accuracy [bold]{report.accuracy:.4f}[/bold]   macro-F1 [bold]{report.macro_f1:.4f}[/bold]   n = {report.n:,}"
+        )
+        per = Table(title="per class")
+        for col in ("label", "precision", "recall", "F1", "support"):
+            per.add_column(col, justify="left" if col == "label" else "right")
+        for name, m in report.per_class.items():
+            per.add_row(name, f"{m['precision']:.4f}", f"{m['recall']:.4f}", f"{m['f1']:.4f}", f"{m['support']:,}")
+        console.print(per)
+        cm = Table(title="confusion matrix (rows: true, columns: predicted)")
+        cm.add_column("")
+        for name in report.labels:
+            cm.add_column(name, justify="right")
+        for name, row in zip(report.labels, report.confusion_matrix, strict=True):
+            cm.add_row(name, *(f"{v:,}" for v in row))
+        console.print(cm)
+
+
+def _colour(score: float, scale: float) -> str:
+    """green for evidence for the predicted label, red against, stronger when larger."""
+    if scale <= 0 or abs(score) < 0.05 * scale:
+        return ""
+    strength = "bold " if abs(score) >= 0.5 * scale else ""
+    return f"{strength}{'green' if score > 0 else 'red'}"
+
+
+def explain(
+    run: RunArg,
+    text: Annotated[str, typer.Argument(help="The text to explain.")],
+    top: Annotated[int, typer.Option(min=1, help="N-grams to list.")] = 10,
+    format_: Annotated[
+        OutputFormat | None, typer.Option("--format", case_sensitive=False, help="json: print the explanation as JSON.")
+    ] = None,
+) -> None:
+    """Show which n-grams decided a prediction (exact for max-pooling CNNs, occlusion otherwise).
+
+    Examples:
+
+      textcnn explain latest "the acting is superb but the plot is a mess"
+    """
+    with user_errors():
+        from rich.table import Table
+        from rich.text import Text
+
+        from textcnn.inference.explain import explain as explain_fn
+        from textcnn.inference.explain import highlight_spans
+
+        ex = explain_fn(_predictor(run, None, None), text)
+        if format_ is not None:
+            console.print_json(data=ex.to_dict())
+            return
+        probs = ", ".join(f"{k} {v:.3f}" for k, v in ex.probabilities.items())
+        console.print(f"[bold]{ex.label}[/bold] ({probs})   method: {ex.method}")
+        spans = highlight_spans(ex)
+        scale = max((abs(s) for _, s in spans), default=0.0)
+        line = Text()
+        for segment, score in spans:
+            line.append(segment, style=_colour(score, scale))
+        console.print(line)
+        table = Table(title=f"n-grams by evidence for '{ex.label}' (score: logit of '{ex.label}' minus the mean logit)")
+        for col in ("n-gram", "width", "filters", "score"):
+            table.add_column(col, justify="right" if col != "n-gram" else "left")
+        for g in ex.ngrams[:top]:
+            table.add_row(
+                Text(g.text + (" [pad]" if g.padded else ""), style=_colour(g.score, scale)),
+                str(g.width), str(len(g.filters)) if g.filters else "-", f"{g.score:+.3f}",
+            )  # fmt: skip
+        console.print(table)
+        if ex.method == "occlusion":
+            err.print("note: occlusion scores (drop one token, see the logit change) are estimates, not an exact sum")
+        if ex.truncated:
+            err.print(f"note: truncated to the first {len(ex.tokens)} tokens")
+
+
+def filters(
+    run: RunArg,
+    data: Annotated[str | None, typer.Option("--data", help="Dataset to search (default: the run's own).")] = None,
+    split: Annotated[str, typer.Option(help="Split to search.")] = "validation",
+    top: Annotated[int, typer.Option(min=1, help="Filters to show.")] = 10,
+    per_filter: Annotated[int, typer.Option(min=1, help="N-grams per filter.")] = 5,
+    max_texts: Annotated[int, typer.Option(min=1, help="Search at most this many texts.")] = 20000,
+) -> None:
+    """Show what the most important learned filters detect: the n-grams that activate them most.
+
+    Examples:
+
+      textcnn filters latest --top 10
+
+      textcnn filters runs/sst2-cnn-20261125-101500 --data reviews.csv --split train
+    """
+    with user_errors():
+        from rich.table import Table
+
+        from textcnn.inference.explain import filter_texts, top_filters
+
+        predictor = _predictor(run, None, None)
+        texts = filter_texts(predictor, data_path=data, split=split, limit=max_texts)
+        reports = top_filters(predictor, texts, top=top, per_filter=per_filter)
+        table = Table(
+            title=f"top {len(reports)} filters on {len(texts):,} texts (importance: mean activation × class spread of fc weights)"
+        )
+        for col in ("filter", "width", "favours", "importance", "top n-grams (activation)"):
+            table.add_column(col, justify="right" if col in ("filter", "width", "importance") else "left")
+        for r in reports:
+            grams = "; ".join(f"{g.text} ({g.activation:.2f})" for g in r.ngrams)
+            table.add_row(str(r.filter), str(r.width), r.favours, f"{r.importance:.3f}", grams)
+        console.print(table)

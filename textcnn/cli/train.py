@@ -1,0 +1,126 @@
+"""`textcnn train`: train a model into a run folder, with live progress.
+
+Not here: the training loop (textcnn.training), event rendering (display.py).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from textcnn.cli.common import (
+    Device,
+    ModelName,
+    _config,
+    console,
+    err,
+    user_errors,
+)
+from textcnn.cli.display import TrainDisplay
+
+
+def train(
+    dataset: Annotated[
+        str | None, typer.Argument(help="Preset (sst2, trec, ...), hub id, or local file/folder.", show_default=False)
+    ] = None,
+    model: Annotated[ModelName | None, typer.Option("--model", "-m", help="Model: cnn, cnn2d, image2d, lstm.")] = None,
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="TOML file of overrides.")] = None,
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", help="Override any field: section.key=value (repeatable).")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Run folder (default runs/<dataset>-<model>-<time>).")
+    ] = None,
+    epochs: Annotated[int | None, typer.Option(help="Maximum epochs.")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Sentences per batch.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
+    device: Annotated[Device | None, typer.Option(help="auto picks cuda, then mps, then cpu.")] = None,
+    threads: Annotated[int | None, typer.Option(help="CPU threads (default: all cores).")] = None,
+    data: Annotated[str | None, typer.Option("--data", help="Local copy of the dataset (folder or file).")] = None,
+    text_column: Annotated[str | None, typer.Option(help="Text column (default: found by name).")] = None,
+    label_column: Annotated[str | None, typer.Option(help="Label column (default: found by name).")] = None,
+    embeddings: Annotated[
+        Path | None, typer.Option(help="Pretrained vectors (word2vec .bin/.txt, GloVe, fastText .vec, .gz).")
+    ] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing run folder.")] = False,
+    resume: Annotated[Path | None, typer.Option(help="Continue an interrupted run folder.")] = None,
+) -> None:
+    """Train a model and write a run folder.
+
+    Examples:
+
+      textcnn train sst2
+
+      textcnn train trec --model lstm --epochs 5
+
+      textcnn train data/sample_sentiment.csv --set model.feature_maps=50 --out runs/sample
+
+      TEXTCNN_DATA_DIR=../shared/data textcnn train sst2
+
+      textcnn train --resume runs/sst2-cnn-20261125-101500
+    """
+    with user_errors():
+        from textcnn.training.trainer import TrainingInterrupted
+        from textcnn.training.trainer import train as train_fn
+
+        if resume is None and dataset is None:
+            raise typer.BadParameter("give a DATASET (or --resume RUN)")
+        if resume is not None:
+            cfg = None
+        else:
+            options = {
+                "data": {"path": data, "text_column": text_column, "label_column": label_column},
+                "model": {"embeddings": str(embeddings) if embeddings else None},
+                "train": {
+                    "epochs": epochs,
+                    "batch_size": batch_size,
+                    "seed": seed,
+                    "device": device.value if device else None,
+                    "threads": threads,
+                },
+            }
+            if embeddings:
+                options["model"]["embedding_mode"] = "non-static"
+            cfg = _config(dataset, model.value if model else None, config, options, set_)
+        display = TrainDisplay()
+        try:
+            with display:
+                run_dir = train_fn(cfg, out, overwrite=overwrite, resume=resume, callback=display)
+        except TrainingInterrupted as e:
+            err.print(f"[yellow]{e}[/yellow]")
+            raise typer.Exit(130) from None
+        if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, rank 0 reports
+            _print_summary(json.loads((run_dir / "summary.json").read_text()), run_dir)
+
+
+def _print_summary(summary: dict, run_dir: Path) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"{summary['dataset']} · {summary['model']}", show_header=False)
+    test = summary.get("test_accuracy")
+    rows = [
+        ("best validation accuracy", f"{summary['best_val_accuracy']:.4f} (epoch {summary['best_epoch']})"),
+        (
+            "test accuracy",
+            f"{test:.4f}"
+            if test is not None
+            else (
+                "not scored: the test split has no labels (-1, as on the hub)"
+                if summary.get("has_test")
+                else "no test split"
+            ),
+        ),
+        ("parameters", f"{summary['params']:,}"),
+        ("epochs", f"{summary['epochs_run']}" + (" (early stop)" if summary.get("stopped_early") else "")),
+        ("training time", f"{summary['train_seconds']:.1f} s (+ {summary['setup_seconds']:.1f} s data)"),
+        ("epoch time (median)", f"{summary['epoch_seconds']:.1f} s" if summary.get("epoch_seconds") else "-"),
+        ("throughput", f"{summary['examples_per_s']:,.0f} examples/s" if summary.get("examples_per_s") else "-"),
+        ("run folder", str(run_dir)),
+    ]
+    for k, v in rows:
+        table.add_row(k, v)
+    console.print(table)

@@ -1,0 +1,9 @@
+"""Measuring models side by side, and rendering what was measured.
+
+- `timing.py`: the clock, warm-up / repeat / median timing, machine facts, typed records from JSON.
+- `compare.py`: train several models under identical conditions (`textcnn compare`).
+- `bench.py`: forward / training-step timings across lengths and batch sizes (`textcnn bench`).
+- `render.py`: markdown, JSON and plots from those records, and re-rendering (`textcnn report`).
+
+Measuring code returns records; rendering is separate. Not here: the CLI's live display.
+"""

@@ -1,0 +1,65 @@
+"""Where computation runs: the device, CPU threads, and this process's peak memory.
+
+One meaning of `auto` everywhere (training, prediction, compare, bench): CUDA, then Apple's MPS, then
+the CPU. One thread default: the cores this process may use (`os.sched_getaffinity`), not the
+machine's core count, so a process pinned to one core (taskset, a container's cpuset) does not
+oversubscribe it.
+
+Not here: what runs on the device (models, training, inference).
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import sys
+
+from textcnn.errors import ConfigError
+
+
+def _mps_available(torch) -> bool:
+    mps = getattr(torch.backends, "mps", None)
+    return bool(mps is not None and mps.is_available())
+
+
+def select_device(name: str = "auto"):
+    """A torch.device for `name` ('auto', 'cpu', 'cuda', 'cuda:1', 'mps'); ConfigError when it is not there."""
+    import torch
+
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        return torch.device("mps") if _mps_available(torch) else torch.device("cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"device {name!r} is not a torch device (auto, cpu, cuda, cuda:1, mps)") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device {name!r} was asked for, but torch sees no CUDA device")
+    if device.type == "mps" and not _mps_available(torch):
+        raise ConfigError(f"device {name!r} was asked for, but MPS is not available")
+    return device
+
+
+def usable_cores() -> int:
+    """CPU cores this process may run on (its affinity mask), at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # not Linux
+        return os.cpu_count() or 1
+
+
+def set_threads(threads: int | None) -> int:
+    """Set torch's intra-op threads (None: every usable core) and return the number set."""
+    import torch
+
+    n = threads or usable_cores()
+    torch.set_num_threads(n)
+    return n
+
+
+def peak_rss_mb(*, children: bool = False) -> float:
+    """Peak resident memory of this process (or of its finished children) in MiB, from getrusage."""
+    who = resource.RUSAGE_CHILDREN if children else resource.RUSAGE_SELF
+    maxrss = resource.getrusage(who).ru_maxrss
+    return maxrss / (1024 * 1024) if sys.platform == "darwin" else maxrss / 1024  # Linux: KiB; macOS: bytes
