@@ -6,11 +6,11 @@
     labels.json        label names, in id order
     metrics.jsonl      one line per validation pass
     summary.json       the headline numbers
-    checkpoint/        resumable training state (removed when training finishes, unless kept)
+    checkpoint.safetensors  resumable training state (removed when training finishes)
 
 Every file is written atomically (temporary file in the same folder, flush, fsync, rename), so a
 crash during a save leaves the previous version, never half a file. Loading validates every file
-and says exactly what is wrong. Not here: training (train.py) and prediction (predict.py).
+and says exactly what is wrong. Not here: training (textcnn.training) and prediction (textcnn.inference).
 """
 
 from __future__ import annotations
