@@ -21,7 +21,10 @@ app = typer.Typer(
     "  textcnn train sst2\n\n"
     '  textcnn predict latest "a gorgeous, witty film"\n\n'
     "  textcnn compare sst2 --models cnn,lstm",
-    context_settings={"help_option_names": ["-h", "--help"]},
+    # Click's plain help: it wraps words at the terminal's width (up to 120 columns) and never cuts
+    # them (rich's help tables cut long defaults with "…" and label every flag <bool>).
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 120},
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,

@@ -10,13 +10,36 @@ from enum import Enum
 from typing import Annotated
 
 import typer
-from rich.console import Console
+from rich.console import Console, ConsoleDimensions
 
 from textcnn.errors import TextcnnError
 from textcnn.models.registry import NAMES
 
-console = Console()
-err = Console(stderr=True, soft_wrap=True)  # an error stays on one line, whatever the width
+LOG_WIDTH = 10_000
+"""Width of output that is not a terminal (a file, a pipe, CI): wide enough that a record is one line."""
+
+
+class _Console(Console):
+    """A rich Console that wraps only on a terminal, at the terminal's width.
+
+    Sent to a file or a pipe (`textcnn train ... > log`), rich would wrap every line at 80 columns;
+    here such output is never wrapped, so each progress record and each report line is one line.
+    COLUMNS, when set, still wins (rich reads it at construction).
+    """
+
+    @property
+    def size(self) -> ConsoleDimensions:
+        if self._width is None and not self.is_terminal:
+            return ConsoleDimensions(LOG_WIDTH, self._height or 25)
+        return super().size
+
+    @size.setter
+    def size(self, new_size: tuple[int, int]) -> None:
+        self._width, self._height = new_size
+
+
+console = _Console()
+err = _Console(stderr=True, soft_wrap=True)  # an error stays on one line, whatever the width
 
 
 class Device(str, Enum):

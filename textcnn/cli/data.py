@@ -17,7 +17,10 @@ from textcnn.cli.common import (
 
 
 def datasets() -> None:
-    """List the dataset presets (configs/*.toml) with hub id, columns, classes and splits.
+    """List the dataset presets and where their data would come from.
+
+    Each preset (configs/*.toml) with its hub id, columns, classes and splits, and whether
+    $TEXTCNN_DATA_DIR holds a local copy.
 
     Examples:
 
@@ -62,7 +65,9 @@ def tokenize(
     label_column: Annotated[str | None, typer.Option(help="Label column.")] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help="Override any field: section.key=value.")] = None,
 ) -> None:
-    """Train (or load) a tokenizer, write tokenizer.json and show the statistics that guide settings.
+    """Train or load a tokenizer and show its token statistics.
+
+    Writes tokenizer.json under runs/ (or --out) and says where.
 
     Examples:
 

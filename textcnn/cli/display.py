@@ -1,6 +1,7 @@
 """Rendering of training events: a rich progress bar on a terminal, one plain line per record otherwise.
 
-Not here: what the events are (textcnn.training.events).
+Output that is not a terminal gets no bar and is never wrapped (common.console), so a log has one
+record per line. Not here: what the events are (textcnn.events).
 """
 
 from __future__ import annotations
@@ -47,9 +48,12 @@ class TrainDisplay:
         elif isinstance(e, ev.TrainingStarted):
             self._started(e)
         elif isinstance(e, ev.StepDone) and self.progress is not None:
+            # One bar over the whole run (every epoch's steps), so the time-remaining estimate holds
+            # across epochs; the description says which epoch and step within it.
             self.progress.update(
-                self.task, completed=e.step, description=f"{self.label}epoch {e.epoch}", info=f"loss {e.loss:.3f}"
-            )
+                self.task, completed=e.global_step, description=f"{self.label}epoch {e.epoch} step {e.step}/{e.steps}",
+                info=f"loss {e.loss:.3f}",
+            )  # fmt: skip
         elif isinstance(e, ev.Evaluated):
             self._print(
                 f"{self.label}epoch {e.epoch:>3} step {e.step:>6}  train loss {e.train_loss:.4f} "
@@ -72,7 +76,9 @@ class TrainDisplay:
                 TimeRemainingColumn(), console=console, transient=True,
             )  # fmt: skip
             self.progress.start()
-            self.task = self.progress.add_task("epoch 1", total=e.steps_per_epoch, info="")
+            self.task = self.progress.add_task(
+                f"{self.label}epoch 1", total=e.steps_per_epoch * e.epochs, completed=e.resumed_from_step or 0, info=""
+            )
 
 
 class CompareDisplay:

@@ -45,7 +45,9 @@ def compare(
     ] = True,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing comparison in --out.")] = False,
 ) -> None:
-    """Train several models under identical conditions; report accuracy, time to accuracy, speed and memory.
+    """Compare models trained under identical conditions.
+
+    Reports accuracy, time to accuracy, speed and memory.
 
     Writes report.md, report.json, val_acc_vs_time.png, throughput.png and runs/<model>-seed<k>/.
 
@@ -126,7 +128,9 @@ def bench(
     ] = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Output folder (default runs/bench-<time>).")] = None,
 ) -> None:
-    """Time forward and training steps of each model on random ids across lengths and batch sizes.
+    """Time each model's forward and training steps.
+
+    On random ids, across sequence lengths and batch sizes.
 
     Also measures this machine's fp32 matmul peak and reports each model's GFLOP/s against it. Writes
     bench.md, bench.json and bench.png.
@@ -204,7 +208,9 @@ def _print_bench(report) -> None:
 def report(
     folder: Annotated[Path, typer.Argument(help="A `textcnn compare` or `textcnn bench` output folder.")],
 ) -> None:
-    """Re-render report.md / bench.md and the plots from report.json / bench.json, without measuring again.
+    """Re-render a compare or bench report without measuring again.
+
+    Rewrites report.md / bench.md and the plots from report.json / bench.json.
 
     Examples:
 

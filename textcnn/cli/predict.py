@@ -50,7 +50,9 @@ def predict(
     device: Annotated[Device | None, typer.Option(help="auto picks cuda, then cpu.")] = None,
     threads: Annotated[int | None, typer.Option(help="CPU threads (default: torch's).")] = None,
 ) -> None:
-    """Classify texts with a trained run: a table for TEXT arguments, records for a file or stdin.
+    """Classify texts with a trained run.
+
+    A table for TEXT arguments; records (jsonl, json or csv) for a file or stdin.
 
     Examples:
 
@@ -125,7 +127,10 @@ def evaluate(
     device: Annotated[Device | None, typer.Option(help="auto picks cuda, then cpu.")] = None,
     threads: Annotated[int | None, typer.Option(help="CPU threads (default: torch's).")] = None,
 ) -> None:
-    """Score a run on a labelled split: accuracy, macro-F1, per-class P/R/F1 and the confusion matrix.
+    """Score a run on a labelled split.
+
+    Accuracy, macro-F1, per-class precision / recall / F1 and the confusion matrix, with the split
+    and the data source they came from.
 
     Examples:
 
@@ -180,7 +185,9 @@ def explain(
         OutputFormat | None, typer.Option("--format", case_sensitive=False, help="json: print the explanation as JSON.")
     ] = None,
 ) -> None:
-    """Show which n-grams decided a prediction (exact for max-pooling CNNs, occlusion otherwise).
+    """Show which n-grams decided a prediction.
+
+    Exact contributions for max-pooling CNNs, occlusion estimates otherwise.
 
     Examples:
 
@@ -228,7 +235,9 @@ def filters(
     per_filter: Annotated[int, typer.Option(min=1, help="N-grams per filter.")] = 5,
     max_texts: Annotated[int, typer.Option(min=1, help="Search at most this many texts.")] = 20000,
 ) -> None:
-    """Show what the most important learned filters detect: the n-grams that activate them most.
+    """Show what the most important learned filters detect.
+
+    For each filter, the n-grams that activate it most and the class it pushes towards.
 
     Examples:
 
