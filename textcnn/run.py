@@ -224,6 +224,75 @@ def load_run(path: str | Path, device: str = "cpu", weights: str = "model.safete
     return Run(p, cfg, tok, labels, model, dev, pad, summary)
 
 
+@dataclass
+class RunFiles:
+    """A run folder (or an export folder) read without torch: everything `Run` has but the model object.
+
+    Prediction engines that need no torch (textcnn.inference) build their model from `weights`."""
+
+    path: Path
+    config: Config
+    tokenizer: Any  # tokenizers.Tokenizer
+    label_names: list[str]
+    pad_id: int
+    weights: Path
+    """model.safetensors of a run folder, model.onnx of an export folder."""
+    summary: dict = field(default_factory=dict)
+
+
+def load_run_files(path: str | Path, weights: str = "model.safetensors") -> RunFiles:
+    """`load_run` without building the model (and without importing torch); every problem is a RunError.
+
+    `weights` names the file that must be there besides config.toml, tokenizer.json and labels.json."""
+    from textcnn.data.tokenizer import TokenizerError, load_tokenizer
+    from textcnn.data.tokenizer import pad_id as tokenizer_pad_id
+
+    p = Path(path)
+    if weights == "model.safetensors":
+        check_run_dir(p)
+    else:
+        if not p.is_dir():
+            raise RunError(f"folder {p} does not exist")
+        missing = [f for f in (*FILES[:2], FILES[3], weights) if not (p / f).is_file()]
+        if missing:
+            raise RunError(f"{p} is not a complete export folder: missing {', '.join(missing)}")
+    try:
+        cfg = config_from_toml(p / "config.toml")
+    except ConfigError as e:
+        raise RunError(f"{p / 'config.toml'}: {e}") from None
+    try:
+        tok = load_tokenizer(p / "tokenizer.json")
+    except TokenizerError as e:
+        raise RunError(str(e)) from None
+    try:
+        labels = json.loads((p / "labels.json").read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise RunError(f"{p / 'labels.json'} is not valid JSON: {e}") from None
+    if not isinstance(labels, list) or not labels or not all(isinstance(x, str) for x in labels):
+        raise RunError(f"{p / 'labels.json'} must be a non-empty list of label names")
+    summary = {}
+    if (p / "summary.json").is_file():
+        try:
+            summary = json.loads((p / "summary.json").read_text(encoding="utf-8"))
+        except json.JSONDecodeError:
+            summary = {}
+    return RunFiles(p, cfg, tok, labels, tokenizer_pad_id(tok), p / weights, summary)
+
+
+def load_arrays(path: str | Path) -> dict:
+    """A safetensors file as numpy arrays (no torch); a RunError when it is missing, corrupt, or holds a
+    dtype numpy has no type for (bf16)."""
+    from safetensors.numpy import load
+
+    p = Path(path)
+    if not p.is_file():
+        raise RunError(f"{p} is missing")
+    try:
+        return load(p.read_bytes())
+    except Exception as e:  # SafetensorError for bad headers or sizes, TypeError / ValueError for bf16
+        raise RunError(f"{p} cannot be read as numpy arrays ({str(e).splitlines()[0]})") from None
+
+
 def new_run_dir(dataset: str, model: str, root: Path | None = None) -> Path:
     """runs/<dataset>-<model>-<timestamp>, unique."""
     import time
