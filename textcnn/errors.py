@@ -88,3 +88,7 @@ class BenchError(TextcnnError):
 
 class ReportError(TextcnnError):
     """A report folder that cannot be re-rendered."""
+
+
+class ExportError(TextcnnError):
+    """A run that cannot be exported, or an export that does not reproduce its model."""
