@@ -107,9 +107,11 @@ def test_explain_shows_ngrams(trained):
 )
 def test_user_errors_are_one_line_without_traceback(args, fragment):
     res = runner.invoke(app, args)
-    assert res.exit_code != 0
+    assert res.exit_code == 2
     assert "Traceback" not in res.output
     assert fragment in res.output
+    if "--set" not in args:  # a usage error (bad --set) is Click's, with its usage lines
+        assert len(res.stderr.strip().splitlines()) == 1, res.stderr
 
 
 def test_corrupted_weights_are_a_clear_error(trained, tmp_path):
@@ -136,3 +138,223 @@ def test_hub_unreachable_is_one_line(monkeypatch):
     assert res.exit_code == 2
     assert "Traceback" not in res.output
     assert "--data" in res.output or "TEXTCNN_DATA_DIR" in res.output
+
+
+# ---------------------------------------------------------------------------------------------
+# The first hour (issue 14): output, finding data, runs, evaluate / explain / filters
+
+
+def _one_error_line(res) -> str:
+    """A user error: exit 2, exactly one line on stderr, no traceback."""
+    assert res.exit_code == 2, res.output
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1, res.stderr
+    assert "Traceback" not in res.output
+    return lines[0]
+
+
+def test_a_piped_training_log_has_one_record_per_line(trained):
+    _, _, output = trained
+    records = [line for line in output.splitlines() if "train loss" in line]
+    assert records, output
+    for line in records:  # CliRunner's output is not a terminal: nothing may wrap
+        assert "val loss" in line and line.rstrip().endswith(" s") and "ex/s" in line, line
+    assert not any(line.strip().endswith("ex/s") for line in output.splitlines())
+
+
+def test_help_wraps_instead_of_cutting_and_flags_have_no_type():
+    res = runner.invoke(app, ["train", "--help"])
+    assert res.exit_code == 0
+    text = res.output
+    assert "runs/<dataset>-<model>-<time>" in text and "…" not in text
+    assert "<bool>" not in text and "--overwrite / --no-overwrite" in text
+    res = runner.invoke(app, ["--help"])
+    assert "..." not in res.output.split("Commands:")[1]  # every command summary whole
+
+
+def test_datasets_shows_whole_hub_ids_and_flags_missing_local_copies(tmp_path, monkeypatch):
+    (tmp_path / "trec").mkdir()
+    monkeypatch.setenv("TEXTCNN_DATA_DIR", str(tmp_path))
+    res = runner.invoke(app, ["datasets"])
+    assert res.exit_code == 0, res.output
+    assert "cornell-movie-review-data/rotten_tomatoes" in res.output
+    assert f"missing ({tmp_path / 'sst2'})" in res.output
+    assert str(tmp_path / "trec") in res.output
+    monkeypatch.setenv("TEXTCNN_DATA_DIR", str(tmp_path / "nowhere"))
+    res = runner.invoke(app, ["datasets"])
+    assert f"TEXTCNN_DATA_DIR={tmp_path / 'nowhere'} does not exist" in res.output
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_unreachable_hub_fails_fast_with_one_message(monkeypatch):
+    """Not offline, hub unreachable (a closed loopback port: no real network): one line within seconds."""
+    import time
+
+    import datasets
+    from huggingface_hub import constants
+
+    endpoint = f"http://127.0.0.1:{_closed_port()}"
+    monkeypatch.setenv("HF_ENDPOINT", endpoint)
+    monkeypatch.setattr(constants, "ENDPOINT", endpoint)
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", False)
+    t0 = time.perf_counter()
+    res = runner.invoke(app, ["train", "trec"])
+    assert time.perf_counter() - t0 < 10
+    line = _one_error_line(res)
+    assert f"the Hugging Face Hub {endpoint}: unreachable" in line
+    for hint in (
+        "$TEXTCNN_DATA_DIR: not set",
+        "Hugging Face cache",
+        "HF_HUB_OFFLINE=1",
+        "TEXTCNN_DATA_DIR=DIR",
+        "--data",
+    ):
+        assert hint in line, hint
+
+
+def test_data_dir_without_the_dataset_says_so(tmp_path, monkeypatch):
+    monkeypatch.setenv("TEXTCNN_DATA_DIR", str(tmp_path))
+    line = _one_error_line(runner.invoke(app, ["train", "trec"]))
+    assert f"no folder {tmp_path / 'trec'}" in line
+    monkeypatch.setenv("TEXTCNN_DATA_DIR", str(tmp_path / "deeper"))
+    line = _one_error_line(runner.invoke(app, ["train", "trec"]))
+    assert f"TEXTCNN_DATA_DIR={tmp_path / 'deeper'} does not exist" in line
+
+
+def test_a_mistyped_preset_gets_a_suggestion():
+    assert "did you mean trec?" in _one_error_line(runner.invoke(app, ["train", "trek"]))
+
+
+def test_preset_names_are_case_insensitive(tmp_path, monkeypatch):
+    (tmp_path / "sst2").mkdir()
+    rows = toy_rows(60)
+    (tmp_path / "sst2" / "train.csv").write_text("sentence,label\n" + "".join(f"{t},{y}\n" for t, y in rows))
+    monkeypatch.setenv("TEXTCNN_DATA_DIR", str(tmp_path))
+    res = runner.invoke(app, ["train", "SST2", "--epochs", "1", *TINY])
+    assert res.exit_code == 0, res.output
+    import os
+    from pathlib import Path
+
+    assert [p.name.split("-")[0] for p in Path(os.environ["TEXTCNN_RUNS_DIR"]).iterdir()] == ["sst2"]
+
+
+@pytest.mark.parametrize(
+    "content, fragment",
+    [("", "is empty (0 bytes)"), ("text,label\n", "has a header line (text, label) but no data rows"),
+     ("\n\n", "holds no columns")],
+)  # fmt: skip
+def test_empty_and_header_only_files_are_named_in_words(tmp_path, content, fragment):
+    f = tmp_path / "reviews.csv"
+    f.write_text(content)
+    line = _one_error_line(runner.invoke(app, ["train", str(f)]))
+    assert str(f) in line and fragment in line
+
+
+def test_out_into_a_missing_folder_is_plain_words(trained, tmp_path):
+    _, out, _ = trained
+    target = tmp_path / "no" / "such" / "out.jsonl"
+    line = _one_error_line(runner.invoke(app, ["predict", str(out), "superb", "--format", "jsonl", "-o", str(target)]))
+    assert "Errno" not in line and f"its folder {target.parent} does not exist" in line
+
+
+def test_runs_are_named_by_the_file_stem_and_data_points_to_its_runs(trained, monkeypatch):
+    import os
+    from pathlib import Path
+
+    csv, _, _ = trained
+    res = runner.invoke(app, ["train", str(csv), "--epochs", "1", *TINY])
+    assert res.exit_code == 0, res.output
+    (run,) = Path(os.environ["TEXTCNN_RUNS_DIR"]).iterdir()
+    assert run.name.startswith("toy-cnn-")
+    line = _one_error_line(runner.invoke(app, ["predict", str(csv), "superb"]))
+    assert f"{csv} is data, not a run folder; runs trained on it: {run}" in line
+    res = runner.invoke(app, ["predict", "toy", "superb film"])
+    assert res.exit_code == 0 and f"using {run} (the newest run trained on toy)" in res.stderr
+    res = runner.invoke(app, ["predict", "latest", "superb film"])
+    assert res.exit_code == 0 and f"using {run} (the newest run)" in res.stderr
+
+
+def test_evaluate_says_which_split_and_source(trained, tmp_path):
+    csv, out, _ = trained
+    res = runner.invoke(app, ["evaluate", str(out), "--format", "json"])
+    rep = json.loads(res.stdout)
+    assert rep["split"] == "validation" and rep["source"] == str(csv)
+    other = tmp_path / "other.csv"
+    other.write_text("review,stars\n" + "".join(f"{t},{y}\n" for t, y in toy_rows(40, seed=5)))
+    res = runner.invoke(
+        app, ["evaluate", str(out), "--data", str(other), "--text-column", "review", "--label-column", "stars"]
+    )
+    assert res.exit_code == 0, res.output
+    assert f"split train of {other}" in res.stdout and "local copy" not in res.output
+    res = runner.invoke(app, ["evaluate", str(out), "--format", "csv"])
+    assert res.exit_code == 2 and "'csv' is not" in res.output  # only the formats that work are offered
+    res = runner.invoke(app, ["explain", str(out), "superb", "--format", "csv"])
+    assert res.exit_code == 2
+
+
+def test_explain_empty_text_and_predict_empty_file(trained, tmp_path):
+    _, out, _ = trained
+    assert "nothing to explain" in _one_error_line(runner.invoke(app, ["explain", str(out), ""]))
+    empty = tmp_path / "empty.txt"
+    empty.write_text("")
+    res = runner.invoke(app, ["predict", str(out), "--file", str(empty)])
+    assert res.exit_code == 0 and f"note: {empty} holds no lines" in res.stderr
+
+
+def test_filters_through_the_cli(trained, tmp_path):
+    _, out, _ = trained
+    res = runner.invoke(app, ["filters", str(out), "--top", "3", "--per-filter", "2"])
+    assert res.exit_code == 0, res.output
+    assert "pushes towards" in res.stdout and "texts predicted" in res.stdout
+    other = tmp_path / "other.csv"
+    other.write_text("review,stars\n" + "".join(f"{t},{y}\n" for t, y in toy_rows(40, seed=5)))
+    res = runner.invoke(
+        app, ["filters", str(out), "--data", str(other), "--split", "train", "--text-column", "review",
+              "--label-column", "stars", "--top", "2"],
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert "top 2 filters on 40 texts" in res.stdout
+
+
+def test_tokenize_writes_under_runs_and_says_where(trained, tmp_path, monkeypatch):
+    import os
+    from pathlib import Path
+
+    csv, _, _ = trained
+    monkeypatch.chdir(tmp_path)
+    res = runner.invoke(app, ["tokenize", str(csv)])
+    assert res.exit_code == 0, res.output
+    written = Path(os.environ["TEXTCNN_RUNS_DIR"]) / "toy-word-tokenizer.json"
+    assert written.is_file() and str(written) in res.stdout
+    assert not (tmp_path / "tokenizer.json").exists()
+
+
+def test_compare_bench_and_report_through_the_cli(trained, tmp_path):
+    csv, _, _ = trained
+    out = tmp_path / "cmp"
+    res = runner.invoke(
+        app, ["compare", str(csv), "--models", "cnn", "--seeds", "1", "--epochs", "1", "--no-isolate",
+              "--out", str(out), "--threads", "1", *TINY],
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert (out / "report.md").is_file() and (out / "report.json").is_file()
+    bench_out = tmp_path / "bench"
+    res = runner.invoke(
+        app, ["bench", "--models", "cnn", "--lengths", "8", "--batch-sizes", "2", "--repeats", "1",
+              "--threads", "1", "--out", str(bench_out)],
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert (bench_out / "bench.md").is_file() and "fp32 matmul peak" in res.stdout
+    before = (out / "report.md").read_text()
+    res = runner.invoke(app, ["report", str(out)])
+    assert res.exit_code == 0, res.output
+    assert (out / "report.md").read_text() == before
+    assert _one_error_line(runner.invoke(app, ["report", str(tmp_path / "nothing")]))

@@ -250,7 +250,7 @@ def test_dataset_not_found_message(monkeypatch):
         raise DatasetNotFoundError(f"Dataset '{path}' doesn't exist on the Hub or cannot be accessed.")
 
     monkeypatch.setattr(datasets, "load_dataset", fake)
-    with pytest.raises(DataError, match="not a preset.*--data PATH"):
+    with pytest.raises(DataError, match="cannot find dataset.*--data PATH"):
         load_data(DataConfig(dataset="typo/sst"))
 
 

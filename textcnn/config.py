@@ -367,6 +367,9 @@ def preset_path(name: str) -> Path | None:
         p = CONFIG_DIR / f"{name}.toml"
         if p.is_file():
             return p
+        for p in sorted(CONFIG_DIR.glob("*.toml")):  # preset names are case-insensitive: SST2 is sst2
+            if p.stem.lower() == name.lower():
+                return p
     for p in sorted(CONFIG_DIR.glob("*.toml")):
         if read_toml(p).get("data", {}).get("hub_id") == name:
             return p

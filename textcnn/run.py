@@ -293,12 +293,27 @@ def load_arrays(path: str | Path) -> dict:
         raise RunError(f"{p} cannot be read as numpy arrays ({str(e).splitlines()[0]})") from None
 
 
+def run_name(dataset: str) -> str:
+    """The name a dataset gives its runs: a preset or hub id's last part, a file's stem, a folder's name.
+
+    `data/sample_sentiment.csv` -> `sample_sentiment`, `stanfordnlp/sst2` -> `sst2`, `reviews.tsv.gz` -> `reviews`.
+    """
+    name = Path(dataset.rstrip("/\\")).name or dataset
+    while Path(name).suffix.lower() in _DATA_SUFFIXES and Path(name).stem:
+        name = Path(name).stem
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+
+
+_DATA_SUFFIXES = {".csv", ".tsv", ".tab", ".json", ".jsonl", ".ndjson", ".parquet", ".arrow", ".txt"}
+_DATA_SUFFIXES |= {".gz", ".bz2", ".xz", ".zst"}
+
+
 def new_run_dir(dataset: str, model: str, root: Path | None = None) -> Path:
-    """runs/<dataset>-<model>-<timestamp>, unique."""
+    """runs/<dataset>-<model>-<timestamp>, unique; <dataset> as `run_name` gives it."""
     import time
 
     root = root or runs_dir()
-    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in Path(dataset.rstrip("/")).name or dataset)
+    safe = run_name(dataset)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     p = root / f"{safe}-{model}-{stamp}"
     n = 1
@@ -308,19 +323,73 @@ def new_run_dir(dataset: str, model: str, root: Path | None = None) -> Path:
     return p
 
 
+def _trained_runs(root: Path) -> list[Path]:
+    """Complete run folders under `root` (not one still training or crashed: see `is_complete`)."""
+    if not root.is_dir():
+        return []
+    return [d for d in root.iterdir() if d.is_dir() and (d / "model.safetensors").is_file()]
+
+
+def _newest(runs: list[Path]) -> list[Path]:
+    return sorted(runs, key=lambda d: (d / "model.safetensors").stat().st_mtime, reverse=True)
+
+
+def runs_trained_on(dataset: str | Path, root: Path | None = None) -> list[Path]:
+    """Runs under runs/ trained on `dataset` (a preset, hub id, file or folder), newest first.
+
+    A run matches by its name (`run_name(dataset)-...`) or, for a file or folder that exists, by the
+    data its config.toml names.
+    """
+    import tomllib
+
+    given = Path(dataset).expanduser()
+    target = given.resolve() if given.exists() else None
+    prefix = run_name(str(dataset)) + "-"
+    found = []
+    for d in _trained_runs(root or runs_dir()):
+        if d.name.startswith(prefix):
+            found.append(d)
+        elif target is not None and (d / "config.toml").is_file():
+            try:
+                data = tomllib.loads((d / "config.toml").read_text(encoding="utf-8")).get("data", {})
+            except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError):
+                continue
+            if any(isinstance(v, str) and Path(v).expanduser().resolve() == target for v in data.values()):
+                found.append(d)
+    return _newest(found)
+
+
+def _not_a_run(spec: str | Path, root: Path) -> RunError:
+    """Data given where a run is expected: say which runs were trained on it."""
+    runs = runs_trained_on(spec, root)
+    if runs:
+        listing = ", ".join(str(r) for r in runs[:3]) + (f" (and {len(runs) - 3} more)" if len(runs) > 3 else "")
+        return RunError(f"{spec} is data, not a run folder; runs trained on it: {listing}")
+    return RunError(f"{spec} is data, not a run folder, and no run under {root}/ was trained on it; "
+                    f"train one with `textcnn train {spec}`")  # fmt: skip
+
+
 def resolve_run(spec: str | Path, root: Path | None = None) -> Path:
-    """A run folder from a path, 'latest' (newest under runs/), or a dataset/preset name (its newest run)."""
+    """A run folder from a path, 'latest' (newest under runs/), or a dataset name (its newest run).
+
+    A data file or a dataset folder given where a run is expected is a RunError that names the runs
+    trained on it.
+    """
     p = Path(spec)
-    if p.is_dir():
-        return p
     root = root or runs_dir()
+    if p.is_dir():
+        if not (p / "config.toml").is_file() and not (p / "model.safetensors").is_file() and runs_trained_on(p, root):
+            raise _not_a_run(spec, root)
+        return p
+    if p.is_file():
+        raise _not_a_run(spec, root)
     name = str(spec)
-    if root.is_dir() and "/" not in name:
-        candidates = [d for d in root.iterdir() if d.is_dir() and (d / "model.safetensors").is_file()]
-        if name != "latest":
-            candidates = [d for d in candidates if d.name.startswith(name + "-")]
-        if candidates:
-            return max(candidates, key=lambda d: (d / "model.safetensors").stat().st_mtime)
     if name == "latest":
+        runs = _newest(_trained_runs(root))
+        if runs:
+            return runs[0]
         raise RunError(f"no trained runs under {root}/ yet; train one with `textcnn train DATASET`")
-    raise RunError(f"run folder {spec} does not exist (nor a run named {name}-* under {root}/)")
+    runs = runs_trained_on(name, root)
+    if runs:
+        return runs[0]
+    raise RunError(f"run folder {spec} does not exist (nor a run named {run_name(name)}-* under {root}/)")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 from enum import Enum
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -66,12 +67,34 @@ class OutputFormat(str, Enum):
     csv = "csv"
 
 
+class JsonFormat(str, Enum):
+    """For commands whose output is one report: the table (default) or JSON."""
+
+    json = "json"
+
+
 class OnError(str, Enum):
     skip = "skip"
     stop = "stop"
 
 
-RunArg = Annotated[str, typer.Argument(help="Run folder, 'latest', or a dataset name (its newest run).")]
+def _pick_run(spec: str | None) -> str | None:
+    """Resolve 'latest' or a dataset name to a run folder, and say on stderr which run that is."""
+    if spec is None or Path(spec).is_dir():
+        return spec
+    from textcnn.run import resolve_run
+
+    with user_errors():
+        path = resolve_run(spec)
+    what = "the newest run" if spec == "latest" else f"the newest run trained on {spec}"
+    err.print(f"using {path} ({what})", markup=False, highlight=False)
+    return str(path)
+
+
+RunArg = Annotated[
+    str,
+    typer.Argument(help="Run folder, 'latest', or a dataset name (its newest run).", callback=_pick_run),
+]
 
 
 @contextlib.contextmanager
@@ -85,7 +108,7 @@ def user_errors():
         err.print("interrupted")
         raise typer.Exit(130) from None
     except (FileNotFoundError, IsADirectoryError, PermissionError) as e:
-        err.print(f"error: {e}", markup=False, highlight=False)
+        err.print(f"error: {_os_error(e)}", markup=False, highlight=False)
         raise typer.Exit(2) from None
     except TextcnnError as e:
         msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
@@ -93,9 +116,27 @@ def user_errors():
         raise typer.Exit(2) from None
 
 
-def _config(dataset, model, config_file, options: dict, sets: list[str] | None):
-    from textcnn.config import load_config
+def _os_error(e: OSError) -> str:
+    """An OSError in words that name the file: no raw `[Errno 2]`."""
+    name = e.filename
+    if name is None:
+        return e.strerror or str(e)
+    p = Path(name)
+    if isinstance(e, FileNotFoundError):
+        if not p.parent.exists():
+            return f"cannot use {p}: its folder {p.parent} does not exist (create it first)"
+        return f"{p} does not exist"
+    if isinstance(e, IsADirectoryError):
+        return f"{p} is a folder; give a file name"
+    return f"no permission to {'write' if p.exists() or not p.parent.exists() else 'create'} {p}"
 
+
+def _config(dataset, model, config_file, options: dict, sets: list[str] | None):
+    from textcnn.config import load_config, preset_path
+
+    preset = preset_path(dataset) if dataset and not Path(dataset).exists() else None
+    if preset is not None and preset.stem.lower() == dataset.lower():
+        dataset = preset.stem  # SST2 -> sst2: runs are named, and data found, by the preset's own name
     return load_config(dataset=dataset, model=model, config_file=config_file, overrides=options, sets=sets)
 
 

@@ -31,25 +31,34 @@ def datasets() -> None:
     with user_errors():
         from rich.table import Table
 
-        from textcnn.data.sources import list_presets
+        from textcnn.data.sources import _data_dir_candidates, data_dir_problem, list_presets
 
+        local = os.environ.get("TEXTCNN_DATA_DIR")
         table = Table(title="dataset presets")
-        for col in ("name", "hub id", "text", "label", "classes", "splits"):
+        table.add_column("name", no_wrap=True)
+        table.add_column("hub id", overflow="fold")  # never cut: a hub id is something to copy
+        for col in ("text", "label", "classes", "splits"):
             table.add_column(col)
+        if local:
+            table.add_column("in TEXTCNN_DATA_DIR", overflow="fold")
         for p in list_presets():
             classes = p.get("classes") or []
             shown = ", ".join(classes[:6]) + (f", … ({len(classes)})" if len(classes) > 6 else "")
-            table.add_row(
+            row = [
                 p["name"], p.get("hub_id") or "", p.get("text_column") or "", p.get("label_column") or "",
                 shown, ", ".join(p.get("splits") or []),
-            )  # fmt: skip
+            ]  # fmt: skip
+            if local:
+                row.append(p["local"] or f"missing ({_data_dir_candidates([p['name']])[0]})")
+            table.add_row(*row)
         console.print(table)
-        local = os.environ.get("TEXTCNN_DATA_DIR")
-        console.print(
-            f"local copies: TEXTCNN_DATA_DIR={local}"
-            if local
-            else "local copies: set TEXTCNN_DATA_DIR or pass --data PATH"
-        )
+        problem = data_dir_problem()
+        if problem:
+            console.print(f"local copies: {problem}", highlight=False)
+        elif local:
+            console.print(f"local copies: TEXTCNN_DATA_DIR={local} ({Path(local).expanduser().absolute()})")
+        else:
+            console.print("local copies: set TEXTCNN_DATA_DIR=DIR (a folder holding DIR/<name>/) or pass --data PATH")
 
 
 def tokenize(
@@ -59,7 +68,12 @@ def tokenize(
     vocab_size: Annotated[int | None, typer.Option(help="Vocabulary size (subword tokenizers).")] = None,
     min_frequency: Annotated[int | None, typer.Option(help="Minimum word count.")] = None,
     max_length: Annotated[int | None, typer.Option(help="Truncation length to report against.")] = None,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Where to write tokenizer.json.")] = Path("tokenizer.json"),
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", "-o", help="Where to write the tokenizer (default runs/<dataset>-<kind>-tokenizer.json)."
+        ),
+    ] = None,
     data: Annotated[str | None, typer.Option("--data", help="Local copy of the dataset.")] = None,
     text_column: Annotated[str | None, typer.Option(help="Text column.")] = None,
     label_column: Annotated[str | None, typer.Option(help="Label column.")] = None,
@@ -73,7 +87,7 @@ def tokenize(
 
       textcnn tokenize sst2
 
-      textcnn tokenize sst2 --tokenizer bpe --vocab-size 8000 --out bpe.json
+      textcnn tokenize sst2 --tokenizer bpe --vocab-size 8000 --out runs/bpe.json
     """
     with user_errors():
         from rich.table import Table
@@ -90,7 +104,13 @@ def tokenize(
                 "max_length": max_length,
             },
         }
+        from textcnn.run import run_name, runs_dir
+
         cfg = _config(dataset, None, None, options, set_)
+        if out is None:
+            kind_name = Path(cfg.tokenizer.kind).stem if from_file else cfg.tokenizer.kind
+            out = runs_dir() / f"{run_name(cfg.data.dataset or dataset)}-{kind_name}-tokenizer.json"
+        out.parent.mkdir(parents=True, exist_ok=True)
         stats = tokenize_report(cfg, out)
         console.print(f"[bold]{cfg.tokenizer.kind}[/bold] tokenizer, vocabulary {stats['vocab_size']:,} → {out}")
         table = Table(title=f"token lengths (max_length {stats['max_length']})")

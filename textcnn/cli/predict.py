@@ -11,6 +11,7 @@ import typer
 
 from textcnn.cli.common import (
     Device,
+    JsonFormat,
     OnError,
     OutputFormat,
     RunArg,
@@ -86,6 +87,8 @@ def predict(
                     )
                 if summary.empty:
                     err.print(f'{summary.empty} empty lines were predicted from padding alone ("empty": true)')
+                if summary.written == 0 and not summary.skipped_lines:
+                    err.print(f"note: {'stdin' if file == '-' else file} holds no lines; nothing to predict")
                 if out:
                     err.print(f"{summary.written:,} predictions → {out}")
                 return
@@ -120,8 +123,10 @@ def evaluate(
     split: Annotated[
         str | None, typer.Option(help="Split to score (default: test if labelled, else validation).")
     ] = None,
+    text_column: Annotated[str | None, typer.Option(help="Text column of --data (default: found by name).")] = None,
+    label_column: Annotated[str | None, typer.Option(help="Label column of --data (default: found by name).")] = None,
     format_: Annotated[
-        OutputFormat | None, typer.Option("--format", case_sensitive=False, help="json: print the report as JSON.")
+        JsonFormat | None, typer.Option("--format", case_sensitive=False, help="json: print the report as JSON.")
     ] = None,
     batch_size: Annotated[int, typer.Option(min=1, help="Texts per batch.")] = 512,
     device: Annotated[Device | None, typer.Option(help="auto picks cuda, then cpu.")] = None,
@@ -145,12 +150,16 @@ def evaluate(
 
         from textcnn.inference.predictor import evaluate_run
 
-        if format_ not in (None, OutputFormat.json):
-            raise typer.BadParameter("evaluate writes --format json only")
-        report = evaluate_run(_predictor(run, device, threads), data_path=data, split=split, batch_size=batch_size)
-        if format_ is OutputFormat.json:
+        if data is None and (text_column or label_column):
+            raise typer.BadParameter("--text-column / --label-column name the columns of --data")
+        report = evaluate_run(
+            _predictor(run, device, threads), data_path=data, split=split, batch_size=batch_size,
+            text_column=text_column, label_column=label_column,
+        )  # fmt: skip
+        if format_ is JsonFormat.json:
             console.print_json(data=report.to_dict())
             return
+        console.print(f"split [bold]{report.split}[/bold] of {report.source}", highlight=False)
         console.print(
             f"accuracy [bold]{report.accuracy:.4f}[/bold]   macro-F1 [bold]{report.macro_f1:.4f}[/bold]   n = {report.n:,}"
         )
@@ -182,7 +191,7 @@ def explain(
     text: Annotated[str, typer.Argument(help="The text to explain.")],
     top: Annotated[int, typer.Option(min=1, help="N-grams to list.")] = 10,
     format_: Annotated[
-        OutputFormat | None, typer.Option("--format", case_sensitive=False, help="json: print the explanation as JSON.")
+        JsonFormat | None, typer.Option("--format", case_sensitive=False, help="json: print the explanation as JSON.")
     ] = None,
 ) -> None:
     """Show which n-grams decided a prediction.
@@ -197,10 +206,15 @@ def explain(
         from rich.table import Table
         from rich.text import Text
 
+        from textcnn.errors import ExplainError
+        from textcnn.inference.explain import distinct_ngrams, highlight_spans
         from textcnn.inference.explain import explain as explain_fn
-        from textcnn.inference.explain import highlight_spans
 
         ex = explain_fn(_predictor(run, None, None), text)
+        if not ex.tokens:
+            raise ExplainError(
+                f"nothing to explain: {text!r} has no tokens, so the prediction ({ex.label}) comes from padding alone"
+            )
         if format_ is not None:
             console.print_json(data=ex.to_dict())
             return
@@ -212,10 +226,13 @@ def explain(
         for segment, score in spans:
             line.append(segment, style=_colour(score, scale))
         console.print(line)
-        table = Table(title=f"n-grams by evidence for '{ex.label}' (score: logit of '{ex.label}' minus the mean logit)")
+        table = Table(
+            title=f"n-grams by evidence for '{ex.label}' (score: what the n-gram adds to the logit of '{ex.label}' "
+            "minus the mean logit; of overlapping n-grams that push the same way, the strongest)"
+        )
         for col in ("n-gram", "width", "filters", "score"):
             table.add_column(col, justify="right" if col != "n-gram" else "left")
-        for g in ex.ngrams[:top]:
+        for g in distinct_ngrams(ex.ngrams, top):
             table.add_row(
                 Text(g.text + (" [pad]" if g.padded else ""), style=_colour(g.score, scale)),
                 str(g.width), str(len(g.filters)) if g.filters else "-", f"{g.score:+.3f}",
@@ -231,6 +248,8 @@ def filters(
     run: RunArg,
     data: Annotated[str | None, typer.Option("--data", help="Dataset to search (default: the run's own).")] = None,
     split: Annotated[str, typer.Option(help="Split to search.")] = "validation",
+    text_column: Annotated[str | None, typer.Option(help="Text column of --data (default: found by name).")] = None,
+    label_column: Annotated[str | None, typer.Option(help="Label column of --data (default: found by name).")] = None,
     top: Annotated[int, typer.Option(min=1, help="Filters to show.")] = 10,
     per_filter: Annotated[int, typer.Option(min=1, help="N-grams per filter.")] = 5,
     max_texts: Annotated[int, typer.Option(min=1, help="Search at most this many texts.")] = 20000,
@@ -251,14 +270,22 @@ def filters(
         from textcnn.inference.explain import filter_texts, top_filters
 
         predictor = _predictor(run, None, None)
-        texts = filter_texts(predictor, data_path=data, split=split, limit=max_texts)
+        if data is None and (text_column or label_column):
+            raise typer.BadParameter("--text-column / --label-column name the columns of --data")
+        texts = filter_texts(
+            predictor, data_path=data, split=split, limit=max_texts, text_column=text_column, label_column=label_column
+        )
         reports = top_filters(predictor, texts, top=top, per_filter=per_filter)
         table = Table(
-            title=f"top {len(reports)} filters on {len(texts):,} texts (importance: mean activation × class spread of fc weights)"
+            title=f"top {len(reports)} filters on {len(texts):,} texts (importance: mean activation × class spread of fc weights)",
+            caption="pushes towards: the label whose logit the filter raises most when it fires (its classifier "
+            "weight minus the mean over labels); texts predicted: what the run predicts for the texts of those "
+            "n-grams, where other words can outweigh the filter",
         )
-        for col in ("filter", "width", "favours", "importance", "top n-grams (activation)"):
+        for col in ("filter", "width", "pushes towards", "importance", "top n-grams (activation)", "texts predicted"):
             table.add_column(col, justify="right" if col in ("filter", "width", "importance") else "left")
         for r in reports:
             grams = "; ".join(f"{g.text} ({g.activation:.2f})" for g in r.ngrams)
-            table.add_row(str(r.filter), str(r.width), r.favours, f"{r.importance:.3f}", grams)
+            votes = ", ".join(f"{k} {v}" for k, v in r.predicted.items())
+            table.add_row(str(r.filter), str(r.width), r.favours, f"{r.importance:.3f}", grams, votes)
         console.print(table)

@@ -36,6 +36,7 @@ Messy data policy (each case is counted in the report):
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import inspect
@@ -212,22 +213,67 @@ def _with_preset(cfg: DataConfig) -> tuple[DataConfig, str | None]:
 # Where the data comes from
 
 
-def _data_dir_copy(names: Iterable[str | None]) -> Path | None:
-    """$TEXTCNN_DATA_DIR/<name> for the first name that exists there (also the hub id's last part)."""
+def _data_dir_candidates(names: Iterable[str | None]) -> list[Path]:
+    """$TEXTCNN_DATA_DIR/<name> for each name (and the hub id's last part), in order; [] when unset."""
     root = os.environ.get("TEXTCNN_DATA_DIR")
     if not root:
-        return None
-    tried: list[str] = []
+        return []
+    out: list[Path] = []
     for name in names:
         if not name:
             continue
         for cand in (name, name.rstrip("/").split("/")[-1]):
-            if cand and cand not in tried:
-                tried.append(cand)
-                p = Path(root).expanduser() / cand
-                if p.exists():
-                    return p
+            p = Path(root).expanduser() / cand
+            if cand and p not in out:
+                out.append(p)
+    return out
+
+
+def _data_dir_copy(names: Iterable[str | None]) -> Path | None:
+    """$TEXTCNN_DATA_DIR/<name> for the first name that exists there (also the hub id's last part)."""
+    return next((p for p in _data_dir_candidates(names) if p.exists()), None)
+
+
+def data_dir_problem() -> str | None:
+    """What is wrong with $TEXTCNN_DATA_DIR itself (set, but not a folder), or None."""
+    root = os.environ.get("TEXTCNN_DATA_DIR")
+    if not root:
+        return None
+    p = Path(root).expanduser()
+    if not p.is_dir():
+        return f"TEXTCNN_DATA_DIR={root} does not exist (from {Path.cwd()}: {p.absolute()})"
     return None
+
+
+def _suggest(name: str | None) -> list[str]:
+    """Preset names (and folders under $TEXTCNN_DATA_DIR) close to a mistyped `name`."""
+    import difflib
+
+    if not name or "/" in name or "\\" in name:
+        return []
+    known = [p.stem for p in CONFIG_DIR.glob("*.toml") if "hub_id" in read_toml(p).get("data", {})]
+    root = os.environ.get("TEXTCNN_DATA_DIR")
+    if root and Path(root).expanduser().is_dir():
+        known += [d.name for d in Path(root).expanduser().iterdir() if d.is_dir() and not d.name.startswith(".")]
+    by_lower = {k.lower(): k for k in sorted(set(known))}
+    return [by_lower[m] for m in difflib.get_close_matches(name.lower(), list(by_lower), n=2, cutoff=0.6)]
+
+
+def _tried(cfg: DataConfig, preset: str | None, hub_id: str | None) -> list[str]:
+    """Every place a dataset was looked for before the hub, each with its path and why it did not hold it."""
+    out = ["--data: not given"]
+    root = os.environ.get("TEXTCNN_DATA_DIR")
+    if not root:
+        out.append("$TEXTCNN_DATA_DIR: not set")
+    elif data_dir_problem():
+        out.append(str(data_dir_problem()))
+    else:
+        names = [preset, hub_id, cfg.dataset if cfg.dataset and not _looks_like_path(cfg.dataset) else None]
+        missing = " or ".join(str(p) for p in _data_dir_candidates(names))
+        out.append(f"$TEXTCNN_DATA_DIR: no folder {missing}")
+    if cfg.dataset and preset is None:
+        out.append(f"a local file or folder {Path(cfg.dataset).expanduser().absolute()}: does not exist")
+    return out
 
 
 def _looks_like_path(s: str) -> bool:
@@ -272,28 +318,74 @@ def _first_line(e: BaseException) -> str:
     return msg if len(msg) <= 200 else msg[:197] + "..."
 
 
-def _load_hub(hub_id: str, hub_config: str | None, preset: str | None) -> datasets.DatasetDict:
-    import datasets
+def _hub_problem(endpoint: str, timeout: float = 3.0) -> str | None:
+    """Why the hub (or the proxy in front of it) cannot be reached, found in at most `timeout` s; None if it can.
 
+    `datasets` would retry for about 25 s with warnings before giving up; one TCP connect says the same.
+    """
+    import socket
+    from urllib.parse import urlparse
+
+    proxy = os.environ.get("HTTPS_PROXY") or os.environ.get("https_proxy") or os.environ.get("ALL_PROXY")
+    url = urlparse(proxy if proxy and endpoint.startswith("https") else endpoint)
+    port = url.port or (443 if url.scheme == "https" else 80)
     try:
-        dd = datasets.load_dataset(hub_id, hub_config)
+        with socket.create_connection((url.hostname or "", port), timeout=timeout):
+            return None
+    except OSError as e:
+        return (getattr(e, "strerror", None) or str(e) or type(e).__name__).strip()
+
+
+@contextlib.contextmanager
+def _hub_offline(offline: bool):
+    """Put `datasets` and `huggingface_hub` in offline mode (the cache only) for the duration."""
+    import datasets
+    from huggingface_hub import constants
+
+    saved = (datasets.config.HF_HUB_OFFLINE, constants.HF_HUB_OFFLINE)
+    if offline:
+        datasets.config.HF_HUB_OFFLINE = constants.HF_HUB_OFFLINE = True
+    try:
+        yield
+    finally:
+        datasets.config.HF_HUB_OFFLINE, constants.HF_HUB_OFFLINE = saved
+
+
+def _load_hub(hub_id: str, cfg: DataConfig, preset: str | None) -> datasets.DatasetDict:
+    """The hub (or its cache). Fails within seconds when the hub is unreachable and the data are not cached,
+    with one message that lists every place tried and how to work offline."""
+    import datasets
+    from huggingface_hub import constants
+
+    endpoint = os.environ.get("HF_ENDPOINT") or constants.ENDPOINT
+    cache = datasets.config.HF_DATASETS_CACHE
+    offline = bool(datasets.config.HF_HUB_OFFLINE or constants.HF_HUB_OFFLINE)
+    hub = f"the Hugging Face Hub {endpoint}: skipped (HF_HUB_OFFLINE=1)" if offline else ""
+    if not offline:
+        problem = _hub_problem(endpoint)
+        if problem is not None:
+            hub, offline = f"the Hugging Face Hub {endpoint}: unreachable ({problem})", True
+    missing_dir = [p for p in _data_dir_candidates([preset, hub_id]) if not p.exists()]
+    if not offline and missing_dir:
+        log.warning("TEXTCNN_DATA_DIR has no %s; loading %s from the Hugging Face Hub", missing_dir[0], hub_id)
+    try:
+        with _hub_offline(offline):
+            dd = datasets.load_dataset(hub_id, cfg.hub_config)
     except Exception as e:  # the hub raises many types: ConnectionError, HTTP errors, offline-mode errors
-        local_hint = preset or hub_id.rstrip("/").split("/")[-1]
-        where = f"point at a local copy with --data PATH or TEXTCNN_DATA_DIR=DIR (holding DIR/{local_hint}/)"
         name = type(e).__name__
-        offline = isinstance(e, (ConnectionError, TimeoutError)) or any(
-            word in f"{name} {e}".lower() for word in ("offline", "connect", "timeout", "timed out")
-        )
-        if offline:
-            raise DataError(
-                f"cannot reach the Hugging Face Hub for {hub_id!r} and it is not in the cache; {where}"
-            ) from None
-        if name == "DatasetNotFoundError" or isinstance(e, FileNotFoundError):
-            raise DataError(
-                f"dataset {hub_id!r} is not a preset (see `textcnn datasets`), a local path, "
-                f"or a dataset on the Hugging Face Hub; {where}"
-            ) from None
-        raise DataError(f"could not load {hub_id!r} from the Hugging Face Hub: {_first_line(e)}") from None
+        not_found = name == "DatasetNotFoundError" or isinstance(e, FileNotFoundError)
+        if not offline and not not_found:
+            raise DataError(f"could not load {hub_id!r} from the Hugging Face Hub: {_first_line(e)}") from None
+        what = cfg.dataset or hub_id
+        close = [c for c in _suggest(cfg.dataset) if c != cfg.dataset]
+        hint = f": did you mean {' or '.join(close)}?" if close else "."
+        tried = [*_tried(cfg, preset, hub_id), f"the Hugging Face cache {cache}: not there"]
+        tried.append(hub or f"the Hugging Face Hub {endpoint}: no dataset {hub_id!r}")
+        local = preset or hub_id.rstrip("/").split("/")[-1]
+        raise DataError(
+            f"cannot find dataset {what!r}{hint} Tried: " + "; ".join(tried) + ". To work offline: set "
+            f"HF_HUB_OFFLINE=1 and TEXTCNN_DATA_DIR=DIR (a folder holding DIR/{local}/), or pass --data PATH"
+        ) from None
     if isinstance(dd, datasets.Dataset):
         dd = datasets.DatasetDict({"train": dd})
     return dd
@@ -315,6 +407,24 @@ def _csv_features(path: Path, sep: str) -> datasets.Features:
     return datasets.Features({c: datasets.Value("string") for c in columns})
 
 
+def _require_rows(f: Path, builder: str, sep: str) -> None:
+    """An empty file, or a csv with a header and no rows, is a DataError in words that name the file."""
+    if f.stat().st_size == 0:
+        raise DataError(f"{f} is empty (0 bytes): expected a header line such as text,label and one row per example")
+    if builder != "csv":
+        return
+    import pandas as pd
+
+    try:
+        head = pd.read_csv(f, sep=sep, nrows=1, dtype=str, keep_default_na=False)
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{f} holds no columns (only blank lines): expected a header line such as text,label") from None
+    except Exception:
+        return  # other parse problems are reported by the reader below, with its own words
+    if len(head) == 0:
+        raise DataError(f"{f} has a header line ({', '.join(map(str, head.columns))}) but no data rows")
+
+
 def _read_files(split: str, files: list[Path]) -> datasets.Dataset:
     """Load the data files of one split (csv, tsv, json, jsonl, parquet, arrow) into one Dataset."""
     import datasets
@@ -326,6 +436,7 @@ def _read_files(split: str, files: list[Path]) -> datasets.Dataset:
             raise DataError(f"{f}: unsupported file type; use csv, tsv, json, jsonl or parquet")
         builder, options = FORMATS[suffix]
         options = dict(options)
+        _require_rows(f, builder, options.get("sep", ","))
         try:
             if builder == "csv":
                 # Only empty cells are missing: "NA", "null" or "None" stay texts.
@@ -388,7 +499,7 @@ def _load_raw(cfg: DataConfig) -> tuple[datasets.DatasetDict, str, DataConfig]:
         source = f"{local} (local copy of {origin})" if origin else str(local)
         return _load_local(local, cfg.hub_config), source, cfg
     config = f", config {cfg.hub_config!r}" if cfg.hub_config else ""
-    return _load_hub(hub_id, cfg.hub_config, preset), f"{hub_id} (Hugging Face Hub{config})", cfg
+    return _load_hub(hub_id, cfg, preset), f"{hub_id} (Hugging Face Hub{config})", cfg
 
 
 # ---------------------------------------------------------------------------------------------

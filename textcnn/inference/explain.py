@@ -227,6 +227,26 @@ def _window_ngrams(text, tokens, offsets, per_filter, starts, widths, names, lab
     return ngrams, token_scores.tolist()
 
 
+def distinct_ngrams(ngrams: list[NGram], top: int) -> list[NGram]:
+    """The `top` strongest n-grams that do not repeat each other, for display.
+
+    Windows of different widths often cover the same words ("How far is" / "How far is it" / "How far is
+    it from"); of n-grams that overlap and push the same way only the strongest is kept. Windows that
+    cover padding alone are left out. `Explanation.ngrams` keeps every window (they sum to the logits).
+    """
+    kept: list[NGram] = []
+    for g in sorted(ngrams, key=lambda g: (-abs(g.score), g.start, g.width)):
+        if len(kept) >= top:
+            break
+        if not g.tokens:
+            continue
+        end = g.start + len(g.tokens)
+        if any(g.start < k.start + len(k.tokens) and k.start < end and (g.score > 0) == (k.score > 0) for k in kept):
+            continue
+        kept.append(g)
+    return kept
+
+
 def _occlusion(predictor: Predictor, ids: list[int]) -> np.ndarray:
     """(L, C): logits of the full text minus logits with token i removed, for each i."""
     L = len(ids)
@@ -298,10 +318,14 @@ class FilterReport:
     spread: float
     """L2 norm of its classifier weights after removing their mean over classes (softmax ignores the mean)."""
     favours: str
-    """The label its (mean-removed) classifier weight is largest for."""
+    """The label it pushes towards when it fires: its classifier weight minus the mean over labels is
+    largest there. Activations are >= 0 (ReLU), so every n-gram shown pushes that way, by activation x weight;
+    the text as a whole may still be predicted otherwise (see `predicted`)."""
     weights: dict[str, float]
     """Its classifier weight for each label."""
     ngrams: list[FilterNGram] = field(default_factory=list)
+    predicted: dict[str, int] = field(default_factory=dict)
+    """label -> how many of the texts its n-grams come from the run predicts as that label."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -359,6 +383,7 @@ def top_filters(
     importance = mean_act * spread
     names = predictor.label_names
     chosen = np.argsort(-importance, kind="stable")[: min(top, n_feat)]
+    predicted_label: dict[int, str] = {}
     encodings: dict[int, Any] = {}
     reports = []
     for f in chosen.tolist():
@@ -382,6 +407,13 @@ def top_filters(
                 continue
             seen.add(key)
             grams.append(FilterNGram(part, toks, act, t_i, start + w > L))
+        todo = sorted({g.text_index for g in grams} - set(predicted_label))
+        if todo:
+            for t_i, pred in zip(todo, predictor.predict([texts[t_i] for t_i in todo]), strict=True):
+                predicted_label[t_i] = pred.label
+        votes: dict[str, int] = {}
+        for g in grams:
+            votes[predicted_label[g.text_index]] = votes.get(predicted_label[g.text_index], 0) + 1
         reports.append(
             FilterReport(
                 filter=f,
@@ -392,6 +424,7 @@ def top_filters(
                 favours=names[int(np.argmax(centred[:, f]))],
                 weights=dict(zip(names, weight[:, f].tolist(), strict=True)),
                 ngrams=grams,
+                predicted=dict(sorted(votes.items(), key=lambda kv: -kv[1])),
             )  # fmt: skip
         )
     return reports
@@ -402,6 +435,9 @@ def filter_texts(
     data_path: str | Path | None = None,
     split: str = "validation",
     limit: int = 20000,
+    *,
+    text_column: str | None = None,
+    label_column: str | None = None,
 ) -> list[str]:
     """Texts to search for `top_filters`: a .txt file (one per line), or a split of a dataset (the
     run's own by default; its held-out validation split when the dataset has none). First `limit`."""
@@ -422,7 +458,10 @@ def filter_texts(
                 raise ExplainError(f"{data.source} has no {split} split (splits: {', '.join(data.splits)})")
             ds = data.splits[split]
         else:
-            cfg = r.config.data if data_path is None else replace(r.config.data, path=str(data_path))
+            cfg = r.config.data
+            if data_path is not None:  # other data: nothing of the run's dataset (hub id, columns) applies
+                cfg = replace(cfg, path=str(data_path), dataset=None, hub_id=None, hub_config=None,
+                              text_column=text_column, label_column=label_column)  # fmt: skip
             ds = load_split(cfg, split, predictor.label_names)[0]
     except DataError as e:
         raise ExplainError(str(e)) from None

@@ -31,10 +31,16 @@ class ClassificationReport:
     """confusion_matrix[true][predicted] = count."""
     n: int
     """Number of examples."""
+    split: str | None = None
+    """Which split was scored (set by `evaluate_run`)."""
+    source: str | None = None
+    """Where its data came from: a local path or a hub id (set by `evaluate_run`)."""
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready values (fractions in [0, 1], counts as ints)."""
+        where = {k: v for k, v in (("split", self.split), ("source", self.source)) if v is not None}
         return {
+            **where,
             "accuracy": self.accuracy,
             "macro_f1": self.macro_f1,
             "labels": list(self.labels),

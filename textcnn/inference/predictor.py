@@ -539,13 +539,17 @@ def evaluate_run(
     split: str | None = None,
     *,
     batch_size: int = 512,
+    text_column: str | None = None,
+    label_column: str | None = None,
 ) -> ClassificationReport:
     """Accuracy, macro-F1, per-class P/R/F1 and the confusion matrix of a run on a labelled split.
 
     Data: the run's own saved data config, or `data_path` (any dataset whose labels are the run's label
     names, or ids 0..C-1). Split: `split`, or by default the test split when it has labels, else the
     validation split (for the run's own data, the held-out one training used when there was none).
-    A split whose every label is missing (-1) is refused with the reason."""
+    A split whose every label is missing (-1) is refused with the reason. `text_column` / `label_column`
+    name the columns of `data_path` (default: found by name). The report says which split it scored and
+    where its data came from."""
     from textcnn.data.sources import DataError, load_data
     from textcnn.inference.metrics import classification_report
 
@@ -565,11 +569,13 @@ def evaluate_run(
                 raise PredictError(f"{data.source} has no {name} split (splits: {', '.join(data.splits)})")
             if name == "test" and not data.test_labelled:
                 raise PredictError(_unlabelled(f"the test split of {data.source}"))
-            ds = data.splits[name]
+            ds, source = data.splits[name], data.source
         else:
-            if data_path is not None:
-                cfg = replace(cfg, path=str(data_path))
-            ds = _load_labelled_split(cfg, split, names)
+            if data_path is not None:  # other data: nothing of the run's dataset (hub id, columns) applies
+                cfg = replace(cfg, path=str(data_path), dataset=None, hub_id=None, hub_config=None,
+                              text_column=text_column, label_column=label_column)  # fmt: skip
+            ds, name = _load_labelled_split(cfg, split, names)
+            source = str(data_path) if data_path is not None else (cfg.path or cfg.dataset or "")
     except DataError as e:
         raise PredictError(str(e)) from None
     texts = list(ds["text"])
@@ -579,7 +585,7 @@ def evaluate_run(
     keep = labels >= 0
     scores = predictor.score(texts, batch_size=batch_size)
     preds = scores.probs.argmax(axis=1)
-    return classification_report(labels[keep], preds[keep], names)
+    return replace(classification_report(labels[keep], preds[keep], names), split=name, source=source)
 
 
 def _unlabelled(what: str) -> str:
@@ -601,11 +607,11 @@ def _load_labelled_split(cfg, split: str | None, names: list[str]):
         for columns in ((cfg.text_column, cfg.label_column), (None, None)):
             try:
                 ds, _ = load_split(replace(cfg, text_column=columns[0], label_column=columns[1]), name, names)
-                return ds
+                return ds, name
             except ColumnNotFound as e:
                 last = e
-                if columns == (None, None):
-                    raise
+                if columns == (None, None) or cfg.path and (cfg.text_column or cfg.label_column):
+                    raise  # columns the user named for their own data: no guessing
                 continue  # other data with other column names: detect them
             except NoLabelledRows as e:
                 last = e
