@@ -1,11 +1,19 @@
-"""Batching: padded splits, bucketed order (deterministic, sharded), eval order."""
+"""Batching: ragged splits padded per batch (one routine), bucketed order (deterministic, sharded), eval order."""
 
 from __future__ import annotations
 
 import numpy as np
 import torch
 
-from textcnn.data.batching import bucketed_batches, pad_batch, pad_split, sorted_batches
+from textcnn.data.batching import (
+    bucketed_batches,
+    make_split,
+    pad_batch,
+    pad_rows,
+    ragged,
+    sorted_batches,
+    subsample_rows,
+)
 from textcnn.data.tokenizer import Encoded
 
 
@@ -15,15 +23,39 @@ def _enc(lengths):
     return Encoded(ids, offsets, np.arange(len(lengths)) % 2, 0)
 
 
-def test_pad_split_rows_hold_each_example():
+def test_split_is_ragged_int32_and_pads_each_batch_to_its_own_longest_row():
     enc = _enc([3, 0, 5, 1])
-    ps = pad_split(enc, min_length=4)
-    assert ps.ids.shape == (4, 5)
-    assert ps.ids[0, :3].tolist() == enc.ids[0:3].tolist() and ps.ids[0, 3:].tolist() == [0, 0]
-    assert ps.ids[1].tolist() == [0] * 5
-    ids, lengths, labels = ps.batch(np.array([3, 0]), min_length=4)
-    assert ids.shape == (2, 4)  # longest in batch is 3, padded up to min_length 4
+    sp = make_split(enc, pad_id=0)
+    assert sp.ids.dtype == np.int32 and sp.ids.shape == (9,)  # tokens, not rows x longest
+    ids, lengths, labels = sp.batch(np.array([3, 0]), min_length=4)
+    assert ids.shape == (2, 4) and ids.dtype == torch.long  # longest in batch is 3, padded up to min_length 4
+    assert ids.tolist() == [[10, 0, 0, 0], [2, 3, 4, 0]]
     assert lengths.tolist() == [1, 3] and labels.tolist() == [1, 0]
+    ids, lengths, _ = sp.batch(np.array([1, 2]))
+    assert ids.tolist() == [[0] * 5, [5, 6, 7, 8, 9]] and lengths.tolist() == [0, 5]
+
+
+def test_pad_rows_matches_a_plain_loop_and_uses_the_pad_id():
+    rng = np.random.default_rng(0)
+    seqs = [rng.integers(2, 50, size=n).tolist() for n in rng.integers(0, 12, size=40)]
+    flat, offsets = ragged(seqs)
+    rows = rng.permutation(40)[:17]
+    ids, lengths = pad_rows(flat, offsets, rows, min_length=3, pad_id=7)
+    t = max(max(len(seqs[r]) for r in rows), 3)
+    expect = [seqs[r] + [7] * (t - len(seqs[r])) for r in rows]
+    assert ids.tolist() == expect and lengths.tolist() == [len(seqs[r]) for r in rows]
+    empty, lens = pad_rows(*ragged([[], []]), [0, 1])  # no tokens at all: one pad column
+    assert empty.tolist() == [[0], [0]] and lens.tolist() == [0, 0]
+
+
+def test_subset_and_subsample_keep_rows_intact():
+    enc = _enc([3, 0, 5, 1])
+    sp = make_split(enc)
+    sub = sp.subset(np.array([2, 3]))
+    assert len(sub) == 2 and sub.ids.tolist() == enc.ids[3:9].tolist() and sub.labels.tolist() == [0, 1]
+    assert subsample_rows(100, None, 0) is None and subsample_rows(100, 100, 0) is None
+    a = subsample_rows(1000, 50, seed=3)
+    assert len(a) == 50 and np.array_equal(a, np.sort(np.unique(a))) and np.array_equal(a, subsample_rows(1000, 50, 3))
 
 
 def test_pad_batch():

@@ -28,11 +28,37 @@ def test_defaults_are_kims_cnn_rand():
 
 
 def test_set_overrides_are_type_checked():
-    cfg = load_config(sets=["model.widths=2,3", "train.lr=0.5", "model.max_norm=none", "train.bf16=true"])
+    cfg = load_config(sets=["model.widths=2,3", "train.lr=0.5", "model.max_norm=none", "train.precision=bf16"])
     assert cfg.model.widths == [2, 3]
     assert cfg.train.lr == 0.5
     assert cfg.model.max_norm is None
-    assert cfg.train.bf16 is True
+    assert cfg.train.precision == "bf16"
+
+
+def test_precision_defaults_to_auto_and_old_bf16_settings_still_load(tmp_path):
+    assert load_config().train.precision == "auto"
+    assert load_config(sets=["train.bf16=true"]).train.precision == "bf16"
+    assert load_config(sets=["train.bf16=false"]).train.precision == "fp32"
+    with pytest.raises(ConfigError, match="train.precision='fp16' is not one of auto, fp32, bf16"):
+        load_config(sets=["train.precision=fp16"])
+    old = to_toml(load_config()).replace('precision = "auto"', "bf16 = true")  # a run folder from before
+    (tmp_path / "config.toml").write_text(old)
+    assert "bf16 = true" in old and config_from_toml(tmp_path / "config.toml").train.precision == "bf16"
+
+
+def test_auto_precision_is_bf16_only_where_the_hardware_has_it(monkeypatch):
+    import torch
+
+    from textcnn import runtime
+
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(runtime, "_cpu_flags", lambda: {"avx2", "fma"})
+    assert runtime.resolve_precision("auto", cpu) == "fp32"
+    assert runtime.resolve_precision("bf16", cpu) == "bf16"  # asked for: emulated, slowly, but honoured
+    monkeypatch.setattr(runtime, "_cpu_flags", lambda: {"avx512f", "avx512_bf16", "amx_bf16"})
+    assert runtime.resolve_precision("auto", cpu) == "bf16"
+    assert runtime.resolve_precision("fp32", cpu) == "fp32"
+    assert runtime.resolve_precision("auto", torch.device("mps")) == "fp32"
 
 
 @pytest.mark.parametrize(

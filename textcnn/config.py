@@ -149,9 +149,9 @@ class TrainConfig:
     device: str = "auto"
     """auto | cpu | cuda | mps."""
     threads: int | None = None
-    """CPU threads for torch (unset: all cores)."""
-    bf16: bool = False
-    """bfloat16 autocast (CUDA, or CPUs with native bf16)."""
+    """CPU threads for torch (unset: every core this process may use; on a busy machine use 1)."""
+    precision: str = "auto"
+    """auto | fp32 | bf16: bf16 autocast (fp32 weights and loss); auto = bf16 where the hardware has it."""
     compile: bool = False
     """torch.compile the model."""
     bucket_chunk: int = 100
@@ -164,6 +164,11 @@ class TrainConfig:
     """Steps between progress updates (the only place the loss is read back)."""
     max_seconds: float | None = None
     """Stop training after this many seconds (a wall-time budget; unset: no limit)."""
+
+    @property
+    def bf16(self) -> bool:
+        """Old name: True when bf16 was asked for explicitly (`auto` is resolved per device, not here)."""
+        return self.precision == "bf16"
 
 
 @dataclass
@@ -187,6 +192,7 @@ CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
     ("model", "pool2d"): ("max", "avg"),
     ("train", "optimizer"): ("adadelta", "adam", "adamw", "sgd"),
     ("train", "device"): ("auto", "cpu", "cuda", "mps"),
+    ("train", "precision"): ("auto", "fp32", "bf16"),
 }
 MODELS = CHOICES[("model", "name")]
 SUBWORD_KINDS = ("bpe", "wordpiece", "unigram")
@@ -332,6 +338,8 @@ def apply_overrides(raw: dict[str, Any], overrides: dict[str, Any], source: str)
             raise ConfigError(f"[{section}] in {source} must be a table of settings")
         types_ = _field_types(_SECTION_TYPES[section])
         for key, value in values.items():
+            if (section, key) == ("train", "bf16"):  # before `precision`: run folders and files that say bf16 = ...
+                key, value = "precision", "bf16" if _coerce("train.bf16", value, bool) else "fp32"
             if key not in types_:
                 raise ConfigError(f"unknown config key {section}.{key!r} in {source}; valid: {', '.join(types_)}")
             raw[section][key] = _coerce(f"{section}.{key}", value, types_[key])

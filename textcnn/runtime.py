@@ -1,9 +1,10 @@
-"""Where computation runs: the device, CPU threads, and this process's peak memory.
+"""Where computation runs: the device, its precision, CPU threads, and this process's peak memory.
 
 One meaning of `auto` everywhere (training, prediction, compare, bench): CUDA, then Apple's MPS, then
 the CPU. One thread default: the cores this process may use (`os.sched_getaffinity`), not the
 machine's core count, so a process pinned to one core (taskset, a container's cpuset) does not
-oversubscribe it.
+oversubscribe it. One meaning of precision `auto`: bf16 autocast where the hardware computes bf16
+natively (CUDA with bf16 support; a CPU with AMX-BF16 or AVX512-BF16), fp32 elsewhere.
 
 Not here: what runs on the device (models, training, inference).
 """
@@ -56,6 +57,37 @@ def set_threads(threads: int | None) -> int:
     n = threads or usable_cores()
     torch.set_num_threads(n)
     return n
+
+
+def _cpu_flags() -> set[str]:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:  # not Linux
+        pass
+    return set()
+
+
+def bf16_native(device) -> bool:
+    """Whether `device` (a torch.device) computes bfloat16 matrix products natively."""
+    import torch
+
+    if device.type == "cuda":
+        return bool(torch.cuda.is_bf16_supported())
+    if device.type == "cpu":
+        return bool({"amx_bf16", "avx512_bf16"} & _cpu_flags())
+    return False
+
+
+def resolve_precision(precision: str, device) -> str:
+    """'fp32' or 'bf16' for a config's train.precision ('auto', 'fp32', 'bf16') on `device`."""
+    if precision == "auto":
+        return "bf16" if bf16_native(device) else "fp32"
+    if precision not in ("fp32", "bf16"):
+        raise ConfigError(f"train.precision={precision!r} is not one of auto, fp32, bf16")
+    return precision
 
 
 def peak_rss_mb(*, children: bool = False) -> float:

@@ -1,11 +1,12 @@
-"""Batches: length-bucketed order and padded tensors.
+"""Batches: length-bucketed order, and padding per batch from compact (ragged) token ids.
 
-A split is padded once into a single int64 matrix (rows sorted as in the split, padded to the
-longest example); a batch is a row selection sliced to its own longest example, so no Python list
-is touched per step. The order of batches is a pure function of (seed, epoch, rank, world size):
-that is what makes resuming and data-parallel training exact.
+A split is held as its flat token ids (int32, every example's ids end to end) and offsets, so its
+memory grows with its tokens, not with rows x the longest row. A batch is padded when it is taken,
+to its own longest example, by `pad_rows`: the one padding routine of the package (training,
+evaluation and prediction all pad through it). The order of batches is a pure function of
+(seed, epoch, rank, world size): that is what makes resuming and data-parallel training exact.
 
-Not here: tokenization (tokenizer.py) and what a model does with padding (models.py).
+Not here: tokenization (tokenizer.py) and what a model does with padding (models/).
 """
 
 from __future__ import annotations
@@ -19,25 +20,51 @@ import torch
 from textcnn.data.tokenizer import Encoded
 
 
+def ragged(seqs: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray]:
+    """Token id lists -> (flat ids (total,) int32, offsets (N + 1,) int64): row i is flat[offsets[i]:offsets[i+1]]."""
+    offsets = np.zeros(len(seqs) + 1, dtype=np.int64)
+    np.cumsum([len(s) for s in seqs], out=offsets[1:])
+    flat = np.fromiter((t for s in seqs for t in s), dtype=np.int32, count=int(offsets[-1]))
+    return flat, offsets
+
+
+def pad_rows(
+    flat: np.ndarray, offsets: np.ndarray, rows: np.ndarray | Sequence[int], min_length: int = 1, pad_id: int = 0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """THE padding routine: (ids [B, T] int64, lengths [B] int64) for `rows` of a ragged split.
+
+    T = max(longest of these rows, min_length, 1); positions past a row's length hold pad_id. No
+    Python loop over rows: one gather of B*T ids."""
+    rows = np.asarray(rows, dtype=np.int64)
+    starts = offsets[rows]  # (B,)
+    lens = offsets[rows + 1] - starts  # (B,)
+    t = max(int(lens.max()) if len(rows) else 0, min_length, 1)
+    pos = np.arange(t)  # (T,)
+    valid = pos[None, :] < lens[:, None]  # (B, T)
+    out = np.full((len(rows), t), pad_id, dtype=np.int64)
+    if len(flat):
+        take = np.minimum(starts[:, None] + pos[None, :], len(flat) - 1)  # (B, T), clipped for the pad slots
+        np.copyto(out, flat[take], where=valid)
+    return torch.from_numpy(out), torch.from_numpy(lens)
+
+
 def pad_batch(seqs: Sequence[Sequence[int]], min_length: int = 1, pad_id: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """Pad token id lists into (ids [B, T], lengths [B]) with T = max(longest, min_length)."""
-    lengths = torch.tensor([len(s) for s in seqs], dtype=torch.long)
-    t = max(int(lengths.max()) if len(seqs) else 0, min_length, 1)
-    ids = torch.full((len(seqs), t), pad_id, dtype=torch.long)
-    for i, s in enumerate(seqs):
-        if len(s):
-            ids[i, : len(s)] = torch.as_tensor(s, dtype=torch.long)
-    return ids, lengths
+    """Pad token id lists into (ids [B, T], lengths [B]) with T = max(longest, min_length, 1) (via `pad_rows`)."""
+    flat, offsets = ragged(seqs)
+    return pad_rows(flat, offsets, np.arange(len(seqs)), min_length, pad_id)
 
 
 @dataclass
-class PaddedSplit:
-    """A whole split as padded tensors (on CPU, or on the training device)."""
+class Split:
+    """A whole split as ragged token ids; `batch` pads the rows it is given (ids on `device`)."""
 
-    ids: torch.Tensor  # (N, Tmax) int64
-    lengths: torch.Tensor  # (N,) int64
-    labels: torch.Tensor  # (N,) int64
+    ids: np.ndarray  # (total_tokens,) int32, every example's ids end to end (host memory)
+    offsets: np.ndarray  # (N + 1,) int64
+    lengths: torch.Tensor  # (N,) int64, on `device`
+    labels: torch.Tensor  # (N,) int64, on `device`; -1 = no label
     lengths_np: np.ndarray  # (N,) for building the batch order without touching tensors
+    pad_id: int = 0
+    device: torch.device = torch.device("cpu")
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -48,30 +75,49 @@ class PaddedSplit:
 
     def batch(self, index: np.ndarray | torch.Tensor, min_length: int = 1) -> tuple[torch.Tensor, ...]:
         """(ids [B, T], lengths [B], labels [B]) for the rows in `index`, T = longest row (>= min_length)."""
-        idx = torch.as_tensor(index, dtype=torch.long, device=self.ids.device)
-        t = max(int(self.lengths_np[np.asarray(index)].max()) if len(index) else 1, min_length)
-        return self.ids[idx, :t], self.lengths[idx], self.labels[idx]
+        index = np.asarray(index, dtype=np.int64)
+        ids, lengths = pad_rows(self.ids, self.offsets, index, min_length, self.pad_id)
+        if self.device.type == "cpu":
+            return ids, lengths, self.labels[torch.from_numpy(index)]
+        idx = torch.from_numpy(index).to(self.device, non_blocking=True)
+        return ids.to(self.device, non_blocking=True), self.lengths[idx], self.labels[idx]
 
-    def to(self, device: torch.device | str) -> PaddedSplit:
-        return PaddedSplit(self.ids.to(device), self.lengths.to(device), self.labels.to(device), self.lengths_np)
+    def subset(self, rows: np.ndarray) -> Split:
+        """The examples `rows` (in that order) as a split of their own (copies only their ids)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        lens = self.lengths_np[rows]
+        offsets = np.zeros(len(rows) + 1, dtype=np.int64)
+        np.cumsum(lens, out=offsets[1:])
+        starts = self.offsets[rows]
+        flat = self.ids[np.repeat(starts - offsets[:-1], lens) + np.arange(int(offsets[-1]))]
+        idx = torch.from_numpy(rows).to(self.labels.device)
+        return Split(flat, offsets, self.lengths[idx], self.labels[idx], lens, self.pad_id, self.device)
+
+    def to(self, device: torch.device | str) -> Split:
+        """Labels and lengths on `device`; token ids stay in host memory and go over one batch at a time."""
+        device = torch.device(device)
+        return Split(self.ids, self.offsets, self.lengths.to(device), self.labels.to(device), self.lengths_np,
+                     self.pad_id, device)  # fmt: skip
 
 
-def pad_split(enc: Encoded, min_length: int = 1, pad_id: int = 0) -> PaddedSplit:
-    """Pad every example of a split once: (N, Tmax) with Tmax = max(longest, min_length)."""
-    lengths = enc.lengths
-    n = len(lengths)
-    tmax = max(int(lengths.max()) if n else 0, min_length, 1)
-    ids = np.full((n, tmax), pad_id, dtype=np.int64)
-    # Scatter the flat ids into their rows without a Python loop over examples.
-    rows = np.repeat(np.arange(n), lengths)
-    cols = np.arange(len(enc.ids)) - np.repeat(enc.offsets[:-1], lengths)
-    ids[rows, cols] = enc.ids
-    return PaddedSplit(
-        ids=torch.from_numpy(ids),
-        lengths=torch.from_numpy(lengths.astype(np.int64)),
-        labels=torch.from_numpy(enc.labels.astype(np.int64)),
+def make_split(enc: Encoded, pad_id: int = 0) -> Split:
+    """A split of encoded examples, kept ragged (int32 ids, no padding until a batch is taken)."""
+    lengths = enc.lengths.astype(np.int64)
+    return Split(
+        ids=np.asarray(enc.ids, dtype=np.int32),
+        offsets=np.asarray(enc.offsets, dtype=np.int64),
+        lengths=torch.from_numpy(lengths),
+        labels=torch.from_numpy(np.asarray(enc.labels, dtype=np.int64)),
         lengths_np=lengths,
+        pad_id=pad_id,
     )
+
+
+def subsample_rows(n: int, cap: int | None, seed: int) -> np.ndarray | None:
+    """A fixed, seeded choice of `cap` of n rows (sorted), or None when n <= cap (use every row)."""
+    if not cap or n <= cap:
+        return None
+    return np.sort(np.random.default_rng([seed, 7]).choice(n, size=cap, replace=False))
 
 
 def bucketed_batches(
@@ -109,3 +155,12 @@ def sorted_batches(lengths: np.ndarray, batch_size: int) -> Iterator[np.ndarray]
     order = np.argsort(lengths, kind="stable")
     for i in range(0, len(order), batch_size):
         yield order[i : i + batch_size]
+
+
+# Until the trainer switches to Split / make_split (same objects under their old names).
+PaddedSplit = Split
+
+
+def pad_split(enc: Encoded, min_length: int = 1, pad_id: int = 0) -> Split:
+    """Old name of `make_split` (min_length is now applied per batch, by `Split.batch`)."""
+    return make_split(enc, pad_id)

@@ -11,6 +11,7 @@ This module does not import `datasets` at module level: prediction uses `encode_
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -131,9 +132,11 @@ def encode_texts(tok: Tokenizer, texts: list[str], max_length: int) -> tuple[lis
 
 @dataclass
 class Encoded:
-    """One split as flat token ids: example i is ids[offsets[i]:offsets[i+1]] (already truncated)."""
+    """One split as flat token ids: example i is ids[offsets[i]:offsets[i+1]] (already truncated).
 
-    ids: np.ndarray  # (total_tokens,) int64
+    Compact: int32 ids end to end (memory grows with tokens, not with rows x the longest row)."""
+
+    ids: np.ndarray  # (total_tokens,) int32
     offsets: np.ndarray  # (N + 1,) int64
     labels: np.ndarray  # (N,) int64, -1 = no label
     truncated: int  # examples longer than max_length
@@ -150,31 +153,56 @@ class Encoded:
             yield self.ids[a:b]
 
 
+def _flat(ids: list[list[int]], max_length: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(flat int32 ids truncated to max_length, offsets (N + 1,) int64, untruncated lengths (N,))."""
+    full = np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
+    kept = np.minimum(full, max_length)
+    offsets = np.zeros(len(ids) + 1, dtype=np.int64)
+    np.cumsum(kept, out=offsets[1:])
+    rows = ids if not (full > max_length).any() else [x[:max_length] for x in ids]
+    flat = np.fromiter(itertools.chain.from_iterable(rows), dtype=np.int32, count=int(offsets[-1]))
+    return flat, offsets, full
+
+
 def encode_dataset(ds, tok: Tokenizer, max_length: int) -> Encoded:
     """Encode a `datasets.Dataset` with columns text/label, once: `Dataset.map` caches the result by
     fingerprint (dataset + tokenizer + max length), so a second run with the same data and tokenizer
-    reads the ids back from the cache instead of tokenizing again."""
+    reads the ids back from the cache (memory-mapped, int32) instead of tokenizing again.
 
-    def encode_batch(batch: dict) -> dict:
-        ids = _encode(tok, batch["text"])
-        return {"ids": [x[:max_length] for x in ids], "n_tokens": [len(x) for x in ids]}
+    Each batch of 20,000 texts is tokenized by the Rust batch API on every core (`encode_batch_fast`)
+    and written as one Arrow list array of int32 ids (no per-token Python objects in the cache)."""
+    import datasets
+    import pyarrow as pa
+
+    def encode_batch(batch: pa.Table) -> pa.Table:
+        flat, offsets, full = _flat(_encode(tok, batch.column("text").to_pylist()), max_length)
+        ids = pa.ListArray.from_arrays(pa.array(offsets.astype(np.int32)), pa.array(flat, type=pa.int32()))
+        return pa.table({"label": batch.column("label"), "ids": ids, "n_tokens": pa.array(full)})
 
     # An explicit fingerprint: the tokenizer's full JSON, the length and this function's version.
-    key = f"{getattr(ds, '_fingerprint', '')}|{tok.to_str()}|{max_length}|encode-v1"
+    key = f"{getattr(ds, '_fingerprint', '')}|{tok.to_str()}|{max_length}|encode-v2"
     fingerprint = hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]
-    mapped = ds.map(
+    features = datasets.Features(
+        {
+            "label": ds.features["label"],
+            "ids": datasets.Sequence(datasets.Value("int32")),
+            "n_tokens": datasets.Value("int64"),
+        }
+    )
+    mapped = ds.with_format("arrow").map(
         encode_batch,
         batched=True,
         new_fingerprint=fingerprint,
-        batch_size=10_000,
-        remove_columns=[c for c in ds.column_names if c != "label"],
+        batch_size=20_000,
+        remove_columns=ds.column_names,
+        features=features,
         desc="tokenizing",
     )
     table = mapped.data.table if hasattr(mapped.data, "table") else mapped.data
-    col = table.column("ids").combine_chunks()
+    col = table.column("ids").combine_chunks()  # one int32 copy of the ids (the cache file's batches joined)
     offsets = col.offsets.to_numpy().astype(np.int64)
-    offsets = offsets - offsets[0]
-    flat = col.values.to_numpy(zero_copy_only=False).astype(np.int64)
+    flat = col.values.to_numpy(zero_copy_only=False)[offsets[0] : offsets[-1]]
+    offsets -= offsets[0]
     labels = np.asarray(table.column("label").to_numpy(), dtype=np.int64)
     n_tokens = np.asarray(table.column("n_tokens").to_numpy())
     return Encoded(ids=flat, offsets=offsets, labels=labels, truncated=int((n_tokens > max_length).sum()))
@@ -182,12 +210,8 @@ def encode_dataset(ds, tok: Tokenizer, max_length: int) -> Encoded:
 
 def encode_list(tok: Tokenizer, texts: list[str], labels: list[int] | np.ndarray, max_length: int) -> Encoded:
     """Encode in memory (no cache): for small inputs and for callers without `datasets`."""
-    ids, truncated = encode_texts(tok, list(texts), max_length)
-    lengths = np.array([len(x) for x in ids], dtype=np.int64)
-    offsets = np.zeros(len(ids) + 1, dtype=np.int64)
-    np.cumsum(lengths, out=offsets[1:])
-    flat = np.fromiter((t for x in ids for t in x), dtype=np.int64, count=int(offsets[-1]))
-    return Encoded(flat, offsets, np.asarray(labels, dtype=np.int64), int(sum(truncated)))
+    flat, offsets, full = _flat(_encode(tok, [t if isinstance(t, str) else "" for t in texts]), max_length)
+    return Encoded(flat, offsets, np.asarray(labels, dtype=np.int64), int((full > max_length).sum()))
 
 
 def tokenizer_stats(tok: Tokenizer, splits: dict[str, Encoded], max_length: int, examples: list[str]) -> dict:

@@ -40,7 +40,7 @@ LATENCY_SENTENCES = 200
 # Settings every model shares, whatever its preset says (its optimizer and learning rate stay its own).
 SHARED_TRAIN_FIELDS = (
     "epochs", "batch_size", "patience", "evals_per_epoch", "seed", "device", "threads",
-    "bf16", "compile", "bucket_chunk", "max_seconds", "log_every",
+    "precision", "compile", "bucket_chunk", "max_seconds", "log_every",
 )  # fmt: skip
 
 
