@@ -92,3 +92,11 @@ class ReportError(TextcnnError):
 
 class ExportError(TextcnnError):
     """A run that cannot be exported, or an export that does not reproduce its model."""
+
+
+class BenchmarkError(TextcnnError):
+    """A `textcnn benchmark` dataset, option or baseline that cannot be run."""
+
+
+class AutotuneError(TextcnnError):
+    """An `--autotune` budget or search that cannot be run."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -44,7 +45,17 @@ def train(
     text_column: Annotated[str | None, typer.Option(help="Text column (default: found by name).")] = None,
     label_column: Annotated[str | None, typer.Option(help="Label column (default: found by name).")] = None,
     embeddings: Annotated[
-        Path | None, typer.Option(help="Pretrained vectors (word2vec .bin/.txt, GloVe, fastText .vec, .gz).")
+        str | None,
+        typer.Option(
+            help="Pretrained vectors: a name (glove-6b-50d, word2vec-google-news-300, glove-840b-300, "
+            "fasttext-crawl-300) or a file (word2vec .bin/.txt, GloVe, fastText .vec; .gz, .zip)."
+        ),
+    ] = None,
+    autotune: Annotated[
+        float | None,
+        typer.Option(
+            help="Search the settings on the validation split within SECONDS (the whole command), keep the best model."
+        ),
     ] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing run folder.")] = False,
     resume: Annotated[Path | None, typer.Option(help="Continue an interrupted run folder.")] = None,
@@ -62,7 +73,10 @@ def train(
       TEXTCNN_DATA_DIR=../shared/data textcnn train sst2
 
       textcnn train --resume runs/sst2-cnn-20261125-101500
+
+      textcnn train mr --autotune 300 --embeddings glove-6b-50d
     """
+    started = time.monotonic()  # --autotune's budget covers the whole command
     with user_errors():
         from textcnn.training.trainer import TrainingInterrupted
         from textcnn.training.trainer import train as train_fn
@@ -74,7 +88,7 @@ def train(
         else:
             options = {
                 "data": {"path": data, "text_column": text_column, "label_column": label_column},
-                "model": {"embeddings": str(embeddings) if embeddings else None},
+                "model": {"embeddings": embeddings},
                 "train": {
                     "epochs": epochs,
                     "batch_size": batch_size,
@@ -86,6 +100,11 @@ def train(
             if embeddings:
                 options["model"]["embedding_mode"] = "non-static"
             cfg = _config(dataset, model.value if model else None, config, options, set_)
+        if autotune is not None:
+            if cfg is None:
+                raise typer.BadParameter("--autotune starts a new run; it cannot --resume one")
+            _autotune(cfg, autotune, out, overwrite, started)
+            return
         display = TrainDisplay()
         try:
             with display:
@@ -95,6 +114,30 @@ def train(
             raise typer.Exit(130) from None
         if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, rank 0 reports
             _print_summary(json.loads((run_dir / "summary.json").read_text()), run_dir)
+
+
+def _autotune(cfg, seconds: float, out: Path | None, overwrite: bool, started: float) -> None:
+    """--autotune: one line per trial, then the best run's summary and the gain over the defaults."""
+    from textcnn.training.autotune import SUMMARY, autotune
+
+    def on_trial(r: dict) -> None:
+        val = f"validation {100 * r['val_accuracy']:.1f}%" if r.get("val_accuracy") is not None else r["state"]
+        console.print(f"trial {r['trial']}: {val} · {r['seconds']:.1f} s", highlight=False)
+
+    run_dir = autotune(cfg, seconds, out, overwrite=overwrite, started=started, on_trial=on_trial)
+    if int(os.environ.get("RANK", "0")) == 0:
+        _print_summary(json.loads((run_dir / "summary.json").read_text()), run_dir)
+        s = json.loads((run_dir / SUMMARY).read_text())
+        gain = (
+            ""
+            if s["gain_val"] is None
+            else f"; {100 * s['gain_val']:+.1f} points of validation accuracy over the defaults"
+        )
+        console.print(
+            f"autotune: {s['trials']} trials ({s['complete']} complete, {s['pruned']} pruned) in {s['seconds']:.0f} s"
+            f" of {s['budget_seconds']:g} s; best trial {s['best_trial']}{gain}",
+            highlight=False,
+        )
 
 
 def _print_summary(summary: dict, run_dir: Path) -> None:

@@ -1,0 +1,193 @@
+"""`textcnn benchmark`: stratified, deterministic folds; the protocol each dataset gets; fastText and
+textcnn see identical splits and tokens; finished runs are reused; the summary has the issue's schema."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+from conftest import toy_rows
+from typer.testing import CliRunner
+
+from textcnn.cli import app
+from textcnn.measure import benchmark as bm
+from textcnn.measure.render_benchmark import benchmark_markdown
+
+TINY = ["train.epochs=1", "train.threads=1", "model.feature_maps=8", "model.embedding_dim=16", "train.batch_size=16"]
+
+
+def _csv(path, rows) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["text", "label"])
+        w.writerows(rows)
+
+
+@pytest.fixture
+def data_dir(tmp_path):
+    root = tmp_path / "data"
+    _csv(root / "cvset" / "train.csv", toy_rows(120, seed=1))  # train only -> cross-validation
+    _csv(root / "tested" / "train.csv", toy_rows(100, seed=2))
+    _csv(root / "tested" / "test.csv", toy_rows(30, seed=3))
+    _csv(root / "hidden" / "train.csv", toy_rows(100, seed=4))
+    _csv(root / "hidden" / "validation.csv", toy_rows(30, seed=5))
+    _csv(root / "hidden" / "test.csv", [(t, "") for t, _ in toy_rows(30, seed=6)])  # labels hidden
+    return root
+
+
+# ---------------------------------------------------------------------------------------------
+# Folds
+
+
+def test_folds_are_stratified_and_balanced():
+    rng = np.random.default_rng(7)
+    labels = rng.choice(3, size=1003, p=[0.6, 0.3, 0.1])
+    folds = bm.stratified_folds(labels, 10, seed=0)
+    assert folds.shape == labels.shape and set(folds.tolist()) == set(range(10))
+    sizes = np.bincount(folds, minlength=10)
+    assert sizes.max() - sizes.min() <= 1
+    for c in range(3):
+        per_fold = np.bincount(folds[labels == c], minlength=10)
+        assert per_fold.max() - per_fold.min() <= 1  # each class's share, to within one row
+
+
+def test_folds_are_deterministic_and_depend_on_the_seed():
+    labels = np.array([0, 1] * 50)
+    a, b = bm.stratified_folds(labels, 5, seed=0), bm.stratified_folds(labels, 5, seed=0)
+    assert np.array_equal(a, b)
+    assert not np.array_equal(a, bm.stratified_folds(labels, 5, seed=1))
+
+
+def test_folds_reject_bad_k():
+    with pytest.raises(bm.BenchmarkError, match="at least 2"):
+        bm.stratified_folds([0, 1, 0, 1], 1)
+    with pytest.raises(bm.BenchmarkError, match="cannot be split"):
+        bm.stratified_folds([0, 1], 3)
+
+
+# ---------------------------------------------------------------------------------------------
+# Protocols and splits
+
+
+def test_protocol_per_dataset(data_dir):
+    cv = bm.plan_dataset("cvset", data_dir, folds=4)
+    assert cv.protocol == "cv4" and cv.k == 4 and len(cv.texts) == 120 and cv.n_test == 30
+    assert bm.plan_dataset("tested", data_dir).protocol == "test"
+    hidden = bm.plan_dataset("hidden", data_dir)
+    assert hidden.protocol == "validation" and len(hidden.test_texts) == 30
+
+
+def test_unit_splits_are_disjoint_and_cover_the_pool(data_dir):
+    plan = bm.plan_dataset("cvset", data_dir, folds=4)
+    scored = []
+    for fold in range(4):
+        s = bm.unit_split(plan, fold, seed=0, validation_fraction=0.1)
+        parts = [set(s.train.tolist()), set(s.validation.tolist()), set(s.test.tolist())]
+        assert not (parts[0] & parts[1]) and not (parts[0] & parts[2]) and not (parts[1] & parts[2])
+        assert len(parts[0] | parts[1] | parts[2]) == len(plan.texts)
+        scored += s.test.tolist()
+    assert sorted(scored) == list(range(len(plan.texts)))  # every row scored exactly once
+
+
+def test_fasttext_and_textcnn_see_identical_splits_and_tokens(data_dir, tmp_path):
+    """The unit's files feed both: same training rows (validation held out), same scored rows, and the
+    words fastText gets are the tokens textcnn's tokenizer produces."""
+    from textcnn.training.trainer import prepare
+
+    plan = bm.plan_dataset("cvset", data_dir, folds=4)
+    cfg = bm.dataset_config("cvset", data_dir, TINY)
+    split = bm.unit_split(plan, 1, seed=0, validation_fraction=cfg.data.validation_fraction)
+    folder = bm.write_split_files(plan, split, tmp_path / "unit")
+    prepared = prepare(bm.unit_config(cfg, folder, seed=0))
+    inputs = bm.fasttext_inputs(folder, cfg.tokenizer)
+
+    names = prepared.label_names
+    for part, n in (("train", len(split.train)), ("test", len(split.test))):
+        enc = prepared.encoded[part]
+        assert len(inputs[part]) == len(enc) == n
+        assert [y for y, _ in inputs[part]] == [names[int(i)] for i in enc.labels]
+    vocab = {i: w for w, i in prepared.tokenizer.get_vocab().items()}
+    for (_, words), ids in zip(inputs["train"], prepared.encoded["train"].sequences(), strict=True):
+        assert words == [vocab[int(i)] for i in ids]  # every training word is in the vocabulary
+    expected_train = sorted(plan.texts[i] for i in split.train)
+    assert sorted(json.loads(line)["text"] for line in (folder / "train.jsonl").read_text().splitlines()) == (
+        expected_train
+    )
+
+
+def test_fasttext_runner_scores_the_unit(data_dir, tmp_path):
+    pytest.importorskip("fasttext")
+    plan = bm.plan_dataset("tested", data_dir)
+    cfg = bm.dataset_config("tested", data_dir)
+    split = bm.unit_split(plan, None, seed=0, validation_fraction=0.1)
+    folder = bm.write_split_files(plan, split, tmp_path / "unit")
+    a = bm.run_fasttext(folder, cfg.tokenizer, "bigram", seed=0)
+    assert a["n_train"] == len(split.train) == 90 and a["n_test"] == 30 and 0.0 <= a["accuracy"] <= 1.0
+    assert bm.run_fasttext(folder, cfg.tokenizer, "bigram", seed=0)["accuracy"] == a["accuracy"]  # seeded
+
+
+# ---------------------------------------------------------------------------------------------
+# The whole command
+
+
+def _run(args):
+    return CliRunner().invoke(app, ["benchmark", *args])
+
+
+def test_benchmark_end_to_end_then_reused(data_dir, tmp_path):
+    fasttext = bm.fasttext_available()
+    out = tmp_path / "bench"
+    args = ["cvset", "--data-dir", str(data_dir), "--folds", "2", "--seeds", "1", "--out", str(out)]
+    args += [a for s in TINY for a in ("--set", s)] + (["--fasttext"] if fasttext else [])
+    first = _run(args)
+    assert first.exit_code == 0, first.output
+    assert "cvset fold 2/2 seed 0" in first.output and "ETA" in first.output
+    rep = json.loads((out / "benchmark.json").read_text())
+    assert set(rep) == {"machine", "datasets"}
+    cv = rep["datasets"]["cvset"]
+    assert cv["protocol"] == "cv2" and cv["n_train"] == 60 and cv["n_test"] == 60
+    stats = cv["textcnn"]["cnn"]
+    assert set(stats) == {"accuracies", "median", "mean", "sd", "train_seconds"} and len(stats["accuracies"]) == 1
+    assert "kim2014" not in cv
+    if fasttext:
+        assert set(cv["fasttext"]) == {"unigram", "bigram"}
+    assert (out / "benchmark.md").is_file() and (out / "records.jsonl").is_file()
+    records = [json.loads(x) for x in (out / "records.jsonl").read_text().splitlines()]
+    assert len(records) == 2 * (3 if fasttext else 1)
+
+    again = _run(args)
+    assert again.exit_code == 0, again.output
+    assert again.output.count("(reused)") == len(records)
+    assert json.loads((out / "benchmark.json").read_text())["datasets"] == rep["datasets"]
+
+
+def test_missing_fasttext_is_one_line(data_dir, tmp_path, monkeypatch):
+    monkeypatch.setattr(bm, "fasttext_available", lambda: False)
+    r = _run(["cvset", "--data-dir", str(data_dir), "--fasttext", "--out", str(tmp_path / "b")])
+    assert r.exit_code == 2
+    assert "pip install 'textcnn[baselines]'" in r.output and r.output.strip().count("\n") == 0
+
+
+def test_no_dataset_and_no_suite_is_one_line(tmp_path):
+    r = _run(["--data-dir", str(tmp_path), "--out", str(tmp_path / "b")])
+    assert r.exit_code == 2 and "none of the suite sets" in r.output
+
+
+def test_markdown_puts_the_three_side_by_side():
+    s = {"accuracies": [0.80, 0.82, 0.81], "median": 0.81, "mean": 0.81, "sd": 0.01, "train_seconds": 12.0}
+    ft = {"accuracies": [0.79], "median": 0.79, "mean": 0.79, "sd": 0.0, "train_seconds": 1.5}
+    rep = {
+        "machine": {"cpu": "test", "cores": 2, "threads": 1},
+        "datasets": {
+            "mr": {"protocol": "cv10", "n_train": 8636, "n_test": 960, "textcnn": {"cnn": s},
+                   "fasttext": {"unigram": ft, "bigram": ft}, "kim2014": bm.KIM2014["mr"]},
+        },
+    }  # fmt: skip
+    md = benchmark_markdown(rep, command="textcnn benchmark mr")
+    row = next(line for line in md.splitlines() if line.startswith("| mr |"))
+    assert "10-fold CV" in row and "81.0 ± 1.0" in row and "**+2.0**" in row and "76.1" in row and "+4.9" in row
+    assert benchmark_markdown(rep, command="textcnn benchmark mr") == md  # deterministic
+    assert bm.KIM2014["sst2"]["multichannel"] == 0.881 and bm.KIM2014["trec"]["rand"] == 0.912

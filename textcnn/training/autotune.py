@@ -1,0 +1,277 @@
+"""`--autotune SECONDS`: the best model a wall-clock budget buys, as fastText's `-autotune-duration`.
+
+What it is: `autotune(cfg, seconds)` searches learning rate, dropout, filter widths and feature maps
+(or the LSTM's hidden size), embedding dimension (or, with pretrained vectors, Kim's embedding
+mode), embedding dropout, epochs, evaluations per epoch and batch size with Optuna's TPE sampler
+(`pip install 'textcnn[autotune]'`), scoring each trial on the validation split only (the test
+split, when scored, is never read by the search). Trial 0 is the config as given (the defaults),
+so the gain over them is measured, not assumed. Bad trials are pruned by Optuna's median rule at
+the end of each epoch. The budget covers the whole call, data preparation and the final model
+included: a trial that would run past it is stopped and discarded, and no trial is started that
+the ones before suggest cannot finish.
+
+The final model: every trial is a complete, deterministic `train()` run with its own settings, so
+the best trial *is* the model those settings train (training the same config again reproduces it
+bit for bit on the same machine and thread count; a test checks this). Its run folder becomes the
+result: config.toml holds the best settings, and autotune.jsonl (one line per trial: settings,
+state, validation accuracy, seconds) and autotune.json (budget, trials, the defaults' and the best
+validation / test accuracy, the gain) sit beside the weights.
+
+Not here: the training loop (trainer.py), the CLI option (cli/train.py), the benchmark (measure/).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+import shutil
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from textcnn import events as ev
+from textcnn import run as runlib
+from textcnn.config import Config, validate
+from textcnn.errors import AutotuneError
+from textcnn.models.registry import spec
+
+log = logging.getLogger(__name__)
+
+HISTORY = "autotune.jsonl"
+SUMMARY = "autotune.json"
+TRIALS = ".autotune-trials"
+"""Scratch folder (inside the run folder) for trial runs while the search goes on; removed at the end."""
+MIN_SECONDS = 5.0
+
+WIDTHS = ([3, 4, 5], [2, 3, 4], [1, 2, 3], [2, 3, 4, 5], [3, 4, 5, 6], [1, 2, 3, 4, 5], [4, 5, 6])
+FEATURE_MAPS = (50, 100, 150, 200, 300)
+EMBEDDING_DIMS = (64, 128, 200, 300)
+HIDDEN_SIZES = (64, 100, 150, 200, 300)
+BATCH_SIZES = (25, 50, 100)
+EVALS_PER_EPOCH = (1, 2, 4)
+EMBEDDING_DROPOUTS = (0.0, 0.1, 0.2, 0.3)
+VECTOR_MODES = ("static", "non-static", "multichannel")
+
+
+class _OutOfTime(Exception):
+    pass
+
+
+class _Pruned(Exception):
+    pass
+
+
+def _choices(base: tuple, default) -> list:
+    """The candidate values with the config's own value among them (so trial 0 can be the defaults)."""
+    values = list(base)
+    if default not in values:
+        values.append(default)
+    return values
+
+
+def search_space(cfg: Config) -> dict[str, tuple[str, Any]]:
+    """'section.field' -> ('float-log' | 'float' | 'int' | 'choice', bounds or choices), for this model.
+
+    Which model options exist comes from the model table (textcnn.models.registry), not from names."""
+    m, t = cfg.model, cfg.train
+    options = spec(m.name).options
+    space: dict[str, tuple[str, Any]] = {
+        "train.lr": ("float-log", (min(0.05, t.lr), max(2.0, t.lr))),
+        "model.dropout": ("float", (0.0, 0.7)),
+        "model.embedding_dropout": ("choice", _choices(EMBEDDING_DROPOUTS, m.embedding_dropout)),
+        "train.epochs": ("int", (min(4, t.epochs), max(30, t.epochs))),
+        "train.batch_size": ("choice", _choices(BATCH_SIZES, t.batch_size)),
+        "train.evals_per_epoch": ("choice", _choices(EVALS_PER_EPOCH, t.evals_per_epoch)),
+    }
+    if "widths" in options:
+        space["model.widths"] = ("choice", [",".join(map(str, w)) for w in _choices(WIDTHS, list(m.widths))])
+    if "feature_maps" in options:
+        space["model.feature_maps"] = ("choice", _choices(FEATURE_MAPS, m.feature_maps))
+    if "hidden_size" in options:
+        space["model.hidden_size"] = ("choice", _choices(HIDDEN_SIZES, m.hidden_size))
+    if m.embeddings:
+        space["model.embedding_mode"] = ("choice", _choices(VECTOR_MODES, m.embedding_mode))
+    else:
+        space["model.embedding_dim"] = ("choice", _choices(EMBEDDING_DIMS, m.embedding_dim))
+    return space
+
+
+def defaults_of(cfg: Config, space: dict[str, tuple[str, Any]]) -> dict[str, Any]:
+    """The config's own values of the searched fields (trial 0)."""
+    out = {}
+    for key in space:
+        section, name = key.split(".")
+        value = getattr(getattr(cfg, section), name)
+        out[key] = ",".join(map(str, value)) if name == "widths" else value
+    return out
+
+
+def apply_params(cfg: Config, params: dict[str, Any]) -> Config:
+    """A copy of `cfg` with the trial's values; validated like any config."""
+    sections = {s: dataclasses.replace(getattr(cfg, s)) for s in ("data", "tokenizer", "model", "train")}
+    for key, value in params.items():
+        section, name = key.split(".")
+        if name == "widths":
+            value = [int(w) for w in str(value).split(",")]
+        setattr(sections[section], name, value)
+    new = Config(**sections)
+    validate(new)
+    return new
+
+
+def _suggest(trial, space: dict[str, tuple[str, Any]]) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    for key, (kind, arg) in space.items():
+        if kind == "float-log":
+            params[key] = trial.suggest_float(key, arg[0], arg[1], log=True)
+        elif kind == "float":
+            params[key] = trial.suggest_float(key, arg[0], arg[1])
+        elif kind == "int":
+            params[key] = trial.suggest_int(key, arg[0], arg[1])
+        else:
+            params[key] = trial.suggest_categorical(key, arg)
+    return params
+
+
+def autotune(
+    cfg: Config,
+    seconds: float,
+    out_dir: str | Path | None = None,
+    *,
+    overwrite: bool = False,
+    started: float | None = None,
+    callback: Callable[[Any], None] | None = None,
+    on_trial: Callable[[dict[str, Any]], None] | None = None,
+    seed: int | None = None,
+    max_trials: int | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> Path:
+    """Search within `seconds` (counted from `started`, a time.monotonic() value; default: now) and
+    leave the best trial's run folder at `out_dir`; returns that folder (see the module docstring).
+
+    `callback` receives the training events of every trial; `on_trial(record)` each autotune.jsonl line.
+    `max_trials` stops the search earlier (Optuna's n_trials); `clock` is for tests (a fake clock)."""
+    t0 = started if started is not None else clock()
+    try:
+        import optuna
+    except ImportError:
+        raise AutotuneError("--autotune needs Optuna: pip install 'textcnn[autotune]'") from None
+    from textcnn.training.trainer import prepare, train
+
+    if seconds < MIN_SECONDS:
+        raise AutotuneError(f"--autotune {seconds:g}: give at least {MIN_SECONDS:g} seconds")
+    deadline = t0 + seconds - min(2.0, 0.02 * seconds)  # leave time to move the best run into place
+    emit = callback or (lambda e: None)
+    run_dir = Path(out_dir) if out_dir else runlib.new_run_dir(cfg.data.dataset or "data", f"{cfg.model.name}-autotune")
+    if run_dir.exists() and any(run_dir.iterdir()):
+        if not overwrite:
+            raise AutotuneError(f"{run_dir} already exists; pass --overwrite to replace it")
+        shutil.rmtree(run_dir)
+    scratch = run_dir / TRIALS
+    scratch.mkdir(parents=True, exist_ok=True)
+
+    prepared = prepare(cfg)  # once: every trial trains on the same tokenized splits
+    space = search_space(cfg)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(
+        direction="maximize",
+        sampler=optuna.samplers.TPESampler(seed=cfg.train.seed if seed is None else seed),
+        pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1),
+    )
+    study.enqueue_trial(defaults_of(cfg, space))
+    history: list[dict[str, Any]] = []
+    durations: list[float] = []
+    best: dict[str, Any] | None = None
+
+    while True:
+        remaining = deadline - clock()
+        expected = statistics.median(durations) if durations else 0.0
+        if history and remaining < max(expected, 1.0):
+            break
+        if max_trials is not None and len(history) >= max_trials:
+            break
+        trial = study.ask()
+        params = _suggest(trial, space)
+        trial_cfg = apply_params(cfg, params)
+        trial_dir = scratch / f"trial{trial.number:03d}"
+        started_trial = clock()
+        record: dict[str, Any] = {"trial": trial.number, "params": params}
+
+        def watch(event, trial=trial) -> None:
+            if clock() >= deadline:
+                raise _OutOfTime
+            if isinstance(event, ev.Evaluated) and event.end_of_epoch:
+                trial.report(event.best_val_accuracy, event.epoch)
+                if trial.should_prune():
+                    raise _Pruned
+            emit(event)
+
+        try:
+            train(trial_cfg, trial_dir, overwrite=True, callback=watch, prepared=prepared)
+        except _Pruned:
+            study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+            record["state"] = "pruned"
+        except _OutOfTime:
+            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            record["state"] = "out of time"
+        else:
+            summary = json.loads((trial_dir / "summary.json").read_text(encoding="utf-8"))
+            study.tell(trial, summary["best_val_accuracy"])
+            record.update(
+                state="complete",
+                val_accuracy=summary["best_val_accuracy"],
+                test_accuracy=summary.get("test_accuracy"),
+                best_epoch=summary["best_epoch"],
+            )
+            durations.append(clock() - started_trial)
+            if best is None or summary["best_val_accuracy"] > best["val_accuracy"]:
+                if best is not None:
+                    shutil.rmtree(best["dir"], ignore_errors=True)
+                best = {**record, "dir": trial_dir}
+        record["seconds"] = round(clock() - started_trial, 3)
+        history.append(record)
+        if on_trial is not None:
+            on_trial(record)
+        if best is None or trial_dir != best["dir"]:
+            shutil.rmtree(trial_dir, ignore_errors=True)
+        if record["state"] == "out of time":
+            break
+    if best is None:
+        shutil.rmtree(run_dir, ignore_errors=True)
+        raise AutotuneError(
+            f"--autotune {seconds:g}: not even the default settings finished training within the budget; "
+            "give more seconds (or fewer epochs)"
+        )
+
+    for f in Path(best["dir"]).iterdir():  # the best trial's run becomes the run folder
+        shutil.move(str(f), run_dir / f.name)
+    shutil.rmtree(scratch, ignore_errors=True)
+    defaults = history[0] if history[0].get("state") == "complete" else None
+    summary = {
+        "budget_seconds": seconds,
+        "seconds": round(clock() - t0, 3),
+        "trials": len(history),
+        "complete": sum(r["state"] == "complete" for r in history),
+        "pruned": sum(r["state"] == "pruned" for r in history),
+        "best_trial": best["trial"],
+        "best_params": best["params"],
+        "best_val_accuracy": best["val_accuracy"],
+        "best_test_accuracy": best.get("test_accuracy"),
+        "default_val_accuracy": defaults and defaults["val_accuracy"],
+        "default_test_accuracy": defaults and defaults.get("test_accuracy"),
+        "gain_val": (best["val_accuracy"] - defaults["val_accuracy"]) if defaults else None,
+        "gain_test": _gain(best.get("test_accuracy"), defaults and defaults.get("test_accuracy")),
+    }
+    runlib.atomic_write_text(run_dir / HISTORY, "".join(json.dumps(r) + "\n" for r in history))
+    runlib.atomic_write_json(run_dir / SUMMARY, summary)
+    return run_dir
+
+
+def _gain(best: float | None, default: float | None) -> float | None:
+    if best is None or default is None or not (math.isfinite(best) and math.isfinite(default)):
+        return None
+    return best - default
