@@ -219,3 +219,31 @@ def test_a_report_json_that_does_not_match_the_records_is_rejected(tmp_path):
     del d["target"]
     with pytest.raises(RecordError, match="missing key 'target'"):
         render_compare(d, tmp_path)
+
+
+def _captured_figures(monkeypatch) -> dict:
+    """Render without writing: every figure by file name."""
+    import textcnn.measure.render as render
+
+    figures: dict = {}
+    monkeypatch.setattr(render, "_save", lambda fig, path: figures.__setitem__(path.name, fig))
+    return figures
+
+
+def test_plots_use_linear_axes_where_the_range_allows_and_plain_tick_labels(tmp_path, monkeypatch):
+    figures = _captured_figures(monkeypatch)
+    render_compare(compare_report().to_dict(), tmp_path)
+    train_ax, infer_ax = figures["throughput.png"].axes
+    assert train_ax.get_yscale() == infer_ax.get_yscale() == "linear"  # each quantity on its own axis
+    write_bench(bench_report(), tmp_path / "b")
+    ax = figures["bench.png"].axes[0]
+    labels = [ax.xaxis.get_major_formatter()(v, 0) for v in (8, 16, 512)]
+    assert labels == ["8", "16", "512"]  # not 2³, 2⁴
+    fmt = ax.yaxis.get_major_formatter()
+    assert [fmt(v, 0) for v in (0.5, 2, 2000)] == ["0.5", "2", "2,000"]  # not 2×10⁰
+
+
+def test_bench_says_what_the_peak_is(tmp_path):
+    write_bench(bench_report(), tmp_path)
+    md = (tmp_path / "bench.md").read_text()
+    assert "The peak is a yardstick, not the hardware's limit" in md and "A model can pass 100%" in md

@@ -201,6 +201,11 @@ def _print_bench(report) -> None:
                 row.append(f"{fmt_ms(r.median_ms)} ({r.pct_of_peak:.0f}%)" if r else "skipped")
             t.add_row(*row)
         console.print(t)
+    console.print(
+        "(%): share of the fp32 matmul peak, a yardstick timed in this run, not the hardware's limit; "
+        "a model can pass 100% (bench.md says why)",
+        highlight=False,
+    )
     if report.skipped:
         console.print(f"{len(report.skipped)} cell(s) skipped as too slow (listed in bench.md)")
 

@@ -164,12 +164,20 @@ def bench_markdown(rep: Any, plot: str | None = None) -> str:
     )
     parts.append("")
     parts.append(
-        f"**fp32 matmul peak (fastest of the timed calls): {rep.peak_gflops:,.1f} GFLOP/s** "
-        + ", ".join(f"[{p.m}×{p.k}]×[{p.k}×{p.n}] at the {p.when}: {p.gflops_per_s:,.1f}" for p in rep.matmul)
+        f"**Every cell ran in {getattr(rep, 'precision', 'fp32')}; its % of peak is of the "
+        f"{getattr(rep, 'precision', 'fp32')} matmul peak.** "
+        f"**fp32 matmul peak (fastest of the timed calls): {rep.peak_gflops:,.1f} GFLOP/s**"
+        + (f"; **bf16: {rep.peak_gflops_bf16:,.1f} GFLOP/s**" if getattr(rep, "peak_gflops_bf16", None) else "")
+        + ". "
+        + ", ".join(
+            f"{getattr(p, 'dtype', 'fp32')} [{p.m}×{p.k}]×[{p.k}×{p.n}] at the {p.when}: {p.gflops_per_s:,.1f}"
+            for p in rep.matmul
+        )
         + ". Achieved GFLOP/s = forward FLOPs × batch (×3 for train) / median time; FLOPs are counted "
-        "analytically (`models.flops_per_example`: multiply-adds of convolutions, recurrences and the classifier). "
-        "A share above 100% means the model's kernels ran faster than the reference matmul did."
+        "analytically (`models.flops_per_example`: multiply-adds of convolutions, recurrences and the classifier)."
     )
+    parts.append("")
+    parts.append(PEAK_NOTE)
     parts.append("")
     parts.append(table(["model", "parameters"], [[m, fmt(rep.params.get(m))] for m in models]))
     by_key = {(r.model, r.mode, r.batch_size, r.seq_len): r for r in rep.records}
@@ -206,6 +214,32 @@ def _length_table(by_key: dict, models: list[str], lengths: list[int], mode: str
     return table(["length", *models], rows)
 
 
+PEAK_NOTE = (
+    '**What "% of peak" means.** The peak is a yardstick, not the hardware\'s limit: the speed of one plain '
+    "fp32 matrix multiply of the shapes above, timed on this machine in this run. A model can pass 100%: the "
+    "LSTM's work is a few large GEMMs (the input projection of every time step at once) and oneDNN's fused "
+    "recurrent kernels, which can run faster than the reference shapes; and the peak is timed only at the start and the "
+    "end of the run, so it does not follow the load of a busy machine in between. Compare the shares of models with each other, not with 100%."
+)
+"""The caption of every "% of matmul peak" figure (bench.md; the CLI prints it under its tables)."""
+
+
+def _plain_ticks(axis, values: Sequence[float] | None = None) -> None:
+    """Tick labels as plain numbers (8, 16, 0.5, 2,000), never 2⁴ or 2×10⁰; at `values` when given."""
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
+    if values is not None:
+        axis.set_ticks(list(values))
+    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}" if v >= 10 or v == int(v) else f"{v:g}"))
+    axis.set_minor_formatter(NullFormatter())
+
+
+def _wide(values: Sequence[float], ratio: float = 30.0) -> bool:
+    """Whether positive values span more than `ratio`x, so that a linear axis would hide the small ones."""
+    pos = [v for v in values if v and v > 0]
+    return bool(pos) and max(pos) / min(pos) > ratio
+
+
 def _plot_bench(rep: Any, path: Path, Figure) -> Path:
     big = max(rep.config["batch_sizes"])
     fig = Figure(figsize=(7, 4.5))
@@ -225,10 +259,17 @@ def _plot_bench(rep: Any, path: Path, Figure) -> Path:
                     color=f"C{i % 10}",
                     label=f"{m} {mode}",
                 )
-    ax.set_xscale("log", base=2)
-    ax.set_yscale("log")
+    lengths = sorted({r.seq_len for r in rep.records if r.batch_size == big})
+    times = [r.median_ms for r in rep.records if r.batch_size == big]
+    if _wide(lengths, 8):
+        ax.set_xscale("log", base=2)  # doubling lengths: equal steps
+    _plain_ticks(ax.xaxis, lengths)
+    log_y = _wide(times)
+    if log_y:
+        ax.set_yscale("log")
+    _plain_ticks(ax.yaxis)
     ax.set_xlabel("sequence length (tokens)")
-    ax.set_ylabel(f"ms per batch of {big}")
+    ax.set_ylabel(f"ms per batch of {big}" + (" (log scale)" if log_y else ""))
     ax.set_title(
         f"Time per batch against length ({rep.machine.get('device', 'cpu')}, {rep.machine.get('threads')} threads)"
     )
@@ -393,23 +434,27 @@ def _plot_curves(rep: Any, path: Path, Figure) -> Path:
 
 
 def _plot_throughput(rep: Any, path: Path, Figure) -> Path:
-    fig = Figure(figsize=(7, 4.5))
-    ax = fig.add_subplot()
+    """Two panels on their own linear axes (training examples/s, inference sentences/s), each bar labelled."""
+    fig = Figure(figsize=(8, 4.2))
     names = list(rep.order)
-    x = list(range(len(names)))
-    w = 0.38
-    train = [rep.models[n].examples_per_s or 0.0 for n in names]
-    infer = [rep.models[n].inference_sentences_per_s or 0.0 for n in names]
-    ax.bar([i - w / 2 for i in x], train, w, label="training examples/s")
-    ax.bar([i + w / 2 for i in x], infer, w, label="inference sentences/s")
-    ax.set_xticks(x)
-    ax.set_xticklabels(names)
-    if max([*train, *infer, 0.0]) > 0:
-        ax.set_yscale("log")
-    ax.set_ylabel("per second (log scale)")
-    ax.set_title(f"{_short(rep.dataset)}: throughput")
-    ax.grid(True, axis="y", alpha=0.3)
-    ax.legend(fontsize=8)
+    panels = (
+        ("training examples/s", [rep.models[n].examples_per_s or 0.0 for n in names]),
+        ("inference sentences/s (batch 512)", [rep.models[n].inference_sentences_per_s or 0.0 for n in names]),
+    )
+    for k, (title, values) in enumerate(panels):
+        ax = fig.add_subplot(1, 2, k + 1)
+        bars = ax.bar(range(len(names)), values, 0.6, color=f"C{k}")
+        ax.set_xticks(range(len(names)))
+        ax.set_xticklabels(names)
+        if _wide(values, 100):  # a linear axis would show the slowest as an empty bar
+            ax.set_yscale("log")
+            title += " (log scale)"
+        _plain_ticks(ax.yaxis)
+        ax.bar_label(bars, labels=[f"{v:,.0f}" if v else "-" for v in values], fontsize=8)
+        ax.margins(y=0.12)
+        ax.set_title(title, fontsize=10)
+        ax.grid(True, axis="y", alpha=0.3)
+    fig.suptitle(f"{_short(rep.dataset)}: throughput (higher is better)")
     fig.tight_layout()
     _save(fig, path)
     return path
