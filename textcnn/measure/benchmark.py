@@ -423,7 +423,7 @@ def run_benchmark(
     out = Path(out_dir)
     seed_list = list(range(seeds))
     plans = {name: plan_dataset(name, data_dir, folds=folds, sets=sets) for name in datasets}
-    configs = {(n, m): dataset_config(n, data_dir, sets, model=m) for n in plans for m in models}
+    configs = {(n, m): dataset_config(n, data_dir, sets, model=m) for n in plans for m in (None, *models)}
     threads = next(iter(configs.values())).train.threads if configs else None
     machine = machine_info("cpu", threads)
     variants = [("textcnn", m) for m in models] + ([("fasttext", v) for v in FASTTEXT_VARIANTS] if fasttext else [])
@@ -437,7 +437,7 @@ def run_benchmark(
         eta = _eta(done, [(j[0], j[3], j[4]) for j in jobs[index - 1 :]])
         emit(BenchmarkProgress(index, len(jobs), name, system, variant, fold, plan.k, seed,
                                time.perf_counter() - t_start, eta))  # fmt: skip
-        base_cfg = configs[(name, models[0] if system == "fasttext" else variant)]
+        base_cfg = configs[(name, None if system == "fasttext" else variant)]
         split = unit_split(plan, fold, seed, base_cfg.data.validation_fraction)
         split_dir = write_split_files(plan, split, out / "splits" / name / unit_name(plan, fold, seed))
         t0 = time.perf_counter()

@@ -66,11 +66,19 @@ class _Pruned(Exception):
 
 
 def _choices(base: tuple, default) -> list:
-    """The candidate values with the config's own value among them (so trial 0 can be the defaults)."""
+    """The candidate values with the config's own value among them (so trial 0 can be the defaults);
+    an unset value (None: chosen by textcnn from the data) is a candidate like any other."""
     values = list(base)
     if default not in values:
         values.append(default)
     return values
+
+
+def _range(kind: str, low: float, high: float, default, grid: tuple) -> tuple[str, Any]:
+    """A numeric range that holds the default, or a choice over `grid` + the default when it is unset."""
+    if default is None:
+        return ("choice", _choices(grid, None))
+    return (kind, (min(low, default), max(high, default)))
 
 
 def search_space(cfg: Config) -> dict[str, tuple[str, Any]]:
@@ -80,10 +88,10 @@ def search_space(cfg: Config) -> dict[str, tuple[str, Any]]:
     m, t = cfg.model, cfg.train
     options = spec(m.name).options
     space: dict[str, tuple[str, Any]] = {
-        "train.lr": ("float-log", (min(0.05, t.lr), max(2.0, t.lr))),
-        "model.dropout": ("float", (0.0, 0.7)),
+        "train.lr": _range("float-log", 0.05, 2.0, t.lr, (0.1, 0.3, 0.5, 1.0, 2.0)),
+        "model.dropout": _range("float", 0.0, 0.7, m.dropout, (0.2, 0.3, 0.4, 0.5, 0.6)),
         "model.embedding_dropout": ("choice", _choices(EMBEDDING_DROPOUTS, m.embedding_dropout)),
-        "train.epochs": ("int", (min(4, t.epochs), max(30, t.epochs))),
+        "train.epochs": _range("int", 4, 30, t.epochs, (5, 10, 15, 20, 25, 30)),
         "train.batch_size": ("choice", _choices(BATCH_SIZES, t.batch_size)),
         "train.evals_per_epoch": ("choice", _choices(EVALS_PER_EPOCH, t.evals_per_epoch)),
     }
