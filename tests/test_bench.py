@@ -39,6 +39,27 @@ def fixed_peak(monkeypatch, gflops: float):
     monkeypatch.setattr(bench, "measure_matmul_peak", lambda **kw: [MatmulPeak(1, 1, 1, 1.0, gflops)])
 
 
+def test_cells_run_in_the_resolved_precision_and_are_a_share_of_its_peak(monkeypatch):
+    def peaks(**kw):
+        dtype = kw.get("dtype", "fp32")
+        return [MatmulPeak(1, 1, 1, 1.0, 100.0 if dtype == "fp32" else 40.0, dtype=dtype)]
+
+    monkeypatch.setattr(bench, "measure_matmul_peak", peaks)
+    rep = run_bench(["cnn"], [8], [2], repeats=1, model_overrides=TINY, vocab_size=50, precision="bf16")
+    assert rep.precision == "bf16" and rep.peak_gflops == 100.0 and rep.peak_gflops_bf16 == 40.0
+    assert rep.run_peak == 40.0 and {p.dtype for p in rep.matmul} == {"fp32", "bf16"}
+    for r in rep.records:
+        assert r.pct_of_peak == pytest.approx(100 * r.gflops_per_s / 40.0)
+    fp32 = run_bench(["cnn"], [8], [2], repeats=1, model_overrides=TINY, vocab_size=50, precision="fp32")
+    assert fp32.precision == "fp32" and fp32.run_peak == 100.0
+    assert fp32.records[0].pct_of_peak == pytest.approx(fp32.records[0].gflops_per_s)
+
+
+def test_matmul_peak_in_bf16_is_measured_with_its_dtype():
+    (p,) = measure_matmul_peak(shapes=((64, 32, 64),), repeats=1, dtype="bf16")
+    assert p.dtype == "bf16" and p.gflops_per_s > 0
+
+
 def test_flop_arithmetic():
     assert matmul_flops(2, 3, 4) == 48
     assert achieved_gflops(1e9, 2, 1.0, "forward") == pytest.approx(2.0)

@@ -2,9 +2,10 @@
 
 `run_bench` builds each model from its preset (`configs/<model>.toml` plus overrides), feeds it random
 token ids (no dataset, no tokenizer) and times a forward pass (eval mode, `torch.inference_mode`)
-and a training step without the optimizer (train mode, forward + cross-entropy + `backward`). In the
-same run it measures the machine's fp32 matmul rate, so each cell's achieved GFLOP/s can be read as
-a share of what this machine can do. Every cell is timed with `timing.time_fn` (warm-up dropped,
+and a training step without the optimizer (train mode, forward + cross-entropy + `backward`), both in
+the precision training would use (`train.precision`, `auto` resolved for the device: bf16 autocast
+or fp32). In the same run it measures the machine's fp32 and bf16 matmul rates, so each cell's
+achieved GFLOP/s can be read as a share of what this machine can do in the precision the cell ran in. Every cell is timed with `timing.time_fn` (warm-up dropped,
 median and p95 of the repeats); repeats are capped by a time budget per cell, and cells whose
 estimated time per call is too long are skipped and listed as such.
 
@@ -51,7 +52,7 @@ class BenchRecord:
     tokens_per_s: float
     gflops_per_s: float
     pct_of_peak: float
-    """gflops_per_s as a percentage of the run's measured matmul peak."""
+    """gflops_per_s as a percentage of the run's measured matmul peak in the cell's precision."""
     flops_per_example: int = 0
     """Forward FLOPs per sentence (models.flops_per_example)."""
     repeats: int = 0
@@ -78,7 +79,7 @@ class SkippedCell:
 
 @dataclass
 class MatmulPeak:
-    """fp32 torch.mm rate for one shape: [m, k] x [k, n]; the rate is from the fastest call (a peak)."""
+    """torch.mm rate for one shape and dtype: [m, k] x [k, n]; the rate is from the fastest call (a peak)."""
 
     m: int
     k: int
@@ -88,13 +89,15 @@ class MatmulPeak:
     best_ms: float = 0.0
     when: str = "start"
     """'start' or 'end' of the benchmark (measured twice: a busy moment cannot lower the peak)."""
+    dtype: str = "fp32"
+    """'fp32' or 'bf16' (both operands in that dtype; bf16 accumulates in fp32, as autocast's matmuls do)."""
 
 
 @dataclass
 class BenchReport:
     machine: dict[str, Any]
     peak_gflops: float
-    """Best fp32 matmul rate measured in this run (GFLOP/s): the yardstick for pct_of_peak."""
+    """Best fp32 matmul rate measured in this run (GFLOP/s): the yardstick for pct_of_peak in fp32."""
     records: list[BenchRecord]
     config: dict[str, Any]
     """What was asked: models, lengths, batch sizes, repeats, budget, vocab, each model's config."""
@@ -103,6 +106,15 @@ class BenchReport:
     params: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
     """Wall time of the whole benchmark."""
+    precision: str = "fp32"
+    """The precision every cell ran in ('fp32', or 'bf16' autocast), `train.precision` resolved."""
+    peak_gflops_bf16: float | None = None
+    """Best bf16 matmul rate measured in this run: the yardstick for pct_of_peak in bf16."""
+
+    @property
+    def run_peak(self) -> float:
+        """The peak of the precision the cells ran in."""
+        return self.peak_gflops_bf16 if self.precision == "bf16" and self.peak_gflops_bf16 else self.peak_gflops
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -125,29 +137,49 @@ def achieved_gflops(flops_per_example: float, batch_size: int, seconds: float, m
     return flops_per_example * batch_size * factor / seconds / 1e9
 
 
+PEAK_SHAPES = ((2048, 2048, 2048), (8192, 300, 1200))
+"""A square GEMM and one shaped like a text CNN's (B*T tokens x 300-d embeddings x 1200 filter taps)."""
+SLOW_BF16_SHAPES = ((512, 300, 1200),)
+"""bf16 on hardware without native bf16 runs a slow fallback: one small shape shows its rate."""
+
+
 def measure_matmul_peak(
-    shapes: Sequence[tuple[int, int, int]] = ((2048, 2048, 2048), (8192, 300, 1200)),
+    shapes: Sequence[tuple[int, int, int]] = PEAK_SHAPES,
     *,
     device: str = "cpu",
     repeats: int = 5,
     budget_s: float = 1.0,
+    dtype: str = "fp32",
 ) -> list[MatmulPeak]:
-    """Time fp32 torch.mm for each (m, k, n): a square GEMM and one shaped like a text CNN's."""
+    """Time torch.mm in `dtype` ('fp32' or 'bf16') for each (m, k, n)."""
     import torch
 
     sync = torch.cuda.synchronize if device.startswith("cuda") else None
+    torch_dtype = torch.bfloat16 if dtype == "bf16" else torch.float32
     out = []
     gen = torch.Generator().manual_seed(0)
     for m, k, n in shapes:
-        a = torch.randn(m, k, generator=gen).to(device)
-        b = torch.randn(k, n, generator=gen).to(device)
-        c = torch.empty(m, n, device=device)
+        a = torch.randn(m, k, generator=gen).to(device, torch_dtype)
+        b = torch.randn(k, n, generator=gen).to(device, torch_dtype)
+        c = torch.empty(m, n, device=device, dtype=torch_dtype)
         t = time_fn(
             lambda a=a, b=b, c=c: torch.mm(a, b, out=c), repeats=repeats, warmup=1, sync=sync, max_seconds=budget_s
         )
         flops = matmul_flops(m, k, n)
-        out.append(MatmulPeak(m, k, n, t.median * 1e3, flops / t.min / 1e9, best_ms=t.min * 1e3))
+        out.append(MatmulPeak(m, k, n, t.median * 1e3, flops / t.min / 1e9, best_ms=t.min * 1e3, dtype=dtype))
     return out
+
+
+def measure_peaks(device: str, *, bf16_native: bool, when: str = "start") -> list[MatmulPeak]:
+    """fp32 and bf16 matmul peaks (bf16 on its slow-fallback shape where the hardware lacks it)."""
+    bf16_shapes = PEAK_SHAPES if bf16_native else SLOW_BF16_SHAPES
+    peaks = measure_matmul_peak(device=device) + measure_matmul_peak(shapes=bf16_shapes, device=device, dtype="bf16")
+    return [dataclasses.replace(p, when=when) for p in peaks]
+
+
+def best_peak(peaks: Sequence[MatmulPeak], dtype: str) -> float | None:
+    rates = [p.gflops_per_s for p in peaks if p.dtype == dtype]
+    return max(rates) if rates else None
 
 
 def _parse_overrides(model: str, model_overrides: dict[str, Any] | None) -> dict[str, Any]:
@@ -178,6 +210,7 @@ def run_bench(
     max_call_seconds: float = 2.0,
     min_repeats: int = 3,
     seed: int = 0,
+    precision: str = "auto",
 ) -> BenchReport:
     """Time every model x mode x batch size x length on random ids; return the records.
 
@@ -186,13 +219,16 @@ def run_bench(
     min(repeats, max(min_repeats, budget_s / estimate)) timed calls. A cell is skipped (and listed in
     `report.skipped`) when its estimated time per call exceeds `max_call_seconds`: the estimate is
     the previous length's time scaled linearly, and never less than FLOPs / matmul peak. `progress`
-    gets a `textcnn.events.BenchCell` after each cell.
+    gets a `textcnn.events.BenchCell` after each cell. `precision` ('auto', 'fp32', 'bf16'; auto as in
+    training, `runtime.resolve_precision`) is the precision of every cell; the share of peak is taken
+    against the matmul peak of that precision.
     """
     import torch
     import torch.nn.functional as F
 
     from textcnn.config import MODELS, load_config
     from textcnn.models import build_model, flops_per_example
+    from textcnn.runtime import bf16_native, resolve_precision
 
     unknown = [m for m in models if m not in MODELS]
     if unknown:
@@ -216,9 +252,11 @@ def run_bench(
     try:
         sync = torch.cuda.synchronize if device.startswith("cuda") else None
         machine = machine_info(device, threads)
-        matmul = measure_matmul_peak(device=device)
-        peak = max(p.gflops_per_s for p in matmul)
-        log.info("matmul peak %.1f GFLOP/s", peak)
+        native = bf16_native(torch.device(device))
+        prec = resolve_precision(precision, torch.device(device))
+        matmul = measure_peaks(device, bf16_native=native)
+        peak = best_peak(matmul, prec) or best_peak(matmul, "fp32")
+        log.info("matmul peak %.1f GFLOP/s (%s)", peak, prec)
 
         lengths = sorted(set(lengths))
         batch_sizes = sorted(set(batch_sizes))
@@ -259,9 +297,9 @@ def run_bench(
                         lens = torch.full((batch,), seq_len, dtype=torch.long).to(device)
                         labels = torch.randint(0, num_classes, (batch,), generator=gen).to(device)
                         fn = (
-                            _forward_fn(model, ids, lens)
+                            _forward_fn(model, ids, lens, prec)
                             if mode == "forward"
-                            else _train_fn(model, ids, lens, labels, F)
+                            else _train_fn(model, ids, lens, labels, F, prec)
                         )
                         try:
                             record = _time_cell(
@@ -286,8 +324,8 @@ def run_bench(
                             progress(cell_event(record.median_ms))
             del model
         # Measure the peak again: the best of both is the yardstick, whatever else ran at the start.
-        matmul += [dataclasses.replace(p, when="end") for p in measure_matmul_peak(device=device)]
-        peak = max(p.gflops_per_s for p in matmul)
+        matmul += measure_peaks(device, bf16_native=native, when="end")
+        peak = best_peak(matmul, prec) or best_peak(matmul, "fp32")
         for r in records:
             r.pct_of_peak = 100.0 * r.gflops_per_s / peak
         machine["load_average_end"] = load_average()
@@ -308,37 +346,48 @@ def run_bench(
         "vocab_size": vocab_size,
         "num_classes": num_classes,
         "seed": seed,
+        "precision": precision,
         "model_overrides": model_overrides or {},
         "model_configs": model_cfgs,
     }
     return BenchReport(
         machine=machine,
-        peak_gflops=peak,
+        peak_gflops=best_peak(matmul, "fp32"),
         records=records,
         config=config,
         skipped=skipped,
         matmul=matmul,
         params=params,
         seconds=time.perf_counter() - started,
+        precision=prec,
+        peak_gflops_bf16=best_peak(matmul, "bf16"),
     )
 
 
-def _forward_fn(model, ids, lens):
+def _autocast(ids, prec: str):
+    import torch
+
+    return torch.autocast(ids.device.type, dtype=torch.bfloat16, enabled=prec == "bf16")
+
+
+def _forward_fn(model, ids, lens, prec: str = "fp32"):
     import torch
 
     def fn():
         model.eval()
-        with torch.inference_mode():
+        with torch.inference_mode(), _autocast(ids, prec):
             return model(ids, lens)
 
     return fn
 
 
-def _train_fn(model, ids, lens, labels, F):
+def _train_fn(model, ids, lens, labels, F, prec: str = "fp32"):
     def fn():
         model.train()
         model.zero_grad(set_to_none=True)
-        loss = F.cross_entropy(model(ids, lens), labels)
+        with _autocast(ids, prec):
+            logits = model(ids, lens)
+        loss = F.cross_entropy(logits.float(), labels)  # the loss in fp32, as in training
         loss.backward()
 
     return fn
