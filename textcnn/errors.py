@@ -100,3 +100,7 @@ class BenchmarkError(TextcnnError):
 
 class AutotuneError(TextcnnError):
     """An `--autotune` budget or search that cannot be run."""
+
+
+class ServeError(TextcnnError):
+    """A `textcnn serve` option, or a run that cannot be served."""

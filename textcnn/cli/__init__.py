@@ -7,7 +7,7 @@ and exit code 2, never a traceback.
 
 - `app.py`: the Typer app and its root options; `common.py`: consoles, option types, error boundary.
 - `train.py`, `data.py` (datasets, tokenize), `predict.py` (predict, evaluate, explain, filters),
-  `measure.py` (compare, bench, report), `benchmark.py` (the suite): one module per command group.
+  `measure.py` (compare, bench, report), `benchmark.py` (the suite), `serve.py` (the HTTP server): one module per command group.
 - `display.py`: renders the typed training events (a live bar on a terminal, plain lines in logs).
 
 Not here: anything that computes (the library packages do), tensors, training logic.
@@ -15,13 +15,14 @@ Not here: anything that computes (the library packages do), tensors, training lo
 
 from __future__ import annotations
 
-from textcnn.cli import benchmark, data, measure, predict, train
+from textcnn.cli import benchmark, data, measure, predict, serve, train
 from textcnn.cli.app import app
 
 COMMANDS = (
     train.train, data.datasets, data.tokenize,
     predict.predict, predict.evaluate, predict.explain, predict.filters,
     measure.compare, measure.bench, benchmark.benchmark, measure.report,
+    serve.serve,
 )  # fmt: skip
 """Every command, in the order `textcnn --help` lists them; the function name is the command name."""
 for _command in COMMANDS:
