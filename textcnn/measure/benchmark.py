@@ -247,6 +247,16 @@ def write_split_files(plan: DatasetPlan, split: UnitSplit, folder: Path) -> Path
     return folder
 
 
+def split_digest(folder: Path) -> str:
+    """SHA-256 of a unit's three files: a finished run is reused only for the very same rows."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for part in ("train", "validation", "test"):
+        h.update((folder / f"{part}.jsonl").read_bytes())
+    return h.hexdigest()
+
+
 def read_split_file(path: Path) -> tuple[list[str], list[str]]:
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     return [r["text"] for r in rows], [str(r["label"]) for r in rows]
@@ -484,7 +494,7 @@ def _record(plan, system, variant, fold, seed, result: dict[str, Any], run_dir: 
 def _textcnn_run(cfg: Config, run_dir: Path, plan: DatasetPlan, fold, seed, autotune: float | None) -> RunRecord:
     from textcnn.training.trainer import CKPT, train
 
-    settings = {"config": to_toml(cfg), "autotune": autotune}
+    settings = {"config": to_toml(cfg), "autotune": autotune, "rows": split_digest(Path(cfg.data.path or "."))}
     saved = _reusable(run_dir, settings)
     if saved is not None:
         return _record(plan, "textcnn", cfg.model.name, fold, seed, saved["result"], run_dir, True)
@@ -514,7 +524,7 @@ def _fasttext_run(cfg: Config, split_dir: Path, run_dir: Path, plan, variant: st
     threads = cfg.train.threads or 1
     settings = {
         "variant": variant, "options": FASTTEXT_VARIANTS[variant], "seed": seed, "threads": threads,
-        "tokenizer": dataclasses.asdict(cfg.tokenizer), "split": str(split_dir),
+        "tokenizer": dataclasses.asdict(cfg.tokenizer), "rows": split_digest(split_dir),
     }  # fmt: skip
     saved = _reusable(run_dir, settings)
     if saved is not None:
