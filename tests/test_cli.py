@@ -169,7 +169,10 @@ def test_help_wraps_instead_of_cutting_and_flags_have_no_type():
     assert "runs/<dataset>-<model>-<time>" in text and "…" not in text
     assert "<bool>" not in text and "--overwrite / --no-overwrite" in text
     res = runner.invoke(app, ["--help"])
-    assert "..." not in res.output.split("Commands:")[1]  # every command summary whole
+    summaries = res.output.split("Commands:")[1].splitlines()
+    for cmd in ("train", "datasets", "tokenize", "predict", "evaluate", "explain", "filters", "compare", "bench"):
+        (line,) = [x for x in summaries if x.split()[:1] == [cmd]]
+        assert not line.endswith("..."), line  # the summary is whole
 
 
 def test_datasets_shows_whole_hub_ids_and_flags_missing_local_copies(tmp_path, monkeypatch):
@@ -205,6 +208,8 @@ def test_unreachable_hub_fails_fast_with_one_message(monkeypatch):
     monkeypatch.setattr(constants, "ENDPOINT", endpoint)
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
     monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", False)
+    import textcnn.training.trainer  # noqa: F401 - import time (seconds on a busy machine) is not the lookup's
+
     t0 = time.perf_counter()
     res = runner.invoke(app, ["train", "trec"])
     assert time.perf_counter() - t0 < 10
@@ -358,3 +363,17 @@ def test_compare_bench_and_report_through_the_cli(trained, tmp_path):
     assert res.exit_code == 0, res.output
     assert (out / "report.md").read_text() == before
     assert _one_error_line(runner.invoke(app, ["report", str(tmp_path / "nothing")]))
+
+
+def test_the_live_bar_spans_every_epoch_so_time_remaining_holds():
+    from textcnn import events as ev
+    from textcnn.cli.display import TrainDisplay
+
+    with TrainDisplay() as d:
+        d.live = True  # as on a terminal
+        d(ev.TrainingStarted(run_dir="r", epochs=3, steps_per_epoch=10, params=1, device="cpu", threads=1,
+                             world_size=1, resumed_from_step=None))  # fmt: skip
+        d(ev.StepDone(epoch=2, step=5, steps=10, loss=0.5, global_step=15))
+        (task,) = d.progress.tasks
+        assert (task.total, task.completed) == (30, 15)
+        assert "epoch 2 step 5/10" in task.description

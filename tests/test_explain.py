@@ -245,3 +245,23 @@ def test_filter_texts_from_a_text_file_and_the_runs_own_data(predictor, tmp_path
     assert filter_texts(predictor, f, limit=2) == ["great film", "awful film"]
     own = filter_texts(predictor, split="validation")
     assert len(own) == 30 and all(isinstance(t, str) for t in own)
+
+
+def test_distinct_ngrams_keep_the_strongest_of_overlapping_windows():
+    from textcnn.inference.explain import NGram, distinct_ngrams
+
+    def gram(start, width, score, n_tokens=None):
+        toks = [f"t{i}" for i in range(start, start + (width if n_tokens is None else n_tokens))]
+        return NGram(start, width, toks, " ".join(toks), None, None, n_tokens is not None, [], {}, score)
+
+    grams = [
+        gram(0, 5, 2.0),  # "How far is it from"
+        gram(0, 3, 1.5),  # "How far is": overlaps, same sign -> dropped
+        gram(1, 4, 1.2),  # overlaps -> dropped
+        gram(2, 3, -0.9),  # overlaps but pushes the other way -> kept
+        gram(6, 3, 0.8),  # elsewhere -> kept
+        gram(9, 4, 3.0, n_tokens=0),  # padding only -> never shown
+    ]
+    shown = distinct_ngrams(grams, top=10)
+    assert [(g.start, g.width) for g in shown] == [(0, 5), (2, 3), (6, 3)]
+    assert [(g.start, g.width) for g in distinct_ngrams(grams, top=1)] == [(0, 5)]

@@ -36,7 +36,8 @@ class TrainDisplay:
 
     def _print(self, msg: str) -> None:
         if not self.quiet and self.rank0:
-            (self.progress.console if self.progress else console).print(msg, highlight=False)
+            # soft_wrap: a record is one line on a terminal too (the terminal folds it; copy-paste keeps it whole)
+            (self.progress.console if self.progress else console).print(msg, highlight=False, soft_wrap=True)
 
     def __call__(self, e: ev.TrainingEvent) -> None:
         if isinstance(e, ev.DataLoaded):
