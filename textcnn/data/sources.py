@@ -44,7 +44,6 @@ import logging
 import math
 import os
 import re
-from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -816,7 +815,7 @@ def _finish(mapped: datasets.Dataset, keep_unlabelled: bool) -> _Split:
     return _Split(
         ds=ds,
         labels=table.column("label").to_numpy()[mask_np],
-        texts=table.column("text").filter(mask),
+        texts=table.column("text") if mask_np.all() else table.column("text").filter(mask),  # no copy when all kept
         rows_in=len(mapped),
         dropped=dropped,
         labelled=labelled,
@@ -864,11 +863,19 @@ def _class_counts(labels: np.ndarray, names: list[str], labelled: bool) -> dict[
     return {name: int(c) for name, c in zip(names, counts, strict=True)}
 
 
-def _duplicates(texts: list[str], labels: np.ndarray) -> tuple[int, int]:
-    """(rows repeating an earlier (text, label) pair, texts that occur with more than one label)."""
-    pairs = set(zip(texts, labels.tolist(), strict=True))
-    per_text = Counter(text for text, _ in pairs)
-    return len(texts) - len(pairs), sum(1 for c in per_text.values() if c > 1)
+def _duplicates(texts: pa.ChunkedArray, labels: np.ndarray) -> tuple[int, int]:
+    """(rows repeating an earlier (text, label) pair, texts that occur with more than one label).
+
+    Counted in Arrow (hash group-by), so a large split never becomes a list of Python strings."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    pairs = pa.table({"text": texts, "label": pa.array(labels)}).group_by(["text", "label"]).aggregate([])
+    if pairs.num_rows == 0:
+        return 0, 0
+    per_text = pc.value_counts(pairs.column("text"))
+    conflicts = pc.sum(pc.greater(per_text.field("counts"), 1)).as_py() or 0
+    return len(texts) - pairs.num_rows, int(conflicts)
 
 
 def _take(s: _Split, positions: np.ndarray, rows_in: int | None = None) -> _Split:
@@ -976,11 +983,12 @@ def _split_reports(
     parts: dict[str, _Split], train_dropped: dict[str, int], names: list[str], notes: list[str]
 ) -> dict[str, SplitReport]:
     """One SplitReport per split; notes texts with conflicting labels and texts shared with train."""
+    import pyarrow.compute as pc
+
     reports: dict[str, SplitReport] = {}
-    train_texts = parts["train"].texts.to_pylist()
-    seen = set(train_texts)
+    seen = None  # the train texts, once, as an Arrow set (no Python strings)
     for name, s in parts.items():
-        texts = train_texts if name == "train" else s.texts.to_pylist()
+        texts = s.texts
         duplicates, conflicts = _duplicates(texts, s.labels)
         reports[name] = SplitReport(
             rows_in=s.rows_in,
@@ -991,7 +999,9 @@ def _split_reports(
         )
         if name == "train" and conflicts:
             notes.append(f"train: {conflicts:,} texts occur with more than one label")
-        overlap = sum(1 for t in texts if t in seen) if name != "train" else 0
+        if name != "train" and seen is None:
+            seen = pc.unique(parts["train"].texts)
+        overlap = (pc.sum(pc.is_in(texts, value_set=seen)).as_py() or 0) if name != "train" and len(texts) else 0
         if overlap:
             notes.append(f"{name}: {overlap:,} of {len(texts):,} texts also occur in train")
     return reports
