@@ -14,6 +14,7 @@ from textcnn.data.tokenizer import (
     pad_id,
     tokenizer_stats,
     train_tokenizer,
+    train_tokenizer_cached,
 )
 
 CORPUS = [
@@ -105,6 +106,23 @@ def test_encode_dataset_is_cached_and_matches_in_memory_encoding(word_tok, tmp_p
     # the second encoding reads the cache: same fingerprinted file, same ids
     c = encode_dataset(ds, word_tok, 6)
     assert np.array_equal(a.ids, c.ids)
+
+
+def test_encoded_ids_are_int32_and_the_tokenizer_is_cached_by_fingerprint(tmp_path, monkeypatch):
+    datasets = pytest.importorskip("datasets")
+    from textcnn.data import tokenizer as tokmod
+    from textcnn.data.tokenizer import encode_dataset
+
+    csv = tmp_path / "d.csv"
+    csv.write_text("text,label\n" + "\n".join(f'"{t}",{i % 2}' for i, t in enumerate(CORPUS)) + "\n")
+    ds = datasets.load_dataset("csv", data_files=str(csv), split="train", cache_dir=str(tmp_path / "cache"))
+    first = train_tokenizer_cached(ds, TokenizerConfig())
+    assert first.to_str() == train_tokenizer(CORPUS, TokenizerConfig()).to_str()
+    assert encode_dataset(ds, first, 256).ids.dtype == np.int32
+    monkeypatch.setattr(tokmod, "train_tokenizer", lambda *a, **k: pytest.fail("trained again"))
+    assert train_tokenizer_cached(ds, TokenizerConfig()).to_str() == first.to_str()  # read back
+    with pytest.raises(pytest.fail.Exception):  # other settings: another key
+        train_tokenizer_cached(ds, TokenizerConfig(lowercase=False))
 
 
 def test_stats(word_tok):
