@@ -40,7 +40,13 @@ def train(
     batch_size: Annotated[int | None, typer.Option(help="Sentences per batch.")] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
     device: Annotated[Device | None, typer.Option(help="auto picks cuda, then mps, then cpu.")] = None,
-    threads: Annotated[int | None, typer.Option(help="CPU threads (default: all cores).")] = None,
+    threads: Annotated[
+        int | None,
+        typer.Option(
+            help="CPU threads (default: every core this process may use). On a machine other jobs keep busy, "
+            "use --threads 1: oversubscribed cores made a run 10x slower."
+        ),
+    ] = None,
     data: Annotated[str | None, typer.Option("--data", help="Local copy of the dataset (folder or file).")] = None,
     text_column: Annotated[str | None, typer.Option(help="Text column (default: found by name).")] = None,
     label_column: Annotated[str | None, typer.Option(help="Label column (default: found by name).")] = None,
