@@ -202,7 +202,7 @@ def _print_bench(report) -> None:
             t.add_row(*row)
         console.print(t)
     console.print(
-        "(%): share of the fp32 matmul peak, a yardstick timed in this run, not the hardware's limit; "
+        "(%): share of the matmul peak in the cells' precision, a yardstick timed in this run, not the hardware's limit; "
         "a model can pass 100% (bench.md says why)",
         highlight=False,
     )

@@ -216,10 +216,11 @@ def _length_table(by_key: dict, models: list[str], lengths: list[int], mode: str
 
 PEAK_NOTE = (
     '**What "% of peak" means.** The peak is a yardstick, not the hardware\'s limit: the speed of one plain '
-    "fp32 matrix multiply of the shapes above, timed on this machine in this run. A model can pass 100%: the "
-    "LSTM's work is a few large GEMMs (the input projection of every time step at once) and oneDNN's fused "
-    "recurrent kernels, which can run faster than the reference shapes; and the peak is timed only at the start and the "
-    "end of the run, so it does not follow the load of a busy machine in between. Compare the shares of models with each other, not with 100%."
+    "matrix multiply of the shapes above, in the precision the cells ran in, timed on this machine in this run. "
+    "A model can pass 100%: the LSTM's work is a few large GEMMs (the input projection of every time step at "
+    "once) and oneDNN's fused recurrent kernels, which can run faster than the reference shapes; and the peak is "
+    "timed only at the start and the end of the run, so it does not follow the load of a busy machine in "
+    "between. Compare the shares of models with each other, not with 100%."
 )
 """The caption of every "% of matmul peak" figure (bench.md; the CLI prints it under its tables)."""
 
