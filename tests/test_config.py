@@ -46,6 +46,13 @@ def test_precision_defaults_to_auto_and_old_bf16_settings_still_load(tmp_path):
     assert "bf16 = true" in old and config_from_toml(tmp_path / "config.toml").train.precision == "bf16"
 
 
+def test_validation_passes_are_capped_by_default_and_can_score_everything():
+    assert load_config().train.eval_max_examples == 10_000
+    assert load_config(sets=["train.eval_max_examples=none"]).train.eval_max_examples is None
+    with pytest.raises(ConfigError, match="train.eval_max_examples=0 must be >= 1"):
+        load_config(sets=["train.eval_max_examples=0"])
+
+
 def test_auto_precision_is_bf16_only_where_the_hardware_has_it(monkeypatch):
     import torch
 

@@ -152,6 +152,9 @@ class TrainConfig:
     """CPU threads for torch (unset: every core this process may use; on a busy machine use 1)."""
     precision: str = "auto"
     """auto | fp32 | bf16: bf16 autocast (fp32 weights and loss); auto = bf16 where the hardware has it."""
+    eval_max_examples: int | None = 10_000
+    """Validation passes score at most this many examples, a fixed seeded subsample (unset: all of them),
+    so the 10% hold-out of a large set never stalls training; the test split is always scored in full."""
     compile: bool = False
     """torch.compile the model."""
     bucket_chunk: int = 100
@@ -246,6 +249,8 @@ def validate(cfg: Config) -> None:
         problems.append(f"train.lr={t.lr} must be > 0")
     if t.threads is not None and t.threads < 1:
         problems.append(f"train.threads={t.threads} must be >= 1")
+    if t.eval_max_examples is not None and t.eval_max_examples < 1:
+        problems.append(f"train.eval_max_examples={t.eval_max_examples} must be >= 1 (or unset: every example)")
     if t.patience < 0 or t.checkpoint_every_steps < 0 or t.checkpoint_every_minutes < 0:
         problems.append("train.patience and train.checkpoint_every_* must be >= 0")
     if tk.vocab_size < 0:
