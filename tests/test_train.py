@@ -12,6 +12,7 @@ from conftest import toy_rows
 from textcnn import events as ev
 from textcnn import run as runlib
 from textcnn.config import load_config
+from textcnn.errors import RunError
 from textcnn.training.trainer import TrainingError, TrainingInterrupted, request_stop, train
 
 
@@ -53,7 +54,8 @@ def test_cnn_learns_a_separable_task_and_writes_a_complete_run(toy_csv, tmp_path
         assert key in summary
     assert json.loads((run_dir / "labels.json").read_text()) == ["negative", "positive"]
     metrics = read_metrics(run_dir)
-    assert len(metrics) == summary["epochs_run"] * 4  # train.evals_per_epoch = 4
+    per_epoch = runlib.load_run(run_dir).config.train.evals_per_epoch  # resolved from the data size
+    assert len(metrics) == summary["epochs_run"] * per_epoch
     assert sum(r["end_of_epoch"] for r in metrics) == summary["epochs_run"]
     assert metrics[-1]["end_of_epoch"] and metrics[-1]["epoch_seconds"] > 0
     kinds = [type(e) for e in events]
@@ -116,7 +118,7 @@ def test_existing_run_folder_is_not_overwritten(toy_csv, tmp_path):
     out = tmp_path / "run"
     out.mkdir()
     (out / "keep.txt").write_text("mine")
-    with pytest.raises(TrainingError, match="already exists; pass --overwrite"):
+    with pytest.raises(RunError, match="already exists; pass --overwrite"):
         train(tiny_cfg(toy_csv, "train.epochs=1"), out)
     assert (out / "keep.txt").read_text() == "mine"
     train(tiny_cfg(toy_csv, "train.epochs=1"), out, overwrite=True)

@@ -49,6 +49,16 @@ class RunError(TextcnnError):
     """A run folder that is missing, incomplete, damaged or does not match its files."""
 
 
+class RunInProgress(RunError):
+    """A run folder another process is still training (it holds the folder's lock)."""
+
+
+class WriteFailed(RunError):
+    """A file of a run folder could not be written (disk full, file-size limit, read-only folder).
+
+    The previous version of the file is kept, so the run can be resumed once the cause is gone."""
+
+
 class TrainingError(TextcnnError):
     """Training cannot go on (non-finite loss, bad resume state, no classes)."""
 

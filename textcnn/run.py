@@ -7,10 +7,17 @@
     metrics.jsonl      one line per validation pass
     summary.json       the headline numbers
     checkpoint.safetensors  resumable training state (removed when training finishes)
+    checksums.json     sha256 of config.toml, tokenizer.json and labels.json as written
+    run.lock           while a process trains into the folder: its pid and start time
 
 Every file is written atomically (temporary file in the same folder, flush, fsync, rename), so a
-crash during a save leaves the previous version, never half a file. Loading validates every file
-and says exactly what is wrong. Not here: training (textcnn.training) and prediction (textcnn.inference).
+crash during a save leaves the previous version, never half a file; a write that fails (disk full,
+a file-size limit, a read-only folder) is a `WriteFailed` that names the file and keeps its previous
+version. Safetensors files carry a sha256 of their data in their header, the text files theirs in
+checksums.json, so loading tells a truncated or bit-flipped file by name and says what is wrong.
+One writer per folder: `RunLock` (flock on run.lock; the kernel drops it when its process dies, so
+a crashed run's lock is stale, never stuck); readers refuse a folder still being trained
+(`check_readable`), and `latest` only picks complete runs (summary.json written, no live lock). Not here: training (textcnn.training) and prediction (textcnn.inference).
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from textcnn.config import Config, ConfigError, config_from_toml
-from textcnn.errors import RunError
+from textcnn.errors import RunError, RunInProgress, WriteFailed
 
 FILES = ("config.toml", "tokenizer.json", "model.safetensors", "labels.json")
 
@@ -37,19 +44,31 @@ def runs_dir() -> Path:
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """Write `data` to `path` through a temporary file and a rename; on failure the old file stays
+    and the error is a WriteFailed that names the file."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+    except BaseException as e:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        if isinstance(e, OSError):
+            raise _write_failed(path, e) from None
         raise
     _fsync_dir(path.parent)
+
+
+def _write_failed(path: Path, e: OSError) -> WriteFailed:
+    why = e.strerror or str(e)
+    return WriteFailed(f"could not write {path}: {why}; its previous version is kept (free space or fix the "
+                       "folder's permissions, then resume)")  # fmt: skip
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:
@@ -61,11 +80,27 @@ def atomic_write_json(path: str | Path, obj: Any) -> None:
 
 
 def append_jsonl(path: str | Path, record: dict) -> None:
-    """Append one line and fsync (a torn last line is skipped by `read_jsonl`)."""
-    with open(path, "a", encoding="utf-8") as f:
-        f.write(json.dumps(record, ensure_ascii=False) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
+    """Append one line and fsync; a failed write is cut off again (a torn last line, left by a crash,
+    is skipped by `read_jsonl`)."""
+    line = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
+    try:
+        with open(path, "ab") as f:
+            start = f.tell()
+            try:
+                f.write(line)
+                f.flush()
+                os.fsync(f.fileno())
+            except OSError:
+                f.truncate(start)
+                raise
+    except OSError as e:
+        raise _write_failed(Path(path), e) from None
+
+
+def truncate_jsonl(path: str | Path, n: int) -> None:
+    """Keep the first `n` records of a JSON-lines file (a resumed run drops what came after its checkpoint)."""
+    rows = read_jsonl(path)[:n]
+    atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
 
 
 def read_jsonl(path: str | Path) -> list[dict]:
@@ -94,25 +129,74 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+SHA_KEY = "textcnn_sha256"
+"""Safetensors metadata key: sha256 of the file's data section (every byte after the header)."""
+
+
 def save_tensors(path: str | Path, tensors: dict, metadata: dict[str, str] | None = None) -> None:
-    """Write tensors as safetensors, atomically."""
+    """Write tensors as safetensors, atomically, with a sha256 of the data in the header."""
     from safetensors.torch import save
 
     clean = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
-    atomic_write_bytes(path, save(clean, metadata=metadata))
+    atomic_write_bytes(path, _with_checksum(save(clean, metadata=metadata)))
 
 
-def load_tensors(path: str | Path) -> dict:
-    """Read a safetensors file; a clear RunError when it is missing or corrupt."""
+def _with_checksum(blob: bytes) -> bytes:
+    """A safetensors blob with SHA_KEY added to its header metadata (the data section is unchanged)."""
+    import hashlib
+
+    n = int.from_bytes(blob[:8], "little")
+    header = json.loads(blob[8 : 8 + n])
+    data = memoryview(blob)[8 + n :]
+    header.setdefault("__metadata__", {})[SHA_KEY] = hashlib.sha256(data).hexdigest()
+    raw = json.dumps(header, separators=(",", ":")).encode("utf-8")
+    raw += b" " * (-len(raw) % 8)  # safetensors keeps the data 8-byte aligned
+    return len(raw).to_bytes(8, "little") + raw + data
+
+
+def verify_tensors_file(p: Path, blob: bytes) -> dict[str, str]:
+    """Check a safetensors file's framing and checksum; its metadata, or a RunError saying what is wrong."""
+    import hashlib
+
+    if len(blob) < 8:
+        raise RunError(f"{p} is truncated ({len(blob)} bytes): not a safetensors file")
+    n = int.from_bytes(blob[:8], "little")
+    if 8 + n > len(blob):
+        raise RunError(f"{p} is truncated or its header is damaged (header of {n} bytes, file of {len(blob)})")
+    try:
+        header = json.loads(blob[8 : 8 + n])
+        ends = [int(v["data_offsets"][1]) for k, v in header.items() if k != "__metadata__"]
+        metadata = header.get("__metadata__") or {}
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError):
+        raise RunError(f"{p} has a damaged header (not the JSON safetensors writes)") from None
+    size = len(blob) - 8 - n
+    if ends and max(ends) > size:
+        raise RunError(f"{p} is truncated: {size:,} of {max(ends):,} bytes of tensor data")
+    want = metadata.get(SHA_KEY)
+    if want is not None and hashlib.sha256(memoryview(blob)[8 + n :]).hexdigest() != want:
+        raise RunError(f"{p} is damaged: its data does not match the sha256 written with it")
+    return metadata
+
+
+def read_tensors(path: str | Path) -> tuple[dict, dict[str, str]]:
+    """A safetensors file's tensors and metadata, checked; a RunError naming the file when it is missing,
+    truncated, damaged or not safetensors."""
     from safetensors.torch import load
 
     p = Path(path)
     if not p.is_file():
         raise RunError(f"{p} is missing")
+    blob = p.read_bytes()
+    metadata = verify_tensors_file(p, blob)
     try:
-        return load(p.read_bytes())
+        return load(blob), metadata
     except Exception as e:  # safetensors raises its own SafetensorError for bad headers or sizes
         raise RunError(f"{p} is corrupt or not a safetensors file ({str(e).splitlines()[0]})") from None
+
+
+def load_tensors(path: str | Path) -> dict:
+    """Read a safetensors file; a clear RunError when it is missing or corrupt."""
+    return read_tensors(path)[0]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -123,10 +207,50 @@ def save_run_files(run_dir: Path, cfg: Config, tokenizer, label_names: list[str]
     """The files that describe a run; written before training starts, so a crash leaves a usable folder."""
     from textcnn.config import to_toml
 
-    run_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(run_dir / "config.toml", to_toml(cfg))
     atomic_write_text(run_dir / "tokenizer.json", tokenizer.to_str(pretty=True))
     atomic_write_json(run_dir / "labels.json", list(label_names))
+    write_checksums(run_dir)
+
+
+def save_config(run_dir: Path, cfg: Config) -> None:
+    """Rewrite a run's config.toml (and its checksum), e.g. with the options `--resume` changed."""
+    from textcnn.config import to_toml
+
+    atomic_write_text(run_dir / "config.toml", to_toml(cfg))
+    write_checksums(run_dir)
+
+
+CHECKSUMS = "checksums.json"
+CHECKED = ("config.toml", "tokenizer.json", "labels.json")
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def write_checksums(run_dir: Path) -> None:
+    atomic_write_json(run_dir / CHECKSUMS, {f: _sha256(run_dir / f) for f in CHECKED if (run_dir / f).is_file()})
+
+
+def verify_checksums(run_dir: Path) -> None:
+    """Each text file against checksums.json (when there is one: older runs have none)."""
+    p = Path(run_dir) / CHECKSUMS
+    if not p.is_file():
+        return
+    try:
+        sums = json.loads(p.read_text(encoding="utf-8"))
+        if not isinstance(sums, dict):
+            raise ValueError
+    except (ValueError, UnicodeDecodeError):
+        raise RunError(f"{p} is damaged (not the JSON object of checksums training wrote)") from None
+    for name, want in sums.items():
+        f = Path(run_dir) / str(name)
+        if name in CHECKED and f.is_file() and _sha256(f) != want:
+            raise RunError(f"{f} is damaged or was edited: its sha256 differs from the one in {CHECKSUMS} "
+                           f"(delete {CHECKSUMS} to accept an edit)")  # fmt: skip
 
 
 def save_weights(run_dir: Path, model) -> None:
@@ -177,13 +301,212 @@ class Run:
 
 
 def check_run_dir(path: str | Path) -> Path:
+    """A run folder that can be read: not being trained, every file there, the text files undamaged."""
     p = Path(path)
     if not p.is_dir():
         raise RunError(f"run folder {p} does not exist")
+    check_readable(p)
     missing = [f for f in FILES if not (p / f).is_file()]
     if missing:
         raise RunError(f"{p} is not a complete run folder: missing {', '.join(missing)}")
+    verify_checksums(p)
     return p
+
+
+# ---------------------------------------------------------------------------------------------
+# One writer per run folder
+
+LOCK = "run.lock"
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: the lock file and its pid alone
+    fcntl = None
+
+
+def _process_start(pid: int) -> str | None:
+    """The kernel's start time of `pid` (clock ticks since boot; Linux), to tell a reused pid apart."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat.rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def _alive(owner: dict) -> bool:
+    import socket
+
+    if owner.get("host") != socket.gethostname():
+        return True  # another machine's process: assume it is still there
+    pid = int(owner.get("pid", 0))
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # alive, another user's
+    started = owner.get("proc_start")
+    return started is None or _process_start(pid) in (None, started)
+
+
+def lock_owner(run_dir: str | Path) -> dict | None:
+    """{"pid", "started", "host"} of the live process training into `run_dir`, or None (no lock, or a
+    stale one left by a process that is gone)."""
+    p = Path(run_dir) / LOCK
+    try:
+        owner = json.loads(p.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(owner, dict):
+        return None
+    return owner if _alive(owner) else None
+
+
+def _owner_text(owner: dict) -> str:
+    return f"pid {owner.get('pid')}, started {owner.get('started')}" + (
+        f" on {owner['host']}" if owner.get("host") and owner["host"] != _hostname() else ""
+    )
+
+
+def _hostname() -> str:
+    import socket
+
+    return socket.gethostname()
+
+
+def check_readable(run_dir: str | Path) -> None:
+    """RunInProgress when a live process is still training into `run_dir` (its files are not final)."""
+    owner = lock_owner(run_dir)
+    if owner is not None:
+        raise RunInProgress(f"{run_dir} is still training ({_owner_text(owner)}); use it when it has "
+                            "finished, or pick a complete run")  # fmt: skip
+
+
+def is_complete(run_dir: Path) -> bool:
+    """Trained to the end: summary.json and weights written, no process still training into it."""
+    return (
+        (run_dir / "summary.json").is_file()
+        and (run_dir / "model.safetensors").is_file()
+        and (lock_owner(run_dir) is None)
+    )
+
+
+class RunLock:
+    """The exclusive right to write a run folder, held from before the first write until the run ends.
+
+    flock(2) on `run.lock`, which records the owner's pid and start time: the kernel releases the lock
+    when the process exits or is killed, so a crash leaves a stale file, never a stuck folder."""
+
+    def __init__(self, run_dir: str | Path):
+        self.run_dir = Path(run_dir)
+        self.path = self.run_dir / LOCK
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        import time
+
+        try:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            while not self._try_lock():
+                pass
+            owner = {"pid": os.getpid(), "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+                     "host": _hostname(), "proc_start": _process_start(os.getpid())}  # fmt: skip
+            data = json.dumps(owner).encode("utf-8")
+            os.ftruncate(self._fd, 0)
+            os.pwrite(self._fd, data, 0)
+            os.fsync(self._fd)
+        except OSError as e:
+            self.release()
+            raise _write_failed(self.path, e) from None
+
+    def _try_lock(self) -> bool:
+        """True when locked; False to try again (the file was replaced meanwhile); RunInProgress if held."""
+        if fcntl is None:  # pragma: no cover
+            owner = lock_owner(self.run_dir)
+            if owner is not None:
+                raise self._held(owner)
+            self.path.unlink(missing_ok=True)
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+            return True
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise self._held(lock_owner(self.run_dir) or {"pid": "?", "started": "?"}) from None
+        try:
+            same = os.fstat(fd).st_ino == os.stat(self.path).st_ino
+        except FileNotFoundError:
+            same = False
+        if not same:  # its previous owner removed it between our open and our flock
+            os.close(fd)
+            return False
+        self._fd = fd
+        return True
+
+    def _held(self, owner: dict) -> RunInProgress:
+        return RunInProgress(f"{self.run_dir} is being trained by another process ({_owner_text(owner)}); "
+                             "wait for it to finish or stop it, or train into another folder")  # fmt: skip
+
+    def release(self) -> None:
+        if self._fd is None:
+            return
+        self.path.unlink(missing_ok=True)  # while still holding it, so no one locks a file on its way out
+        os.close(self._fd)
+        self._fd = None
+
+    def __enter__(self) -> RunLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+def clear_for_new_run(run_dir: Path, *, overwrite: bool) -> None:
+    """A fresh run needs an empty folder (its own lock aside); with `overwrite` a run's files are removed."""
+    others = [f for f in run_dir.iterdir() if f.name != LOCK] if run_dir.is_dir() else []
+    if not others:
+        return
+    if not overwrite:
+        raise RunError(f"{run_dir} already exists; pass --overwrite to replace it or --resume to continue")
+    for name in (*FILES, "metrics.jsonl", "summary.json", "checkpoint.safetensors", CHECKSUMS):
+        try:
+            (run_dir / name).unlink(missing_ok=True)
+        except OSError as e:
+            raise _write_failed(run_dir / name, e) from None
+
+
+def check_resumable(run_dir: Path) -> None:
+    """A folder `train --resume` can continue: its config is there and it has not finished."""
+    if not run_dir.is_dir():
+        raise RunError(f"run folder {run_dir} does not exist")
+    if not (run_dir / "config.toml").is_file():
+        raise RunError(f"{run_dir} has no config.toml: training never started there; start it again with "
+                       f"`textcnn train DATASET --out {run_dir} --overwrite`")  # fmt: skip
+    if (run_dir / "summary.json").is_file() and not (run_dir / "checkpoint.safetensors").is_file():
+        raise RunError(f"{run_dir} has finished training (summary.json); there is nothing to resume")
+    verify_checksums(run_dir)
+
+
+def load_tokenizer_and_labels(run_dir: Path) -> tuple[Any, list[str]]:
+    """A run's tokenizer and label names, checked (for resuming; `load_run` reads them for prediction)."""
+    from textcnn.data.tokenizer import TokenizerError, load_tokenizer
+
+    try:
+        tok = load_tokenizer(run_dir / "tokenizer.json")
+    except TokenizerError as e:
+        raise RunError(str(e)) from None
+    p = run_dir / "labels.json"
+    try:
+        labels = json.loads(p.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise RunError(f"{p} is missing or not valid JSON: {e}") from None
+    if not isinstance(labels, list) or len(labels) < 2 or not all(isinstance(x, str) for x in labels):
+        raise RunError(f"{p} must be a list of label names")
+    return tok, labels
 
 
 def load_run(path: str | Path, device: str = "cpu", weights: str = "model.safetensors") -> Run:
@@ -327,7 +650,7 @@ def _trained_runs(root: Path) -> list[Path]:
     """Complete run folders under `root` (not one still training or crashed: see `is_complete`)."""
     if not root.is_dir():
         return []
-    return [d for d in root.iterdir() if d.is_dir() and (d / "model.safetensors").is_file()]
+    return [d for d in root.iterdir() if d.is_dir() and is_complete(d)]
 
 
 def _newest(runs: list[Path]) -> list[Path]:

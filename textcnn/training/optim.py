@@ -44,7 +44,8 @@ class SparseAdadelta(torch.optim.Optimizer):
                 rows = grad.indices()[0]  # (R,) the rows this batch touched, each once
                 g = grad.values()  # (R, E)
                 # index_select / index_copy_ rather than t[rows]: much faster gathers and scatters on CPU
-                missed = state["step"].to(p.device) - 1 - state["last"].index_select(0, rows)  # (R,) skipped steps
+                # (R,) skipped steps, in float64: rho ** missed must not depend on the dtype `last` has
+                missed = state["step"].to(p.device) - 1 - state["last"].index_select(0, rows).double()
                 avg = state["averages"].index_select(0, rows)  # (R, 2, E)
                 avg.mul_(torch.pow(rho, missed).to(p.dtype).view(-1, 1, 1))
                 sq, acc = avg[:, 0], avg[:, 1]  # views into avg, (R, E) each
@@ -54,6 +55,17 @@ class SparseAdadelta(torch.optim.Optimizer):
                 state["averages"].index_copy_(0, rows, avg)
                 state["last"].index_fill_(0, rows, state["step"].item())
                 p.index_copy_(0, rows, p.index_select(0, rows).sub_(delta, alpha=lr))
+
+    def load_state_dict(self, state_dict) -> None:
+        """torch casts every floating state tensor to its parameter's dtype on load; `step` and `last`
+        (step counts) are float64 here, so put them back: a resumed run then computes exactly what an
+        uninterrupted one does (with float32 `last`, rho ** missed was computed in float32 and a run
+        resumed from a checkpoint drifted from the uninterrupted one)."""
+        super().load_state_dict(state_dict)
+        for st in self.state.values():
+            for key in ("step", "last"):
+                if key in st:
+                    st[key] = st[key].to(torch.float64)
 
 
 class Optimizers:

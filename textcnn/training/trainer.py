@@ -1,25 +1,30 @@
-"""Training: `train(config) -> run folder`, built from small functions.
+"""Training: `train(config) -> run folder`, a `Trainer` in three steps: setup, fit, finish.
 
-prepare (data → tokenizer → cached ids → padded tensors) → build model and optimizer →
-`train_one_epoch` / `evaluate` with early stopping on validation accuracy → best weights restored,
-test split scored when it has labels → run folder. Resumable: Ctrl-C / SIGTERM finish the current
-step and write a checkpoint; `train(resume=RUN)` continues exactly (same batches, same RNG states).
-Data-parallel under `torchrun` (DistributedDataParallel: gloo on CPU, nccl on CUDA).
+setup: data (prepare.py) → model and optimizer → the run folder (new, or a checkpoint restored).
+fit: `train_one_epoch` / `evaluate` with early stopping on validation accuracy, checkpoints on a step
+or time interval. finish: best weights restored, test split scored when it has labels, summary.json.
 
-Not here: model definitions (models.py), the run folder format (run.py), rendering (cli.py).
+Resumable: Ctrl-C / SIGTERM finish the current step and write a checkpoint; `train(resume=RUN)`
+continues exactly (same batches, RNG streams, optimizer state, running sums and early-stopping
+state), from that checkpoint or from any periodic one after a crash (`kill -9`), so the final weights
+are bit-identical to an uninterrupted run on CPU. One writer per run folder (textcnn.run.RunLock).
+Data-parallel under `torchrun` (distributed.py).
+
+What survives a restart is small objects with a `state_dict()`: `Progress` (where the loop is),
+`RunningSums` (sums since the last evaluation) and `EarlyStopping` (early_stopping.py).
+
+Not here: model definitions (textcnn.models), the run folder format (textcnn.run), checkpoint
+contents (checkpoint.py), rendering (textcnn.cli).
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
-import logging
+import dataclasses
 import math
-import os
 import random
 import signal
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,20 +35,27 @@ from torch import nn
 
 from textcnn import events as ev
 from textcnn import run as runlib
-from textcnn.config import Config, config_from_toml
+from textcnn.config import Config, ConfigError, config_from_toml, resolve_for_data
 from textcnn.data.batching import PaddedSplit, bucketed_batches, pad_split, sorted_batches
-from textcnn.data.tokenizer import Encoded, encode_dataset, load_tokenizer, pad_id, train_tokenizer
-from textcnn.errors import TrainingError, TrainingInterrupted
+from textcnn.errors import RunError, TrainingError, TrainingInterrupted
 from textcnn.events import Callback
 from textcnn.models.registry import unwrap
 from textcnn.runtime import peak_rss_mb, select_device, set_threads
+from textcnn.training import distributed
+from textcnn.training.checkpoint import CKPT, load_checkpoint, save_checkpoint
+from textcnn.training.distributed import World
+from textcnn.training.early_stopping import EarlyStopping
 from textcnn.training.optim import apply_max_norm, make_optimizer
+from textcnn.training.prepare import Prepared, load_vectors_for, prepare, tokenize_report
 
-log = logging.getLogger(__name__)
+__all__ = [
+    "CKPT", "RESUMABLE", "Prepared", "Trainer", "TrainingError", "TrainingInterrupted", "evaluate", "prepare",
+    "request_stop", "resume_config", "tokenize_report", "train", "train_one_epoch",
+]  # fmt: skip
 
-
-# ---------------------------------------------------------------------------------------------
-# Set-up
+RESUMABLE = ("threads", "device", "epochs", "checkpoint_every_steps", "checkpoint_every_minutes", "log_every",
+             "max_seconds")  # fmt: skip
+"""train.* fields `--resume` may change; every other field is the run's and stays as it was."""
 
 
 def seed_everything(seed: int) -> None:
@@ -52,65 +64,18 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-@dataclass
-class Prepared:
-    """Everything training needs from the data, tokenized once."""
+def precision(t, device: torch.device) -> str:
+    """'bf16' or 'fp32': the one place the trainer reads the config's precision setting."""
+    if hasattr(t, "precision"):
+        from textcnn.runtime import resolve_precision
 
-    cfg: Config
-    tokenizer: object  # tokenizers.Tokenizer
-    label_names: list[str]
-    encoded: dict[str, Encoded]  # train / validation / test
-    test_labelled: bool
-    report_lines: list[str]
-    source: str
-    seconds: float
-    examples: list[str]  # a few validation texts, to show encodings
-
-    @property
-    def pad_id(self) -> int:
-        return pad_id(self.tokenizer)
+        return resolve_precision(t.precision, device)
+    return "bf16" if getattr(t, "bf16", False) else "fp32"  # pragma: no cover - configs before `precision`
 
 
-def prepare(cfg: Config, tokenizer=None, label_names: list[str] | None = None) -> Prepared:
-    """Load the data, train (or take) the tokenizer, encode every split (cached by `datasets`)."""
-    import datasets
-
-    from textcnn.data.sources import load_data
-
-    datasets.disable_progress_bars()  # our own display reports progress; theirs would interleave
-    t0 = time.perf_counter()
-    data = load_data(cfg.data, seed=cfg.train.seed)
-    if label_names is not None and list(label_names) != list(data.label_names):
-        raise TrainingError(f"the data's labels {data.label_names} differ from the run's {label_names}")
-    train_ds = data.splits["train"]
-    if tokenizer is None:
-        tokenizer = train_tokenizer(_iter_texts(train_ds), cfg.tokenizer, length=len(train_ds))
-    encoded = {name: encode_dataset(ds, tokenizer, cfg.tokenizer.max_length) for name, ds in data.splits.items()}
-    return Prepared(
-        cfg=cfg,
-        tokenizer=tokenizer,
-        label_names=list(data.label_names),
-        encoded=encoded,
-        test_labelled=data.test_labelled,
-        report_lines=data.report.lines(),
-        source=data.source,
-        seconds=time.perf_counter() - t0,
-        examples=list(data.splits["validation"][:3]["text"]),
-    )
-
-
-def tokenize_report(cfg: Config, out: str | Path) -> dict:
-    """Train (or load) the tokenizer, write it to `out`, and return `tokenizer_stats` for every split."""
-    from textcnn.data.tokenizer import tokenizer_stats
-
-    prepared = prepare(cfg)
-    runlib.atomic_write_text(out, prepared.tokenizer.to_str(pretty=True))
-    return tokenizer_stats(prepared.tokenizer, prepared.encoded, cfg.tokenizer.max_length, prepared.examples)
-
-
-def _iter_texts(ds, batch: int = 10_000):
-    for i in range(0, len(ds), batch):
-        yield from ds[i : i + batch]["text"]
+def autocast(device: torch.device, prec: str):
+    """The forward pass's autocast context for a precision from `precision()`."""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=prec == "bf16")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -123,22 +88,19 @@ def evaluate(
     *,
     batch_size: int = 1024,
     min_length: int = 1,
-    rank: int = 0,
-    world_size: int = 1,
-    bf16: bool = False,
+    world: World = World(),
+    prec: str = "fp32",
 ) -> dict:
     """Loss and accuracy over the split (sums divided by N), and predictions in input order.
 
-    With several ranks each scores every world_size-th length-sorted batch and the sums are reduced."""
+    With several ranks each scores every world-size-th length-sorted batch and the sums are reduced."""
     model.eval()
-    device = split.ids.device
+    device = split.labels.device
     preds = torch.full((len(split),), -1, dtype=torch.long, device=device)
-    loss_sum = torch.zeros((), device=device, dtype=torch.float64)
-    correct = torch.zeros((), device=device, dtype=torch.float64)
-    n = torch.zeros((), device=device, dtype=torch.float64)
-    with torch.inference_mode(), _autocast(device, bf16):
+    sums = torch.zeros(3, device=device, dtype=torch.float64)  # loss, correct, n
+    with torch.inference_mode(), autocast(device, prec):
         for i, idx in enumerate(sorted_batches(split.lengths_np, batch_size)):
-            if i % world_size != rank:
+            if i % world.size != world.rank:
                 continue
             ids, lengths, labels = split.batch(idx, min_length)
             logits = model(ids, lengths).float()
@@ -146,31 +108,35 @@ def evaluate(
             preds[torch.as_tensor(idx, device=device)] = p
             mask = labels >= 0
             if bool(mask.any()):
-                loss_sum += F.cross_entropy(logits[mask], labels[mask], reduction="sum").double()
-                correct += (p[mask] == labels[mask]).sum()
-                n += mask.sum()
-    if world_size > 1:
+                sums[0] += F.cross_entropy(logits[mask], labels[mask], reduction="sum").double()
+                sums[1] += (p[mask] == labels[mask]).sum()
+                sums[2] += mask.sum()
+    if world.size > 1:
         import torch.distributed as dist
 
-        stats = torch.stack([loss_sum, correct, n])
-        dist.all_reduce(stats)
-        loss_sum, correct, n = stats
+        dist.all_reduce(sums)
         dist.all_reduce(preds, op=dist.ReduceOp.MAX)
-    count = float(n)
+    loss_sum, correct, count = sums.tolist()
     return {
-        "loss": float(loss_sum) / count if count else float("nan"),
-        "accuracy": float(correct) / count if count else float("nan"),
+        "loss": loss_sum / count if count else float("nan"),
+        "accuracy": correct / count if count else float("nan"),
         "n": int(count),
         "predictions": preds.cpu().numpy(),
     }
 
 
-def _autocast(device: torch.device, enabled: bool):
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=enabled)
-
-
-def _interrupt_requested() -> bool:
-    return _STOP["flag"]
+def train_step(model: nn.Module, optimizer, batch: tuple, *, prec: str, max_norm: float | None, fc_weight):
+    """One optimizer step on (ids, lengths, labels); returns (loss, logits) without reading them back."""
+    ids, lengths, labels = batch
+    with autocast(ids.device, prec):
+        logits = model(ids, lengths)
+    loss = F.cross_entropy(logits.float(), labels)
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    if max_norm is not None:
+        apply_max_norm(fc_weight, max_norm)
+    return loss, logits
 
 
 _STOP = {"flag": False}
@@ -181,246 +147,398 @@ def request_stop() -> None:
     _STOP["flag"] = True
 
 
-@dataclass
-class LoopState:
-    """Where training stands; all of it goes into a checkpoint."""
-
-    epoch: int = 0  # 0-based epoch in progress
-    step_in_epoch: int = 0  # batches of this epoch already done
-    global_step: int = 0
-    best_val: float = -1.0
-    best_epoch: int = 0
-    bad_evals: int = 0
-    evals: int = 0
-    train_seconds: float = 0.0
-    # since the last evaluation (sums over examples, for dataset averages)
-    loss_sum: float = 0.0
-    correct: float = 0.0
-    seen: int = 0
-    tokens: int = 0
-    seconds_since_eval: float = 0.0
-    epoch_train_seconds: float = 0.0
-    stopped_early: bool = False
-    done: bool = False
-
-
-def train_one_epoch(
-    model: nn.Module,
-    optimizer,
-    train: PaddedSplit,
-    val: PaddedSplit,
-    cfg: Config,
-    state: LoopState,
-    *,
-    min_length: int,
-    device: torch.device,
-    on_eval: Callable[[dict], bool],
-    callback: Callback | None = None,
-    rank: int = 0,
-    world_size: int = 1,
-    deadline: float | None = None,
-    checkpoint: Callable[[], None] | None = None,
-) -> None:
-    """Run the rest of epoch `state.epoch` from `state.step_in_epoch`, evaluating `evals_per_epoch` times.
-
-    `on_eval(record)` returns True to stop (early stopping). Loss and accuracy are accumulated on the
-    device and read back only at evaluation and logging points, so no step waits for the device."""
-    t = cfg.train
-    batches = bucketed_batches(
-        train.lengths_np, t.batch_size, seed=t.seed, epoch=state.epoch, chunk=t.bucket_chunk,
-        rank=rank, world_size=world_size,
-    )  # fmt: skip
-    n_steps = len(batches)
-    eval_at = {max(1, round(n_steps * (k + 1) / t.evals_per_epoch)) for k in range(t.evals_per_epoch)}
-    fc_weight = unwrap(model).fc.weight
-    loss_acc = torch.zeros((), device=device, dtype=torch.float64)
-    correct_acc = torch.zeros((), device=device, dtype=torch.float64)
-    last_ckpt = time.monotonic()
-    model.train()
-    tick = time.perf_counter()
-    for i in range(state.step_in_epoch, n_steps):
-        idx = batches[i]
-        ids, lengths, labels = train.batch(idx, min_length)
-        with _autocast(device, t.bf16):
-            logits = model(ids, lengths)
-        loss = F.cross_entropy(logits.float(), labels)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        if cfg.model.max_norm is not None:
-            apply_max_norm(fc_weight, cfg.model.max_norm)
-        with torch.no_grad():
-            loss_acc += loss.detach().double() * len(idx)
-            correct_acc += (logits.argmax(-1) == labels).sum()
-        state.seen += len(idx)
-        state.tokens += int(train.lengths_np[idx].sum())
-        state.step_in_epoch = i + 1
-        state.global_step += 1
-        if callback is not None and (state.global_step % t.log_every == 0 or i + 1 == n_steps):
-            # The only per-step read-back: once every log_every steps, for the progress display.
-            callback(ev.StepDone(state.epoch + 1, i + 1, n_steps, loss.item(), state.global_step))
-        stop_now = _interrupt_requested()
-        if world_size > 1:
-            stop_now = _any_rank(stop_now, device)
-        out_of_time = deadline is not None and time.perf_counter() >= deadline
-        if i + 1 in eval_at or stop_now or out_of_time:
-            _flush(state, tick, loss_acc, correct_acc)
-            if not math.isfinite(state.loss_sum):
-                raise TrainingError(
-                    f"the training loss became {state.loss_sum} at step {state.global_step}; "
-                    "lower train.lr (the last good checkpoint and best weights are kept)"
-                )
-            if i + 1 in eval_at or out_of_time:
-                stop = on_eval({"end_of_epoch": i + 1 == n_steps})
-                if stop or out_of_time:
-                    state.stopped_early = bool(stop)
-                    state.done = True
-                    return
-            if stop_now:
-                raise _Interrupt()
-            tick = time.perf_counter()
-        if checkpoint is not None and _checkpoint_due(t, state, last_ckpt):
-            _flush(state, tick, loss_acc, correct_acc)
-            checkpoint()
-            last_ckpt = time.monotonic()
-            tick = time.perf_counter()
-    state.epoch += 1
-    state.step_in_epoch = 0
-    state.epoch_train_seconds = 0.0
-
-
-def _flush(state: LoopState, tick: float, loss_acc: torch.Tensor, correct_acc: torch.Tensor) -> None:
-    """Move the time and the on-device loss / accuracy sums since `tick` into `state` (one device sync)."""
-    elapsed = time.perf_counter() - tick
-    state.seconds_since_eval += elapsed
-    state.epoch_train_seconds += elapsed
-    state.loss_sum += float(loss_acc)
-    state.correct += float(correct_acc)
-    loss_acc.zero_()
-    correct_acc.zero_()
-
-
 class _Interrupt(Exception):
     pass
 
 
-def _checkpoint_due(t, state: LoopState, last: float) -> bool:
-    if t.checkpoint_every_steps and state.global_step % t.checkpoint_every_steps == 0:
-        return True
-    return bool(t.checkpoint_every_minutes) and time.monotonic() - last >= 60 * t.checkpoint_every_minutes
+@dataclass
+class Progress:
+    """Where the loop is: all of it survives a restart (checkpoint part "progress")."""
+
+    epoch: int = 0  # 0-based epoch in progress
+    step_in_epoch: int = 0  # batches of this epoch already done
+    global_step: int = 0
+    evals: int = 0
+    train_seconds: float = 0.0
+    epoch_train_seconds: float = 0.0
+    stopped_early: bool = False
+    done: bool = False
+
+    def state_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def load_state_dict(self, state: dict) -> None:
+        for k, v in state.items():
+            setattr(self, k, v)
 
 
-def _any_rank(flag: bool, device: torch.device) -> bool:
-    import torch.distributed as dist
+class RunningSums:
+    """Training loss / accuracy sums since the last evaluation, kept on the device (float64) so no step
+    waits for it; examples, tokens and seconds on the host. Checkpointed exactly, so a resumed run
+    adds the same numbers in the same order as an uninterrupted one."""
 
-    x = torch.tensor([1.0 if flag else 0.0], device=device)
-    dist.all_reduce(x, op=dist.ReduceOp.MAX)
-    return bool(x.item())
+    def __init__(self, device: torch.device):
+        self.loss = torch.zeros((), device=device, dtype=torch.float64)
+        self.correct = torch.zeros((), device=device, dtype=torch.float64)
+        self.reset()
+
+    def reset(self) -> None:
+        self.loss.zero_()
+        self.correct.zero_()
+        self.seen = 0
+        self.tokens = 0
+        self.seconds = 0.0
+
+    @torch.no_grad()
+    def add(self, loss: torch.Tensor, logits: torch.Tensor, labels: torch.Tensor, tokens: int) -> None:
+        n = len(labels)
+        self.loss += loss.detach().double() * n
+        self.correct += (logits.argmax(-1) == labels).sum()
+        self.seen += n
+        self.tokens += tokens
+
+    def check_finite(self, step: int) -> None:
+        loss = float(self.loss)  # a device sync: only at evaluations and checkpoints
+        if not math.isfinite(loss):
+            raise TrainingError(
+                f"the training loss became {loss} at step {step}; "
+                "lower train.lr (the last good checkpoint and best weights are kept)"
+            )
+
+    def state_dict(self) -> dict:
+        return {"loss": float(self.loss), "correct": float(self.correct), "seen": self.seen,
+                "tokens": self.tokens, "seconds": self.seconds}  # fmt: skip
+
+    def load_state_dict(self, state: dict) -> None:
+        self.loss.fill_(state["loss"])
+        self.correct.fill_(state["correct"])
+        self.seen, self.tokens, self.seconds = int(state["seen"]), int(state["tokens"]), float(state["seconds"])
+
+
+def eval_steps(n_steps: int, evals_per_epoch: int) -> set[int]:
+    """The steps (1-based, within an epoch) after which validation runs."""
+    return {max(1, round(n_steps * (k + 1) / evals_per_epoch)) for k in range(evals_per_epoch)}
 
 
 # ---------------------------------------------------------------------------------------------
-# Checkpoints: one safetensors file, tensors + JSON metadata, written atomically.
-
-CKPT = "checkpoint.safetensors"
+# The trainer
 
 
-def save_checkpoint(run_dir: Path, model, optimizer, state: LoopState, best_state: dict | None, n_records: int) -> None:
-    tensors: dict[str, torch.Tensor] = {}
-    for k, v in runlib.plain_state_dict(model).items():
-        tensors[f"model.{k}"] = v
-    if best_state is not None:
-        for k, v in best_state.items():
-            tensors[f"best.{k}"] = v
-    opt_meta = []
-    for i, sd in enumerate(optimizer.state_dict()):
-        meta_state: dict = {}
-        for pid, st in sd["state"].items():
-            for key, val in st.items():
-                if torch.is_tensor(val):
-                    tensors[f"optim.{i}.{pid}.{key}"] = val.reshape(-1) if val.dim() == 0 else val
-                    meta_state.setdefault(str(pid), {})[key] = {"tensor": True, "scalar": val.dim() == 0}
-                else:
-                    meta_state.setdefault(str(pid), {})[key] = {"value": val}
-        opt_meta.append({"param_groups": sd["param_groups"], "state": meta_state})
-    tensors["rng.torch"] = torch.get_rng_state()
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        tensors["rng.cuda"] = torch.cuda.get_rng_state()
-    meta = {
-        "loop": state.__dict__,
-        "optimizers": opt_meta,
-        "python_rng": _py_rng_to_json(random.getstate()),
-        "numpy_rng": _np_rng_to_json(np.random.get_state()),
-        "records": n_records,
-    }
-    runlib.save_tensors(run_dir / CKPT, tensors, metadata={"textcnn": json.dumps(meta)})
+class Trainer:
+    """One run: `setup` builds everything, `fit` runs the epochs, `finish` writes the summary."""
+
+    def __init__(self, cfg: Config, run_dir: Path, prepared: Prepared, world: World, device: torch.device,
+                 threads: int, emit: Callback, *, restoring: bool = False):  # fmt: skip
+        from textcnn.models import build_model, count_parameters
+
+        self.cfg, self.run_dir, self.prepared, self.world, self.device = cfg, run_dir, prepared, world, device
+        self.threads, self.emit = threads, emit
+        t = cfg.train
+        self.prec = precision(t, device)
+        self.restoring = restoring
+        vectors = None
+        if cfg.model.embeddings and not restoring:  # a checkpoint brings its own weights
+            vectors = load_vectors_for(cfg, prepared, emit)
+        seed_everything(t.seed)
+        sparse = t.sparse_embedding and not (world.size > 1 and device.type == "cuda")
+        self.model = build_model(cfg.model, prepared.tokenizer.get_vocab_size(), len(prepared.label_names),
+                                 vectors=vectors, sparse=sparse, pad_id=prepared.pad_id).to(device)  # fmt: skip
+        self.min_length = int(getattr(self.model, "min_length", 1))
+        self.params = count_parameters(self.model)
+        self.optimizer = make_optimizer(self.model, t.optimizer, lr=t.lr, weight_decay=t.weight_decay, rho=t.rho,
+                                        eps=t.eps)  # fmt: skip
+        self.train_split = pad_split(prepared.encoded["train"], self.min_length, prepared.pad_id).to(device)
+        self.val_split = pad_split(prepared.encoded["validation"], self.min_length, prepared.pad_id).to(device)
+        if len(self.train_split) == 0 or len(self.val_split) == 0:
+            raise TrainingError("the train or validation split is empty after cleaning")
+        self.progress = Progress()
+        self.sums = RunningSums(device)
+        self.stopper = EarlyStopping(t.patience)
+        self.records: list[dict] = []
+        self.train_model: nn.Module = self.model
+        self._last_checkpoint = time.monotonic()
+
+    @classmethod
+    def setup(cls, cfg: Config, run_dir: Path, *, resuming: bool, world: World, emit: Callback,
+              prepared: Prepared | None = None) -> Trainer:  # fmt: skip
+        """Data, model, optimizer; then a fresh run folder, or the state of its checkpoint."""
+        device = world.device or select_device(cfg.train.device)
+        threads = set_threads(cfg.train.threads)
+        seed_everything(cfg.train.seed)
+        if prepared is None:
+            tok, labels = runlib.load_tokenizer_and_labels(run_dir) if resuming else (None, None)
+            prepared = prepare(cfg, tokenizer=tok, label_names=labels)
+        chosen = resolve_for_data(cfg, len(prepared.encoded["train"]))  # unset fields only; None on resume
+        lines = (*prepared.report_lines, chosen) if chosen else tuple(prepared.report_lines)
+        emit(ev.DataLoaded(prepared.source, prepared.seconds, lines))
+        if len(prepared.label_names) < 2:
+            raise TrainingError("the training data has fewer than two classes; nothing to learn")
+        if prepared.local_path and not resuming:
+            cfg.data.path = prepared.local_path  # the run says where its data came from, env or not
+        restoring = resuming and (run_dir / CKPT).is_file()  # else: crashed before its first checkpoint
+        trainer = cls(cfg, run_dir, prepared, world, device, threads, emit, restoring=restoring)
+        trainer._restore_or_start(resuming)
+        trainer._wrap()
+        emit(ev.TrainingStarted(
+            run_dir=str(run_dir), epochs=cfg.train.epochs, steps_per_epoch=len(trainer.batches(0)),
+            params=trainer.params, device=str(device), threads=threads, world_size=world.size,
+            resumed_from_step=trainer.progress.global_step if resuming else None, precision=trainer.prec,
+        ))  # fmt: skip
+        return trainer
+
+    def _restore_or_start(self, resuming: bool) -> None:
+        n_records = 0
+        if self.restoring:
+            parts, n_records = load_checkpoint(self.run_dir / CKPT, self.model, self.optimizer)
+            self.progress.load_state_dict(parts["progress"])
+            self.sums.load_state_dict(parts["sums"])
+            self.stopper.load_state_dict(parts["early_stopping"])
+        if not self.world.main:
+            return
+        if resuming:
+            runlib.save_config(self.run_dir, self.cfg)  # the options --resume changed
+            runlib.truncate_jsonl(self.run_dir / "metrics.jsonl", n_records)
+            self.records = runlib.read_jsonl(self.run_dir / "metrics.jsonl")
+        else:
+            runlib.save_run_files(self.run_dir, self.cfg, self.prepared.tokenizer, self.prepared.label_names)
+            runlib.atomic_write_text(self.run_dir / "metrics.jsonl", "")
+
+    def _wrap(self) -> None:
+        if self.cfg.train.compile:
+            self.train_model = torch.compile(self.model, dynamic=True)
+        if self.world.size > 1:
+            from torch.nn.parallel import DistributedDataParallel as DDP
+
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.train_model = DDP(self.train_model, device_ids=ids)
+
+    def batches(self, epoch: int) -> list[np.ndarray]:
+        t = self.cfg.train
+        return bucketed_batches(self.train_split.lengths_np, t.batch_size, seed=t.seed, epoch=epoch,
+                                chunk=t.bucket_chunk, rank=self.world.rank, world_size=self.world.size)  # fmt: skip
+
+    # -- fit --------------------------------------------------------------------------------------
+
+    def fit(self) -> None:
+        """Epochs until the budget, early stopping or a stop request (which writes a checkpoint)."""
+        t = self.cfg.train
+        deadline = (time.perf_counter() + t.max_seconds - self.progress.train_seconds) if t.max_seconds else None
+        try:
+            with _stop_signals():
+                while self.progress.epoch < t.epochs and not self.progress.done:
+                    train_one_epoch(self, deadline)
+        except _Interrupt:
+            self.save_checkpoint()
+            distributed.barrier(self.world)
+            raise TrainingInterrupted(self.run_dir, self.progress.global_step) from None
+
+    def on_eval(self, end_of_epoch: bool) -> bool:
+        """One validation pass: a metrics record, early stopping, best weights; True to stop."""
+        p, world = self.progress, self.world
+        self.sums.check_finite(p.global_step)
+        t0 = time.perf_counter()
+        scored = evaluate(self.model, self.val_split, min_length=self.min_length, world=world, prec=self.prec)
+        s = self.sums
+        loss_sum, correct, seen, tokens = distributed.sum_over_ranks(
+            world, [float(s.loss), float(s.correct), float(s.seen), float(s.tokens)], self.device
+        )
+        secs = max(s.seconds, 1e-9)
+        p.train_seconds += s.seconds + (time.perf_counter() - t0)
+        p.evals += 1
+        record = {
+            "epoch": p.epoch + 1,
+            "step": p.global_step,
+            "end_of_epoch": end_of_epoch,
+            "train_seconds": round(p.train_seconds, 4),
+            "train_loss": loss_sum / seen if seen else None,
+            "train_accuracy": correct / seen if seen else None,
+            "val_loss": scored["loss"],
+            "val_accuracy": scored["accuracy"],
+            "examples_per_s": seen / secs,
+            "tokens_per_s": tokens / secs,
+            "epoch_seconds": round(p.epoch_train_seconds, 4) if end_of_epoch else None,
+        }
+        s.reset()
+        improved = self.stopper.update(scored["accuracy"], p.epoch + 1, runlib.plain_state_dict(self.model))
+        if world.main:
+            self.records.append(record)
+            runlib.append_jsonl(self.run_dir / "metrics.jsonl", record)
+            if improved:
+                runlib.save_tensors(self.run_dir / "model.safetensors", self.stopper.best_weights,
+                                    metadata={"format": "pt"})  # fmt: skip
+        self.emit(ev.Evaluated.from_record(record, self.stopper.best_accuracy))
+        self.model.train()
+        return self.stopper.should_stop
+
+    def checkpoint_due(self) -> bool:
+        t = self.cfg.train
+        if t.checkpoint_every_steps and self.progress.global_step % t.checkpoint_every_steps == 0:
+            return True
+        minutes = t.checkpoint_every_minutes
+        return bool(minutes) and time.monotonic() - self._last_checkpoint >= 60 * minutes
+
+    def save_checkpoint(self) -> None:
+        self.sums.check_finite(self.progress.global_step)
+        if self.world.main:
+            parts = {"progress": self.progress.state_dict(), "sums": self.sums.state_dict(),
+                     "early_stopping": self.stopper.state_dict()}  # fmt: skip
+            save_checkpoint(self.run_dir / CKPT, self.model, self.optimizer, parts, len(self.records))
+        self._last_checkpoint = time.monotonic()
+
+    # -- finish -----------------------------------------------------------------------------------
+
+    def finish(self, started: float) -> dict:
+        """Best weights back, the test split scored, summary.json written last, the checkpoint removed."""
+        rank_diff = distributed.weight_difference(self.world, self.model, self.device)
+        best = self.stopper.best_weights
+        if best is not None:
+            self.model.load_state_dict(best)
+        test_accuracy = None
+        enc = self.prepared.encoded
+        if self.prepared.test_labelled and "test" in enc:
+            test_split = pad_split(enc["test"], self.min_length, self.prepared.pad_id).to(self.device)
+            test_accuracy = evaluate(self.model, test_split, min_length=self.min_length, prec=self.prec)["accuracy"]
+        summary = self.summary(started, test_accuracy, rank_diff)
+        if self.world.main:
+            if best is None:
+                runlib.save_weights(self.run_dir, self.model)
+            runlib.atomic_write_json(self.run_dir / "summary.json", summary)
+            (self.run_dir / CKPT).unlink(missing_ok=True)
+        self.emit(ev.TrainingEnded(str(self.run_dir), summary))
+        return summary
+
+    def summary(self, started: float, test_accuracy: float | None, rank_diff: float | None) -> dict:
+        cfg, p, prepared, records = self.cfg, self.progress, self.prepared, self.records
+        full = [r["epoch_seconds"] for r in records if r.get("epoch_seconds")]
+        eps_list = [r["examples_per_s"] for r in records]
+        tps_list = [r["tokens_per_s"] for r in records]
+        return {
+            "dataset": cfg.data.dataset,
+            "model": cfg.model.name,
+            "best_val_accuracy": self.stopper.best_accuracy,
+            "best_epoch": self.stopper.best_epoch,
+            "test_accuracy": test_accuracy,
+            "test_labelled": prepared.test_labelled,
+            "has_test": "test" in prepared.encoded,
+            "params": self.params,
+            "train_seconds": round(p.train_seconds, 3),
+            "setup_seconds": round(prepared.seconds, 3),
+            "total_seconds": round(time.perf_counter() - started, 3),
+            "epochs_run": p.epoch + (1 if p.step_in_epoch else 0),
+            "steps": p.global_step,
+            "stopped_early": p.stopped_early,
+            "seed": cfg.train.seed,
+            "device": str(self.device),
+            "threads": self.threads,
+            "world_size": self.world.size,
+            "rank_max_weight_diff": rank_diff,
+            "epoch_seconds": float(np.median(full)) if full else None,
+            "examples_per_s": float(np.median(eps_list)) if eps_list else None,
+            "tokens_per_s": float(np.median(tps_list)) if tps_list else None,
+            "peak_rss_mb": round(peak_rss_mb(), 1),
+            "torch_version": torch.__version__,
+            "vocab_size": prepared.tokenizer.get_vocab_size(),
+            "train_examples": len(prepared.encoded["train"]),
+            "source": prepared.source,
+        }
 
 
-def load_checkpoint(run_dir: Path, model, optimizer) -> tuple[LoopState, dict | None, int]:
-    tensors = runlib.load_tensors(run_dir / CKPT)
-    from safetensors import safe_open
-
-    with safe_open(str(run_dir / CKPT), framework="pt") as f:
-        meta = json.loads(f.metadata()["textcnn"])
-    model_state = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
-    runlib.load_state_into(unwrap(model), model_state, str(run_dir / CKPT))
-    best = {k[5:]: v for k, v in tensors.items() if k.startswith("best.")} or None
-    opt_states = []
-    for i, om in enumerate(meta["optimizers"]):
-        st: dict = {}
-        for pid, entries in om["state"].items():
-            d = {}
-            for key, e in entries.items():
-                if e.get("tensor"):
-                    v = tensors[f"optim.{i}.{pid}.{key}"]
-                    d[key] = v.reshape(()) if e.get("scalar") else v
-                else:
-                    d[key] = e["value"]
-            st[int(pid)] = d
-        opt_states.append({"state": st, "param_groups": om["param_groups"]})
-    optimizer.load_state_dict(opt_states)
-    torch.set_rng_state(tensors["rng.torch"])
-    if "rng.cuda" in tensors and torch.cuda.is_available():
-        torch.cuda.set_rng_state(tensors["rng.cuda"])
-    random.setstate(_py_rng_from_json(meta["python_rng"]))
-    np.random.set_state(_np_rng_from_json(meta["numpy_rng"]))
-    return LoopState(**meta["loop"]), best, int(meta["records"])
-
-
-def _py_rng_to_json(s):
-    return [s[0], list(s[1]), s[2]]
-
-
-def _py_rng_from_json(s):
-    return (s[0], tuple(s[1]), s[2])
-
-
-def _np_rng_to_json(s):
-    return [s[0], s[1].tolist(), s[2], s[3], s[4]]
+def train_one_epoch(trainer: Trainer, deadline: float | None = None) -> None:
+    """The rest of epoch `progress.epoch` from `progress.step_in_epoch`, evaluating `evals_per_epoch`
+    times and checkpointing when due. Loss and accuracy stay on the device (RunningSums) and are read
+    back only at evaluations, checkpoints and every `log_every` steps, so no step waits for the device."""
+    p, sums, t, world = trainer.progress, trainer.sums, trainer.cfg.train, trainer.world
+    split = trainer.train_split
+    batches = trainer.batches(p.epoch)
+    n_steps = len(batches)
+    eval_at = eval_steps(n_steps, t.evals_per_epoch)
+    fc_weight = unwrap(trainer.model).fc.weight
+    trainer.train_model.train()
+    tick = time.perf_counter()
+    for i in range(p.step_in_epoch, n_steps):
+        batch = split.batch(batches[i], trainer.min_length)
+        loss, logits = train_step(trainer.train_model, trainer.optimizer, batch, prec=trainer.prec,
+                                  max_norm=trainer.cfg.model.max_norm, fc_weight=fc_weight)  # fmt: skip
+        sums.add(loss, logits, batch[2], int(split.lengths_np[batches[i]].sum()))
+        p.step_in_epoch, p.global_step = i + 1, p.global_step + 1
+        if p.global_step % t.log_every == 0 or i + 1 == n_steps:
+            # The only per-step read-back: once every log_every steps, for the progress display.
+            trainer.emit(ev.StepDone(p.epoch + 1, i + 1, n_steps, loss.item(), p.global_step))
+        stop_now = distributed.any_rank(world, _STOP["flag"], trainer.device)
+        out_of_time = deadline is not None and time.perf_counter() >= deadline
+        if i + 1 in eval_at or stop_now or out_of_time:
+            tick = _lap(p, sums, tick)
+            if i + 1 in eval_at or out_of_time:
+                stop = trainer.on_eval(end_of_epoch=i + 1 == n_steps)
+                if stop or out_of_time:
+                    p.stopped_early, p.done = bool(stop), True
+                    return
+            if stop_now:
+                raise _Interrupt()
+        if trainer.checkpoint_due():
+            tick = _lap(p, sums, tick)
+            trainer.save_checkpoint()
+    p.epoch, p.step_in_epoch, p.epoch_train_seconds = p.epoch + 1, 0, 0.0
 
 
-def _np_rng_from_json(s):
-    return (s[0], np.array(s[1], dtype=np.uint32), s[2], s[3], s[4])
+def _lap(p: Progress, sums: RunningSums, tick: float) -> float:
+    """Add the time since `tick` to the running sums and the epoch; return the new tick."""
+    now = time.perf_counter()
+    sums.seconds += now - tick
+    p.epoch_train_seconds += now - tick
+    return now
+
+
+@contextlib.contextmanager
+def _stop_signals():
+    """Ctrl-C / SIGTERM ask for a stop at the end of the step; a second Ctrl-C stops at once."""
+
+    def handler(signum, frame):
+        if _STOP["flag"] and signum == signal.SIGINT:
+            raise KeyboardInterrupt  # a second Ctrl-C: stop now, without a checkpoint
+        request_stop()
+
+    _STOP["flag"] = False
+    old = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(ValueError):  # not in the main thread
+            old[sig] = signal.signal(sig, handler)
+    try:
+        yield
+    finally:
+        for sig, h in old.items():
+            signal.signal(sig, h)
+        _STOP["flag"] = False
 
 
 # ---------------------------------------------------------------------------------------------
 # The whole run
 
 
-def _dist_setup(device_name: str) -> tuple[int, int, torch.device | None]:
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
-        return 0, 1, None
-    import torch.distributed as dist
+def resume_config(run_dir: Path, changes: dict | None = None) -> Config:
+    """A run's saved config with `changes` ({"train": {"threads": 1, ...}}) applied; a ConfigError names
+    any field that cannot change on resume (model, data, tokenizer, seed, ...)."""
+    try:
+        cfg = config_from_toml(run_dir / "config.toml")
+    except ConfigError as e:
+        raise RunError(f"{run_dir / 'config.toml'}: {e}") from None
+    refused = []
+    for section, values in (changes or {}).items():
+        for key, value in values.items():
+            if value is None:
+                continue
+            if section != "train" or key not in RESUMABLE:
+                refused.append(f"{section}.{key}")
+            else:
+                setattr(cfg.train, key, value)
+    if refused:
+        allowed = ", ".join(f"train.{k}" for k in RESUMABLE)
+        raise ConfigError(f"{', '.join(refused)} cannot change when resuming {run_dir} (it keeps its own "
+                          f"model, data, tokenizer and seed); these can: {allowed}")  # fmt: skip
+    from textcnn.config import validate
 
-    rank = int(os.environ.get("RANK", "0"))
-    local = int(os.environ.get("LOCAL_RANK", "0"))
-    use_cuda = device_name in ("auto", "cuda") and torch.cuda.is_available()
-    if not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if use_cuda else "gloo")
-    device = torch.device(f"cuda:{local}") if use_cuda else torch.device("cpu")
-    if use_cuda:
-        torch.cuda.set_device(device)
-    return rank, world, device
+    validate(cfg)
+    return cfg
 
 
 def train(
@@ -431,274 +549,53 @@ def train(
     resume: str | Path | None = None,
     callback: Callback | None = None,
     prepared: Prepared | None = None,
+    changes: dict | None = None,
 ) -> Path:
     """Train `cfg` into a run folder (a new one under runs/, or `out_dir`) and return its path.
 
-    `resume`: a run folder with a checkpoint; training continues from it with its saved config.
+    `resume`: a run folder; training continues from its checkpoint (or from the start, when it crashed
+    before its first one) with its saved config, `changes` applied (see `resume_config`).
     `callback(event)` receives the typed events of textcnn.events (rank 0 only).
     `prepared`: reuse already tokenized data (compare trains several models on the same data)."""
-    from textcnn.models import build_model, count_parameters
-
-    t_start = time.perf_counter()
+    started = time.perf_counter()
+    if resume is None and cfg is None:
+        raise TrainingError("train() needs a config or a run folder to resume")
     if resume is not None:
         run_dir = Path(resume)
-        if not (run_dir / CKPT).is_file():
-            raise TrainingError(f"{run_dir} has no {CKPT} to resume from")
-        cfg = config_from_toml(run_dir / "config.toml")
-    elif cfg is None:
-        raise TrainingError("train() needs a config or a run folder to resume")
-    t = cfg.train
-    rank, world, dist_device = _dist_setup(t.device)
-    device = dist_device or select_device(t.device)
-    threads = set_threads(t.threads)
-    seed_everything(t.seed)
-    emit = callback if (callback is not None and rank == 0) else (lambda e: None)
-
-    if resume is None:
+        runlib.check_resumable(run_dir)
+        cfg = resume_config(run_dir, changes)
+    world = distributed.setup(cfg.train.device)
+    if resume is None:  # every rank must write to (and name) rank 0's folder
         run_dir = Path(out_dir) if out_dir else runlib.new_run_dir(cfg.data.dataset or "data", cfg.model.name)
-        if rank == 0 and run_dir.exists() and any(run_dir.iterdir()):
-            if not overwrite:
-                raise TrainingError(f"{run_dir} already exists; pass --overwrite to replace it or --resume to continue")
-            for f in (*runlib.FILES, "metrics.jsonl", "summary.json", CKPT):
-                (run_dir / f).unlink(missing_ok=True)
-        if world > 1:  # every rank must write to (and name) the same folder
-            import torch.distributed as dist
-
-            box = [str(run_dir)]
-            dist.broadcast_object_list(box, src=0)
-            run_dir = Path(box[0])
-
-    if prepared is None:
-        tok = load_tokenizer(run_dir / "tokenizer.json") if resume is not None else None
-        labels = json.loads((run_dir / "labels.json").read_text()) if resume is not None else None
-        prepared = prepare(cfg, tokenizer=tok, label_names=labels)
-    emit(ev.DataLoaded(prepared.source, prepared.seconds, tuple(prepared.report_lines)))
-    label_names, tokenizer, pad = prepared.label_names, prepared.tokenizer, prepared.pad_id
-    if len(label_names) < 2:
-        raise TrainingError("the training data has fewer than two classes; nothing to learn")
-
-    vectors = None
-    if cfg.model.embeddings and resume is None:
-        vectors = _load_vectors(cfg, prepared, emit)
-    seed_everything(t.seed)
-    sparse = t.sparse_embedding and not (world > 1 and device.type == "cuda")
-    model = build_model(
-        cfg.model, tokenizer.get_vocab_size(), len(label_names), vectors=vectors, sparse=sparse, pad_id=pad
-    )
-    model.to(device)
-    min_length = int(getattr(model, "min_length", 1))
-    params = count_parameters(model)
-    optimizer = make_optimizer(model, t.optimizer, lr=t.lr, weight_decay=t.weight_decay, rho=t.rho, eps=t.eps)
-
-    train_split = pad_split(prepared.encoded["train"], min_length, pad).to(device)
-    val_split = pad_split(prepared.encoded["validation"], min_length, pad).to(device)
-    if len(train_split) == 0 or len(val_split) == 0:
-        raise TrainingError("the train or validation split is empty after cleaning")
-
-    state = LoopState()
-    best_state: dict | None = None
-    if resume is not None:
-        state, best_state, n_records = load_checkpoint(run_dir, model, optimizer)
-        if rank == 0:
-            _truncate_jsonl(run_dir / "metrics.jsonl", n_records)
-    elif rank == 0:
-        runlib.save_run_files(run_dir, cfg, tokenizer, label_names)
-        (run_dir / "metrics.jsonl").write_text("")
-    records = runlib.read_jsonl(run_dir / "metrics.jsonl") if rank == 0 else []
-
-    train_model: nn.Module = model
-    if t.compile:
-        train_model = torch.compile(model, dynamic=True)
-    if world > 1:
-        from torch.nn.parallel import DistributedDataParallel as DDP
-
-        train_model = DDP(train_model, device_ids=[device.index] if device.type == "cuda" else None)
-
-    steps_per_epoch = len(bucketed_batches(train_split.lengths_np, t.batch_size, seed=t.seed, epoch=0,
-                                           chunk=t.bucket_chunk, rank=rank, world_size=world))  # fmt: skip
-    emit(ev.TrainingStarted(
-        run_dir=str(run_dir), epochs=t.epochs, steps_per_epoch=steps_per_epoch, params=params, device=str(device),
-        threads=threads, world_size=world, resumed_from_step=state.global_step if resume is not None else None,
-    ))  # fmt: skip
-
-    def on_eval(info: dict) -> bool:
-        nonlocal best_state
-        t0 = time.perf_counter()
-        scored = evaluate(model, val_split, min_length=min_length, rank=rank, world_size=world, bf16=t.bf16)
-        stats = torch.tensor(
-            [state.loss_sum, state.correct, float(state.seen), float(state.tokens)], dtype=torch.float64
-        )
-        if world > 1:
-            import torch.distributed as dist
-
-            stats = stats.to(device)
-            dist.all_reduce(stats)
-            stats = stats.cpu()
-        loss_sum, correct, seen, tokens = stats.tolist()
-        secs = max(state.seconds_since_eval, 1e-9)
-        state.train_seconds += state.seconds_since_eval + (time.perf_counter() - t0)
-        state.evals += 1
-        record = {
-            "epoch": state.epoch + 1,
-            "step": state.global_step,
-            "end_of_epoch": info["end_of_epoch"],
-            "train_seconds": round(state.train_seconds, 4),
-            "train_loss": loss_sum / seen if seen else None,
-            "train_accuracy": correct / seen if seen else None,
-            "val_loss": scored["loss"],
-            "val_accuracy": scored["accuracy"],
-            "examples_per_s": seen / secs,
-            "tokens_per_s": tokens / secs,
-            "epoch_seconds": round(state.epoch_train_seconds, 4) if info["end_of_epoch"] else None,
-        }
-        state.loss_sum = state.correct = 0.0
-        state.seen = state.tokens = 0
-        state.seconds_since_eval = 0.0
-        improved = scored["accuracy"] > state.best_val
-        if improved:
-            state.best_val, state.best_epoch, state.bad_evals = scored["accuracy"], state.epoch + 1, 0
-            best_state = {k: v.detach().clone().cpu() for k, v in runlib.plain_state_dict(model).items()}
-        else:
-            state.bad_evals += 1
-        if rank == 0:
-            records.append(record)
-            runlib.append_jsonl(run_dir / "metrics.jsonl", record)
-            if improved:
-                runlib.save_tensors(run_dir / "model.safetensors", best_state, metadata={"format": "pt"})
-        emit(ev.Evaluated.from_record(record, state.best_val))
-        model.train()
-        return bool(t.patience) and state.bad_evals >= t.patience
-
-    def checkpoint() -> None:
-        if rank == 0:
-            save_checkpoint(run_dir, model, optimizer, state, best_state, len(records))
-
-    deadline = (time.perf_counter() + t.max_seconds - state.train_seconds) if t.max_seconds else None
-    _STOP["flag"] = False
-    old_handlers = _install_signal_handlers()
-    try:
-        while state.epoch < t.epochs and not state.done:
-            train_one_epoch(
-                train_model, optimizer, train_split, val_split, cfg, state,
-                min_length=min_length, device=device, on_eval=on_eval, callback=emit,
-                rank=rank, world_size=world, deadline=deadline,
-                checkpoint=checkpoint if (t.checkpoint_every_steps or t.checkpoint_every_minutes) else None,
-            )  # fmt: skip
-    except _Interrupt:
-        checkpoint()
-        if world > 1:
-            import torch.distributed as dist
-
-            dist.barrier()
-        raise TrainingInterrupted(run_dir, state.global_step) from None
-    except TrainingError:
-        raise
-    finally:
-        _restore_signal_handlers(old_handlers)
-        _STOP["flag"] = False
-
-    rank_diff = _rank_weight_difference(model, device) if world > 1 else None
-    # Restore the best weights and score the test split when it has labels.
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    test_accuracy = None
-    if prepared.test_labelled and "test" in prepared.encoded:
-        test_split = pad_split(prepared.encoded["test"], min_length, pad).to(device)
-        test_accuracy = evaluate(model, test_split, min_length=min_length, bf16=t.bf16)["accuracy"]
-    full = [r["epoch_seconds"] for r in records if r.get("epoch_seconds")]
-    eps_list = [r["examples_per_s"] for r in records]
-    tps_list = [r["tokens_per_s"] for r in records]
-    summary = {
-        "dataset": cfg.data.dataset,
-        "model": cfg.model.name,
-        "best_val_accuracy": state.best_val,
-        "best_epoch": state.best_epoch,
-        "test_accuracy": test_accuracy,
-        "test_labelled": prepared.test_labelled,
-        "has_test": "test" in prepared.encoded,
-        "params": params,
-        "train_seconds": round(state.train_seconds, 3),
-        "setup_seconds": round(prepared.seconds, 3),
-        "total_seconds": round(time.perf_counter() - t_start, 3),
-        "epochs_run": state.epoch + (1 if state.step_in_epoch else 0),
-        "steps": state.global_step,
-        "stopped_early": state.stopped_early,
-        "seed": t.seed,
-        "device": str(device),
-        "threads": threads,
-        "world_size": world,
-        "rank_max_weight_diff": rank_diff,
-        "epoch_seconds": float(np.median(full)) if full else None,
-        "examples_per_s": float(np.median(eps_list)) if eps_list else None,
-        "tokens_per_s": float(np.median(tps_list)) if tps_list else None,
-        "peak_rss_mb": round(peak_rss_mb(), 1),
-        "torch_version": torch.__version__,
-        "vocab_size": tokenizer.get_vocab_size(),
-        "train_examples": len(prepared.encoded["train"]),
-        "source": prepared.source,
-    }
-    if rank == 0:
-        if best_state is None:
-            runlib.save_weights(run_dir, model)
-        runlib.atomic_write_json(run_dir / "summary.json", summary)
-        (run_dir / CKPT).unlink(missing_ok=True)
-    emit(ev.TrainingEnded(str(run_dir), summary))
-    if world > 1:
-        import torch.distributed as dist
-
-        dist.barrier()
-        dist.destroy_process_group()
+        run_dir = distributed.broadcast(world, run_dir)
+    emit = callback if (callback is not None and world.main) else (lambda e: None)
+    with _writer(run_dir, world, fresh=resume is None, overwrite=overwrite):
+        trainer = Trainer.setup(cfg, run_dir, resuming=resume is not None, world=world, emit=emit, prepared=prepared)
+        trainer.fit()
+        trainer.finish(started)
+    distributed.teardown(world)
     return run_dir
 
 
-def _rank_weight_difference(model: nn.Module, device: torch.device) -> float:
-    """Largest absolute difference between any rank's weights and rank 0's (0.0: in sync)."""
-    import torch.distributed as dist
-
-    flat = torch.cat([p.detach().reshape(-1).float() for p in model.parameters()]).to(device)
-    ref = flat.clone()
-    dist.broadcast(ref, src=0)
-    diff = (flat - ref).abs().max().reshape(1)
-    dist.all_reduce(diff, op=dist.ReduceOp.MAX)
-    return float(diff)
-
-
-def _load_vectors(cfg: Config, prepared: Prepared, emit: Callback):
-    from collections import Counter
-
-    from textcnn.data.vectors import load_vectors
-
-    enc = prepared.encoded["train"]
-    vocab = prepared.tokenizer.get_vocab()
-    id_to_tok = {i: w for w, i in vocab.items()}
-    counts = Counter(enc.ids.tolist())
-    token_counts = {id_to_tok[i]: c for i, c in counts.items() if i in id_to_tok}
-    res = load_vectors(cfg.model.embeddings, vocab, token_counts=token_counts, seed=cfg.train.seed)
-    if res.dim != cfg.model.embedding_dim:
-        log.info("model.embedding_dim set to the vectors' dimension %d", res.dim)
-        cfg.model.embedding_dim = res.dim
-    emit(ev.VectorsLoaded(res.summary()))
-    return res.vectors
-
-
-def _truncate_jsonl(path: Path, n: int) -> None:
-    rows = runlib.read_jsonl(path)[:n]
-    runlib.atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in rows))
-
-
-def _install_signal_handlers():
-    def handler(signum, frame):
-        if _STOP["flag"] and signum == signal.SIGINT:
-            raise KeyboardInterrupt  # a second Ctrl-C: stop now, without a checkpoint
-        request_stop()
-
-    old = {}
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(ValueError):  # not in the main thread
-            old[sig] = signal.signal(sig, handler)
-    return old
-
-
-def _restore_signal_handlers(old) -> None:
-    for sig, h in old.items():
-        signal.signal(sig, h)
+@contextlib.contextmanager
+def _writer(run_dir: Path, world: World, *, fresh: bool, overwrite: bool):
+    """Hold the run folder's lock (rank 0) while training; a fresh run needs an empty folder or overwrite."""
+    error = None
+    lock = runlib.RunLock(run_dir)
+    if world.main:
+        try:
+            lock.acquire()
+            if fresh:
+                runlib.clear_for_new_run(run_dir, overwrite=overwrite)
+        except Exception as e:  # every rank must hear about it, or the others wait forever
+            lock.release()
+            error = e
+    failed = distributed.broadcast(world, str(error) if error else None)
+    if error is not None:
+        raise error
+    if failed:
+        raise TrainingError(f"rank 0 could not start the run: {failed}")
+    try:
+        yield
+    finally:
+        lock.release()

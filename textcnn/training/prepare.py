@@ -1,0 +1,117 @@
+"""What training needs from the data, prepared once: loaded splits, a tokenizer, token ids, vectors.
+
+`prepare(cfg)` loads and cleans the data (textcnn.data.sources), trains the tokenizer (or takes a
+run's), and encodes every split (cached by `datasets`). compare prepares once and trains several
+models on the result; `tokenize_report` is `textcnn tokenize`.
+
+Not here: the training loop (trainer.py), padding into tensors (textcnn.data.batching).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from textcnn import events as ev
+from textcnn import run as runlib
+from textcnn.config import Config
+from textcnn.data.tokenizer import Encoded, encode_dataset, pad_id, train_tokenizer
+from textcnn.errors import TrainingError
+from textcnn.events import Callback
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Prepared:
+    """Everything training needs from the data, tokenized once."""
+
+    cfg: Config
+    tokenizer: object  # tokenizers.Tokenizer
+    label_names: list[str]
+    encoded: dict[str, Encoded]  # train / validation / test
+    test_labelled: bool
+    report_lines: list[str]
+    source: str
+    seconds: float
+    examples: list[str]  # a few validation texts, to show encodings
+    local_path: str | None = None
+    """The local file or folder the data were read from (absolute), None for the hub."""
+
+    @property
+    def pad_id(self) -> int:
+        return pad_id(self.tokenizer)
+
+
+def prepare(cfg: Config, tokenizer=None, label_names: list[str] | None = None) -> Prepared:
+    """Load the data, train (or take) the tokenizer, encode every split (cached by `datasets`)."""
+    import datasets
+
+    from textcnn.data.sources import load_data
+
+    datasets.disable_progress_bars()  # our own display reports progress; theirs would interleave
+    t0 = time.perf_counter()
+    data = load_data(cfg.data, seed=cfg.train.seed)
+    if label_names is not None and list(label_names) != list(data.label_names):
+        raise TrainingError(f"the data's labels {data.label_names} differ from the run's {label_names}")
+    train_ds = data.splits["train"]
+    if tokenizer is None:
+        tokenizer = train_tokenizer(_iter_texts(train_ds), cfg.tokenizer, length=len(train_ds))
+    encoded = {name: encode_dataset(ds, tokenizer, cfg.tokenizer.max_length) for name, ds in data.splits.items()}
+    return Prepared(
+        cfg=cfg,
+        tokenizer=tokenizer,
+        label_names=list(data.label_names),
+        encoded=encoded,
+        test_labelled=data.test_labelled,
+        report_lines=data.report.lines(),
+        source=data.source,
+        seconds=time.perf_counter() - t0,
+        examples=list(data.splits["validation"][:3]["text"]),
+        local_path=_local_path(cfg),
+    )
+
+
+def _local_path(cfg: Config) -> str | None:
+    from textcnn.data import sources
+
+    resolve = getattr(sources, "resolved_path", None)
+    if resolve is None:  # pragma: no cover - an older data layer
+        return None
+    p = resolve(cfg.data)
+    return str(p) if p is not None else None
+
+
+def tokenize_report(cfg: Config, out: str | Path) -> dict:
+    """Train (or load) the tokenizer, write it to `out`, and return `tokenizer_stats` for every split."""
+    from textcnn.data.tokenizer import tokenizer_stats
+
+    prepared = prepare(cfg)
+    runlib.atomic_write_text(out, prepared.tokenizer.to_str(pretty=True))
+    return tokenizer_stats(prepared.tokenizer, prepared.encoded, cfg.tokenizer.max_length, prepared.examples)
+
+
+def _iter_texts(ds, batch: int = 10_000):
+    for i in range(0, len(ds), batch):
+        yield from ds[i : i + batch]["text"]
+
+
+def load_vectors_for(cfg: Config, prepared: Prepared, emit: Callback):
+    """The pretrained vectors `cfg.model.embeddings` names, aligned to the tokenizer's vocabulary."""
+    from collections import Counter
+
+    from textcnn.data.vectors import load_vectors
+
+    enc = prepared.encoded["train"]
+    vocab = prepared.tokenizer.get_vocab()
+    id_to_tok = {i: w for w, i in vocab.items()}
+    counts = Counter(enc.ids.tolist())
+    token_counts = {id_to_tok[i]: c for i, c in counts.items() if i in id_to_tok}
+    res = load_vectors(cfg.model.embeddings, vocab, token_counts=token_counts, seed=cfg.train.seed)
+    if res.dim != cfg.model.embedding_dim:
+        log.info("model.embedding_dim set to the vectors' dimension %d", res.dim)
+        cfg.model.embedding_dim = res.dim
+    emit(ev.VectorsLoaded(res.summary()))
+    return res.vectors
