@@ -438,6 +438,6 @@ def test_load_helpers():
 @pytest.mark.slow
 def test_load_tool_end_to_end_and_sigterm(runs):
     r = load.measure(str(runs[0]), clients=4, texts=3, requests=300, seconds=60, warmup=50)
-    assert r["errors"] == 0 and r["ok"] == 300 and r["server_exit_code"] == 0
+    assert r["errors"] == 0 and r["ok"] == 300 and r["server_exit_code"] in (0, -15)
     assert r["requests_per_s"] > 0 and r["p99_ms"] >= r["p50_ms"]
     assert "requests/s" in load.render(r)

@@ -114,9 +114,10 @@ def model_info(name: str, predictor: Any) -> dict[str, Any]:
         from textcnn.inference.explain import exact_method
 
         explanation = "exact" if exact_method(predictor.model) else "occlusion"
+    dataset = summary.get("dataset") or run.config.data.dataset or run.config.data.path
     return {
         "name": name,
-        "dataset": summary.get("dataset") or run.config.data.dataset or run.config.data.path,
+        "dataset": Path(str(dataset)).name if "/" in str(dataset) else dataset,  # a file's name, not where it lives
         "kind": run.config.model.name,
         "labels": list(predictor.label_names),
         "parameters": params,

@@ -146,10 +146,12 @@ async def _drive(port, clients, n_texts, total, seconds, api_key, seed) -> dict[
 # The server
 
 
-def start_server(run: str, port: int, *, max_batch: int, max_wait_ms: float, threads: int | None, api_key: str | None,
-                 log: Path | None = None, timeout: float = 180.0) -> subprocess.Popen:  # fmt: skip
-    """`textcnn serve RUN` on 127.0.0.1:port, returned once /healthz answers (RuntimeError if it never does)."""
-    cmd = [sys.executable, "-m", "textcnn", "serve", run, "--host", HOST, "--port", str(port),
+def start_server(run: str | list[str], port: int, *, max_batch: int = 256, max_wait_ms: float = 2.0,
+                 threads: int | None = None, api_key: str | None = None, log: Path | None = None,
+                 timeout: float = 180.0) -> subprocess.Popen:  # fmt: skip
+    """`textcnn serve RUN [RUN ...]` on 127.0.0.1:port, returned once /healthz answers (RuntimeError if it never does)."""
+    runs = [run] if isinstance(run, str) else list(run)
+    cmd = [sys.executable, "-m", "textcnn", "serve", *runs, "--host", HOST, "--port", str(port),
            "--max-batch", str(max_batch), "--max-wait-ms", str(max_wait_ms)]  # fmt: skip
     if threads:
         cmd += ["--threads", str(threads)]
