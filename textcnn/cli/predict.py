@@ -169,7 +169,8 @@ def evaluate(
         for name, m in report.per_class.items():
             per.add_row(name, f"{m['precision']:.4f}", f"{m['recall']:.4f}", f"{m['f1']:.4f}", f"{m['support']:,}")
         console.print(per)
-        cm = Table(title="confusion matrix (rows: true, columns: predicted)")
+        console.print("confusion matrix (rows: true, columns: predicted)")
+        cm = Table()
         cm.add_column("")
         for name in report.labels:
             cm.add_column(name, justify="right")
@@ -226,10 +227,12 @@ def explain(
         for segment, score in spans:
             line.append(segment, style=_colour(score, scale))
         console.print(line)
-        table = Table(
-            title=f"n-grams by evidence for '{ex.label}' (score: what the n-gram adds to the logit of '{ex.label}' "
-            "minus the mean logit; of overlapping n-grams that push the same way, the strongest)"
+        console.print(
+            f"n-grams by evidence for '{ex.label}' (score: what the n-gram adds to the logit of '{ex.label}' "
+            "minus the mean logit; of overlapping n-grams that push the same way, only the strongest)",
+            soft_wrap=True,
         )
+        table = Table()
         for col in ("n-gram", "width", "filters", "score"):
             table.add_column(col, justify="right" if col != "n-gram" else "left")
         for g in distinct_ngrams(ex.ngrams, top):
@@ -276,12 +279,14 @@ def filters(
             predictor, data_path=data, split=split, limit=max_texts, text_column=text_column, label_column=label_column
         )
         reports = top_filters(predictor, texts, top=top, per_filter=per_filter)
-        table = Table(
-            title=f"top {len(reports)} filters on {len(texts):,} texts (importance: mean activation × class spread of fc weights)",
-            caption="pushes towards: the label whose logit the filter raises most when it fires (its classifier "
+        console.print(
+            f"top {len(reports)} filters on {len(texts):,} texts (importance: mean activation × class spread of fc "
+            "weights). pushes towards: the label whose logit the filter raises most when it fires (its classifier "
             "weight minus the mean over labels); texts predicted: what the run predicts for the texts of those "
             "n-grams, where other words can outweigh the filter",
+            soft_wrap=True,
         )
+        table = Table()
         for col in ("filter", "width", "pushes towards", "importance", "top n-grams (activation)", "texts predicted"):
             table.add_column(col, justify="right" if col in ("filter", "width", "importance") else "left")
         for r in reports:
