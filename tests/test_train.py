@@ -155,3 +155,18 @@ def test_labels_are_sorted_string_ids(toy_csv, tmp_path):
     cfg = runlib.load_run(run_dir).config
     assert cfg.data.dataset == str(toy_csv)
     assert np.isfinite(json.loads((run_dir / "summary.json").read_text())["train_seconds"])
+
+
+def test_big_validation_splits_are_subsampled_and_the_precision_is_recorded(toy_csv, tmp_path):
+    from textcnn.runtime import resolve_precision
+
+    events = []
+    run_dir = train(tiny_cfg(toy_csv, "train.epochs=1", "train.eval_max_examples=15"), tmp_path / "run",
+                    callback=events.append)  # fmt: skip
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["validation_examples"] == 15  # of the 40 held out
+    assert summary["precision"] == resolve_precision("auto", torch.device("cpu"))
+    (loaded,) = [e for e in events if isinstance(e, ev.DataLoaded)]
+    assert any("fixed sample of 15 of the 40 validation examples" in line for line in loaded.lines)
+    (started,) = [e for e in events if isinstance(e, ev.TrainingStarted)]
+    assert started.precision == summary["precision"]

@@ -107,7 +107,7 @@ def make_split(enc: Encoded, pad_id: int = 0) -> Split:
         ids=np.asarray(enc.ids, dtype=np.int32),
         offsets=np.asarray(enc.offsets, dtype=np.int64),
         lengths=torch.from_numpy(lengths),
-        labels=torch.from_numpy(np.asarray(enc.labels, dtype=np.int64)),
+        labels=torch.tensor(enc.labels, dtype=torch.long),  # a copy: the cache's labels are read-only
         lengths_np=lengths,
         pad_id=pad_id,
     )

@@ -17,7 +17,7 @@ from pathlib import Path
 from textcnn import events as ev
 from textcnn import run as runlib
 from textcnn.config import Config
-from textcnn.data.tokenizer import Encoded, encode_dataset, pad_id, train_tokenizer
+from textcnn.data.tokenizer import Encoded, encode_dataset, pad_id, train_tokenizer_cached
 from textcnn.errors import TrainingError
 from textcnn.events import Callback
 
@@ -58,7 +58,7 @@ def prepare(cfg: Config, tokenizer=None, label_names: list[str] | None = None) -
         raise TrainingError(f"the data's labels {data.label_names} differ from the run's {label_names}")
     train_ds = data.splits["train"]
     if tokenizer is None:
-        tokenizer = train_tokenizer(_iter_texts(train_ds), cfg.tokenizer, length=len(train_ds))
+        tokenizer = train_tokenizer_cached(train_ds, cfg.tokenizer)  # read back when this data was seen before
     encoded = {name: encode_dataset(ds, tokenizer, cfg.tokenizer.max_length) for name, ds in data.splits.items()}
     return Prepared(
         cfg=cfg,
@@ -93,22 +93,17 @@ def tokenize_report(cfg: Config, out: str | Path) -> dict:
     return tokenizer_stats(prepared.tokenizer, prepared.encoded, cfg.tokenizer.max_length, prepared.examples)
 
 
-def _iter_texts(ds, batch: int = 10_000):
-    for i in range(0, len(ds), batch):
-        yield from ds[i : i + batch]["text"]
-
-
 def load_vectors_for(cfg: Config, prepared: Prepared, emit: Callback):
     """The pretrained vectors `cfg.model.embeddings` names, aligned to the tokenizer's vocabulary."""
-    from collections import Counter
+    import numpy as np
 
     from textcnn.data.vectors import load_vectors
 
     enc = prepared.encoded["train"]
     vocab = prepared.tokenizer.get_vocab()
     id_to_tok = {i: w for w, i in vocab.items()}
-    counts = Counter(enc.ids.tolist())
-    token_counts = {id_to_tok[i]: c for i, c in counts.items() if i in id_to_tok}
+    counts = np.bincount(enc.ids, minlength=len(id_to_tok))  # (V,), no Python object per token
+    token_counts = {id_to_tok[i]: int(counts[i]) for i in np.flatnonzero(counts) if i in id_to_tok}
     res = load_vectors(cfg.model.embeddings, vocab, token_counts=token_counts, seed=cfg.train.seed)
     if res.dim != cfg.model.embedding_dim:
         log.info("model.embedding_dim set to the vectors' dimension %d", res.dim)

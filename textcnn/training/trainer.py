@@ -36,7 +36,7 @@ from torch import nn
 from textcnn import events as ev
 from textcnn import run as runlib
 from textcnn.config import Config, ConfigError, config_from_toml, resolve_for_data
-from textcnn.data.batching import PaddedSplit, bucketed_batches, pad_split, sorted_batches
+from textcnn.data.batching import Split, bucketed_batches, make_split, sorted_batches, subsample_rows
 from textcnn.errors import RunError, TrainingError, TrainingInterrupted
 from textcnn.events import Callback
 from textcnn.models.registry import unwrap
@@ -84,7 +84,7 @@ def autocast(device: torch.device, prec: str):
 
 def evaluate(
     model: nn.Module,
-    split: PaddedSplit,
+    split: Split,
     *,
     batch_size: int = 1024,
     min_length: int = 1,
@@ -247,8 +247,10 @@ class Trainer:
         self.params = count_parameters(self.model)
         self.optimizer = make_optimizer(self.model, t.optimizer, lr=t.lr, weight_decay=t.weight_decay, rho=t.rho,
                                         eps=t.eps)  # fmt: skip
-        self.train_split = pad_split(prepared.encoded["train"], self.min_length, prepared.pad_id).to(device)
-        self.val_split = pad_split(prepared.encoded["validation"], self.min_length, prepared.pad_id).to(device)
+        self.train_split = make_split(prepared.encoded["train"], prepared.pad_id).to(device)
+        val = make_split(prepared.encoded["validation"], prepared.pad_id)
+        rows = subsample_rows(len(val), t.eval_max_examples, t.seed)  # None: every example
+        self.val_split = (val if rows is None else val.subset(rows)).to(device)
         if len(self.train_split) == 0 or len(self.val_split) == 0:
             raise TrainingError("the train or validation split is empty after cleaning")
         self.progress = Progress()
@@ -270,6 +272,7 @@ class Trainer:
             prepared = prepare(cfg, tokenizer=tok, label_names=labels)
         chosen = resolve_for_data(cfg, len(prepared.encoded["train"]))  # unset fields only; None on resume
         lines = (*prepared.report_lines, chosen) if chosen else tuple(prepared.report_lines)
+        lines += _validation_cap_note(cfg, len(prepared.encoded["validation"]))
         emit(ev.DataLoaded(prepared.source, prepared.seconds, lines))
         if len(prepared.label_names) < 2:
             raise TrainingError("the training data has fewer than two classes; nothing to learn")
@@ -396,7 +399,7 @@ class Trainer:
         test_accuracy = None
         enc = self.prepared.encoded
         if self.prepared.test_labelled and "test" in enc:
-            test_split = pad_split(enc["test"], self.min_length, self.prepared.pad_id).to(self.device)
+            test_split = make_split(enc["test"], self.prepared.pad_id).to(self.device)
             test_accuracy = evaluate(self.model, test_split, min_length=self.min_length, prec=self.prec)["accuracy"]
         summary = self.summary(started, test_accuracy, rank_diff)
         if self.world.main:
@@ -430,6 +433,8 @@ class Trainer:
             "seed": cfg.train.seed,
             "device": str(self.device),
             "threads": self.threads,
+            "precision": self.prec,
+            "validation_examples": len(self.val_split),
             "world_size": self.world.size,
             "rank_max_weight_diff": rank_diff,
             "epoch_seconds": float(np.median(full)) if full else None,
@@ -441,6 +446,17 @@ class Trainer:
             "train_examples": len(prepared.encoded["train"]),
             "source": prepared.source,
         }
+
+
+def _validation_cap_note(cfg: Config, n: int) -> tuple[str, ...]:
+    """A data-report line when validation passes score a subsample (train.eval_max_examples), else none."""
+    cap = cfg.train.eval_max_examples
+    if cap is None or n <= cap:
+        return ()
+    return (
+        f"validation passes score a fixed sample of {cap:,} of the {n:,} validation examples "
+        f"(train.eval_max_examples; unset it to score all; the test split is scored in full)",
+    )
 
 
 def train_one_epoch(trainer: Trainer, deadline: float | None = None) -> None:
