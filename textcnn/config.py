@@ -96,8 +96,9 @@ class ModelConfig:
     """k of k-max pooling (Kalchbrenner et al. 2014)."""
     dropout: float = 0.5
     """Dropout before the classifier."""
-    embedding_dropout: float = 0.0
-    """Dropout on the embedded words (the models' input) while training; 0 = off, as in Kim 2014."""
+    embedding_dropout: float | None = None
+    """Dropout on the embedded words (the models' input) while training; 0 = off, as in Kim 2014.
+    Unset: chosen from the training-set size (`SIZE_DEFAULTS`)."""
     max_norm: float | None = 3.0
     """Kim's constraint: L2 norm of each classifier weight row <= max_norm (unset: off)."""
     channels: list[int] = field(default_factory=lambda: [32, 64, 128])
@@ -124,8 +125,8 @@ class ModelConfig:
 
 @dataclass
 class TrainConfig:
-    epochs: int = 12
-    """Maximum number of epochs."""
+    epochs: int | None = None
+    """Maximum number of epochs; unset: chosen from the training-set size (`SIZE_DEFAULTS`)."""
     batch_size: int = 50
     """Sentences per batch (Kim 2014: 50)."""
     optimizer: str = "adadelta"
@@ -140,10 +141,12 @@ class TrainConfig:
     """Adadelta / Adam epsilon (Kim: 1e-6)."""
     sparse_embedding: bool = True
     """Update only the embedding rows a batch uses (lazy Adadelta/Adam); much faster on CPU."""
-    patience: int = 20
-    """Stop after this many evaluations without a better validation accuracy (0 = never)."""
-    evals_per_epoch: int = 4
-    """Validation passes per epoch (best checkpoint selection and time-to-accuracy curves)."""
+    patience: int | None = None
+    """Stop after this many evaluations without a better validation accuracy (0 = never); unset: chosen
+    from the training-set size (`SIZE_DEFAULTS`)."""
+    evals_per_epoch: int | None = None
+    """Validation passes per epoch (best checkpoint selection and time-to-accuracy curves); unset:
+    chosen from the training-set size (`SIZE_DEFAULTS`)."""
     seed: int = 0
     """Random seed for initialisation, data order and dropout."""
     device: str = "auto"
@@ -231,7 +234,7 @@ def validate(cfg: Config) -> None:
         "tokenizer.max_length": tk.max_length,
         "tokenizer.min_frequency": tk.min_frequency,
     }
-    problems += [f"{k}={v} must be >= 1" for k, v in positive.items() if v < 1]
+    problems += [f"{k}={v} must be >= 1" for k, v in positive.items() if v is not None and v < 1]
     if not m.widths or any(w < 1 for w in m.widths):
         problems.append(f"model.widths={m.widths} must be a non-empty list of widths >= 1")
     if not m.channels or any(c < 1 for c in m.channels):
@@ -239,7 +242,7 @@ def validate(cfg: Config) -> None:
     if m.padding < 0:
         problems.append(f"model.padding={m.padding} must be >= 0")
     for name in ("dropout", "embedding_dropout"):
-        if not 0.0 <= getattr(m, name) < 1.0:
+        if getattr(m, name) is not None and not 0.0 <= getattr(m, name) < 1.0:
             problems.append(f"model.{name}={getattr(m, name)} must be in [0, 1)")
     if m.max_norm is not None and m.max_norm <= 0:
         problems.append(f"model.max_norm={m.max_norm} must be > 0 (or unset to switch it off)")
@@ -251,7 +254,7 @@ def validate(cfg: Config) -> None:
         problems.append(f"train.threads={t.threads} must be >= 1")
     if t.eval_max_examples is not None and t.eval_max_examples < 1:
         problems.append(f"train.eval_max_examples={t.eval_max_examples} must be >= 1 (or unset: every example)")
-    if t.patience < 0 or t.checkpoint_every_steps < 0 or t.checkpoint_every_minutes < 0:
+    if (t.patience or 0) < 0 or t.checkpoint_every_steps < 0 or t.checkpoint_every_minutes < 0:
         problems.append("train.patience and train.checkpoint_every_* must be >= 0")
     if tk.vocab_size < 0:
         problems.append(f"tokenizer.vocab_size={tk.vocab_size} must be >= 0")
@@ -265,6 +268,45 @@ def validate(cfg: Config) -> None:
         problems.append(f"data.validation_fraction={cfg.data.validation_fraction} must be in (0, 1)")
     if problems:
         raise ConfigError("; ".join(problems))
+
+
+# ---------------------------------------------------------------------------------------------
+# Defaults chosen from the data: how long to train, how often to validate and how much input dropout
+# depend on how many training examples there are.
+
+LARGE_DATA = 20_000
+"""Training examples (after the validation hold-out) from which the large-data defaults apply."""
+
+SIZE_DEFAULTS: dict[str, dict[str, Any]] = {
+    # Kim (2014)'s schedule for Kim-sized sets (MR, Subj, SST-5, TREC: 5k-10k sentences): 25 epochs,
+    # one validation pass per epoch, no early stopping, no input dropout. README "Choosing the defaults".
+    "small": {"train.epochs": 25, "train.evals_per_epoch": 1, "train.patience": 0, "model.embedding_dropout": 0.0},
+    # Chosen on SST-2 (67k phrases): 12 epochs, 4 validation passes per epoch, stop after 20 passes (5
+    # epochs) without a better one, dropout 0.3 on the input word vectors.
+    "large": {"train.epochs": 12, "train.evals_per_epoch": 4, "train.patience": 20, "model.embedding_dropout": 0.3},
+}
+"""The values of the size-dependent fields (those whose schema default is unset) for each regime."""
+
+
+def resolve_for_data(cfg: Config, n_train: int) -> str | None:
+    """Fill the size-dependent fields left unset with `SIZE_DEFAULTS` for `n_train` training examples.
+
+    Returns one line saying what was chosen and why, or None when every one of them was set."""
+    regime = "large" if n_train >= LARGE_DATA else "small"
+    chosen = []
+    for key, value in SIZE_DEFAULTS[regime].items():
+        section, name = key.split(".")
+        if getattr(getattr(cfg, section), name) is None:
+            setattr(getattr(cfg, section), name, value)
+            chosen.append(f"{key}={value}")
+    if not chosen:
+        return None
+    why = (
+        f"{n_train:,} training examples >= {LARGE_DATA:,}: the schedule chosen on SST-2"
+        if regime == "large"
+        else f"{n_train:,} training examples < {LARGE_DATA:,}: Kim (2014)'s schedule"
+    )
+    return f"defaults for the data size: {', '.join(chosen)} ({why}; --set any of them to override)"
 
 
 # ---------------------------------------------------------------------------------------------

@@ -99,7 +99,7 @@ def build_model(cfg, vocab_size: int, num_classes: int, *, vectors=None, sparse:
     s = spec(cfg.name)
     common = dict(
         vocab_size=vocab_size, num_classes=num_classes, embedding_dim=cfg.embedding_dim, dropout=cfg.dropout,
-        embedding_dropout=cfg.embedding_dropout, embedding_mode=cfg.embedding_mode, vectors=vectors,
+        embedding_dropout=cfg.embedding_dropout or 0.0, embedding_mode=cfg.embedding_mode, vectors=vectors,
         sparse=sparse, pad_id=pad_id,
     )  # fmt: skip
     return s.load()(**common, **{k: getattr(cfg, k) for k in s.options})

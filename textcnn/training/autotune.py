@@ -168,6 +168,7 @@ def autotune(
         import optuna
     except ImportError:
         raise AutotuneError("--autotune needs Optuna: pip install 'textcnn[autotune]'") from None
+    from textcnn.config import resolve_for_data
     from textcnn.training.trainer import prepare, train
 
     if seconds < MIN_SECONDS:
@@ -183,6 +184,7 @@ def autotune(
     scratch.mkdir(parents=True, exist_ok=True)
 
     prepared = prepare(cfg)  # once: every trial trains on the same tokenized splits
+    resolve_for_data(cfg, len(prepared.encoded["train"]))  # the size-dependent defaults: trial 0's values
     space = search_space(cfg)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(

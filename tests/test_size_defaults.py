@@ -1,0 +1,70 @@
+"""Defaults chosen from the training-set size (config.SIZE_DEFAULTS): which values, when, and the line
+that says so; the resolved values are what a run folder records."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import toy_rows
+
+from textcnn import events as ev
+from textcnn import run as runlib
+from textcnn.config import LARGE_DATA, SIZE_DEFAULTS, Config, load_config, resolve_for_data
+
+SIZED = ("train.epochs", "train.evals_per_epoch", "train.patience", "model.embedding_dropout")
+
+
+def values(cfg: Config) -> dict:
+    return {k: getattr(getattr(cfg, k.split(".")[0]), k.split(".")[1]) for k in SIZED}
+
+
+def test_the_schema_leaves_the_size_dependent_fields_unset():
+    assert set(SIZE_DEFAULTS["small"]) == set(SIZE_DEFAULTS["large"]) == set(SIZED)
+    assert set(values(Config()).values()) == {None}
+    assert set(values(load_config("sst2")).values()) == {None}  # the cnn model file no longer sets one
+
+
+@pytest.mark.parametrize(("n", "regime"), [(1, "small"), (LARGE_DATA - 1, "small"), (LARGE_DATA, "large"),
+                                           (67_349, "large")])  # fmt: skip
+def test_resolve_for_data_fills_the_regime_and_says_why(n, regime):
+    cfg = load_config("sst2")
+    line = resolve_for_data(cfg, n)
+    assert values(cfg) == SIZE_DEFAULTS[regime]
+    assert f"{n:,} training examples" in line and f"{LARGE_DATA:,}" in line
+    assert ("Kim (2014)" in line) == (regime == "small")
+    assert all(f"{k}={v}" in line for k, v in SIZE_DEFAULTS[regime].items())
+    assert resolve_for_data(cfg, n) is None  # nothing left unset: a resumed run's config stays as it was
+
+
+def test_small_data_gets_kims_schedule_and_large_data_keeps_the_sst2_one():
+    assert SIZE_DEFAULTS["small"] == {"train.epochs": 25, "train.evals_per_epoch": 1, "train.patience": 0,
+                                      "model.embedding_dropout": 0.0}  # fmt: skip
+    # SST-2 (67k training phrases) trains exactly as before the size rule.
+    assert SIZE_DEFAULTS["large"] == {"train.epochs": 12, "train.evals_per_epoch": 4, "train.patience": 20,
+                                      "model.embedding_dropout": 0.3}  # fmt: skip
+
+
+def test_values_given_by_the_user_are_kept():
+    cfg = load_config("sst2", sets=["train.epochs=7", "model.embedding_dropout=0.1"])
+    line = resolve_for_data(cfg, 500)
+    assert (cfg.train.epochs, cfg.model.embedding_dropout) == (7, 0.1)
+    assert (cfg.train.evals_per_epoch, cfg.train.patience) == (1, 0)
+    assert "train.epochs" not in line and "embedding_dropout" not in line and "train.patience=0" in line
+    trec = load_config("trec", model="lstm")  # model files may fix a size-dependent field
+    resolve_for_data(trec, 100_000)
+    assert trec.model.embedding_dropout == 0.0 and trec.train.epochs == 12
+
+
+def test_a_run_records_the_resolved_values_and_reports_the_choice(tmp_path):
+    from textcnn.training.trainer import train
+
+    csv = tmp_path / "toy.csv"
+    csv.write_text("text,label\n" + "".join(f"{t},{y}\n" for t, y in toy_rows(200)))
+    sets = ["model.embedding_dim=8", "model.feature_maps=4", "train.epochs=2", "train.threads=1",
+            "train.checkpoint_every_minutes=0"]  # fmt: skip
+    events = []
+    run_dir = train(load_config(str(csv), sets=sets), tmp_path / "run", callback=events.append)
+    saved = runlib.load_run(run_dir).config
+    assert values(saved) == {**SIZE_DEFAULTS["small"], "train.epochs": 2}
+    (data,) = [e for e in events if isinstance(e, ev.DataLoaded)]
+    assert any(line.startswith("defaults for the data size:") and "train.epochs" not in line for line in data.lines)
+    assert len(runlib.read_jsonl(run_dir / "metrics.jsonl")) == 2  # one validation pass per epoch
