@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from textcnn import events as ev
+from textcnn.config import resolve_for_data
 from textcnn.errors import CompareError
 from textcnn.events import Callback
 from textcnn.measure.timing import from_dict_strict, load_average, machine_info, time_fn
@@ -251,6 +252,8 @@ def run_compare(
 
         emit(ev.CompareStarted(dataset))
         prepared = prepare(first)
+        for c in configs.values():  # size-dependent defaults resolved once, so the report records them
+            resolve_for_data(c, len(prepared.encoded["train"]))
         base_seed = first.train.seed
         seed_list = [base_seed + k for k in range(seeds)]
         runs: list[RunRecord] = []
