@@ -66,14 +66,14 @@ def test_cnn_learns_a_separable_task_and_writes_a_complete_run(toy_csv, tmp_path
 
 
 def test_reloaded_run_reproduces_the_best_validation_accuracy(toy_csv, tmp_path):
-    from textcnn.data.batching import pad_split
+    from textcnn.data.batching import make_split
     from textcnn.training.trainer import evaluate, prepare
 
     cfg = tiny_cfg(toy_csv, "train.epochs=3")
     run_dir = train(cfg, tmp_path / "run")
     loaded = runlib.load_run(run_dir)
     prepared = prepare(cfg, tokenizer=loaded.tokenizer)
-    val = pad_split(prepared.encoded["validation"], loaded.model.min_length)
+    val = make_split(prepared.encoded["validation"], prepared.pad_id)
     acc = evaluate(loaded.model, val, min_length=loaded.model.min_length)["accuracy"]
     assert acc == pytest.approx(json.loads((run_dir / "summary.json").read_text())["best_val_accuracy"])
 

@@ -155,12 +155,3 @@ def sorted_batches(lengths: np.ndarray, batch_size: int) -> Iterator[np.ndarray]
     order = np.argsort(lengths, kind="stable")
     for i in range(0, len(order), batch_size):
         yield order[i : i + batch_size]
-
-
-# Until the trainer switches to Split / make_split (same objects under their old names).
-PaddedSplit = Split
-
-
-def pad_split(enc: Encoded, min_length: int = 1, pad_id: int = 0) -> Split:
-    """Old name of `make_split` (min_length is now applied per batch, by `Split.batch`)."""
-    return make_split(enc, pad_id)
