@@ -140,21 +140,22 @@ def _run(args):
 def test_benchmark_end_to_end_then_reused(data_dir, tmp_path):
     fasttext = bm.fasttext_available()
     out = tmp_path / "bench"
-    args = ["cvset", "--data-dir", str(data_dir), "--folds", "2", "--seeds", "1", "--out", str(out)]
+    args = ["cvset", "--data-dir", str(data_dir), "--folds", "3", "--max-folds", "2", "--seeds", "1", "--out", str(out)]
     args += [a for s in TINY for a in ("--set", s)] + (["--fasttext"] if fasttext else [])
     first = _run(args)
     assert first.exit_code == 0, first.output
-    assert "cvset fold 2/2 seed 0" in first.output and "ETA" in first.output
+    assert "cvset fold 2/3 seed 0" in first.output and "ETA" in first.output and "fold 3/3" not in first.output
     rep = json.loads((out / "benchmark.json").read_text())
     assert set(rep) == {"machine", "datasets"}
     cv = rep["datasets"]["cvset"]
-    assert cv["protocol"] == "cv2" and cv["n_train"] == 60 and cv["n_test"] == 60
+    assert cv["protocol"] == "cv3" and cv["n_train"] == 80 and cv["n_test"] == 40
     stats = cv["textcnn"]["cnn"]
     assert set(stats) == {"accuracies", "median", "mean", "sd", "train_seconds"} and len(stats["accuracies"]) == 1
     assert "kim2014" not in cv
     if fasttext:
         assert set(cv["fasttext"]) == {"unigram", "bigram"}
-    assert (out / "benchmark.md").is_file() and (out / "records.jsonl").is_file()
+    assert "Partial cross-validation (--max-folds): cvset: folds 1, 2 of 3." in (out / "benchmark.md").read_text()
+    assert (out / "records.jsonl").is_file()
     records = [json.loads(x) for x in (out / "records.jsonl").read_text().splitlines()]
     assert len(records) == 2 * (3 if fasttext else 1)
 

@@ -71,6 +71,9 @@ def benchmark(
     models: Annotated[str, typer.Option("--models", help="Comma-separated textcnn models.")] = "cnn",
     seeds: Annotated[int, typer.Option(help="Seeds 0..N-1 per model (median over them).")] = 3,
     folds: Annotated[int, typer.Option(help="K of K-fold cross-validation for sets with only a train split.")] = 10,
+    max_folds: Annotated[
+        int | None, typer.Option(help="Run only the first N of the K folds (a partial CV; the report says which).")
+    ] = None,
     fasttext: Annotated[
         bool, typer.Option("--fasttext", help="Also train fastText unigram and bigram on the same splits.")
     ] = False,
@@ -107,6 +110,7 @@ def benchmark(
             default_data_dir,
             fasttext_available,
             find_datasets,
+            folds_note,
             run_benchmark,
             summarize,
             write_records,
@@ -124,7 +128,7 @@ def benchmark(
         with BenchmarkDisplay() as display:
             result = run_benchmark(
                 chosen, out, data_dir=root, models=names, seeds=seeds, folds=folds, fasttext=fasttext,
-                autotune=autotune, sets=sets, callback=display,
+                autotune=autotune, sets=sets, max_folds=max_folds, callback=display,
             )  # fmt: skip
         summary = summarize(result)
         mode = next(
@@ -132,7 +136,10 @@ def benchmark(
         )
         kim_variant = mode.replace("-", "")
         command = "textcnn " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:] else None
-        rendered = render_benchmark(summary, out, command=command, kim_variant=kim_variant)
+        note = folds_note(result)
+        rendered = render_benchmark(
+            summary, out, command=command, kim_variant=kim_variant, notes=[note] if note else []
+        )
         write_records(result, out / "records.jsonl")
         console.print(f"report: {out / BENCHMARK_MD}")
         if rendered.note:

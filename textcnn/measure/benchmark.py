@@ -133,9 +133,9 @@ class DatasetPlan:
     def n_test(self) -> int:
         return len(self.test_texts) if self.k is None else round(len(self.texts) / self.k)
 
-    def units(self, seeds: Sequence[int]) -> list[tuple[int | None, int]]:
-        """(fold or None, seed) for every run of one model on this dataset."""
-        folds: list[int | None] = list(range(self.k)) if self.k else [None]
+    def units(self, seeds: Sequence[int], max_folds: int | None = None) -> list[tuple[int | None, int]]:
+        """(fold or None, seed) for every run of one model on this dataset (CV: the first `max_folds` folds)."""
+        folds: list[int | None] = list(range(self.k))[:max_folds] if self.k else [None]
         return [(f, s) for f in folds for s in seeds]
 
 
@@ -418,15 +418,21 @@ def run_benchmark(
     fasttext: bool = False,
     autotune: float | None = None,
     sets: Sequence[str] = (),
+    max_folds: int | None = None,
     callback: Callable[[Any], None] | None = None,
 ) -> BenchmarkResult:
-    """Run every model (and fastText) on every unit of every dataset; finished runs are reused."""
+    """Run every model (and fastText) on every unit of every dataset; finished runs are reused.
+
+    `max_folds`: with cross-validation, run only the first N of the K folds (a quicker, partial
+    estimate of the same protocol; `folds_note` says so in the report)."""
     from textcnn.measure.timing import load_average, machine_info
 
     if fasttext and not fasttext_available():
         raise BenchmarkError(FASTTEXT_INSTALL)
     if seeds < 1:
         raise BenchmarkError(f"--seeds {seeds} must be >= 1")
+    if max_folds is not None and max_folds < 1:
+        raise BenchmarkError(f"--max-folds {max_folds} must be >= 1")
     if autotune is not None and autotune <= 0:
         raise BenchmarkError(f"--autotune {autotune} must be a positive number of seconds")
     emit = callback or (lambda e: None)
@@ -437,7 +443,12 @@ def run_benchmark(
     threads = next(iter(configs.values())).train.threads if configs else None
     machine = machine_info("cpu", threads)
     variants = [("textcnn", m) for m in models] + ([("fasttext", v) for v in FASTTEXT_VARIANTS] if fasttext else [])
-    jobs = [(n, f, s, system, v) for n, p in plans.items() for f, s in p.units(seed_list) for system, v in variants]
+    jobs = [
+        (n, f, s, system, v)
+        for n, p in plans.items()
+        for f, s in p.units(seed_list, max_folds)
+        for system, v in variants
+    ]
     records: list[RunRecord] = []
     done: list[tuple[tuple[str, str, str], float]] = []
     t_start = time.perf_counter()
@@ -466,7 +477,7 @@ def run_benchmark(
     machine["load_average_end"] = load_average()
     settings = {
         "datasets": list(datasets), "models": list(models), "seeds": seed_list, "folds": folds,
-        "fold_seed": FOLD_SEED, "fasttext": fasttext, "autotune": autotune, "sets": list(sets),
+        "fold_seed": FOLD_SEED, "max_folds": max_folds, "fasttext": fasttext, "autotune": autotune, "sets": list(sets),
         "data_dir": str(data_dir) if data_dir is not None else None,
     }  # fmt: skip
     return BenchmarkResult(machine=machine, plans=plans, records=records, settings=settings)
@@ -580,6 +591,23 @@ def summarize(result: BenchmarkResult) -> dict[str, Any]:
             entry["kim2014"] = dict(KIM2014[name])
         out["datasets"][name] = entry
     return out
+
+
+def folds_note(result: BenchmarkResult) -> str | None:
+    """One line when cross-validation ran on only some of its folds, naming them; else None."""
+    parts = []
+    for name, plan in result.plans.items():
+        if plan.k is None:
+            continue
+        run = sorted({r.fold for r in result.records if r.dataset == name and r.fold is not None})
+        if len(run) < plan.k:
+            parts.append(f"{name}: folds {', '.join(str(f + 1) for f in run)} of {plan.k}")
+    if not parts:
+        return None
+    return (
+        "Partial cross-validation (--max-folds): " + "; ".join(parts) + ". Each seed's figure is the mean over the "
+        "folds run, each fold trained on the rest of the rows as in full K-fold CV."
+    )
 
 
 def write_records(result: BenchmarkResult, path: Path) -> Path:

@@ -9,6 +9,7 @@ Nothing here measures or trains; nothing here imports torch. Shares render.py's 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +68,7 @@ def _secs(s: dict[str, Any] | None) -> str:
 
 
 def benchmark_markdown(rep: dict[str, Any], *, command: str | None = None, kim_variant: str = "rand",
-                       plot: str | None = None) -> str:  # fmt: skip
+                       plot: str | None = None, notes: Sequence[str] = ()) -> str:  # fmt: skip
     """The report: the side-by-side table, Kim's four variants, how each figure was measured."""
     datasets = rep["datasets"]
     models = list(dict.fromkeys(m for d in datasets.values() for m in d.get("textcnn", {})))
@@ -107,6 +108,7 @@ def benchmark_markdown(rep: dict[str, Any], *, command: str | None = None, kim_v
         "on one thread. Kim's figures are from his paper (Table 2), on his splits, not re-measured here.",
         "",
     ]
+    lines += [*(f"> {n}" for n in notes), ""] if notes else []
     if plot:
         lines += [f"![accuracy per dataset]({plot})", ""]
     lines += ["## Kim (2014), Table 2", ""]
@@ -174,7 +176,7 @@ def _plot(rep: dict[str, Any], path: Path, Figure, kim_variant: str) -> Path:
 
 
 def render_benchmark(rep: dict[str, Any], out_dir: str | Path, *, command: str | None = None,
-                     kim_variant: str = "rand") -> Rendered:  # fmt: skip
+                     kim_variant: str = "rand", notes: Sequence[str] = ()) -> Rendered:  # fmt: skip
     """Write benchmark.json, benchmark.md and (with matplotlib) benchmark.png into `out_dir`."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -187,6 +189,8 @@ def render_benchmark(rep: dict[str, Any], out_dir: str | Path, *, command: str |
         rendered.files.append(_plot(rep, out / BENCHMARK_PLOT, Figure, kim_variant))
         plot = BENCHMARK_PLOT
     md = out / BENCHMARK_MD
-    md.write_text(benchmark_markdown(rep, command=command, kim_variant=kim_variant, plot=plot), encoding="utf-8")
+    md.write_text(
+        benchmark_markdown(rep, command=command, kim_variant=kim_variant, plot=plot, notes=notes), encoding="utf-8"
+    )
     rendered.files.append(md)
     return rendered
