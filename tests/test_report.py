@@ -247,3 +247,13 @@ def test_bench_says_what_the_peak_is(tmp_path):
     write_bench(bench_report(), tmp_path)
     md = (tmp_path / "bench.md").read_text()
     assert "The peak is a yardstick, not the hardware's limit" in md and "A model can pass 100%" in md
+
+
+def test_compare_names_the_precision_its_runs_used():
+    from textcnn.measure.render import compare_markdown
+
+    rep = compare_report()
+    assert "precision" not in compare_markdown(rep).split("## Headlines")[0]  # reports from before precision
+    for r in rep.runs:
+        r.summary["precision"] = "bf16"
+    assert ", precision bf16. Target accuracy" in compare_markdown(rep)

@@ -306,6 +306,12 @@ def render_compare(report: dict[str, Any], out_dir: str | Path) -> Rendered:
     return Rendered(files, None if figure is not None else PLOT_NOTE)
 
 
+def _precision_note(rep: Any) -> str:
+    """', precision fp32' (or bf16, or both) from the runs' summaries; '' for reports from before precision."""
+    used = sorted({r.summary["precision"] for r in rep.runs if r.summary.get("precision")})
+    return f", precision {' and '.join(used)}" if used else ""
+
+
 def compare_markdown(rep: Any, plots: Sequence[tuple[str, str]] = (), note: str | None = None) -> str:
     c = rep.conditions
     parts = [f"# textcnn compare: {rep.dataset}", "", machine_section(rep.machine), ""]
@@ -313,8 +319,8 @@ def compare_markdown(rep: Any, plots: Sequence[tuple[str, str]] = (), note: str 
     parts.append(
         f"Every model trained under the same conditions: same data and tokenizer settings, batch size "
         f"{c.get('batch_size')}, {stop}, {len(rep.seeds)} seed(s) ({', '.join(map(str, rep.seeds))}), "
-        f"device {c.get('device')}, {c.get('threads') or rep.machine.get('threads')} threads. "
-        f"Target accuracy {fmt_pct(rep.target)} ({rep.target_source})."
+        f"device {c.get('device')}, {c.get('threads') or rep.machine.get('threads')} threads"
+        f"{_precision_note(rep)}. Target accuracy {fmt_pct(rep.target)} ({rep.target_source})."
     )
     parts += ["", "## Headlines", ""]
     parts += [f"- {h}" for h in rep.headlines]
