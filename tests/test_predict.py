@@ -331,6 +331,16 @@ def test_writers_round_trip_every_class_probability_in_order(predictor):
         write_predictions(preds, io.StringIO(), "xml")
 
 
+def test_jsonl_lines_are_exactly_json_dumps_of_the_records(predictor):
+    texts = ["", 'a "quoted" \\ text', "tab\there", "émoji 😀", "\x00\x1f control", "word " * 40]
+    for top_k in (None, 2):
+        preds = predictor.predict(texts, top_k=top_k)
+        buf = io.StringIO()
+        write_jsonl(preds, buf, top=top_k is not None)
+        want = [json.dumps(p.to_dict(top_k is not None), ensure_ascii=False) for p in preds]
+        assert buf.getvalue().splitlines() == want
+
+
 def test_predict_file_end_to_end(predictor, tmp_path):
     f = tmp_path / "in.txt"
     f.write_bytes(b"great film\n\xff\nawful\n\n")
@@ -378,22 +388,107 @@ def test_folded_cnn_matches_the_model(predictor, tmp_path, options):
     texts = ["", "great", "a b"] + [
         " ".join(rng.choice(POS + FILL) for _ in range(rng.randint(0, 30))) for _ in range(40)
     ]
-    plain = Predictor(run, fold=False, batch_size=7).score(texts).logits
+    plain_scores = Predictor(run, fold=False, batch_size=7).score(texts)
+    plain = plain_scores.logits
     folded_predictor = Predictor(run, fold=True, batch_size=7)
     threads = torch.get_num_threads()
     folded = folded_predictor.score(texts).logits
-    assert folded_predictor._folded is not None
+    assert folded_predictor.engine._folded is not None
     assert torch.get_num_threads() == threads  # the folded path's single thread is restored
     np.testing.assert_allclose(folded, plain, atol=1e-5, rtol=1e-5)
+    # the numpy engine (no torch): the same logits and probabilities, one-text jobs and large jobs alike
+    engine = numpy_engine(model, options, V)
+    if engine is None:
+        return
+    files = runlib.RunFiles(tmp_path, run.config, predictor.tokenizer, ["negative", "positive"], 0, tmp_path)
+    by_numpy = Predictor(files, engine=engine, batch_size=7)
+    for job in (texts[:3], texts, texts * 30):  # the last one folds the whole vocabulary
+        scores = by_numpy.score(job)
+        np.testing.assert_allclose(scores.logits[: len(texts)], plain[: len(job)], atol=1e-5, rtol=1e-5)
+        np.testing.assert_allclose(scores.probs[: len(texts)], plain_scores.probs[: len(job)], atol=1e-5)
+    assert engine._full is not None
+
+
+def numpy_engine(model, options, vocab_size):
+    """The numpy engine for a KimCNN built in a test (None for settings it does not cover)."""
+    from types import SimpleNamespace
+
+    from textcnn.inference.numpy_cnn import NumpyKimCNN, unsupported
+
+    cfg = SimpleNamespace(
+        name="cnn", widths=model.widths, feature_maps=model.feature_maps, activation=model.activation,
+        pooling=model.pooling, k=model.k, embedding_dim=model.embedding.embedding_dim,
+        embedding_mode="multichannel" if model.embedding_static is not None else "rand",
+    )  # fmt: skip
+    if unsupported(cfg):
+        assert options.get("activation") == "gelu"
+        return None
+    arrays = {k: v.detach().numpy() for k, v in model.state_dict().items()}
+    return NumpyKimCNN(arrays, cfg, 0, vocab_size=vocab_size)
 
 
 def test_fold_is_automatic_only_for_large_jobs(run_dir):
-    p = Predictor.from_run(run_dir)
+    p = Predictor.from_run(run_dir, engine="torch")
     p.predict(["great"])
-    assert p._folded is None
+    assert p.engine._folded is None
     vocab = p.tokenizer.get_vocab_size()
     p.predict(["great film"] * vocab)
-    assert p._folded is not None
+    assert p.engine._folded is not None
+
+
+# ---------------------------------------------------------------------------------------------
+# Engines: numpy for cnn runs (torch never imported), torch otherwise
+
+
+def test_cnn_runs_predict_in_numpy_with_the_torch_probabilities(run_dir, caplog):
+    texts = ["", "   ", "great", "a b", "the film was a really wonderful story", "zzz qqq", "x " * 100]
+    with caplog.at_level(logging.INFO, logger="textcnn.inference.predictor"):
+        by_numpy = Predictor.from_run(run_dir)
+    assert by_numpy.engine.name == "numpy"
+    assert "prediction engine: numpy" in caplog.text
+    by_torch = Predictor.from_run(run_dir, engine="torch", fold=False)
+    assert by_torch.engine.name == "torch"
+    for batch_size in (1, 3, 512):
+        a, b = by_numpy.score(texts, batch_size=batch_size), by_torch.score(texts, batch_size=batch_size)
+        np.testing.assert_allclose(a.probs, b.probs, atol=1e-5, rtol=0)
+        np.testing.assert_allclose(a.logits, b.logits, atol=1e-5, rtol=1e-5)
+        assert (a.n_tokens, a.truncated, a.n_unknown) == (b.n_tokens, b.truncated, b.n_unknown)
+    # explanations still get the torch model, loaded on first use
+    assert by_numpy.model.fc.out_features == 2
+
+
+def test_engine_choice_is_checked(run_dir):
+    with pytest.raises(PredictError, match="engine='jax' is not one of"):
+        Predictor.from_run(run_dir, engine="jax")
+    with pytest.raises(PredictError, match="export it first"):
+        Predictor.from_run(run_dir, engine="onnx")
+
+
+def test_cli_predict_of_a_cnn_run_never_imports_torch(run_dir, tmp_path):
+    """`textcnn predict RUN` in a fresh interpreter: the numpy engine, and torch is not in sys.modules."""
+    import subprocess
+    import sys
+
+    (tmp_path / "in.txt").write_text("a great film\n\nawful and dull\n", encoding="utf-8")
+    code = (
+        "import sys, json\n"
+        "from typer.testing import CliRunner\n"
+        "from textcnn.cli import app\n"
+        f"r = CliRunner().invoke(app, ['-v', 'predict', {str(run_dir)!r}, 'a gorgeous, witty film', '--format', 'jsonl'])\n"
+        f"f = CliRunner().invoke(app, ['predict', {str(run_dir)!r}, '--file', {str(tmp_path / 'in.txt')!r}])\n"
+        "print(json.dumps([r.exit_code, f.exit_code, 'torch' in sys.modules, r.output, f.output]))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
+    code_r, code_f, torch_loaded, text_out, file_out = json.loads(out.stdout.strip().splitlines()[-1])
+    assert (code_r, code_f, torch_loaded) == (0, 0, False)
+    assert json.loads(text_out.strip().splitlines()[-1])["text"] == "a gorgeous, witty film"
+    records = [json.loads(line) for line in file_out.strip().splitlines() if line.startswith("{")]
+    assert [r["text"] for r in records] == ["a great film", "", "awful and dull"]
+    assert records[1]["empty"] is True
+    expected = Predictor.from_run(run_dir, engine="torch").predict(["a great film", "", "awful and dull"])
+    for rec, p in zip(records, expected, strict=True):
+        assert rec["label"] == p.label
+        assert abs(rec["probability"] - p.probability) < 1e-5
 
 
 # ---------------------------------------------------------------------------------------------
@@ -407,7 +502,7 @@ def test_evaluate_run_on_its_own_validation_split_matches_training(run_dir):
     assert report.accuracy == pytest.approx(summary["best_val_accuracy"], abs=1e-9)
     assert report.n == sum(sum(row) for row in report.confusion_matrix) == 30
     d = report.to_dict()
-    assert set(d) == {"accuracy", "macro_f1", "labels", "per_class", "confusion_matrix", "n"}
+    assert set(d) == {"accuracy", "macro_f1", "labels", "per_class", "confusion_matrix", "n", "split", "source"}
 
 
 def test_evaluate_run_on_another_file_with_the_same_labels(run_dir, tmp_path):

@@ -15,12 +15,12 @@ Not here: anything that computes (the library packages do), tensors, training lo
 
 from __future__ import annotations
 
-from textcnn.cli import benchmark, data, measure, predict, serve, train
+from textcnn.cli import benchmark, data, export, measure, predict, serve, train
 from textcnn.cli.app import app
 
 COMMANDS = (
     train.train, data.datasets, data.tokenize,
-    predict.predict, predict.evaluate, predict.explain, predict.filters,
+    predict.predict, predict.evaluate, predict.explain, predict.filters, export.export,
     measure.compare, measure.bench, benchmark.benchmark, measure.report,
     serve.serve,
 )  # fmt: skip

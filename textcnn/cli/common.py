@@ -155,13 +155,21 @@ def _csv(value: str, what: str, cast=str, allowed: tuple[str, ...] | None = None
         raise typer.BadParameter(f"{what} must be comma-separated numbers, got {value!r}") from None
 
 
-def _predictor(run: str, device: Device | None, threads: int | None):
-    from textcnn.inference.predictor import Predictor
-    from textcnn.runtime import set_threads
+class Engine(str, Enum):
+    auto = "auto"
+    numpy = "numpy"
+    onnx = "onnx"
+    torch = "torch"
 
-    if threads:
-        set_threads(threads)
-    return Predictor.from_run(run, device=device.value if device else "auto")
+
+def _predictor(run: str, device: Device | None, threads: int | None, engine: Engine | None = None):
+    """The library's Predictor: numpy for a cnn run on the CPU, ONNX Runtime for an export folder, torch
+    otherwise (`--verbose` logs which). Torch is imported only when the torch engine runs."""
+    from textcnn.inference.predictor import Predictor
+
+    return Predictor.from_run(
+        run, device=device.value if device else "auto", engine=(engine or Engine.auto).value, threads=threads
+    )
 
 
 def _short(text: str, width: int = 70) -> str:

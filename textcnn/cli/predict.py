@@ -11,6 +11,7 @@ import typer
 
 from textcnn.cli.common import (
     Device,
+    Engine,
     JsonFormat,
     OnError,
     OutputFormat,
@@ -48,8 +49,17 @@ def predict(
         OnError, typer.Option(case_sensitive=False, help="A line that is not UTF-8: skip it with a warning, or stop.")
     ] = OnError.skip,
     batch_size: Annotated[int, typer.Option(min=1, help="Texts per batch (sorted by length).")] = 512,
-    device: Annotated[Device | None, typer.Option(help="auto picks cuda, then cpu.")] = None,
-    threads: Annotated[int | None, typer.Option(help="CPU threads (default: torch's).")] = None,
+    device: Annotated[
+        Device | None, typer.Option(help="auto: the CPU for numpy and ONNX, else cuda, then cpu (torch).")
+    ] = None,
+    threads: Annotated[int | None, typer.Option(help="CPU threads (default: 1 for numpy and ONNX, torch's).")] = None,
+    engine: Annotated[
+        Engine,
+        typer.Option(
+            case_sensitive=False,
+            help="auto: numpy for cnn runs (no torch), ONNX Runtime for export folders, torch otherwise.",
+        ),
+    ] = Engine.auto,
 ) -> None:
     """Classify texts with a trained run.
 
@@ -62,6 +72,8 @@ def predict(
       textcnn predict runs/sst2-cnn-20261125-101500 --file reviews.txt --format csv -o out.csv
 
       cat reviews.txt | textcnn predict sst2 > predictions.jsonl
+
+      textcnn predict exported/ "a dull mess"   (a `textcnn export` folder, on ONNX Runtime)
     """
     with user_errors():
         from textcnn.inference.predictor import predict_file, write_predictions
@@ -72,7 +84,7 @@ def predict(
             if sys.stdin.isatty():
                 raise typer.BadParameter("give TEXT arguments, --file PATH, or pipe lines on stdin")
             file = "-"
-        predictor = _predictor(run, device, threads)
+        predictor = _predictor(run, device, threads, engine)
         with contextlib.ExitStack() as stack:
             sink = stack.enter_context(open(out, "w", encoding="utf-8", newline="")) if out else sys.stdout
             if file is not None:

@@ -37,11 +37,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 import numpy as np
-import torch
 
 from textcnn.data.tokenizer import encode_texts, unk_id
 from textcnn.errors import PredictError
-from textcnn.run import Run, RunError, load_run, resolve_run
+from textcnn.run import Run, RunError, RunFiles, load_arrays, load_run, load_run_files, resolve_run
 
 if TYPE_CHECKING:  # pragma: no cover
     from textcnn.inference.metrics import ClassificationReport
@@ -128,53 +127,124 @@ class Scores:
 # ---------------------------------------------------------------------------------------------
 # The predictor
 
+ENGINES = ("auto", "numpy", "onnx", "torch")
+"""Prediction engines: `numpy` (cnn runs, no torch), `onnx` (export folders, ONNX Runtime), `torch`."""
+
 
 class Predictor:
-    """A loaded run ready to classify texts. Build it with `Predictor.from_run(path_or_spec)`."""
+    """A loaded run ready to classify texts. Build it with `Predictor.from_run(path_or_spec)`.
+
+    `run` is a torch `Run` (the torch engine) or, with `engine`, the torch-free `RunFiles` of a run or
+    export folder. `.model`, `.run` and `.device` load the torch model on first use (explanations need it)."""
 
     def __init__(
-        self, run: Run, *, batch_size: int = 512, fold: bool | None = None, threads: int | None = None
+        self,
+        run: Run | RunFiles,
+        *,
+        batch_size: int = 512,
+        fold: bool | None = None,
+        threads: int | None = None,
+        engine: Any = None,
     ) -> None:
-        """`fold`: fold embeddings into the convolution for `cnn` models (None: when it pays off).
-        `threads`: torch intra-op threads while scoring (None: 1 for the folded CNN, whose small
+        """`fold`: fold embeddings into the convolution for `cnn` models on the torch engine (None: when it
+        pays off). `threads`: intra-op threads while scoring (None: 1 for the folded CNN, whose small
         memory-bound ops gain nothing from more and lose badly on a busy machine: measured 4 ms vs
-        86 ms per batch of 512 on 2 shared cores; torch's own setting for every other model)."""
+        86 ms per batch of 512 on 2 shared cores; the library's own setting for every other model).
+        `engine`: a numpy or ONNX engine for `RunFiles` (None: the torch engine of a `Run`)."""
         if batch_size < 1:
             raise PredictError(f"batch_size={batch_size} must be >= 1")
-        self.run = run
-        self.model = run.model
-        self.model.eval()
+        self._run = run if isinstance(run, Run) else None
+        self.files = run
+        self.config = run.config
         self.tokenizer = run.tokenizer
         self.label_names = list(run.label_names)
         self.max_length = int(run.config.tokenizer.max_length)
-        self.min_length = int(getattr(run.model, "min_length", 1))
         self.pad_id = int(run.pad_id)
         self.unk_id = unk_id(run.tokenizer)
         self.batch_size = batch_size
         self.fold = fold
         self.threads = threads
-        self._folded = None  # the model's folded form (KimCNN.folded), once built
-        self._tokens_seen = 0
-        _check_finite(run)
-        n_out = getattr(getattr(run.model, "fc", None), "out_features", len(self.label_names))
-        if n_out != len(self.label_names):
+        if engine is None:
+            if not isinstance(run, Run):
+                raise PredictError("a Predictor without a torch Run needs an engine (use Predictor.from_run)")
+            engine = _TorchEngine(run, fold=fold, threads=threads)
+        self.engine = engine
+        self.min_length = int(engine.min_length)
+        engine.check(self.path)
+        if engine.num_classes != len(self.label_names):
             raise RunError(
-                f"{run.path}: the model has {n_out} outputs but labels.json names {len(self.label_names)} labels"
+                f"{run.path}: the model has {engine.num_classes} outputs but labels.json names {len(self.label_names)} labels"
             )
+        log.info("prediction engine: %s", engine.describe())
 
     @classmethod
-    def from_run(cls, path_or_spec: str | Path, device: str = "cpu", **kwargs) -> Predictor:
-        """Load a run folder, 'latest', or a dataset/preset name (its newest run) onto `device`."""
+    def from_run(
+        cls, path_or_spec: str | Path, device: str | None = "cpu", engine: str = "auto", **kwargs
+    ) -> Predictor:
+        """Load a run folder, 'latest', a dataset/preset name (its newest run) or an export folder.
+
+        engine 'auto': an export folder runs on ONNX Runtime; a `cnn` run on the CPU runs in numpy
+        (torch is never imported); every other run on torch on `device` ('auto' picks cuda, then cpu).
+        'numpy', 'onnx' and 'torch' insist (a PredictError says why one cannot run this folder)."""
+        if engine not in ENGINES:
+            raise PredictError(f"engine={engine!r} is not one of {', '.join(ENGINES)}")
+        path = resolve_run(path_or_spec)
+        threads = kwargs.get("threads")
+        if _is_export(path):
+            if engine not in ("auto", "onnx"):
+                raise PredictError(f"{path} is an export folder (model.onnx): it runs on the onnx engine only")
+            from textcnn.inference.onnx_engine import OnnxEngine
+
+            files = load_run_files(path, weights="model.onnx")
+            return cls(files, engine=OnnxEngine(files.weights, threads=threads), **kwargs)
+        if engine == "onnx":
+            raise PredictError(
+                f"{path} is a run folder; export it first (textcnn export {path} --format onnx --out DIR) "
+                "and predict from DIR"
+            )
+        on_cpu = device in (None, "auto", "cpu")
+        if engine in ("auto", "numpy"):
+            from textcnn.inference.numpy_cnn import NumpyKimCNN, unsupported
+
+            files = load_run_files(path)
+            reason = unsupported(files.config.model) or (None if on_cpu else f"device {device!r} asks for torch")
+            if reason is None:
+                try:
+                    arrays = load_arrays(files.weights)
+                except RunError as e:  # bf16 weights, say: torch reads them (and names any other problem)
+                    reason = str(e)
+                else:
+                    vocab = files.tokenizer.get_vocab_size()
+                    np_engine = NumpyKimCNN(arrays, files.config.model, files.pad_id, vocab_size=vocab,
+                                            num_classes=len(files.label_names), source=str(files.weights))  # fmt: skip
+                    return cls(files, engine=np_engine, **kwargs)
+            if engine == "numpy":
+                raise PredictError(f"the numpy engine cannot run {path}: {reason}")
+            log.info("numpy engine not used: %s", reason)
         from textcnn.runtime import select_device
 
-        return cls(load_run(resolve_run(path_or_spec), device=str(select_device(str(device)))), **kwargs)
+        return cls(load_run(path, device=str(select_device(str(device or "auto")))), **kwargs)
 
     @property
     def path(self) -> Path:
-        return self.run.path
+        return self.files.path
 
     @property
-    def device(self) -> torch.device:
+    def run(self) -> Run:
+        """The torch Run (loaded on first use when this predictor runs on numpy)."""
+        if self._run is None:
+            if _is_export(self.path):
+                raise PredictError(f"{self.path} is an export folder: it has no torch model; use the run folder")
+            self._run = load_run(self.path, device="cpu")
+        return self._run
+
+    @property
+    def model(self):
+        """The torch model (loaded on first use when this predictor runs on numpy)."""
+        return self.run.model
+
+    @property
+    def device(self):
         return self.run.device
 
     # -- scoring ------------------------------------------------------------------------------
@@ -200,21 +270,6 @@ class Predictor:
                 n_tokens[i] = len(e.ids)
         return ids, n_tokens, truncated
 
-    def _engine(self, n_tokens: int):
-        """The model itself, or its folded form once this predictor's jobs have enough tokens."""
-        if self._folded is not None:
-            return self._folded
-        self._tokens_seen += n_tokens
-        from textcnn.models.registry import spec_of
-
-        can = spec_of(self.model).foldable and self.model.folded_table_bytes() <= TABLE_BYTES_LIMIT
-        if self.fold is False or not can:
-            return self.model
-        if self.fold or self._tokens_seen >= self.model.embedding.num_embeddings // 2:
-            self._folded = self.model.folded()
-            return self._folded
-        return self.model
-
     def score(self, texts: list[str], *, batch_size: int | None = None) -> Scores:
         """Probabilities (N, C) in input order, in length-sorted batches of `batch_size` (default: the predictor's)."""
         batch_size = batch_size or self.batch_size
@@ -223,15 +278,12 @@ class Predictor:
         C = len(self.label_names)
         logits_out = np.zeros((n, C), dtype=np.float32)
         lengths = np.fromiter((len(x) for x in ids), dtype=np.int64, count=n)
-        engine = self._engine(int(lengths.sum()))
         order = np.argsort(lengths, kind="stable")
-        threads = self.threads or (1 if engine is self._folded else None)
-        with torch.inference_mode(), _torch_threads(threads):
+        with self.engine.job(ids, lengths, self.pad_id) as forward:
             for start in range(0, n, batch_size):
                 idx = order[start : start + batch_size]
-                batch_ids, batch_len = _pad_rows(ids, idx, lengths, self.min_length, self.pad_id)
-                logits = engine(batch_ids.to(self.device), batch_len.to(self.device))  # (B, C)
-                logits_out[idx] = logits.float().cpu().numpy()
+                batch_ids, batch_len = _pad_np(ids, idx, lengths, self.min_length, self.pad_id)
+                logits_out[idx] = forward(batch_ids, batch_len)  # (B, C)
         bad = ~np.isfinite(logits_out).all(axis=1)
         if bad.any():
             raise PredictError(
@@ -277,9 +329,73 @@ class Predictor:
         return out
 
 
+def _is_export(path: Path) -> bool:
+    """An export folder (textcnn export): model.onnx and no model.safetensors."""
+    return (path / "model.onnx").is_file() and not (path / "model.safetensors").is_file()
+
+
+# ---------------------------------------------------------------------------------------------
+# Engines: job(ids, lengths, pad_id) is a context manager that yields forward(ids (B, T), lengths (B,))
+# -> logits (B, C) float32, all numpy. The numpy engine is textcnn.inference.numpy_cnn, the ONNX
+# engine textcnn.inference.onnx_engine; the torch engine is here.
+
+
+class _TorchEngine:
+    """A torch model (or, for `cnn`, its folded form once a job has enough tokens) under inference_mode."""
+
+    name = "torch"
+
+    def __init__(self, run: Run, *, fold: bool | None, threads: int | None) -> None:
+        self.run, self.model, self.fold, self.threads = run, run.model, fold, threads
+        self.model.eval()
+        self.min_length = int(getattr(run.model, "min_length", 1))
+        self.num_classes = getattr(getattr(run.model, "fc", None), "out_features", len(run.label_names))
+        self._folded = None  # the model's folded form (KimCNN.folded), once built
+        self._tokens_seen = 0
+
+    def describe(self) -> str:
+        return f"torch ({self.run.config.model.name} on {self.run.device})"
+
+    def check(self, path: Path) -> None:
+        _check_finite(self.run)
+
+    def _model_for(self, n_tokens: int):
+        """The model itself, or its folded form once this predictor's jobs have enough tokens."""
+        if self._folded is not None:
+            return self._folded
+        self._tokens_seen += n_tokens
+        from textcnn.models.registry import spec_of
+
+        can = spec_of(self.model).foldable and self.model.folded_table_bytes() <= TABLE_BYTES_LIMIT
+        if self.fold is False or not can:
+            return self.model
+        if self.fold or self._tokens_seen >= self.model.embedding.num_embeddings // 2:
+            self._folded = self.model.folded()
+            log.info("prediction engine: torch, cnn folded (embedding x filters as one table)")
+            return self._folded
+        return self.model
+
+    @contextlib.contextmanager
+    def job(self, ids: list[list[int]], lengths: np.ndarray, pad_id: int):
+        import torch
+
+        model = self._model_for(int(lengths.sum()))
+        threads = self.threads or (1 if model is self._folded else None)
+        device = self.run.device
+
+        def forward(batch_ids: np.ndarray, batch_len: np.ndarray) -> np.ndarray:
+            logits = model(torch.from_numpy(batch_ids).to(device), torch.from_numpy(batch_len).to(device))  # (B, C)
+            return logits.float().cpu().numpy()
+
+        with torch.inference_mode(), _torch_threads(threads):
+            yield forward
+
+
 @contextlib.contextmanager
 def _torch_threads(n: int | None):
     """Run with n intra-op threads, then restore the previous setting (None: leave it)."""
+    import torch
+
     previous = torch.get_num_threads()
     if n is None or n == previous:
         yield
@@ -301,15 +417,17 @@ def _check_top_k(top_k: int | None, n_labels: int) -> int:
 
 def _check_finite(run: Run) -> None:
     """Weights holding NaN or infinity give silently wrong answers: refuse them at load time."""
+    import torch
+
     for name, t in run.model.state_dict().items():
         if t.is_floating_point() and not bool(torch.isfinite(t).all()):
             raise RunError(f"{run.path / 'model.safetensors'} holds NaN or infinite values in {name}; retrain the run")
 
 
-def _pad_rows(
+def _pad_np(
     ids: list[list[int]], idx: np.ndarray, lengths: np.ndarray, min_length: int, pad_id: int
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """(ids [B, T], lengths [B]) for the rows idx, T = max(longest, min_length, 1)."""
+) -> tuple[np.ndarray, np.ndarray]:
+    """(ids [B, T] int64, lengths [B] int64) for the rows idx, T = max(longest, min_length, 1)."""
     lens = lengths[idx]
     t = max(int(lens.max()) if len(idx) else 0, min_length, 1)
     out = np.full((len(idx), t), pad_id, dtype=np.int64)
@@ -317,7 +435,15 @@ def _pad_rows(
         seq = ids[i]
         if seq:
             out[row, : len(seq)] = seq
-    return torch.from_numpy(out), torch.from_numpy(lens.copy())
+    return out, lens.copy()
+
+
+def _pad_rows(ids: list[list[int]], idx: np.ndarray, lengths: np.ndarray, min_length: int, pad_id: int):
+    """`_pad_np` as torch tensors (for explanations, which run the torch model)."""
+    import torch
+
+    out, lens = _pad_np(ids, idx, lengths, min_length, pad_id)
+    return torch.from_numpy(out), torch.from_numpy(lens)
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:
@@ -403,12 +529,15 @@ def _decode_lines(f, name: str, on_error: str, skipped: list[int] | None) -> Ite
 
 
 def write_jsonl(predictions: Iterable[Prediction], out: TextIO, *, top: bool = False) -> int:
-    """One JSON object per line; returns the number written."""
+    """One JSON object per line; returns the number written.
+
+    Each line is exactly `json.dumps(p.to_dict(top), ensure_ascii=False)`, formatted directly (strings
+    through json's own C string encoder, floats by repr as json does): 3x faster for large files."""
     n = 0
-    dumps = json.dumps
+    line = _jsonl_formatter(top)
     buf: list[str] = []
     for p in predictions:
-        buf.append(dumps(p.to_dict(top), ensure_ascii=False))
+        buf.append(line(p))
         n += 1
         if len(buf) >= 4096:
             out.write("\n".join(buf) + "\n")
@@ -416,6 +545,31 @@ def write_jsonl(predictions: Iterable[Prediction], out: TextIO, *, top: bool = F
     if buf:
         out.write("\n".join(buf) + "\n")
     return n
+
+
+def _jsonl_formatter(top: bool):
+    """p -> json.dumps(p.to_dict(top), ensure_ascii=False), without building the dict."""
+    from json.encoder import encode_basestring as enc  # the C encoder json.dumps uses with ensure_ascii=False
+
+    names: dict[str, str] = {}
+
+    def name(label: str) -> str:
+        if label not in names:
+            names[label] = enc(label)
+        return names[label]
+
+    def line(p: Prediction) -> str:
+        probs = ", ".join(f"{name(k)}: {v!r}" for k, v in p.probabilities.items())
+        out = (
+            f'{{"text": {enc(p.text)}, "label": {name(p.label)}, "probability": {p.probability!r}, '
+            f'"probabilities": {{{probs}}}, "truncated": {"true" if p.truncated else "false"}, '
+            f'"n_tokens": {p.n_tokens}, "n_unknown": {p.n_unknown}, "empty": {"true" if p.n_tokens == 0 else "false"}'
+        )
+        if top:
+            out += ', "top": [' + ", ".join(f'{{"label": {name(k)}, "probability": {v!r}}}' for k, v in p.top) + "]"
+        return out + "}"
+
+    return line
 
 
 def write_json(predictions: Iterable[Prediction], out: TextIO, *, top: bool = False) -> int:
@@ -556,12 +710,11 @@ def evaluate_run(
     predictor = (
         run if isinstance(run, Predictor) else Predictor(run) if isinstance(run, Run) else Predictor.from_run(run)
     )
-    r = predictor.run
     names = predictor.label_names
-    cfg = r.config.data
+    cfg = predictor.config.data
     try:
         if data_path is None and split in (None, "train", "validation", "test"):
-            data = load_data(cfg, seed=r.config.train.seed)  # exactly the splits training saw
+            data = load_data(cfg, seed=predictor.config.train.seed)  # exactly the splits training saw
             if list(data.label_names) != names:
                 raise PredictError(f"the run's data now has labels {data.label_names}, but the run has {names}")
             name = split or ("test" if "test" in data.splits and data.test_labelled else "validation")

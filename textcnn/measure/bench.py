@@ -23,6 +23,8 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import numpy as np
+
 from textcnn import events as ev
 from textcnn.errors import BenchError
 from textcnn.events import Callback
@@ -32,6 +34,8 @@ from textcnn.models.registry import NAMES
 log = logging.getLogger(__name__)
 
 MODES = ("forward", "train")
+ENGINES = ("torch", "numpy", "onnx")
+"""Prediction engines timed in forward cells (torch always; numpy for cnn; onnx with onnxruntime)."""
 TRAIN_FLOPS_FACTOR = 3
 """A training step costs about 3x the forward FLOPs (forward, grad w.r.t. inputs, grad w.r.t. weights)."""
 
@@ -59,6 +63,8 @@ class BenchRecord:
     min_ms: float = 0.0
     seconds: list[float] = field(default_factory=list)
     """Every measured call (warm-up dropped), for redrawing."""
+    engine: str = "torch"
+    """Prediction engine of a forward cell: 'torch', 'numpy' (cnn only, no torch) or 'onnx' (ONNX Runtime)."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -211,6 +217,7 @@ def run_bench(
     min_repeats: int = 3,
     seed: int = 0,
     precision: str = "auto",
+    engines: Sequence[str] = ENGINES,
 ) -> BenchReport:
     """Time every model x mode x batch size x length on random ids; return the records.
 
@@ -222,6 +229,11 @@ def run_bench(
     gets a `textcnn.events.BenchCell` after each cell. `precision` ('auto', 'fp32', 'bf16'; auto as in
     training, `runtime.resolve_precision`) is the precision of every cell; the share of peak is taken
     against the matmul peak of that precision.
+
+    `engines`: besides torch, forward cells are also timed on the other prediction engines on the CPU
+    (textcnn.inference): 'numpy' for cnn (its folded tables built once, before timing) and 'onnx' (ONNX
+    Runtime on the model's export, when onnxruntime is installed), with the same ids and thread count;
+    their records carry `engine`.
     """
     import torch
     import torch.nn.functional as F
@@ -273,6 +285,7 @@ def run_bench(
             torch.manual_seed(seed)
             model = build_model(cfg.model, vocab_size, num_classes, sparse=cfg.train.sparse_embedding).to(device)
             params[name] = sum(p.numel() for p in model.parameters())
+            others = _other_engines(model, cfg.model, engines, vocab_size) if "forward" in modes and not sync else {}
             for mode in modes:
                 for batch in batch_sizes:
                     prev: tuple[int, float] | None = None
@@ -320,6 +333,14 @@ def run_bench(
                             del fn
                         records.append(record)
                         prev = (seq_len, record.median_ms / 1e3)
+                        for engine_name, engine in others.items() if mode == "forward" else ():
+                            record = _time_cell(
+                                _engine_fn(engine, ids, lens), None, name=name, mode=mode, batch=batch,
+                                seq_len=seq_len, flops=flops, peak=peak, repeats=repeats, min_repeats=min_repeats,
+                                budget_s=budget_s,
+                            )  # fmt: skip
+                            record.engine = engine_name
+                            records.append(record)
                         if progress:
                             progress(cell_event(record.median_ms))
             del model
@@ -347,6 +368,7 @@ def run_bench(
         "num_classes": num_classes,
         "seed": seed,
         "precision": precision,
+        "engines": list(engines),
         "model_overrides": model_overrides or {},
         "model_configs": model_cfgs,
     }
@@ -362,6 +384,51 @@ def run_bench(
         precision=prec,
         peak_gflops_bf16=best_peak(matmul, "bf16"),
     )
+
+
+def _other_engines(model, model_cfg, engines: Sequence[str], vocab_size: int) -> dict[str, Any]:
+    """The non-torch prediction engines that can run `model`: name -> forward(ids, lengths) on numpy."""
+    import torch
+
+    out: dict[str, Any] = {}
+    if "numpy" in engines:
+        from textcnn.inference.numpy_cnn import NumpyKimCNN, unsupported
+
+        if unsupported(model_cfg) is None:
+            arrays = {k: v.detach().float().cpu().numpy() for k, v in model.state_dict().items()}
+            engine = NumpyKimCNN(arrays, model_cfg, int(model.pad_id), vocab_size=vocab_size)
+            tables = engine._fold(None)  # the steady state of a long job: the whole vocabulary folded once
+
+            def forward(ids, lengths):
+                if ids.shape[1] < engine.min_length:
+                    ids = np.pad(ids, ((0, 0), (0, engine.min_length - ids.shape[1])), constant_values=engine.pad_id)
+                return engine(ids, lengths, tables)
+
+            out["numpy"] = forward
+    if "onnx" in engines:
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            log.info("onnxruntime is not installed: no onnx cells")
+            return out
+        from textcnn.errors import ExportError
+        from textcnn.inference.export import onnx_bytes
+
+        try:
+            graph = onnx_bytes(model.cpu(), min_length=int(model.min_length), model_name=model_cfg.name)
+        except ExportError as e:
+            log.info("no onnx cells for %s: %s", model_cfg.name, e)
+            return out
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = torch.get_num_threads()
+        session = ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
+        out["onnx"] = lambda ids, lengths: session.run(["logits"], {"input_ids": ids, "lengths": lengths})[0]
+    return out
+
+
+def _engine_fn(engine, ids, lens):
+    ids_np, lens_np = ids.cpu().numpy(), lens.cpu().numpy()
+    return lambda: engine(ids_np, lens_np)
 
 
 def _autocast(ids, prec: str):

@@ -283,7 +283,9 @@ def run_compare(
             model_runs = [r for r in runs if r.model == name]
             emit(ev.InferenceStarted(name))
             inf = measure_inference(out / model_runs[0].run_dir, val_texts, device=dev)
+            engines = {**inference_info.get("engines", {}), name: inf["engine"]}
             inference_info = {k: v for k, v in inf.items() if k in ("batch_size", "texts", "latency_sentences")}
+            inference_info["engines"] = engines
             summaries[name] = summarize_model(name, model_runs, target, inf, configs[name], prepared, train_mean)
         machine["load_average_end"] = load_average()
     finally:
@@ -348,9 +350,10 @@ def _notes(isolate: bool, device: str, seed: int) -> list[str]:
         "time to target: cumulative training seconds (validation passes included, data loading excluded) at the "
         "first validation pass reaching the target; median over seeds (a seed that never reaches it counts as "
         "infinitely slow).",
-        f"inference: the first seed's best weights; sentences/s over the validation texts at batch "
-        f"{INFERENCE_BATCH}, sorted by length, tokenization included; latency: one sentence at a time "
-        "(tokenize + forward), p50 / p95.",
+        f"inference: the first seed's best weights through `Predictor.predict`, the path `textcnn predict` runs "
+        f"(numpy for cnn on the CPU, torch otherwise); sentences/s over the validation texts at batch "
+        f"{INFERENCE_BATCH}, sorted by length, tokenization and softmax included; latency: one sentence at a "
+        "time, p50 / p95.",
         "train GFLOP/s: 3 × forward FLOPs at the mean training length × training examples/s (padding not counted).",
         mem,
     ]
@@ -462,53 +465,44 @@ def measure_inference(
     latency_sentences: int = LATENCY_SENTENCES,
     repeats: int = 3,
 ) -> dict[str, Any]:
-    """Throughput (sentences/s, tokenize + length-sort + batch forward) and single-sentence latency."""
-    import torch
+    """Throughput (sentences/s) and single-sentence latency of the prediction path users run.
 
-    from textcnn.data.batching import pad_batch
-    from textcnn.data.tokenizer import encode_texts
-    from textcnn.run import load_run
+    Both time `Predictor.predict` (textcnn.inference.predictor), exactly what `textcnn predict` and the
+    Python API do: tokenize, length-sort, pad, the engine's forward (numpy for `cnn` on the CPU, torch
+    otherwise), softmax and one `Prediction` per text. The predictor is loaded once and warmed up
+    first, so loading and the numpy engine's one-time fold are not in the figures."""
+    from textcnn.inference.predictor import Predictor
 
-    run = load_run(run_dir, device=device)
-    model, tok, max_len = run.model, run.tokenizer, run.config.tokenizer.max_length
-    min_len = int(getattr(model, "min_length", 1))
-    pad = run.pad_id
     texts = list(texts)
-    sync = torch.cuda.synchronize if str(device).startswith("cuda") else None
     if not texts:
         raise CompareError("no validation texts to measure inference on")
+    predictor = Predictor.from_run(run_dir, device=device, batch_size=batch_size)
+    sync = None
+    if predictor.engine.name == "torch" and str(predictor.device).startswith("cuda"):
+        import torch
 
-    def predict_all() -> None:
-        ids, _ = encode_texts(tok, texts, max_len)
-        order = sorted(range(len(ids)), key=lambda j: len(ids[j]))
-        with torch.inference_mode():
-            for s in range(0, len(order), batch_size):
-                x, lengths = pad_batch([ids[j] for j in order[s : s + batch_size]], min_len, pad)
-                model(x.to(run.device), lengths.to(run.device)).argmax(-1)
+        sync = torch.cuda.synchronize
 
-    throughput = time_fn(predict_all, repeats=repeats, warmup=1, sync=sync, max_seconds=10.0)
+    throughput = time_fn(lambda: predictor.predict(texts), repeats=repeats, warmup=1, sync=sync, max_seconds=10.0)
     sample = texts[: max(1, latency_sentences)]
     it = iter(range(10**12))
 
     def predict_one() -> None:
-        text = sample[next(it) % len(sample)]
-        ids, _ = encode_texts(tok, [text], max_len)
-        with torch.inference_mode():
-            x, lengths = pad_batch(ids, min_len, pad)
-            model(x.to(run.device), lengths.to(run.device)).argmax(-1)
+        predictor.predict([sample[next(it) % len(sample)]])
 
     latency = time_fn(predict_one, repeats=len(sample), warmup=min(10, len(sample)), sync=sync)
-    enc, _ = encode_texts(tok, texts, max_len)
+    ids, _, _ = predictor.encode(texts)
     return {
         "batch_size": batch_size,
         "texts": len(texts),
         "latency_sentences": len(sample),
+        "engine": predictor.engine.name,
         "sentences_per_s": len(texts) / throughput.median,
         "latency_p50_ms": latency.p50 * 1e3,
         "latency_p95_ms": latency.p95 * 1e3,
-        "mean_length": statistics.fmean(len(x) for x in enc),
-        "vocab_size": tok.get_vocab_size(),
-        "num_classes": len(run.label_names),
+        "mean_length": statistics.fmean(len(x) for x in ids),
+        "vocab_size": predictor.tokenizer.get_vocab_size(),
+        "num_classes": len(predictor.label_names),
     }
 
 

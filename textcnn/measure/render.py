@@ -180,7 +180,7 @@ def bench_markdown(rep: Any, plot: str | None = None) -> str:
     parts.append(PEAK_NOTE)
     parts.append("")
     parts.append(table(["model", "parameters"], [[m, fmt(rep.params.get(m))] for m in models]))
-    by_key = {(r.model, r.mode, r.batch_size, r.seq_len): r for r in rep.records}
+    by_key = {(r.model, r.mode, r.batch_size, r.seq_len): r for r in rep.records if _engine(r) == "torch"}
     for mode in cfg["modes"]:
         for batch in cfg["batch_sizes"]:
             if not any(r.mode == mode and r.batch_size == batch for r in rep.records):
@@ -196,6 +196,7 @@ def bench_markdown(rep: Any, plot: str | None = None) -> str:
         parts.append(_length_table(by_key, models, lengths, mode, big, gflops))
         parts += ["", f"## {mode}: sentences/s, batch {big}", ""]
         parts.append(_length_table(by_key, models, lengths, mode, big, lambda r: fmt(r.sentences_per_s, 0)))
+    parts += _engine_tables(rep, models, lengths)
     if plot:
         parts += ["", f"![time per batch against length, batch {big}]({plot})"]
     if rep.skipped:
@@ -203,6 +204,35 @@ def bench_markdown(rep: Any, plot: str | None = None) -> str:
         rows = [[s.model, s.mode, str(s.batch_size), str(s.seq_len), s.reason] for s in rep.skipped]
         parts.append(table(["model", "mode", "batch", "length", "reason"], rows, "lllll"))
     return "\n".join(parts) + "\n"
+
+
+def _engine(record: Any) -> str:
+    return getattr(record, "engine", "torch")
+
+
+def _engine_tables(rep: Any, models: list[str], lengths: list[int]) -> list[str]:
+    """Forward cells on every prediction engine side by side (torch, numpy for cnn, ONNX Runtime)."""
+    engines = [e for e in ("torch", "numpy", "onnx") if any(_engine(r) == e for r in rep.records)]
+    if engines == ["torch"] or not engines:
+        return []
+    columns = [(m, e) for m in models for e in engines if any(r.model == m and _engine(r) == e for r in rep.records)]
+    by_key = {(r.model, _engine(r), r.batch_size, r.seq_len): r for r in rep.records if r.mode == "forward"}
+    parts = [
+        "",
+        "## prediction engines: forward ms per batch",
+        "",
+        "The same random ids through each engine `textcnn predict` can use: **torch** (the table above), **numpy** "
+        "(cnn only, no torch: the embedding folded into lookup tables once, then window sums, masked max, fc) and "
+        "**onnx** (ONNX Runtime on the model's `textcnn export`, as many threads as torch).",
+    ]
+    for batch in rep.config["batch_sizes"]:
+        rows = [
+            [str(t), *(fmt_ms(by_key[(m, e, batch, t)].median_ms) if (m, e, batch, t) in by_key else "skipped"
+                       for m, e in columns)]
+            for t in lengths
+        ]  # fmt: skip
+        parts += ["", f"batch {batch}:", "", table(["length", *(f"{m} {e}" for m, e in columns)], rows)]
+    return parts
 
 
 def _length_table(by_key: dict, models: list[str], lengths: list[int], mode: str, batch: int, cell) -> str:
@@ -248,7 +278,9 @@ def _plot_bench(rep: Any, path: Path, Figure) -> Path:
     for i, m in enumerate(rep.config["models"]):
         for mode, style in (("forward", "-"), ("train", "--")):
             pts = sorted(
-                (r.seq_len, r.median_ms) for r in rep.records if r.model == m and r.mode == mode and r.batch_size == big
+                (r.seq_len, r.median_ms)
+                for r in rep.records
+                if r.model == m and r.mode == mode and r.batch_size == big and _engine(r) == "torch"
             )
             if pts:
                 ax.plot(
