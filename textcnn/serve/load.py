@@ -71,6 +71,15 @@ def rss_mb(pid: int) -> float | None:
     return None
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of a process and its threads so far (Linux /proc), or None."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def percentiles(latencies_s: list[float] | np.ndarray) -> dict[str, float]:
     """p50/p90/p99/max of latencies in seconds, as milliseconds."""
     a = np.asarray(latencies_s, dtype=np.float64) * 1000
@@ -222,9 +231,9 @@ def measure(
         rss_start_up = rss_mb(proc.pid)
         if warmup:
             asyncio.run(_drive(port, clients, texts, warmup, seconds, api_key, seed + 7))
-        rss_before = rss_mb(proc.pid)
+        rss_before, cpu_before, client_cpu = rss_mb(proc.pid), cpu_seconds(proc.pid), time.process_time()
         res = asyncio.run(_drive(port, clients, texts, requests, seconds, api_key, seed))
-        rss_after = rss_mb(proc.pid)
+        rss_after, cpu_after, client_cpu = rss_mb(proc.pid), cpu_seconds(proc.pid), time.process_time() - client_cpu
     finally:
         code = stop_server(proc)
     done = res["ok"] + res["errors"]
@@ -241,6 +250,10 @@ def measure(
         "requests_per_s": done / res["elapsed_s"],
         "sentences_per_s": res["ok"] * texts / res["elapsed_s"],
         **percentiles(res["latencies"]),
+        # CPU time per request: what a request costs whatever else the machine is doing (a busy
+        # machine stretches wall-clock figures, much less these).
+        "server_cpu_ms_per_request": None if cpu_before is None else 1000 * (cpu_after - cpu_before) / max(done, 1),
+        "client_cpu_ms_per_request": 1000 * client_cpu / max(done, 1),
         "rss_at_start_mb": rss_start_up,
         "rss_before_mb": rss_before,
         "rss_after_mb": rss_after,
@@ -274,8 +287,13 @@ def render(r: dict[str, Any]) -> str:
         f"  {r['requests']:,} requests in {r['seconds']:.1f} s: {r['requests_per_s']:,.0f} requests/s, {r['sentences_per_s']:,.0f} sentences/s, "
         f"{r['errors']} errors",
         f"  latency: p50 {r['p50_ms']:.1f} ms, p90 {r['p90_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms, max {r['max_ms']:.1f} ms",
+        f"  CPU per request: server {_ms(r.get('server_cpu_ms_per_request'))}, load client {_ms(r.get('client_cpu_ms_per_request'))}",
         f"  server memory (RSS): {rss}",
     ])  # fmt: skip
+
+
+def _ms(v: float | None) -> str:
+    return "n/a" if v is None else f"{v:.3f} ms"
 
 
 def main(argv: list[str] | None = None) -> int:
