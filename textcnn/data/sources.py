@@ -790,7 +790,8 @@ class _Split:
 
     ds: datasets.Dataset
     labels: np.ndarray
-    texts: pa.ChunkedArray
+    hashes: np.ndarray
+    """(N,) uint64, one hash per text (`_text_hashes`): duplicates and overlaps are counted on these."""
     rows_in: int
     dropped: dict[str, int]
     labelled: bool
@@ -815,7 +816,7 @@ def _finish(mapped: datasets.Dataset, keep_unlabelled: bool) -> _Split:
     return _Split(
         ds=ds,
         labels=table.column("label").to_numpy()[mask_np],
-        texts=table.column("text") if mask_np.all() else table.column("text").filter(mask),  # no copy when all kept
+        hashes=_text_hashes(table.column("text"))[mask_np],
         rows_in=len(mapped),
         dropped=dropped,
         labelled=labelled,
@@ -863,19 +864,45 @@ def _class_counts(labels: np.ndarray, names: list[str], labelled: bool) -> dict[
     return {name: int(c) for name, c in zip(names, counts, strict=True)}
 
 
-def _duplicates(texts: pa.ChunkedArray, labels: np.ndarray) -> tuple[int, int]:
-    """(rows repeating an earlier (text, label) pair, texts that occur with more than one label).
-
-    Counted in Arrow (hash group-by), so a large split never becomes a list of Python strings."""
+def _text_hashes(texts: pa.ChunkedArray, rows_per_block: int = 20_000) -> np.ndarray:
+    """(N,) uint64: a 64-bit polynomial hash of each text's UTF-8 bytes and its length, computed with
+    numpy straight from the Arrow buffers in blocks, so a large split is never copied or turned into
+    Python strings (two different texts share a hash with probability ~N^2 / 2^64)."""
+    import numpy as np
     import pyarrow as pa
-    import pyarrow.compute as pc
 
-    pairs = pa.table({"text": texts, "label": pa.array(labels)}).group_by(["text", "label"]).aggregate([])
-    if pairs.num_rows == 0:
+    out = np.empty(len(texts), dtype=np.uint64)
+    row = 0
+    for chunk in texts.chunks:
+        offset_type = np.int32 if pa.types.is_string(chunk.type) else np.int64  # string / large_string
+        for start in range(0, len(chunk), rows_per_block):
+            part = chunk.slice(start, rows_per_block)
+            offsets = np.frombuffer(part.buffers()[1], dtype=offset_type)[part.offset : part.offset + len(part) + 1]
+            offsets = offsets.astype(np.int64)
+            data = np.frombuffer(part.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]] if len(part) else []
+            starts, lengths = offsets[:-1] - offsets[0], np.diff(offsets)
+            pos = np.arange(len(data), dtype=np.int64) - np.repeat(starts, lengths)  # byte index within its text
+            powers = np.cumprod(np.full(int(lengths.max(initial=0)) + 1, _HASH_BASE, dtype=np.uint64))
+            terms = (np.asarray(data, dtype=np.uint64) + np.uint64(1)) * powers[pos]  # wraps mod 2^64
+            sums = np.concatenate([np.zeros(1, dtype=np.uint64), np.cumsum(terms, dtype=np.uint64)])
+            h = sums[starts + lengths] - sums[starts]
+            out[row : row + len(part)] = h ^ (lengths.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15))
+            row += len(part)
+    return out
+
+
+_HASH_BASE = 0x100000001B3  # the 64-bit FNV prime, as a polynomial base
+
+
+def _duplicates(hashes: np.ndarray, labels: np.ndarray) -> tuple[int, int]:
+    """(rows repeating an earlier (text, label) pair, texts that occur with more than one label)."""
+    import numpy as np
+
+    if len(hashes) == 0:
         return 0, 0
-    per_text = pc.value_counts(pairs.column("text"))
-    conflicts = pc.sum(pc.greater(per_text.field("counts"), 1)).as_py() or 0
-    return len(texts) - pairs.num_rows, int(conflicts)
+    pairs = np.unique(np.stack([hashes, labels.astype(np.uint64)], axis=1), axis=0)  # (P, 2) distinct pairs
+    _, per_text = np.unique(pairs[:, 0], return_counts=True)
+    return len(hashes) - len(pairs), int((per_text > 1).sum())
 
 
 def _take(s: _Split, positions: np.ndarray, rows_in: int | None = None) -> _Split:
@@ -886,7 +913,7 @@ def _take(s: _Split, positions: np.ndarray, rows_in: int | None = None) -> _Spli
     return _Split(
         ds=s.ds.select(positions),
         labels=s.labels[positions],
-        texts=s.texts.take(positions),
+        hashes=s.hashes[positions],
         rows_in=len(positions) if rows_in is None else rows_in,
         dropped={},
         labelled=s.labelled,
@@ -983,13 +1010,11 @@ def _split_reports(
     parts: dict[str, _Split], train_dropped: dict[str, int], names: list[str], notes: list[str]
 ) -> dict[str, SplitReport]:
     """One SplitReport per split; notes texts with conflicting labels and texts shared with train."""
-    import pyarrow.compute as pc
+    import numpy as np
 
     reports: dict[str, SplitReport] = {}
-    seen = None  # the train texts, once, as an Arrow set (no Python strings)
     for name, s in parts.items():
-        texts = s.texts
-        duplicates, conflicts = _duplicates(texts, s.labels)
+        duplicates, conflicts = _duplicates(s.hashes, s.labels)
         reports[name] = SplitReport(
             rows_in=s.rows_in,
             rows_kept=len(s.ds),
@@ -999,11 +1024,9 @@ def _split_reports(
         )
         if name == "train" and conflicts:
             notes.append(f"train: {conflicts:,} texts occur with more than one label")
-        if name != "train" and seen is None:
-            seen = pc.unique(parts["train"].texts)
-        overlap = (pc.sum(pc.is_in(texts, value_set=seen)).as_py() or 0) if name != "train" and len(texts) else 0
+        overlap = int(np.isin(s.hashes, parts["train"].hashes).sum()) if name != "train" else 0
         if overlap:
-            notes.append(f"{name}: {overlap:,} of {len(texts):,} texts also occur in train")
+            notes.append(f"{name}: {overlap:,} of {len(s.hashes):,} texts also occur in train")
     return reports
 
 
