@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 
 import pytest
@@ -106,7 +107,13 @@ def test_tiny_bench_produces_complete_valid_records(tmp_path, fast_peak):
         ["cnn", "cnn2d", "image2d", "lstm"], [4, 8], [1, 2], repeats=2, threads=1, model_overrides=TINY,
         progress=events.append, vocab_size=50, budget_s=0.05,
     )  # fmt: skip
-    assert len(rep.records) == 4 * 2 * 2 * 2 and not rep.skipped
+    assert len([r for r in rep.records if r.engine == "torch"]) == 4 * 2 * 2 * 2 and not rep.skipped
+    # forward cells also on the other prediction engines: numpy for cnn, ONNX Runtime for every model
+    others = {(r.model, r.engine) for r in rep.records if r.engine != "torch"}
+    assert all(r.mode == "forward" for r in rep.records if r.engine != "torch")
+    assert {m for m, e in others if e == "numpy"} == {"cnn"}
+    if importlib.util.find_spec("onnxruntime"):
+        assert {m for m, e in others if e == "onnx"} == {"cnn", "cnn2d", "image2d", "lstm"}
     assert [e.index for e in events] == list(range(1, 33)) and events[-1].total == 32
     assert set(rep.params) == {"cnn", "cnn2d", "image2d", "lstm"} and all(v > 0 for v in rep.params.values())
     assert rep.machine["threads"] == 1 and rep.config["model_overrides"] == TINY

@@ -31,15 +31,15 @@ SMALL = {
     "image2d": {"embedding_dim": 16, "channels": [4, 8]},
     "lstm": {"embedding_dim": 12, "hidden_size": 8},
 }
-KINDS = [
+KINDS = [  # every model kind in the default suite; other settings of each are marked slow
     ("cnn", {}),
-    ("cnn", {"pooling": "avg", "activation": "tanh"}),
     ("cnn2d", {}),
     ("image2d", {}),
-    ("image2d", {"pool2d": "avg", "batch_norm": True}),
     ("lstm", {}),
-    ("lstm", {"pooling": "last", "num_layers": 2}),
-    ("lstm", {"pooling": "mean", "bidirectional": False}),
+    pytest.param("cnn", {"pooling": "avg", "activation": "tanh"}, marks=pytest.mark.slow),
+    pytest.param("image2d", {"pool2d": "avg", "batch_norm": True}, marks=pytest.mark.slow),
+    pytest.param("lstm", {"pooling": "last", "num_layers": 2}, marks=pytest.mark.slow),
+    pytest.param("lstm", {"pooling": "mean", "bidirectional": False}, marks=pytest.mark.slow),
 ]
 TEXTS = ["", "great", "a b", "the film was a really wonderful story and the acting was great", "zzz qqq " * 40]
 
@@ -65,9 +65,7 @@ def make_run(path, name: str, options: dict, tokenizer, seed: int = 0):
     return path, model
 
 
-@pytest.mark.parametrize(
-    ("name", "options"), KINDS, ids=[f"{n}-{'-'.join(map(str, o.values())) or 'default'}" for n, o in KINDS]
-)
+@pytest.mark.parametrize(("name", "options"), KINDS)
 def test_every_model_exports_and_onnx_runtime_matches_torch(tmp_path, tokenizer, name, options):
     run_dir, model = make_run(tmp_path / "run", name, options, tokenizer)
     out = export_run(run_dir, tmp_path / "export")

@@ -603,15 +603,17 @@ def load_run_files(path: str | Path, weights: str = "model.safetensors") -> RunF
 
 
 def load_arrays(path: str | Path) -> dict:
-    """A safetensors file as numpy arrays (no torch); a RunError when it is missing, corrupt, or holds a
-    dtype numpy has no type for (bf16)."""
+    """A safetensors file as numpy arrays (no torch), checked like `read_tensors` (framing, sha256); a
+    RunError when it is missing, damaged, or holds a dtype numpy has no type for (bf16)."""
     from safetensors.numpy import load
 
     p = Path(path)
     if not p.is_file():
         raise RunError(f"{p} is missing")
+    blob = p.read_bytes()
+    verify_tensors_file(p, blob)
     try:
-        return load(p.read_bytes())
+        return load(blob)
     except Exception as e:  # SafetensorError for bad headers or sizes, TypeError / ValueError for bf16
         raise RunError(f"{p} cannot be read as numpy arrays ({str(e).splitlines()[0]})") from None
 

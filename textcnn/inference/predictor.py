@@ -1,8 +1,10 @@
 """Prediction from a run folder: the Predictor, streaming file prediction, readers, writers, evaluation.
 
 `Predictor.from_run(RUN).predict(texts)` tokenizes with the run's own tokenizer (batch encoding in
-Rust), sorts the texts by length, runs length-sorted padded batches under `torch.inference_mode`
-and returns one `Prediction` per text, in input order, with the probability of every class.
+Rust), sorts the texts by length, runs length-sorted padded batches through an engine and returns
+one `Prediction` per text, in input order, with the probability of every class. Engines
+(`from_run(engine='auto')`): numpy for `cnn` runs on the CPU (numpy_cnn.py; torch is never
+imported), ONNX Runtime for an export folder (onnx_engine.py), torch for everything else.
 `predict_stream` does the same for an iterable of any size in windows of `window` texts, so memory
 stays bounded and results still come back in input order. `read_lines` and the `write_*` functions
 are the file side; `evaluate_run` scores a run on a labelled split.
@@ -17,9 +19,9 @@ Inputs that need a word:
 - A missing, incomplete, corrupt or mismatched run folder is a RunError (from run.py), and weights
   holding NaN or infinity are refused here; every other problem is a PredictError. Both are one line.
 
-Speed: for `cnn` models the embedding table is folded into the convolution once a prediction job is
-large enough to pay for it (`KimCNN.folded()`: the same numbers, a lookup instead of a matrix product per
-token). Not here: training (train.py), explanations (explain.py), rendering (cli.py). This module
+Speed: for `cnn` models the embedding table is folded into the convolution (numpy engine: the rows a
+job uses, or the whole vocabulary once it pays; torch engine: `KimCNN.folded()` once a job is large
+enough), the same numbers, a lookup instead of a matrix product per token. Not here: training (train.py), explanations (explain.py), rendering (cli.py). This module
 never imports `datasets` (only `evaluate_run` loads data, lazily through textcnn.data.sources).
 """
 
@@ -230,22 +232,32 @@ class Predictor:
         return self.files.path
 
     @property
-    def run(self) -> Run:
-        """The torch Run (loaded on first use when this predictor runs on numpy)."""
+    def summary(self) -> dict:
+        """The run's summary.json (empty when it has none)."""
+        return self.files.summary
+
+    @property
+    def run(self) -> Run | RunFiles:
+        """The torch Run (loaded on first use when this predictor runs on numpy); for an export folder,
+        its RunFiles (config, tokenizer, labels, summary: everything but a torch model)."""
         if self._run is None:
             if _is_export(self.path):
-                raise PredictError(f"{self.path} is an export folder: it has no torch model; use the run folder")
+                return self.files
             self._run = load_run(self.path, device="cpu")
         return self._run
 
     @property
     def model(self):
-        """The torch model (loaded on first use when this predictor runs on numpy)."""
+        """The torch model (loaded on first use when this predictor runs on numpy); a PredictError for
+        an export folder, which has none."""
+        if _is_export(self.path):
+            raise PredictError(f"{self.path} is an export folder: it has no torch model; use the run folder")
         return self.run.model
 
     @property
     def device(self):
-        return self.run.device
+        """Where the torch model runs ('cpu' for an export folder, which ONNX Runtime runs on the CPU)."""
+        return "cpu" if _is_export(self.path) else self.run.device
 
     # -- scoring ------------------------------------------------------------------------------
 
