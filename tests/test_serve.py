@@ -384,7 +384,10 @@ def test_batcher_gathers_concurrent_requests_and_keeps_order():
 
 
 def test_batcher_survives_errors_and_runs_jobs_on_its_thread():
+    calls = []
+
     def flaky(texts, top_k):
+        calls.append(list(texts))
         if "boom" in texts:
             raise ValueError("boom")
         return [t.upper() for t in texts]
@@ -399,6 +402,19 @@ def test_batcher_survives_errors_and_runs_jobs_on_its_thread():
 
     assert asyncio.run(go()) == (["OK"], batcher._thread.name)
     assert batcher.stats.jobs == 1
+
+    async def together():  # a failing request gathered with good ones fails alone
+        return await asyncio.gather(
+            batcher.predict(["a"]), batcher.predict(["boom"]), batcher.predict(["b", "c"]), return_exceptions=True
+        )
+
+    slow = MicroBatcher(flaky, max_batch=8, max_wait_ms=50)
+    batcher.close()
+    batcher = slow
+    calls.clear()
+    good1, bad, good2 = asyncio.run(together())
+    assert good1 == ["A"] and isinstance(bad, ValueError) and good2 == ["B", "C"]
+    assert calls == [["a", "boom", "b", "c"], ["a"], ["boom"], ["b", "c"]]  # batched, failed, then one by one
     batcher.close()
     assert not batcher._thread.is_alive()
 

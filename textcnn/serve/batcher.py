@@ -5,7 +5,8 @@ future, so it never runs the model. The worker takes the first waiting request, 
 for up to `max_wait_ms` (or until `max_batch` texts), runs them as one `Predictor.predict` call
 (which sorts the texts by length into padded batches) and hands each request its own slice of the
 results, in its own order. A request with more than `max_batch` texts runs alone; a request that
-would push a batch over `max_batch` waits for the next one. Other jobs (explanations) run on the
+would push a batch over `max_batch` waits for the next one. When a gathered batch fails, each of its
+requests runs again alone, so one request's failure is only its own. Other jobs (explanations) run on the
 same thread between batches, so nothing else ever touches the model concurrently.
 
 Not here: HTTP (app.py), limits (schemas.py), the model itself (textcnn.inference).
@@ -170,7 +171,11 @@ class MicroBatcher:
         try:
             results = self._predict(texts, max(ks) if ks else None)
             error = None
-        except Exception as e:  # handed to every waiting request; the worker lives on
+        except Exception as e:  # the worker lives on
+            if len(batch) > 1:  # one request's texts must not fail the others: run each alone
+                for r in batch:
+                    self._run_batch([r], len(r.texts))
+                return
             results, error = None, e
             if not isinstance(e, ValueError):
                 log.exception("prediction failed for a batch of %d texts", n)
