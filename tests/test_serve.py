@@ -457,3 +457,27 @@ def test_load_tool_end_to_end_and_sigterm(runs):
     assert r["errors"] == 0 and r["ok"] == 300 and r["server_exit_code"] in (0, -15)
     assert r["requests_per_s"] > 0 and r["p99_ms"] >= r["p50_ms"]
     assert "requests/s" in load.render(r)
+
+
+@pytest.mark.slow
+def test_sigterm_finishes_the_request_in_flight(runs, tmp_path):
+    import signal
+    import socket
+
+    port = load.free_port()
+    proc = load.start_server(str(runs[0]), port, max_wait_ms=1000, log=tmp_path / "serve.log")
+    try:
+        body = json.dumps({"texts": ["a wonderful superb film"]}).encode()
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
+            s.sendall(load._request(port, body, None))
+            time.sleep(0.3)  # the request now waits in the batcher (max_wait_ms=1000)
+            proc.send_signal(signal.SIGTERM)
+            reply = b""
+            while chunk := s.recv(65536):
+                reply += chunk
+                if b'"predictions"' in reply and reply.endswith(b"}"):
+                    break
+        assert reply.startswith(b"HTTP/1.1 200") and b'"label":"positive"' in reply
+    finally:
+        assert load.stop_server(proc) in (0, -15)
+    assert "Application shutdown complete" in (tmp_path / "serve.log").read_text()
