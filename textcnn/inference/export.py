@@ -169,6 +169,7 @@ def export_run(run: str | Path, out: str | Path, *, fmt: str = "onnx", check: bo
     graph = onnx_bytes(loaded.model, min_length=int(loaded.model.min_length), model_name=loaded.config.model.name)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(out / "model.onnx", graph)
+    (out / "model.onnx").chmod(0o644)  # a folder meant to be shipped: readable like the files copied beside it
     for name in FILES[1:]:
         shutil.copyfile(loaded.path / name, out / name)
     if check:
