@@ -21,7 +21,7 @@ def serve(
     host: Annotated[
         str, typer.Option(help="Address to listen on; anything but loopback prints a warning.")
     ] = "127.0.0.1",
-    port: Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on.")] = 8000,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8000,
     max_batch: Annotated[
         int, typer.Option(min=1, help="Most texts one model batch gathers from concurrent requests.")
     ] = 256,
