@@ -82,17 +82,20 @@ def atomic_write_json(path: str | Path, obj: Any) -> None:
 def append_jsonl(path: str | Path, record: dict) -> None:
     """Append one line and fsync; a failed write is cut off again (a torn last line, left by a crash,
     is skipped by `read_jsonl`)."""
-    line = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
+    line = memoryview((json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8"))
     try:
-        with open(path, "ab") as f:
-            start = f.tell()
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            start = os.fstat(fd).st_size
             try:
-                f.write(line)
-                f.flush()
-                os.fsync(f.fileno())
+                while line:  # a short write (file-size limit, disk full) is followed by one that fails
+                    line = line[os.write(fd, line) :]
+                os.fsync(fd)
             except OSError:
-                f.truncate(start)
+                os.ftruncate(fd, start)
                 raise
+        finally:
+            os.close(fd)
     except OSError as e:
         raise _write_failed(Path(path), e) from None
 
@@ -483,6 +486,9 @@ def check_resumable(run_dir: Path) -> None:
     """A folder `train --resume` can continue: its config is there and it has not finished."""
     if not run_dir.is_dir():
         raise RunError(f"run folder {run_dir} does not exist")
+    owner = lock_owner(run_dir)
+    if owner is not None:
+        raise RunLock(run_dir)._held(owner)
     if not (run_dir / "config.toml").is_file():
         raise RunError(f"{run_dir} has no config.toml: training never started there; start it again with "
                        f"`textcnn train DATASET --out {run_dir} --overwrite`")  # fmt: skip

@@ -89,8 +89,13 @@ def train(
 
         if resume is None and dataset is None:
             raise typer.BadParameter("give a DATASET (or --resume RUN)")
+        changes = None
         if resume is not None:
             cfg = None
+            fixed = {"DATASET": dataset, "--model": model, "--config": config, "--out": out, "--batch-size": batch_size,
+                     "--seed": seed, "--data": data, "--text-column": text_column, "--label-column": label_column,
+                     "--embeddings": embeddings, "--overwrite": overwrite or None}  # fmt: skip
+            changes = _resume_changes(resume, fixed, set_, epochs=epochs, threads=threads, device=device)
         else:
             options = {
                 "data": {"path": data, "text_column": text_column, "label_column": label_column},
@@ -114,12 +119,29 @@ def train(
         display = TrainDisplay()
         try:
             with display:
-                run_dir = train_fn(cfg, out, overwrite=overwrite, resume=resume, callback=display)
+                run_dir = train_fn(cfg, out, overwrite=overwrite, resume=resume, callback=display, changes=changes)
         except TrainingInterrupted as e:
             err.print(f"[yellow]{e}[/yellow]")
             raise typer.Exit(130) from None
         if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, rank 0 reports
             _print_summary(json.loads((run_dir / "summary.json").read_text()), run_dir)
+
+
+def _resume_changes(run: Path, fixed: dict, set_: list[str] | None, **options) -> dict:
+    """What --resume may change (threads, device, epochs, --set train.checkpoint_every_steps ...); any
+    option that would change the run itself is refused in one line."""
+    from textcnn.config import ConfigError, parse_set
+
+    refused = [name for name, value in fixed.items() if value is not None]
+    if refused:
+        raise ConfigError(f"{', '.join(refused)} cannot be given with --resume: {run} continues with its own "
+                          "data, model and settings (only --threads, --device, --epochs and --set "
+                          "train.checkpoint_every_steps / checkpoint_every_minutes / log_every / max_seconds)")  # fmt: skip
+    changes = parse_set(set_ or [])
+    device = options.pop("device")
+    options["device"] = device.value if device else None
+    changes.setdefault("train", {}).update({k: v for k, v in options.items() if v is not None})
+    return changes
 
 
 def _autotune(cfg, seconds: float, out: Path | None, overwrite: bool, started: float) -> None:

@@ -488,6 +488,15 @@ def _load_local(p: Path, hub_config: str | None) -> datasets.DatasetDict:
     return datasets.DatasetDict({split: _read_files(split, files) for split, files in splits.items()})
 
 
+def resolved_path(cfg: DataConfig) -> Path | None:
+    """The local file or folder `load_data(cfg)` reads, as an absolute path; None when it reads the hub.
+
+    A run saves it as its data.path, so the run finds its data again without $TEXTCNN_DATA_DIR."""
+    cfg, preset = _with_preset(cfg)
+    local, _ = _resolve(cfg, preset)
+    return local.expanduser().resolve() if local is not None else None
+
+
 def _load_raw(cfg: DataConfig) -> tuple[datasets.DatasetDict, str, DataConfig]:
     """The dataset's splits as stored, a human-readable source, and the config with preset fields filled."""
     cfg, preset = _with_preset(cfg)

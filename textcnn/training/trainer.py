@@ -532,29 +532,24 @@ def _stop_signals():
 
 
 def resume_config(run_dir: Path, changes: dict | None = None) -> Config:
-    """A run's saved config with `changes` ({"train": {"threads": 1, ...}}) applied; a ConfigError names
-    any field that cannot change on resume (model, data, tokenizer, seed, ...)."""
+    """A run's saved config with `changes` ({"train": {"threads": 1, ...}}, values typed or strings as
+    from --set) applied; a ConfigError names any field that cannot change on resume (model, data,
+    tokenizer, seed, ...): the checkpoint only continues the run that wrote it."""
+    from textcnn.config import apply_overrides, from_dict
+
     try:
         cfg = config_from_toml(run_dir / "config.toml")
     except ConfigError as e:
         raise RunError(f"{run_dir / 'config.toml'}: {e}") from None
-    refused = []
-    for section, values in (changes or {}).items():
-        for key, value in values.items():
-            if value is None:
-                continue
-            if section != "train" or key not in RESUMABLE:
-                refused.append(f"{section}.{key}")
-            else:
-                setattr(cfg.train, key, value)
+    given = {s: {k: v for k, v in vals.items() if v is not None} for s, vals in (changes or {}).items()}
+    refused = [f"{s}.{k}" for s, vals in given.items() for k in vals if s != "train" or k not in RESUMABLE]
     if refused:
         allowed = ", ".join(f"train.{k}" for k in RESUMABLE)
-        raise ConfigError(f"{', '.join(refused)} cannot change when resuming {run_dir} (it keeps its own "
+        raise ConfigError(f"{', '.join(refused)} cannot change when resuming {run_dir} (a run keeps its "
                           f"model, data, tokenizer and seed); these can: {allowed}")  # fmt: skip
-    from textcnn.config import validate
-
-    validate(cfg)
-    return cfg
+    raw = cfg.to_dict()
+    apply_overrides(raw, given, "--resume")
+    return from_dict(raw)
 
 
 def train(
