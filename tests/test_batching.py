@@ -95,3 +95,11 @@ def test_sorted_batches_are_length_sorted():
     lengths = np.array([5, 1, 3, 2, 4])
     batches = list(sorted_batches(lengths, 2))
     assert [b.tolist() for b in batches] == [[1, 3], [2, 4], [0]]
+
+
+def test_sorted_batches_bound_the_padded_tokens_of_a_batch():
+    lengths = np.array([100, 1, 3, 2, 50, 400, 0])
+    batches = list(sorted_batches(lengths, 4, max_tokens=120))
+    assert [b.tolist() for b in batches] == [[6, 1, 3, 2], [4], [0], [5]]  # 4 x 3 tokens; 2 x 100 > 120; 400 alone
+    assert sorted(np.concatenate(batches).tolist()) == list(range(7))
+    assert [b.tolist() for b in sorted_batches(lengths, 4, max_tokens=None)] == [[6, 1, 3, 2], [4, 0, 5]]

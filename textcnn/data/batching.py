@@ -150,8 +150,25 @@ def bucketed_batches(
     return batches
 
 
-def sorted_batches(lengths: np.ndarray, batch_size: int) -> Iterator[np.ndarray]:
-    """Evaluation order: by length, so padding is minimal (callers put results back in input order)."""
+EVAL_MAX_TOKENS = 32_768
+"""Padded tokens per evaluation batch at most: bounds the activations (B x T x filters) of long texts."""
+
+
+def sorted_batches(
+    lengths: np.ndarray, batch_size: int, max_tokens: int | None = EVAL_MAX_TOKENS
+) -> Iterator[np.ndarray]:
+    """Evaluation order: by length, so padding is minimal (callers put results back in input order).
+
+    Each batch holds at most `batch_size` rows and, once padded to its longest row, at most
+    `max_tokens` tokens (but always at least one row), so long texts never make one huge batch."""
     order = np.argsort(lengths, kind="stable")
-    for i in range(0, len(order), batch_size):
-        yield order[i : i + batch_size]
+    i, n = 0, len(order)
+    while i < n:
+        end = min(i + batch_size, n)
+        if max_tokens:
+            # rows are sorted, so a batch [i, j) pads to lengths[order[j - 1]]: the largest j that fits
+            longest = np.maximum(lengths[order[i:end]], 1)
+            fits = np.flatnonzero(longest * np.arange(1, end - i + 1) <= max_tokens)
+            end = i + (int(fits[-1]) + 1 if len(fits) else 1)
+        yield order[i:end]
+        i = end
