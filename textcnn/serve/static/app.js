@@ -119,7 +119,9 @@ function card(name, result, ms) {
   c.append(bars(result.probabilities));
   const how = result.method === "exact"
     ? "Exact contributions: the n-grams plus the bias add up to the logits."
-    : "Occlusion estimates: how much each token's removal changes the logits (not exact).";
+    : result.method === "occlusion"
+      ? "Occlusion estimates: how much each token's removal changes the logits (not exact)."
+      : "No explanation: this model is served without its torch weights (an export folder).";
   c.append(el("p", { className: "muted small", text: how + (result.truncated ? " The text was truncated." : "") }));
   c.append(shaded(result.spans));
   if (result.ngrams.length) {
@@ -134,6 +136,15 @@ function card(name, result, ms) {
   return c;
 }
 
+// A model that cannot explain itself (an export folder: no torch model) still gets its prediction.
+async function ask(model, text) {
+  const info = state.models.find((m) => m.name === model);
+  if (!info || info.explanation) return api("/v1/explain", { text, top: 5, model });
+  const { data, ms } = await api("/v1/predict", { texts: [text], model });
+  const p = data.predictions[0];
+  return { data: { ...p, kind: info.kind, method: null, spans: [[text, 0]], ngrams: [] }, ms };
+}
+
 async function classify() {
   const text = $("text").value;
   if (!text.trim()) { showError("Type a text first."); $("text").focus(); return; }
@@ -141,7 +152,7 @@ async function classify() {
   $("classify").disabled = true;
   showError("");
   try {
-    const results = await Promise.all(names.map((model) => api("/v1/explain", { text, top: 5, model })));
+    const results = await Promise.all(names.map((model) => ask(model, text)));
     $("results").replaceChildren(...results.map(({ data, ms }, i) => card(names[i], data, ms)));
   } catch (e) {
     showError(e.message);
