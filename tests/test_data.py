@@ -11,6 +11,7 @@ import pytest
 from conftest import REPO, needs_shared_data, shared_data_dir
 
 from textcnn.config import CONFIG_DIR, DataConfig, load_config, read_toml
+from textcnn.data import cleaning, report
 from textcnn.data import sources as D
 from textcnn.data.sources import DataError, load_data, load_split
 
@@ -133,7 +134,7 @@ def test_hub_layout_folder_keeps_classlabel_names(tmp_path):
     assert not ld.validation_from_train
     assert not ld.test_labelled  # one test label is -1, the other ... also -1 in hub_dataset()
     assert ld.splits["test"]["label"][:] == [-1, -1]
-    assert ld.report.splits["test"].class_counts == {D.UNLABELLED: 2}
+    assert ld.report.splits["test"].class_counts == {report.UNLABELLED: 2}
 
 
 def test_folder_of_split_files_in_mixed_formats(tmp_path):
@@ -407,19 +408,19 @@ def test_held_out_validation_is_seeded_stratified_and_disjoint(tmp_path):
     assert val1 != val3
     assert len(val1) == 20 and not set(val1) & set(train1) and len(train1) + len(val1) == 200
     assert ld.report.splits["validation"].class_counts == {"a": 15, "b": 5}
-    assert ld.report.splits["train"].dropped == {D.HELD_OUT: 20}
+    assert ld.report.splits["train"].dropped == {cleaning.HELD_OUT: 20}
     assert train1 == sorted(train1, key=lambda t: int(t.split()[1]))  # original order kept
 
 
 def test_holdout_fraction_and_tiny_data():
     import numpy as np
 
-    tr, va = D.holdout(np.array([0, 1] * 50), 0.25, seed=3)
+    tr, va = cleaning.holdout(np.array([0, 1] * 50), 0.25, seed=3)
     assert len(va) == 25 and len(tr) == 75 and not set(tr) & set(va)
-    tr, va = D.holdout(np.array([0, 0, 1]), 0.1, seed=0)
+    tr, va = cleaning.holdout(np.array([0, 0, 1]), 0.1, seed=0)
     assert len(va) == 1 and len(tr) == 2
     with pytest.raises(DataError, match="too few"):
-        D.holdout(np.array([0, 1]), 0.1, seed=0)
+        cleaning.holdout(np.array([0, 1]), 0.1, seed=0)
 
 
 def test_validation_and_test_split_names(tmp_path):
@@ -455,7 +456,7 @@ def test_max_train_rows_keeps_the_first_rows_after_holdout(tmp_path):
     ld = load_data(DataConfig(dataset=str(p), max_train_rows=30))
     assert ld.splits["train"]["text"][:] == full.splits["train"]["text"][:30]
     assert ld.splits["validation"]["text"][:] == full.splits["validation"]["text"][:]
-    assert ld.report.splits["train"].dropped == {D.HELD_OUT: 10, D.OVER_MAX: 60}
+    assert ld.report.splits["train"].dropped == {cleaning.HELD_OUT: 10, cleaning.OVER_MAX: 60}
     assert ld.report.splits["train"].rows_kept == 30 and ld.report.splits["train"].rows_in == 100
     with pytest.raises(DataError, match="only one class"):
         load_data(DataConfig(dataset=str(p), max_train_rows=1))

@@ -1,7 +1,11 @@
 """From a dataset name to padded batches of token ids.
 
-- `sources.py`: where data comes from (presets, hub ids, local files and folders), column and label
-  discovery, the messy-data policy and its report, the validation hold-out.
+- `sources.py`: where data comes from (presets, hub ids, local files and folders), which splits, and
+  `load_data` / `load_split`, which wire the modules below.
+- `columns.py`: which columns hold the text and the label.
+- `labels.py`: label discovery and mapping (raw values -> names and ids 0..C-1).
+- `cleaning.py`: the messy-data policy (one cached `Dataset.map` per split) and the validation hold-out.
+- `report.py`: the data report (per-split counts, duplicates, notes).
 - `tokenizer.py`: Hugging Face `tokenizers` (word-level with Kim's normalisation, BPE, WordPiece,
   Unigram), training, cached encoding.
 - `batching.py`: the one padding routine, length-bucketed training batches, sorted evaluation batches.

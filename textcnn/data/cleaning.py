@@ -1,0 +1,221 @@
+"""The messy-data policy: one batched, cached `Dataset.map` per split, the rows kept and why the others
+went, and the seeded validation hold-out.
+
+Messy data policy (each case is counted in the report):
+- text: must be a string column (a numeric or list column is refused with a DataError that names it;
+  CSV/TSV cells are always read as strings, so "123" or "NA" stay text). Missing (null) texts and
+  empty / whitespace-only texts are dropped; texts are stripped of surrounding whitespace.
+- labels: a ClassLabel feature gives the names. Otherwise strings are sorted and become names;
+  integers (and whole-number floats or numeric strings) are sorted, named by their value ("2", "5",
+  "9") and mapped to contiguous ids 0..C-1 (a `label_text` / `<label>_text` column, as in SetFit
+  datasets, names them when it matches one-to-one). Non-whole floats and list labels are refused.
+- null / empty labels mean "no label", and so does -1 (HF convention) with a ClassLabel or next to
+  integer classes 0..K-1; elsewhere -1 is a class (polarity labels -1 / 1). Unlabelled rows are
+  dropped from train and validation; a test split whose every label is missing is kept and flagged
+  `test_labelled=False` (never scored); a partly labelled one loses its unlabelled rows.
+- Labels the training data never uses are dropped from validation / test ("unknown label") unless the
+  dataset's ClassLabel knows them; a ClassLabel class with no training rows is noted in the report.
+- Exact duplicates (same text and label) are counted, not removed; texts with conflicting labels and
+  validation / test texts that also occur in train are noted.
+- Training data with a single class is refused; fewer rows than a batch is fine.
+
+Not here: where data comes from (sources.py), label discovery (labels.py), the report's counts and notes
+(report.py).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import inspect
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from textcnn.data.labels import NO_LABEL, Labels, arrow_table, label_key
+from textcnn.errors import DataError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import datasets
+    import numpy as np
+    import pyarrow as pa
+
+HELD_OUT = "held out for validation"
+
+
+OVER_MAX = "beyond data.max_train_rows"
+
+
+REASONS = ("missing text", "empty text", "no label", "unknown label")
+"""Why a row is dropped while cleaning, in report order."""
+
+
+def _clean_batch(
+    batch: dict[str, list], *, text_column: str, label_column: str | None, mapping: dict, numeric: bool
+) -> dict[str, list]:
+    """Raw rows -> text (stripped), label id (-1 = none) and the reason to drop the row ("" = keep)."""
+    texts = batch[text_column]
+    raw_labels = batch[label_column] if label_column else [None] * len(texts)
+    out_text, out_label, out_drop = [], [], []
+    for text, raw in zip(texts, raw_labels, strict=True):
+        label, reason = NO_LABEL, ""
+        key = label_key(raw, numeric)
+        if key is None:
+            reason = "no label"
+        elif key in mapping:
+            label = mapping[key]
+        elif key in (NO_LABEL, str(NO_LABEL)):
+            reason = "no label"
+        else:
+            reason = "unknown label"
+        text = text.strip() if text is not None else None
+        if text is None:
+            reason = "missing text"
+        elif not text:
+            reason = "empty text"
+        out_text.append(text or "")
+        out_label.append(label)
+        out_drop.append(reason)
+    return {"text": out_text, "label": out_label, "_drop": out_drop}
+
+
+@functools.cache
+def _code_hash() -> str:
+    """Hash of the cleaning code: `datasets` hashes module functions by name only, not by their code."""
+    src = "".join(inspect.getsource(f) for f in (_clean_batch, label_key))
+    return hashlib.sha256(src.encode()).hexdigest()[:16]
+
+
+def clean_split(ds: datasets.Dataset, text: str, label: str | None, labels: Labels, split: str) -> datasets.Dataset:
+    """Map a raw split to columns text, label and _drop (cached by fingerprint)."""
+    import datasets
+    from datasets.fingerprint import Hasher
+
+    kwargs = {"text_column": text, "label_column": label, "mapping": labels.mapping, "numeric": labels.numeric}
+    keep = [text] + ([label] if label else [])
+    ds = ds.select_columns(keep)
+    fingerprint = Hasher.hash([ds._fingerprint, _code_hash(), kwargs])
+    features = datasets.Features(
+        {"text": datasets.Value("string"), "label": datasets.Value("int64"), "_drop": datasets.Value("string")}
+    )
+    return ds.map(
+        _clean_batch,
+        batched=True,
+        batch_size=10_000,
+        fn_kwargs=kwargs,
+        remove_columns=keep,
+        features=features,
+        new_fingerprint=fingerprint,
+        desc=f"Cleaning {split}",
+    )
+
+
+@dataclass
+class Split:
+    """A cleaned split: the dataset (kept rows) and the counts behind its report."""
+
+    ds: datasets.Dataset
+    labels: np.ndarray
+    hashes: np.ndarray
+    """(N,) uint64, one hash per text (`_text_hashes`): duplicates and overlaps are counted on these."""
+    rows_in: int
+    dropped: dict[str, int]
+    labelled: bool
+
+
+def finish_split(mapped: datasets.Dataset, keep_unlabelled: bool) -> Split:
+    """Count the drop reasons and keep the usable rows (unlabelled ones too for an unlabelled test split)."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    table = arrow_table(mapped)
+    counts = {r["values"]: r["counts"] for r in pc.value_counts(table.column("_drop")).to_pylist()}
+    labelled = counts.get("", 0) > 0
+    keep_reasons = {""} | ({"no label"} if keep_unlabelled and not labelled else set())
+    dropped = {r: counts.get(r, 0) for r in REASONS if r not in keep_reasons and counts.get(r, 0)}
+    mask = pc.is_in(table.column("_drop"), value_set=pa.array(sorted(keep_reasons)))
+    mask_np = mask.to_numpy(zero_copy_only=False)
+    ds = mapped.remove_columns("_drop")
+    if not mask_np.all():
+        ds = ds.select(np.flatnonzero(mask_np))
+    return Split(
+        ds=ds,
+        labels=table.column("label").to_numpy()[mask_np],
+        hashes=_text_hashes(table.column("text"))[mask_np],
+        rows_in=len(mapped),
+        dropped=dropped,
+        labelled=labelled,
+    )
+
+
+def _text_hashes(texts: pa.ChunkedArray, rows_per_block: int = 20_000) -> np.ndarray:
+    """(N,) uint64: a 64-bit polynomial hash of each text's UTF-8 bytes and its length, computed with
+    numpy straight from the Arrow buffers in blocks, so a large split is never copied or turned into
+    Python strings (two different texts share a hash with probability ~N^2 / 2^64)."""
+    import numpy as np
+    import pyarrow as pa
+
+    out = np.empty(len(texts), dtype=np.uint64)
+    row = 0
+    for chunk in texts.chunks:
+        offset_type = np.int32 if pa.types.is_string(chunk.type) else np.int64  # string / large_string
+        for start in range(0, len(chunk), rows_per_block):
+            part = chunk.slice(start, rows_per_block)
+            offsets = np.frombuffer(part.buffers()[1], dtype=offset_type)[part.offset : part.offset + len(part) + 1]
+            offsets = offsets.astype(np.int64)
+            data = np.frombuffer(part.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]] if len(part) else []
+            starts, lengths = offsets[:-1] - offsets[0], np.diff(offsets)
+            pos = np.arange(len(data), dtype=np.int64) - np.repeat(starts, lengths)  # byte index within its text
+            powers = np.cumprod(np.full(int(lengths.max(initial=0)) + 1, _HASH_BASE, dtype=np.uint64))
+            terms = (np.asarray(data, dtype=np.uint64) + np.uint64(1)) * powers[pos]  # wraps mod 2^64
+            sums = np.concatenate([np.zeros(1, dtype=np.uint64), np.cumsum(terms, dtype=np.uint64)])
+            h = sums[starts + lengths] - sums[starts]
+            out[row : row + len(part)] = h ^ (lengths.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15))
+            row += len(part)
+    return out
+
+
+_HASH_BASE = 0x100000001B3  # the 64-bit FNV prime, as a polynomial base
+
+
+def take_rows(s: Split, positions: np.ndarray, rows_in: int | None = None) -> Split:
+    """The rows of a split at `positions` (kept-row positions, in order)."""
+    import numpy as np
+
+    positions = np.asarray(positions, dtype=np.int64)
+    return Split(
+        ds=s.ds.select(positions),
+        labels=s.labels[positions],
+        hashes=s.hashes[positions],
+        rows_in=len(positions) if rows_in is None else rows_in,
+        dropped={},
+        labelled=s.labelled,
+    )
+
+
+def holdout(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded, stratified (train positions, validation positions), both in the original order.
+
+    Each class gives its share of round(N * fraction) rows (largest remainders first) and keeps at
+    least one row in train; the same labels, fraction and seed always give the same split.
+    """
+    import numpy as np
+
+    n = len(labels)
+    n_val = max(1, round(n * fraction))
+    classes, counts = np.unique(labels, return_counts=True)
+    exact = counts * n_val / n
+    take = np.floor(exact).astype(int)
+    order = np.argsort(-(exact - take), kind="stable")
+    take[order[: n_val - int(take.sum())]] += 1
+    take = np.minimum(take, counts - 1)
+    rng = np.random.default_rng(seed)
+    picked = [rng.permutation(np.flatnonzero(labels == c))[:k] for c, k in zip(classes, take, strict=True)]
+    val = np.sort(np.concatenate(picked)) if picked else np.zeros(0, dtype=int)
+    if len(val) == 0:
+        raise DataError(
+            f"only {n} training rows: too few to hold out a validation set; add a validation split or more rows"
+        )
+    mask = np.ones(n, dtype=bool)
+    mask[val] = False
+    return np.flatnonzero(mask), val

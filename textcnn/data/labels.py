@@ -1,0 +1,178 @@
+"""Label discovery and mapping: how a split's raw label values become class names and ids 0..C-1.
+
+The rules are the "labels" lines of the messy-data policy (cleaning.py): a ClassLabel gives the names;
+otherwise strings are sorted, integers (and whole-number floats or numeric strings) are sorted and named
+by their value, a `label_text` column names them when it matches one-to-one; -1 next to 0..K-1 means
+"no label". `match_labels` maps an evaluation split onto a trained run's names.
+
+Not here: dropping rows (cleaning.py), the report (report.py). `datasets` and `pyarrow` are imported
+inside the functions that need them.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from textcnn.data.columns import describe, is_string
+from textcnn.errors import DataError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import datasets
+    import pyarrow as pa
+
+log = logging.getLogger(__name__)
+
+NO_LABEL = -1
+
+
+@dataclass
+class Labels:
+    """How raw label values become ids: names, and a map from normalized raw values to ids."""
+
+    names: list[str]
+    mapping: dict[Any, int]
+    numeric: bool
+    """Normalize raw values as numbers (ints, whole floats, numeric strings) rather than as strings."""
+    classlabel: bool = False
+
+
+def label_key(value: Any, numeric: bool) -> Any:
+    """Normalize one raw label: None for missing; ints for numbers when `numeric`; stripped strings otherwise."""
+    if value is None:
+        return None
+    if isinstance(value, float):
+        if math.isnan(value):
+            return None
+        if value.is_integer():
+            value = int(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value if numeric else str(value)
+    s = str(value).strip()
+    if not s:
+        return None
+    if numeric:
+        try:
+            return int(s)
+        except ValueError:
+            pass
+        try:
+            f = float(s)
+        except ValueError:
+            return s
+        if math.isnan(f):
+            return None
+        return int(f) if f.is_integer() else f
+    return s
+
+
+def unique_values(ds: datasets.Dataset, column: str) -> list[Any]:
+    import pyarrow.compute as pc
+
+    return pc.unique(arrow_table(ds).column(column)).to_pylist()
+
+
+def arrow_table(ds: datasets.Dataset) -> pa.Table:
+    """The dataset's rows as a pyarrow Table (zero-copy when there is no indices mapping)."""
+    return ds.with_format("arrow")[:]
+
+
+def plan_labels(ds: datasets.Dataset, label: str, where: str) -> Labels:
+    """Label names and the raw value -> id map, from the training split."""
+    import datasets
+
+    feature = ds.features[label]
+    if isinstance(feature, datasets.ClassLabel):
+        names = list(feature.names)
+        mapping: dict[Any, int] = {i: i for i in range(len(names))}
+        mapping.update({n: i for i, n in enumerate(names)})
+        return Labels(names, mapping, numeric=True, classlabel=True)
+    dtype = getattr(feature, "dtype", None)
+    if not isinstance(feature, datasets.Value) or dtype in ("binary", "large_binary", "null"):
+        raise DataError(
+            f"label column {label!r} in {where} holds {describe(feature)} values, not one label per row "
+            "(textcnn does single-label classification); choose another with --label-column"
+        )
+    raw = [v for v in unique_values(ds, label) if v is not None]
+    numeric = dtype != "bool" and not is_string(feature)
+    if is_string(feature):
+        keys = {label_key(v, numeric=True) for v in raw} - {None}
+        numeric = bool(keys) and all(isinstance(k, (int, float)) for k in keys)
+    keys = {label_key(v, numeric) for v in raw} - {None}
+    if numeric:
+        fractional = sorted(k for k in keys if isinstance(k, float))
+        if fractional:
+            raise DataError(
+                f"label column {label!r} in {where} holds non-whole numbers (e.g. {fractional[0]}); "
+                "textcnn classifies into discrete classes: bin the values or choose another --label-column"
+            )
+        values = sorted(keys)
+        if NO_LABEL in values and values[1:] == list(range(len(values) - 1)) and len(values) > 2:
+            values = values[1:]  # -1 next to 0..K-1: the HF "no label" marker, not a class
+        names = _names_from_text_column(ds, label, values) or [str(v) for v in values]
+    else:
+        values = sorted(keys)
+        names = [str(v) for v in values]
+    rows = len(ds)
+    if len(values) > 1000 or (rows >= 50 and len(values) > rows // 2):
+        raise DataError(
+            f"label column {label!r} in {where} has {len(values):,} distinct values in {rows:,} rows: "
+            "is it really the label? choose one with --label-column"
+        )
+    return Labels(names, {v: i for i, v in enumerate(values)}, numeric=numeric)
+
+
+def _names_from_text_column(ds: datasets.Dataset, label: str, values: list[int]) -> list[str] | None:
+    """Names from a `label_text`-style column (SetFit datasets) when it matches the ids one-to-one."""
+    columns = list(ds.features)
+    for cand in (f"{label}_text", f"{label}_name", "label_text", "label_name"):
+        if cand not in columns or not is_string(ds.features[cand]):
+            continue
+        pairs = arrow_table(ds).select([label, cand]).group_by([label, cand]).aggregate([]).to_pylist()
+        by_id: dict[Any, set[str]] = {}
+        for row in pairs:
+            key = label_key(row[label], numeric=True)
+            if key is not None and row[cand] is not None:
+                by_id.setdefault(key, set()).add(row[cand].strip())
+        names = [next(iter(by_id[v])) if len(by_id.get(v, ())) == 1 else None for v in values]
+        if all(names) and len(set(names)) == len(names):
+            return names
+    return None
+
+
+def split_labels(plan: Labels, feature: Any) -> Labels:
+    """The map for another split: a ClassLabel split with other names is remapped by name."""
+    import datasets
+
+    if not plan.classlabel or not isinstance(feature, datasets.ClassLabel) or feature.names == plan.names:
+        return plan
+    mapping: dict[Any, int] = {n: i for i, n in enumerate(plan.names)}
+    mapping.update({j: mapping[n] for j, n in enumerate(feature.names) if n in mapping})
+    return Labels(plan.names, mapping, numeric=True, classlabel=True)
+
+
+def match_labels(ds: datasets.Dataset, label: str, names: list[str], where: str) -> Labels:
+    """Map a split's labels onto a run's label names, by name, or as ids when the values are 0..C-1."""
+    import datasets
+
+    feature = ds.features[label]
+    by_name: dict[Any, int] = {n: i for i, n in enumerate(names)}
+    run = f"the run's labels ({', '.join(names)})"
+    if isinstance(feature, datasets.ClassLabel):
+        missing = [n for n in feature.names if n not in by_name]
+        if missing:
+            raise DataError(f"labels of {where} ({', '.join(feature.names)}) do not match {run}")
+        mapping = dict(by_name)
+        mapping.update({j: by_name[n] for j, n in enumerate(feature.names)})
+        return Labels(names, mapping, numeric=True, classlabel=True)
+    plan = plan_labels(ds, label, where)
+    values = list(plan.mapping)  # normalized raw values present in the split
+    if all(str(v) in by_name for v in values):
+        return Labels(names, {v: by_name[str(v)] for v in values}, numeric=plan.numeric)
+    if plan.numeric and all(isinstance(v, int) and 0 <= v < len(names) for v in values):
+        log.info("%s: integer labels taken as ids of %s", where, run)
+        return Labels(names, {v: v for v in values}, numeric=True)
+    unknown = [str(v) for v in values if str(v) not in by_name]
+    raise DataError(f"labels of {where} ({', '.join(unknown[:5])}) are not among {run}")

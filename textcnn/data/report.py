@@ -1,0 +1,144 @@
+"""The data report: per-split counts (rows in, kept, dropped by reason, class balance, duplicates) and
+the notes about the data (conflicting labels, overlap with train, unseen or missing classes, imbalance).
+
+Not here: cleaning (cleaning.py); printing (the CLI renders `DataReport.lines()`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from textcnn.data.labels import NO_LABEL, Labels, label_key, unique_values
+from textcnn.errors import DataError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import datasets
+    import numpy as np
+
+    from textcnn.data.cleaning import Split
+
+UNLABELLED = "(unlabelled)"
+"""class_counts key for rows without a label (an unlabelled test split)."""
+
+
+@dataclass
+class SplitReport:
+    """What happened to one split: rows in, rows kept, rows dropped by reason, class balance."""
+
+    rows_in: int
+    rows_kept: int
+    dropped: dict[str, int]
+    """reason -> count; rows_in == rows_kept + sum(dropped.values())."""
+    class_counts: dict[str, int]
+    """label name -> kept rows (unlabelled rows under "(unlabelled)")."""
+    duplicates: int
+    """Kept rows whose exact (text, label) already occurred earlier in the split."""
+
+
+@dataclass
+class DataReport:
+    """Per-split reports and notes about the data (printed before training)."""
+
+    splits: dict[str, SplitReport]
+    notes: list[str]
+    source: str = ""
+    """Where the data came from, and which columns."""
+
+    def lines(self) -> list[str]:
+        """A short human-readable summary, one line per split plus the notes."""
+        out = [f"data: {self.source}"] if self.source else []
+        width = max((len(s) for s in self.splits), default=0)
+        for name, r in self.splits.items():
+            line = f"{name:<{width}}  {r.rows_kept:>9,} {'row' if r.rows_kept == 1 else 'rows'}"
+            dropped = {k: v for k, v in r.dropped.items() if v}
+            if dropped:
+                line += f" of {r.rows_in:,} (" + ", ".join(f"{v:,} {k}" for k, v in dropped.items()) + ")"
+            total = sum(r.class_counts.values())
+            if set(r.class_counts) == {UNLABELLED}:
+                line += " | unlabelled, not scored"
+            elif total:
+                parts = [f"{k} {100 * v / total:.0f}%" for k, v in r.class_counts.items()]
+                shown = parts if len(parts) <= 6 else [*parts[:5], f"... {len(parts)} classes"]
+                line += " | " + " ".join(shown)
+            if r.duplicates:
+                line += f" | {r.duplicates:,} duplicates"
+            out.append(line)
+        out += [f"note: {n}" for n in self.notes]
+        return out
+
+
+def split_reports(
+    parts: dict[str, Split], train_dropped: dict[str, int], names: list[str], notes: list[str]
+) -> dict[str, SplitReport]:
+    """One SplitReport per split; notes texts with conflicting labels and texts shared with train."""
+    import numpy as np
+
+    reports: dict[str, SplitReport] = {}
+    for name, s in parts.items():
+        duplicates, conflicts = _duplicates(s.hashes, s.labels)
+        reports[name] = SplitReport(
+            rows_in=s.rows_in,
+            rows_kept=len(s.ds),
+            dropped=dict(train_dropped if name == "train" else s.dropped),
+            class_counts=_class_counts(s.labels, names, s.labelled),
+            duplicates=duplicates,
+        )
+        if name == "train" and conflicts:
+            notes.append(f"train: {conflicts:,} texts occur with more than one label")
+        overlap = int(np.isin(s.hashes, parts["train"].hashes).sum()) if name != "train" else 0
+        if overlap:
+            notes.append(f"{name}: {overlap:,} of {len(s.hashes):,} texts also occur in train")
+    return reports
+
+
+def _class_counts(labels: np.ndarray, names: list[str], labelled: bool) -> dict[str, int]:
+    import numpy as np
+
+    if not labelled:
+        return {UNLABELLED: len(labels)}
+    counts = np.bincount(labels[labels >= 0], minlength=len(names))
+    return {name: int(c) for name, c in zip(names, counts, strict=True)}
+
+
+def _duplicates(hashes: np.ndarray, labels: np.ndarray) -> tuple[int, int]:
+    """(rows repeating an earlier (text, label) pair, texts that occur with more than one label)."""
+    import numpy as np
+
+    if len(hashes) == 0:
+        return 0, 0
+    pairs = np.unique(np.stack([hashes, labels.astype(np.uint64)], axis=1), axis=0)  # (P, 2) distinct pairs
+    _, per_text = np.unique(pairs[:, 0], return_counts=True)
+    return len(hashes) - len(pairs), int((per_text > 1).sum())
+
+
+def require_two_classes(labels: np.ndarray, names: list[str], source: str, what: str) -> None:
+    import numpy as np
+
+    present = np.unique(labels[labels >= 0])
+    if len(present) < 2:
+        only = f" ({names[present[0]]!r})" if len(present) else ""
+        raise DataError(f"the {what} of {source} has only one class{only}; a classifier needs at least two")
+
+
+def note_unknown_labels(ds: datasets.Dataset, label: str, labels: Labels, role: str, notes: list[str]) -> None:
+    keys = {label_key(v, labels.numeric) for v in unique_values(ds, label)} - {None, NO_LABEL, str(NO_LABEL)}
+    unknown = sorted((k for k in keys if k not in labels.mapping), key=str)
+    if unknown:
+        shown = ", ".join(repr(k) for k in unknown[:5]) + (" ..." if len(unknown) > 5 else "")
+        notes.append(f"{role}: labels never seen in train ({shown}) are dropped as 'unknown label'")
+
+
+def note_classes(train: Split, validation: Split, names: list[str], notes: list[str]) -> None:
+    import numpy as np
+
+    in_train = np.bincount(train.labels[train.labels >= 0], minlength=len(names))
+    in_val = np.bincount(validation.labels[validation.labels >= 0], minlength=len(names))
+    for i, name in enumerate(names):
+        if in_train[i] == 0 and in_val[i] > 0:
+            notes.append(f"class {name!r} occurs in validation ({in_val[i]:,} rows) but never in train")
+        elif in_train[i] == 0:
+            notes.append(f"class {name!r} has no training rows")
+    counts = in_train[in_train > 0]
+    if len(counts) > 1 and counts.max() >= 10 * counts.min():
+        notes.append(f"train is imbalanced: largest class {counts.max():,} rows, smallest {counts.min():,}")
