@@ -155,7 +155,7 @@ def _plot(rep: dict[str, Any], path: Path, Figure, kim_variant: str) -> Path:
     kim = [rep["datasets"][n].get("kim2014", {}).get(kim_variant) for n in datasets]
     if any(k is not None for k in kim):
         series[f"Kim 2014 {KIM_NAMES.get(kim_variant, kim_variant)}"] = kim
-    fig = Figure(figsize=(max(6.0, 1.4 * len(datasets) + 2), 4.2))
+    fig = Figure(figsize=(max(7.5, 1.4 * len(datasets) + 3.5), 4.2))
     ax = fig.subplots()
     width = 0.8 / max(1, len(series))
     for i, (label, values) in enumerate(series.items()):
@@ -168,7 +168,7 @@ def _plot(rep: dict[str, Any], path: Path, Figure, kim_variant: str) -> Path:
         ax.set_ylim(max(0.0, min(lows) - 8), min(100.0, max(lows) + 4))
     ax.set_ylabel("accuracy (%)")
     ax.set_title("Accuracy per dataset (median over seeds)")
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the bars, never over them
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     _save(fig, path)
