@@ -356,6 +356,22 @@ def compare_markdown(rep: Any, plots: Sequence[tuple[str, str]] = (), note: str 
     )
     parts += ["", "## Headlines", ""]
     parts += [f"- {h}" for h in rep.headlines]
+    parts += ["", "## Results", "", _compare_results_table(rep)]
+    if rep.ratios_vs_lstm:
+        parts += _compare_lstm_section(rep)
+    if plots or note:
+        parts += ["", "## Plots", ""]
+        parts += [f"![{alt}]({src})" for alt, src in plots]
+        if note:
+            parts.append(note)
+    parts += ["", "## Runs", "", _compare_runs_table(rep)]
+    parts += ["", "## How these numbers were measured", ""]
+    parts += [f"- {line}" for line in rep.notes]
+    return "\n".join(parts) + "\n"
+
+
+def _compare_results_table(rep: Any) -> str:
+    """One row per model: size, speed, accuracy, time to target, inference and memory."""
     rows = []
     for name in rep.order:
         m = rep.models[name]
@@ -397,31 +413,32 @@ def compare_markdown(rep: Any, plots: Sequence[tuple[str, str]] = (), note: str 
         "peak RSS MB",
         "train GFLOP/s",
     ]
-    parts += ["", "## Results", "", table(header, rows)]
-    if rep.ratios_vs_lstm:
-        rows = [
-            [
-                name,
-                fmt_ratio(r.get("epoch_time")),
-                fmt_ratio(r.get("time_to_target")),
-                fmt_ratio(r.get("inference_throughput")),
-            ]
-            for name, r in rep.ratios_vs_lstm.items()
+    return table(header, rows)
+
+
+def _compare_lstm_section(rep: Any) -> list[str]:
+    """The "Against the LSTM" section: each model's speed-ups over lstm."""
+    rows = [
+        [
+            name,
+            fmt_ratio(r.get("epoch_time")),
+            fmt_ratio(r.get("time_to_target")),
+            fmt_ratio(r.get("inference_throughput")),
         ]
-        parts += [
-            "",
-            "## Against the LSTM",
-            "",
-            "How many times faster than lstm (higher is better for every column).",
-            "",
-            table(["model", "per epoch", "to target accuracy", "inference throughput"], rows),
-        ]
-    if plots or note:
-        parts += ["", "## Plots", ""]
-        parts += [f"![{alt}]({src})" for alt, src in plots]
-        if note:
-            parts.append(note)
-    parts += ["", "## Runs", ""]
+        for name, r in rep.ratios_vs_lstm.items()
+    ]
+    return [
+        "",
+        "## Against the LSTM",
+        "",
+        "How many times faster than lstm (higher is better for every column).",
+        "",
+        table(["model", "per epoch", "to target accuracy", "inference throughput"], rows),
+    ]
+
+
+def _compare_runs_table(rep: Any) -> str:
+    """One row per training run (model, seed) with its folder."""
     rows = [
         [
             r.model,
@@ -435,12 +452,9 @@ def compare_markdown(rep: Any, plots: Sequence[tuple[str, str]] = (), note: str 
         ]
         for r in rep.runs
     ]
-    parts.append(
-        table(["model", "seed", "epochs", "best val", "best epoch", "train s", "setup s", "folder"], rows, "lrrrrrrl")
+    return table(
+        ["model", "seed", "epochs", "best val", "best epoch", "train s", "setup s", "folder"], rows, "lrrrrrrl"
     )
-    parts += ["", "## How these numbers were measured", ""]
-    parts += [f"- {line}" for line in rep.notes]
-    return "\n".join(parts) + "\n"
 
 
 def _short(dataset: str) -> str:
