@@ -341,72 +341,24 @@ def top_filters(
     minus its mean over classes: how far the filter typically moves the logits apart."""
     predictor = _as_predictor(run)
     model = predictor.model
-    if not exact_method(model):
-        raise ExplainError(
-            f"filters need a cnn or cnn2d with max pooling; this run is {predictor.run.config.model.name} "
-            f"with pooling {getattr(model, 'pooling', '-')!r}"
-        )
-    if isinstance(texts, str):
-        raise ExplainError("top_filters() takes a list of texts")
-    texts = [t for t in texts if isinstance(t, str)]
-    if not texts:
-        raise ExplainError("no texts to search for the filters' n-grams")
-    if top < 1 or per_filter < 1:
-        raise ExplainError("top and per_filter must be >= 1")
+    texts = _filter_inputs(predictor, texts, top, per_filter)
     ids, _, _ = predictor.encode(texts)
     lengths = np.array([len(x) for x in ids], dtype=np.int64)
     keep = max(per_filter * 4, 20)  # candidates per filter (duplicates are removed at the end)
-    n_feat = model.fc.in_features
-    best_val = torch.full((keep, n_feat), float("-inf"))
-    best_ref = torch.zeros((2, keep, n_feat), dtype=torch.long)  # text index, window start
-    total = torch.zeros(n_feat, dtype=torch.float64)
-    widths = None
-    order = np.argsort(lengths, kind="stable")
-    with torch.inference_mode():
-        for s in range(0, len(order), batch_size):
-            idx = order[s : s + batch_size]
-            batch, lens = _pad_rows(ids, idx, lengths, predictor.min_length, predictor.pad_id)
-            feats, pos, widths = max_pooled(model, batch.to(predictor.device), lens.to(predictor.device))
-            feats, pos = feats.float().cpu(), pos.cpu()  # (B, N)
-            total += feats.double().sum(0)
-            refs = torch.stack([torch.as_tensor(idx, dtype=torch.long)[:, None].expand_as(pos), pos])  # (2, B, N)
-            vals = torch.cat([best_val, feats])  # (keep + B, N)
-            allrefs = torch.cat([best_ref, refs], dim=1)  # (2, keep + B, N)
-            k = min(keep, vals.shape[0])
-            best_val, where = vals.topk(k, dim=0)  # (k, N)
-            best_ref = allrefs.gather(1, where[None].expand(2, -1, -1))  # (2, k, N)
-    widths = widths.cpu().numpy()
+    best_val, best_ref, total, widths = _strongest_windows(predictor, ids, lengths, keep, batch_size)
     mean_act = (total / len(texts)).numpy()
     weight = model.fc.weight.detach().double().cpu().numpy()  # (C, N)
     centred = weight - weight.mean(axis=0, keepdims=True)
     spread = np.linalg.norm(centred, axis=0)  # (N,)
     importance = mean_act * spread
     names = predictor.label_names
-    chosen = np.argsort(-importance, kind="stable")[: min(top, n_feat)]
+    chosen = np.argsort(-importance, kind="stable")[: min(top, model.fc.in_features)]
     predicted_label: dict[int, str] = {}
     encodings: dict[int, Any] = {}
     reports = []
     for f in chosen.tolist():
         w = int(widths[f])
-        grams: list[FilterNGram] = []
-        seen: set[str] = set()
-        for j in range(best_val.shape[0]):
-            act = float(best_val[j, f])
-            if act == float("-inf") or len(grams) >= per_filter:
-                break
-            t_i, start = int(best_ref[0, j, f]), int(best_ref[1, j, f])
-            if t_i not in encodings:
-                encodings[t_i] = _encode_one(predictor, texts[t_i])
-            enc = encodings[t_i]
-            L = int(lengths[t_i])
-            end = min(start + w, L)
-            toks = list(enc.tokens[start:end])
-            part = texts[t_i][enc.offsets[start][0] : enc.offsets[end - 1][1]] if end > start else ""
-            key = " ".join(toks).lower()
-            if key in seen:
-                continue
-            seen.add(key)
-            grams.append(FilterNGram(part, toks, act, t_i, start + w > L))
+        grams = _filter_ngrams(predictor, texts, lengths, best_val[:, f], best_ref[:, :, f], w, per_filter, encodings)
         todo = sorted({g.text_index for g in grams} - set(predicted_label))
         if todo:
             for t_i, pred in zip(todo, predictor.predict([texts[t_i] for t_i in todo]), strict=True):
@@ -428,6 +380,90 @@ def top_filters(
             )  # fmt: skip
         )
     return reports
+
+
+def _filter_inputs(predictor: Predictor, texts: list[str], top: int, per_filter: int) -> list[str]:
+    """The texts to search (strings only), after checking the model and the options; ExplainError otherwise."""
+    model = predictor.model
+    if not exact_method(model):
+        raise ExplainError(
+            f"filters need a cnn or cnn2d with max pooling; this run is {predictor.run.config.model.name} "
+            f"with pooling {getattr(model, 'pooling', '-')!r}"
+        )
+    if isinstance(texts, str):
+        raise ExplainError("top_filters() takes a list of texts")
+    texts = [t for t in texts if isinstance(t, str)]
+    if not texts:
+        raise ExplainError("no texts to search for the filters' n-grams")
+    if top < 1 or per_filter < 1:
+        raise ExplainError("top and per_filter must be >= 1")
+    return texts
+
+
+def _strongest_windows(
+    predictor: Predictor, ids: list, lengths: np.ndarray, keep: int, batch_size: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, np.ndarray]:
+    """One pass over the texts (shortest first): for every filter its `keep` strongest max-pooled windows.
+
+    Returns (activations (keep, N) in decreasing order, their (text index, window start) (2, keep, N),
+    the summed activation per filter (N,), the filter widths (N,))."""
+    model = predictor.model
+    n_feat = model.fc.in_features
+    best_val = torch.full((keep, n_feat), float("-inf"))
+    best_ref = torch.zeros((2, keep, n_feat), dtype=torch.long)  # text index, window start
+    total = torch.zeros(n_feat, dtype=torch.float64)
+    widths = None
+    order = np.argsort(lengths, kind="stable")
+    with torch.inference_mode():
+        for s in range(0, len(order), batch_size):
+            idx = order[s : s + batch_size]
+            batch, lens = _pad_rows(ids, idx, lengths, predictor.min_length, predictor.pad_id)
+            feats, pos, widths = max_pooled(model, batch.to(predictor.device), lens.to(predictor.device))
+            feats, pos = feats.float().cpu(), pos.cpu()  # (B, N)
+            total += feats.double().sum(0)
+            refs = torch.stack([torch.as_tensor(idx, dtype=torch.long)[:, None].expand_as(pos), pos])  # (2, B, N)
+            vals = torch.cat([best_val, feats])  # (keep + B, N)
+            allrefs = torch.cat([best_ref, refs], dim=1)  # (2, keep + B, N)
+            k = min(keep, vals.shape[0])
+            best_val, where = vals.topk(k, dim=0)  # (k, N)
+            best_ref = allrefs.gather(1, where[None].expand(2, -1, -1))  # (2, k, N)
+    return best_val, best_ref, total, widths.cpu().numpy()
+
+
+def _filter_ngrams(
+    predictor: Predictor,
+    texts: list[str],
+    lengths: np.ndarray,
+    vals: torch.Tensor,
+    refs: torch.Tensor,
+    width: int,
+    per_filter: int,
+    encodings: dict[int, Any],
+) -> list[FilterNGram]:
+    """Up to `per_filter` distinct n-grams (case-insensitive) from one filter's strongest windows.
+
+    `vals` (keep,) and `refs` (2, keep) are that filter's column of `_strongest_windows`; `encodings`
+    caches each text's encoding across filters."""
+    grams: list[FilterNGram] = []
+    seen: set[str] = set()
+    for j in range(vals.shape[0]):
+        act = float(vals[j])
+        if act == float("-inf") or len(grams) >= per_filter:
+            break
+        t_i, start = int(refs[0, j]), int(refs[1, j])
+        if t_i not in encodings:
+            encodings[t_i] = _encode_one(predictor, texts[t_i])
+        enc = encodings[t_i]
+        L = int(lengths[t_i])
+        end = min(start + width, L)
+        toks = list(enc.tokens[start:end])
+        part = texts[t_i][enc.offsets[start][0] : enc.offsets[end - 1][1]] if end > start else ""
+        key = " ".join(toks).lower()
+        if key in seen:
+            continue
+        seen.add(key)
+        grams.append(FilterNGram(part, toks, act, t_i, start + width > L))
+    return grams
 
 
 def filter_texts(
