@@ -206,17 +206,33 @@ SUBWORD_KINDS = ("bpe", "wordpiece", "unigram")
 
 def validate(cfg: Config) -> None:
     """Check every field; raise one ConfigError that lists all the problems found."""
+    problems = _choice_problems(cfg) + _positive_problems(cfg)
+    problems += _model_problems(cfg.model) + _train_problems(cfg.train) + _tokenizer_problems(cfg.tokenizer)
+    if not 0.0 < cfg.data.validation_fraction < 1.0:
+        problems.append(f"data.validation_fraction={cfg.data.validation_fraction} must be in (0, 1)")
+    if problems:
+        raise ConfigError("; ".join(problems))
+
+
+def _choice_problems(cfg: Config) -> list[str]:
+    """Fields that must be one of a fixed set (CHOICES), and the pooling the model kind allows."""
     problems: list[str] = []
     for (section, key), allowed in CHOICES.items():
         value = getattr(getattr(cfg, section), key)
         if value not in allowed:
             problems.append(f"{section}.{key}={value!r} is not one of {', '.join(allowed)}")
-    m, t, tk = cfg.model, cfg.train, cfg.tokenizer
+    m = cfg.model
     cnn_pools = ("max", "avg", "kmax")
     lstm_pools = ("last", "max", "mean")
     pools = lstm_pools if m.name == "lstm" else cnn_pools
     if m.pooling not in pools:
         problems.append(f"model.pooling={m.pooling!r} is not one of {', '.join(pools)} for {m.name}")
+    return problems
+
+
+def _positive_problems(cfg: Config) -> list[str]:
+    """Sizes and counts that must be >= 1 when set."""
+    m, t, tk = cfg.model, cfg.train, cfg.tokenizer
     positive = {
         "model.embedding_dim": m.embedding_dim,
         "model.feature_maps": m.feature_maps,
@@ -234,7 +250,12 @@ def validate(cfg: Config) -> None:
         "tokenizer.max_length": tk.max_length,
         "tokenizer.min_frequency": tk.min_frequency,
     }
-    problems += [f"{k}={v} must be >= 1" for k, v in positive.items() if v is not None and v < 1]
+    return [f"{k}={v} must be >= 1" for k, v in positive.items() if v is not None and v < 1]
+
+
+def _model_problems(m: ModelConfig) -> list[str]:
+    """The model section's lists, probabilities, norms and embeddings."""
+    problems: list[str] = []
     if not m.widths or any(w < 1 for w in m.widths):
         problems.append(f"model.widths={m.widths} must be a non-empty list of widths >= 1")
     if not m.channels or any(c < 1 for c in m.channels):
@@ -248,6 +269,12 @@ def validate(cfg: Config) -> None:
         problems.append(f"model.max_norm={m.max_norm} must be > 0 (or unset to switch it off)")
     if m.embedding_mode != "rand" and not m.embeddings:
         problems.append(f"model.embedding_mode={m.embedding_mode!r} needs model.embeddings (a vectors file)")
+    return problems
+
+
+def _train_problems(t: TrainConfig) -> list[str]:
+    """The train section's learning rate, threads, evaluation size, patience and checkpoint intervals."""
+    problems: list[str] = []
     if t.lr <= 0:
         problems.append(f"train.lr={t.lr} must be > 0")
     if t.threads is not None and t.threads < 1:
@@ -256,6 +283,12 @@ def validate(cfg: Config) -> None:
         problems.append(f"train.eval_max_examples={t.eval_max_examples} must be >= 1 (or unset: every example)")
     if (t.patience or 0) < 0 or t.checkpoint_every_steps < 0 or t.checkpoint_every_minutes < 0:
         problems.append("train.patience and train.checkpoint_every_* must be >= 0")
+    return problems
+
+
+def _tokenizer_problems(tk: TokenizerConfig) -> list[str]:
+    """The tokenizer's kind and vocabulary size."""
+    problems: list[str] = []
     if tk.vocab_size < 0:
         problems.append(f"tokenizer.vocab_size={tk.vocab_size} must be >= 0")
     if tk.kind in SUBWORD_KINDS and tk.vocab_size < 10:
@@ -264,10 +297,7 @@ def validate(cfg: Config) -> None:
         problems.append(
             f"tokenizer.kind={tk.kind!r} is not one of word, {', '.join(SUBWORD_KINDS)} or a tokenizer.json path"
         )
-    if not 0.0 < cfg.data.validation_fraction < 1.0:
-        problems.append(f"data.validation_fraction={cfg.data.validation_fraction} must be in (0, 1)")
-    if problems:
-        raise ConfigError("; ".join(problems))
+    return problems
 
 
 # ---------------------------------------------------------------------------------------------
