@@ -84,47 +84,56 @@ def train(
     """
     started = time.monotonic()  # --autotune's budget covers the whole command
     with user_errors():
-        from textcnn.training.trainer import TrainingInterrupted
-        from textcnn.training.trainer import train as train_fn
-
         if resume is None and dataset is None:
             raise typer.BadParameter("give a DATASET (or --resume RUN)")
-        changes = None
+        cfg, changes = None, None
         if resume is not None:
-            cfg = None
             fixed = {"DATASET": dataset, "--model": model, "--config": config, "--out": out, "--batch-size": batch_size,
                      "--seed": seed, "--data": data, "--text-column": text_column, "--label-column": label_column,
                      "--embeddings": embeddings, "--overwrite": overwrite or None}  # fmt: skip
             changes = _resume_changes(resume, fixed, set_, epochs=epochs, threads=threads, device=device)
         else:
-            options = {
-                "data": {"path": data, "text_column": text_column, "label_column": label_column},
-                "model": {"embeddings": embeddings},
-                "train": {
-                    "epochs": epochs,
-                    "batch_size": batch_size,
-                    "seed": seed,
-                    "device": device.value if device else None,
-                    "threads": threads,
-                },
-            }
-            if embeddings:
-                options["model"]["embedding_mode"] = "non-static"
+            options = _option_overrides(data, text_column, label_column, embeddings, epochs=epochs,
+                                        batch_size=batch_size, seed=seed, device=device, threads=threads)  # fmt: skip
             cfg = _config(dataset, model.value if model else None, config, options, set_)
         if autotune is not None:
             if cfg is None:
                 raise typer.BadParameter("--autotune starts a new run; it cannot --resume one")
             _autotune(cfg, autotune, out, overwrite, started)
             return
-        display = TrainDisplay()
-        try:
-            with display:
-                run_dir = train_fn(cfg, out, overwrite=overwrite, resume=resume, callback=display, changes=changes)
-        except TrainingInterrupted as e:
-            err.print(f"[yellow]{e}[/yellow]")
-            raise typer.Exit(130) from None
+        run_dir = _train_live(cfg, out, overwrite, resume, changes)
         if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, rank 0 reports
             _print_summary(json.loads((run_dir / "summary.json").read_text()), run_dir)
+
+
+def _option_overrides(
+    data: str | None, text_column: str | None, label_column: str | None, embeddings: str | None, **train
+) -> dict:
+    """The command-line options as config overrides (None = not given); --embeddings trains them (non-static)."""
+    if train.get("device") is not None:
+        train["device"] = train["device"].value
+    options = {
+        "data": {"path": data, "text_column": text_column, "label_column": label_column},
+        "model": {"embeddings": embeddings},
+        "train": train,
+    }
+    if embeddings:
+        options["model"]["embedding_mode"] = "non-static"
+    return options
+
+
+def _train_live(cfg, out: Path | None, overwrite: bool, resume: Path | None, changes: dict | None) -> Path:
+    """Train (or resume) with the live display; Ctrl-C ends with the interruption's message and exit 130."""
+    from textcnn.training.trainer import TrainingInterrupted
+    from textcnn.training.trainer import train as train_fn
+
+    display = TrainDisplay()
+    try:
+        with display:
+            return train_fn(cfg, out, overwrite=overwrite, resume=resume, callback=display, changes=changes)
+    except TrainingInterrupted as e:
+        err.print(f"[yellow]{e}[/yellow]")
+        raise typer.Exit(130) from None
 
 
 def _resume_changes(run: Path, fixed: dict, set_: list[str] | None, **options) -> dict:
