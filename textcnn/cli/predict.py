@@ -92,39 +92,47 @@ def predict(
                     predictor, file, sink, fmt=(format_ or OutputFormat.jsonl).value, top_k=top_k,
                     on_error=on_error.value, batch_size=batch_size,
                 )  # fmt: skip
-                if summary.skipped_lines:
-                    shown = ", ".join(map(str, summary.skipped_lines[:10]))
-                    err.print(
-                        f"skipped {len(summary.skipped_lines)} lines that are not UTF-8: {shown}", highlight=False
-                    )
-                if summary.empty:
-                    err.print(f'{summary.empty} empty lines were predicted from padding alone ("empty": true)')
-                if summary.written == 0 and not summary.skipped_lines:
-                    err.print(f"note: {'stdin' if file == '-' else file} holds no lines; nothing to predict")
-                if out:
-                    err.print(f"{summary.written:,} predictions → {out}")
+                _print_file_summary(summary, file, out)
                 return
             preds = predictor.predict(texts, top_k=top_k)
             if format_ is not None:
                 write_predictions(preds, sink, format_.value, label_names=predictor.label_names, top=top_k is not None)
                 return
-        from rich.table import Table
+        _print_predictions(preds, top_k)
 
-        table = Table(show_lines=False)
-        table.add_column("text")
-        table.add_column("label")
-        table.add_column("probability", justify="right")
+
+def _print_file_summary(summary, file: str, out: Path | None) -> None:
+    """On stderr: skipped (not UTF-8) and empty lines, an empty input, where the records went."""
+    if summary.skipped_lines:
+        shown = ", ".join(map(str, summary.skipped_lines[:10]))
+        err.print(f"skipped {len(summary.skipped_lines)} lines that are not UTF-8: {shown}", highlight=False)
+    if summary.empty:
+        err.print(f'{summary.empty} empty lines were predicted from padding alone ("empty": true)')
+    if summary.written == 0 and not summary.skipped_lines:
+        err.print(f"note: {'stdin' if file == '-' else file} holds no lines; nothing to predict")
+    if out:
+        err.print(f"{summary.written:,} predictions → {out}")
+
+
+def _print_predictions(preds: list, top_k: int | None) -> None:
+    """The table of TEXT arguments' predictions (with the top K when asked), then any per-text notes."""
+    from rich.table import Table
+
+    table = Table(show_lines=False)
+    table.add_column("text")
+    table.add_column("label")
+    table.add_column("probability", justify="right")
+    if top_k:
+        table.add_column(f"top {top_k}")
+    for p in preds:
+        row = [_short(p.text), p.label, f"{p.probability:.3f}"]
         if top_k:
-            table.add_column(f"top {top_k}")
-        for p in preds:
-            row = [_short(p.text), p.label, f"{p.probability:.3f}"]
-            if top_k:
-                row.append(", ".join(f"{name} {prob:.3f}" for name, prob in p.top))
-            table.add_row(*row)
-        console.print(table)
-        for i, p in enumerate(preds, start=1):
-            if p.note:
-                err.print(f"note: text {i}: {p.note}", highlight=False)
+            row.append(", ".join(f"{name} {prob:.3f}" for name, prob in p.top))
+        table.add_row(*row)
+    console.print(table)
+    for i, p in enumerate(preds, start=1):
+        if p.note:
+            err.print(f"note: text {i}: {p.note}", highlight=False)
 
 
 def evaluate(
@@ -158,8 +166,6 @@ def evaluate(
       textcnn evaluate latest --data other_reviews.csv
     """
     with user_errors():
-        from rich.table import Table
-
         from textcnn.inference.predictor import evaluate_run
 
         if data is None and (text_column or label_column):
@@ -171,24 +177,31 @@ def evaluate(
         if format_ is JsonFormat.json:
             console.print_json(data=report.to_dict())
             return
-        console.print(f"split [bold]{report.split}[/bold] of {report.source}", highlight=False)
-        console.print(
-            f"accuracy [bold]{report.accuracy:.4f}[/bold]   macro-F1 [bold]{report.macro_f1:.4f}[/bold]   n = {report.n:,}"
-        )
-        per = Table(title="per class")
-        for col in ("label", "precision", "recall", "F1", "support"):
-            per.add_column(col, justify="left" if col == "label" else "right")
-        for name, m in report.per_class.items():
-            per.add_row(name, f"{m['precision']:.4f}", f"{m['recall']:.4f}", f"{m['f1']:.4f}", f"{m['support']:,}")
-        console.print(per)
-        console.print("confusion matrix (rows: true, columns: predicted)")
-        cm = Table()
-        cm.add_column("")
-        for name in report.labels:
-            cm.add_column(name, justify="right")
-        for name, row in zip(report.labels, report.confusion_matrix, strict=True):
-            cm.add_row(name, *(f"{v:,}" for v in row))
-        console.print(cm)
+        _print_evaluation(report)
+
+
+def _print_evaluation(report) -> None:
+    """Accuracy and macro-F1, the per-class table and the confusion matrix."""
+    from rich.table import Table
+
+    console.print(f"split [bold]{report.split}[/bold] of {report.source}", highlight=False)
+    console.print(
+        f"accuracy [bold]{report.accuracy:.4f}[/bold]   macro-F1 [bold]{report.macro_f1:.4f}[/bold]   n = {report.n:,}"
+    )
+    per = Table(title="per class")
+    for col in ("label", "precision", "recall", "F1", "support"):
+        per.add_column(col, justify="left" if col == "label" else "right")
+    for name, m in report.per_class.items():
+        per.add_row(name, f"{m['precision']:.4f}", f"{m['recall']:.4f}", f"{m['f1']:.4f}", f"{m['support']:,}")
+    console.print(per)
+    console.print("confusion matrix (rows: true, columns: predicted)")
+    cm = Table()
+    cm.add_column("")
+    for name in report.labels:
+        cm.add_column(name, justify="right")
+    for name, row in zip(report.labels, report.confusion_matrix, strict=True):
+        cm.add_row(name, *(f"{v:,}" for v in row))
+    console.print(cm)
 
 
 def _colour(score: float, scale: float) -> str:
