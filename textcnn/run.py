@@ -162,22 +162,22 @@ def verify_tensors_file(p: Path, blob: bytes) -> dict[str, str]:
     import hashlib
 
     if len(blob) < 8:
-        raise RunError(f"{p} is truncated ({len(blob)} bytes): not a safetensors file")
+        raise RunError(f"{p} is corrupt: truncated to {len(blob)} bytes, not a safetensors file")
     n = int.from_bytes(blob[:8], "little")
     if 8 + n > len(blob):
-        raise RunError(f"{p} is truncated or its header is damaged (header of {n} bytes, file of {len(blob)})")
+        raise RunError(f"{p} is corrupt: truncated, or a damaged header (header of {n:,} bytes, file of {len(blob):,})")
     try:
         header = json.loads(blob[8 : 8 + n])
         ends = [int(v["data_offsets"][1]) for k, v in header.items() if k != "__metadata__"]
         metadata = header.get("__metadata__") or {}
     except (ValueError, TypeError, KeyError, IndexError, AttributeError):
-        raise RunError(f"{p} has a damaged header (not the JSON safetensors writes)") from None
+        raise RunError(f"{p} is corrupt: a damaged header (not the JSON safetensors writes)") from None
     size = len(blob) - 8 - n
     if ends and max(ends) > size:
-        raise RunError(f"{p} is truncated: {size:,} of {max(ends):,} bytes of tensor data")
+        raise RunError(f"{p} is corrupt: truncated, {size:,} of {max(ends):,} bytes of tensor data")
     want = metadata.get(SHA_KEY)
     if want is not None and hashlib.sha256(memoryview(blob)[8 + n :]).hexdigest() != want:
-        raise RunError(f"{p} is damaged: its data does not match the sha256 written with it")
+        raise RunError(f"{p} is corrupt: damaged, its data does not match the sha256 written with it")
     return metadata
 
 
