@@ -90,8 +90,6 @@ def tokenize(
       textcnn tokenize sst2 --tokenizer bpe --vocab-size 8000 --out runs/bpe.json
     """
     with user_errors():
-        from rich.table import Table
-
         from textcnn.training.trainer import tokenize_report
 
         kind = str(from_file) if from_file else (tokenizer.value if tokenizer else None)
@@ -112,17 +110,24 @@ def tokenize(
             out = runs_dir() / f"{run_name(cfg.data.dataset or dataset)}-{kind_name}-tokenizer.json"
         out.parent.mkdir(parents=True, exist_ok=True)
         stats = tokenize_report(cfg, out)
-        console.print(f"[bold]{cfg.tokenizer.kind}[/bold] tokenizer, vocabulary {stats['vocab_size']:,} → {out}")
-        table = Table(title=f"token lengths (max_length {stats['max_length']})")
-        for col in ("split", "examples", "tokens", "unknown", "p50", "p90", "p95", "p99", "max", "truncated"):
-            table.add_column(col, justify="right")
-        for name, s in stats["splits"].items():
-            table.add_row(
-                name, f"{s['examples']:,}", f"{s['tokens']:,}", f"{s['unk_rate']:.2%}",
-                *(f"{s[k]:.0f}" for k in ("length_p50", "length_p90", "length_p95", "length_p99", "length_max")),
-                f"{s['truncated']:,}",
-            )  # fmt: skip
-        console.print(table)
-        for ex in stats["examples"]:
-            console.print(f"  {ex['text'][:80]!r}", highlight=False)
-            console.print(f"    → {' '.join(ex['tokens'])}", highlight=False, markup=False)
+        _print_tokenizer_stats(stats, cfg.tokenizer.kind, out)
+
+
+def _print_tokenizer_stats(stats: dict, kind: str, out: Path) -> None:
+    """Where the tokenizer went, the token-length table per split, and a few tokenized examples."""
+    from rich.table import Table
+
+    console.print(f"[bold]{kind}[/bold] tokenizer, vocabulary {stats['vocab_size']:,} → {out}")
+    table = Table(title=f"token lengths (max_length {stats['max_length']})")
+    for col in ("split", "examples", "tokens", "unknown", "p50", "p90", "p95", "p99", "max", "truncated"):
+        table.add_column(col, justify="right")
+    for name, s in stats["splits"].items():
+        table.add_row(
+            name, f"{s['examples']:,}", f"{s['tokens']:,}", f"{s['unk_rate']:.2%}",
+            *(f"{s[k]:.0f}" for k in ("length_p50", "length_p90", "length_p95", "length_p99", "length_max")),
+            f"{s['truncated']:,}",
+        )  # fmt: skip
+    console.print(table)
+    for ex in stats["examples"]:
+        console.print(f"  {ex['text'][:80]!r}", highlight=False)
+        console.print(f"    → {' '.join(ex['tokens'])}", highlight=False, markup=False)

@@ -144,8 +144,6 @@ def bench(
     import time
 
     with user_errors():
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
         from textcnn.config import MODELS, ConfigError, parse_set
         from textcnn.measure.bench import run_bench
         from textcnn.measure.render import write_bench
@@ -157,17 +155,7 @@ def bench(
         if set(overrides) - {"model"}:
             raise ConfigError("bench --set takes model.key=value only (the models are timed on random ids)")
         device_name = str(select_device(device.value))
-        progress = Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-            console=console, transient=True, disable=not console.is_terminal,
-        )  # fmt: skip
-        task = progress.add_task("matmul peak", total=None)
-
-        def on_cell(e) -> None:  # a textcnn.events.BenchCell
-            what = "skipped" if e.median_ms is None else f"{e.median_ms:.2f} ms"
-            progress.update(task, total=e.total, completed=e.index,
-                            description=f"{e.model} {e.mode} batch {e.batch_size} length {e.seq_len}: {what}")  # fmt: skip
-
+        progress, on_cell = _bench_progress()
         with progress:
             report = run_bench(
                 names, _csv(lengths, "lengths", int), _csv(batch_sizes, "batch sizes", int), repeats=repeats,
@@ -179,6 +167,24 @@ def bench(
         console.print(f"report: {out / 'bench.md'}")
         if rendered.note:
             console.print(rendered.note)
+
+
+def _bench_progress():
+    """A progress bar (off when not a terminal) and the callback that moves it on each timed cell."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    progress = Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=console, transient=True, disable=not console.is_terminal,
+    )  # fmt: skip
+    task = progress.add_task("matmul peak", total=None)
+
+    def on_cell(e) -> None:  # a textcnn.events.BenchCell
+        what = "skipped" if e.median_ms is None else f"{e.median_ms:.2f} ms"
+        progress.update(task, total=e.total, completed=e.index,
+                        description=f"{e.model} {e.mode} batch {e.batch_size} length {e.seq_len}: {what}")  # fmt: skip
+
+    return progress, on_cell
 
 
 def _print_bench(report) -> None:
