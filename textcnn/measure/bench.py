@@ -236,11 +236,73 @@ def run_bench(
     their records carry `engine`.
     """
     import torch
-    import torch.nn.functional as F
 
-    from textcnn.config import MODELS, load_config
-    from textcnn.models import build_model, flops_per_example
+    from textcnn.config import load_config
     from textcnn.runtime import bf16_native, resolve_precision
+
+    _check_bench_args(models, modes, lengths, batch_sizes, repeats, device)
+    started = time.perf_counter()
+    old_threads = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        machine = machine_info(device, threads)
+        native = bf16_native(torch.device(device))
+        prec = resolve_precision(precision, torch.device(device))
+        matmul = measure_peaks(device, bf16_native=native)
+        peak = best_peak(matmul, prec) or best_peak(matmul, "fp32")
+        log.info("matmul peak %.1f GFLOP/s (%s)", peak, prec)
+
+        lengths = sorted(set(lengths))
+        batch_sizes = sorted(set(batch_sizes))
+        run = _BenchRun(
+            device=device, sync=torch.cuda.synchronize if device.startswith("cuda") else None, prec=prec,
+            peak=peak, repeats=repeats, min_repeats=min_repeats, budget_s=budget_s,
+            max_call_seconds=max_call_seconds, vocab_size=vocab_size, num_classes=num_classes,
+            gen=torch.Generator().manual_seed(seed), progress=progress,
+            total=len(models) * len(modes) * len(batch_sizes) * len(lengths),
+        )  # fmt: skip
+        params: dict[str, int] = {}
+        model_cfgs: dict[str, Any] = {}
+        for name in models:
+            cfg = load_config(model=name, overrides={"model": _parse_overrides(name, model_overrides)})
+            model_cfgs[name] = asdict(cfg.model)
+            params[name] = _bench_model(run, name, cfg, modes, batch_sizes, lengths, engines, seed)
+        # Measure the peak again: the best of both is the yardstick, whatever else ran at the start.
+        matmul += measure_peaks(device, bf16_native=native, when="end")
+        peak = best_peak(matmul, prec) or best_peak(matmul, "fp32")
+        for r in run.records:
+            r.pct_of_peak = 100.0 * r.gflops_per_s / peak
+        machine["load_average_end"] = load_average()
+    finally:
+        torch.set_num_threads(old_threads)
+
+    config = {
+        "models": list(models), "lengths": list(lengths), "batch_sizes": list(batch_sizes), "modes": list(modes),
+        "repeats": repeats, "min_repeats": min_repeats, "budget_s": budget_s, "max_call_seconds": max_call_seconds,
+        "threads": threads, "device": device, "vocab_size": vocab_size, "num_classes": num_classes, "seed": seed,
+        "precision": precision, "engines": list(engines), "model_overrides": model_overrides or {},
+        "model_configs": model_cfgs,
+    }  # fmt: skip
+    return BenchReport(
+        machine=machine,
+        peak_gflops=best_peak(matmul, "fp32"),
+        records=run.records,
+        config=config,
+        skipped=run.skipped,
+        matmul=matmul,
+        params=params,
+        seconds=time.perf_counter() - started,
+        precision=prec,
+        peak_gflops_bf16=best_peak(matmul, "bf16"),
+    )
+
+
+def _check_bench_args(models, modes, lengths, batch_sizes, repeats: int, device: str) -> None:
+    """Refuse unknown models or modes, empty or non-positive axes, and CUDA where there is none."""
+    import torch
+
+    from textcnn.config import MODELS
 
     unknown = [m for m in models if m not in MODELS]
     if unknown:
@@ -257,133 +319,108 @@ def run_bench(
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise BenchError(f"device {device!r} requested but CUDA is not available")
 
-    started = time.perf_counter()
-    old_threads = torch.get_num_threads()
-    if threads is not None:
-        torch.set_num_threads(threads)
-    try:
-        sync = torch.cuda.synchronize if device.startswith("cuda") else None
-        machine = machine_info(device, threads)
-        native = bf16_native(torch.device(device))
-        prec = resolve_precision(precision, torch.device(device))
-        matmul = measure_peaks(device, bf16_native=native)
-        peak = best_peak(matmul, prec) or best_peak(matmul, "fp32")
-        log.info("matmul peak %.1f GFLOP/s (%s)", peak, prec)
 
-        lengths = sorted(set(lengths))
-        batch_sizes = sorted(set(batch_sizes))
-        total = len(models) * len(modes) * len(batch_sizes) * len(lengths)
-        records: list[BenchRecord] = []
-        skipped: list[SkippedCell] = []
-        params: dict[str, int] = {}
-        model_cfgs: dict[str, Any] = {}
-        gen = torch.Generator().manual_seed(seed)
-        index = 0
-        for name in models:
-            cfg = load_config(model=name, overrides={"model": _parse_overrides(name, model_overrides)})
-            model_cfgs[name] = asdict(cfg.model)
-            torch.manual_seed(seed)
-            model = build_model(cfg.model, vocab_size, num_classes, sparse=cfg.train.sparse_embedding).to(device)
-            params[name] = sum(p.numel() for p in model.parameters())
-            others = _other_engines(model, cfg.model, engines, vocab_size) if "forward" in modes and not sync else {}
-            for mode in modes:
-                for batch in batch_sizes:
-                    prev: tuple[int, float] | None = None
-                    for seq_len in lengths:
-                        index += 1
-                        flops = int(flops_per_example(cfg.model, seq_len, num_classes))
-                        factor = TRAIN_FLOPS_FACTOR if mode == "train" else 1
-                        estimate = flops * batch * factor / (peak * 1e9)
-                        if prev is not None:
-                            estimate = max(estimate, prev[1] * seq_len / prev[0])
-                        cell_event = functools.partial(ev.BenchCell, index, total, name, mode, batch, seq_len)
-                        if estimate > max_call_seconds:
-                            cell = SkippedCell(
-                                name, batch, seq_len, mode,
-                                f"estimated {estimate:.1f} s per call > {max_call_seconds:g} s limit",
-                            )  # fmt: skip
-                            skipped.append(cell)
-                            if progress:
-                                progress(cell_event(None, cell.reason))
-                            continue
-                        ids = torch.randint(2, vocab_size, (batch, seq_len), generator=gen).to(device)
-                        lens = torch.full((batch,), seq_len, dtype=torch.long).to(device)
-                        labels = torch.randint(0, num_classes, (batch,), generator=gen).to(device)
-                        fn = (
-                            _forward_fn(model, ids, lens, prec)
-                            if mode == "forward"
-                            else _train_fn(model, ids, lens, labels, F, prec)
-                        )
-                        try:
-                            record = _time_cell(
-                                fn, sync, name=name, mode=mode, batch=batch, seq_len=seq_len, flops=flops,
-                                peak=peak, repeats=repeats, min_repeats=min_repeats, budget_s=budget_s,
-                            )  # fmt: skip
-                        except RuntimeError as e:  # out of memory on this device
-                            if "memory" not in str(e).lower():
-                                raise
-                            cell = SkippedCell(name, batch, seq_len, mode, "out of memory")
-                            skipped.append(cell)
-                            if progress:
-                                progress(cell_event(None, cell.reason))
-                            if device.startswith("cuda"):
-                                torch.cuda.empty_cache()
-                            continue
-                        finally:
-                            del fn
-                        records.append(record)
-                        prev = (seq_len, record.median_ms / 1e3)
-                        for engine_name, engine in others.items() if mode == "forward" else ():
-                            record = _time_cell(
-                                _engine_fn(engine, ids, lens), None, name=name, mode=mode, batch=batch,
-                                seq_len=seq_len, flops=flops, peak=peak, repeats=repeats, min_repeats=min_repeats,
-                                budget_s=budget_s,
-                            )  # fmt: skip
-                            record.engine = engine_name
-                            records.append(record)
-                        if progress:
-                            progress(cell_event(record.median_ms))
-            del model
-        # Measure the peak again: the best of both is the yardstick, whatever else ran at the start.
-        matmul += measure_peaks(device, bf16_native=native, when="end")
-        peak = best_peak(matmul, prec) or best_peak(matmul, "fp32")
-        for r in records:
-            r.pct_of_peak = 100.0 * r.gflops_per_s / peak
-        machine["load_average_end"] = load_average()
-    finally:
-        torch.set_num_threads(old_threads)
+@dataclass
+class _BenchRun:
+    """What every cell of one run shares: its settings, the yardstick, the id generator, the records so far."""
 
-    config = {
-        "models": list(models),
-        "lengths": list(lengths),
-        "batch_sizes": list(batch_sizes),
-        "modes": list(modes),
-        "repeats": repeats,
-        "min_repeats": min_repeats,
-        "budget_s": budget_s,
-        "max_call_seconds": max_call_seconds,
-        "threads": threads,
-        "device": device,
-        "vocab_size": vocab_size,
-        "num_classes": num_classes,
-        "seed": seed,
-        "precision": precision,
-        "engines": list(engines),
-        "model_overrides": model_overrides or {},
-        "model_configs": model_cfgs,
-    }
-    return BenchReport(
-        machine=machine,
-        peak_gflops=best_peak(matmul, "fp32"),
-        records=records,
-        config=config,
-        skipped=skipped,
-        matmul=matmul,
-        params=params,
-        seconds=time.perf_counter() - started,
-        precision=prec,
-        peak_gflops_bf16=best_peak(matmul, "bf16"),
+    device: str
+    sync: Any
+    """torch.cuda.synchronize on a GPU (read the clock after the work), else None."""
+    prec: str
+    peak: float
+    """The start-of-run matmul peak of `prec` (GFLOP/s): sizes the estimates before a cell is timed."""
+    repeats: int
+    min_repeats: int
+    budget_s: float
+    max_call_seconds: float
+    vocab_size: int
+    num_classes: int
+    gen: Any
+    progress: Callback | None
+    total: int
+    index: int = 0
+    records: list[BenchRecord] = field(default_factory=list)
+    skipped: list[SkippedCell] = field(default_factory=list)
+
+    def skip(self, cell: SkippedCell, cell_event) -> None:
+        self.skipped.append(cell)
+        if self.progress:
+            self.progress(cell_event(None, cell.reason))
+
+
+def _bench_model(run: _BenchRun, name: str, cfg, modes, batch_sizes, lengths, engines, seed: int) -> int:
+    """Build one model (seeded) and time its cells, length after length; return its parameter count."""
+    import torch
+
+    from textcnn.models import build_model
+
+    torch.manual_seed(seed)
+    model = build_model(cfg.model, run.vocab_size, run.num_classes, sparse=cfg.train.sparse_embedding).to(run.device)
+    n_params = sum(p.numel() for p in model.parameters())
+    others = _other_engines(model, cfg.model, engines, run.vocab_size) if "forward" in modes and not run.sync else {}
+    for mode in modes:
+        for batch in batch_sizes:
+            prev: tuple[int, float] | None = None
+            for seq_len in lengths:
+                run.index += 1
+                prev = _bench_cell(run, model, cfg.model, others, name, mode, batch, seq_len, prev)
+    return n_params
+
+
+def _bench_cell(run: _BenchRun, model, model_cfg, others, name, mode, batch, seq_len, prev):
+    """Estimate one cell, skip it or time it (torch, then the other engines on forward cells).
+
+    `prev` is the (length, seconds) of the last timed length of this model, mode and batch size; the
+    returned one is what the next length's estimate scales from.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    from textcnn.models import flops_per_example
+
+    flops = int(flops_per_example(model_cfg, seq_len, run.num_classes))
+    factor = TRAIN_FLOPS_FACTOR if mode == "train" else 1
+    estimate = flops * batch * factor / (run.peak * 1e9)
+    if prev is not None:
+        estimate = max(estimate, prev[1] * seq_len / prev[0])
+    cell_event = functools.partial(ev.BenchCell, run.index, run.total, name, mode, batch, seq_len)
+    if estimate > run.max_call_seconds:
+        reason = f"estimated {estimate:.1f} s per call > {run.max_call_seconds:g} s limit"
+        run.skip(SkippedCell(name, batch, seq_len, mode, reason), cell_event)
+        return prev
+    ids = torch.randint(2, run.vocab_size, (batch, seq_len), generator=run.gen).to(run.device)
+    lens = torch.full((batch,), seq_len, dtype=torch.long).to(run.device)
+    labels = torch.randint(0, run.num_classes, (batch,), generator=run.gen).to(run.device)
+    fn = (
+        _forward_fn(model, ids, lens, run.prec)
+        if mode == "forward"
+        else _train_fn(model, ids, lens, labels, F, run.prec)
     )
+    timed = functools.partial(
+        _time_cell, name=name, mode=mode, batch=batch, seq_len=seq_len, flops=flops, peak=run.peak,
+        repeats=run.repeats, min_repeats=run.min_repeats, budget_s=run.budget_s,
+    )  # fmt: skip
+    try:
+        record = timed(fn, run.sync)
+    except RuntimeError as e:  # out of memory on this device
+        if "memory" not in str(e).lower():
+            raise
+        run.skip(SkippedCell(name, batch, seq_len, mode, "out of memory"), cell_event)
+        if run.device.startswith("cuda"):
+            torch.cuda.empty_cache()
+        return prev
+    finally:
+        del fn
+    run.records.append(record)
+    prev = (seq_len, record.median_ms / 1e3)
+    for engine_name, engine in others.items() if mode == "forward" else ():
+        record = timed(_engine_fn(engine, ids, lens), None)
+        record.engine = engine_name
+        run.records.append(record)
+    if run.progress:
+        run.progress(cell_event(record.median_ms))
+    return prev
 
 
 def _other_engines(model, model_cfg, engines: Sequence[str], vocab_size: int) -> dict[str, Any]:
