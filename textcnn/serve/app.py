@@ -24,6 +24,7 @@ Not here: the schemas and limits (schemas.py), batching (batcher.py), the comman
 from __future__ import annotations
 
 import contextlib
+import functools
 import hmac
 import json
 import logging
@@ -259,7 +260,6 @@ def create_app(
     for name, p in zip(_names(predictors), predictors, strict=True):
         batcher = MicroBatcher(p.predict, max_batch=max_batch, max_wait_ms=max_wait_ms, name=name)
         models[name] = ServedModel(name, p, batcher, model_info(name, p))
-    default = next(iter(models.values()))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -277,25 +277,37 @@ def create_app(
     )
     app.state.models = models
     app.state.limits = limits
-    fast: dict[str, Any] = {}  # path -> handler(body), filled in below
+    # path -> handler(body): the guard answers these POSTs itself, the routes below share the handlers
+    fast = {
+        "/v1/predict": functools.partial(_predict_body, app.state),
+        "/v1/explain": functools.partial(_explain_body, app.state),
+    }
     app.add_middleware(Guard, api_key=api_key, max_body_bytes=limits.max_body_bytes, fast=fast)
     if cors:  # outside the guard, so a browser's preflight (OPTIONS, no key) gets its answer
         from fastapi.middleware.cors import CORSMiddleware
 
         app.add_middleware(CORSMiddleware, allow_origins=list(cors), allow_methods=["GET", "POST"],
                            allow_headers=["Content-Type", "Authorization", "X-API-Key"])  # fmt: skip
+    _add_error_handlers(app)
+    _add_page_routes(app)
+    _add_api_routes(app)
+    return app
 
-    def pick(name: str | None) -> ServedModel:
-        if name is None:
-            return default
-        if name in models:
-            return models[name]
-        same_kind = [m for m in models.values() if m.info["kind"] == name]
-        if len(same_kind) == 1:
-            return same_kind[0]
-        raise BadRequest(404, f"no model named {name[:100]!r}; GET /v1/models lists them")
 
-    # -- errors: every one is {"error": "<one line>"} --
+def _pick(models: dict[str, ServedModel], name: str | None) -> ServedModel:
+    """The model a request names: by its served name, or by kind when one model has it; none -> the default."""
+    if name is None:
+        return next(iter(models.values()))
+    if name in models:
+        return models[name]
+    same_kind = [m for m in models.values() if m.info["kind"] == name]
+    if len(same_kind) == 1:
+        return same_kind[0]
+    raise BadRequest(404, f"no model named {name[:100]!r}; GET /v1/models lists them")
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    """Every error is {"error": "<one line>"}."""
 
     @app.exception_handler(BadRequest)
     async def _bad_request(request: Request, exc: BadRequest):
@@ -321,8 +333,9 @@ def create_app(
         log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
         return _error(500, f"internal error ({type(exc).__name__}); see the server log")
 
-    # -- the page --
 
+def _add_page_routes(app: FastAPI) -> None:
+    """The page: index.html and its two static files, under PAGE_HEADERS (the Content-Security-Policy)."""
     page = resources.files("textcnn.serve").joinpath("static")
 
     @app.get("/", include_in_schema=False)
@@ -336,50 +349,55 @@ def create_app(
             raise BadRequest(404, "no such file")
         return Response(page.joinpath(name).read_bytes(), media_type=STATIC[name], headers=PAGE_HEADERS)
 
-    # -- the API --
+
+async def _predict_body(state: Any, body: bytes) -> Response:
+    """POST /v1/predict on the raw body (the guard's fast path and the route both call this)."""
+    req = parse(body, PredictRequest)
+    check_texts(req.texts, state.limits)
+    m = _pick(state.models, req.model)
+    predictions = await m.batcher.predict(req.texts, req.top_k)
+    return _json({"model": m.name, "predictions": [prediction_record(p, req.top_k) for p in predictions]})
+
+
+async def _explain_body(state: Any, body: bytes) -> Response:
+    """POST /v1/explain on the raw body (the guard's fast path and the route both call this)."""
+    req = parse(body, ExplainRequest)
+    limits = state.limits
+    check_texts([req.text], limits)
+    if req.top > limits.max_top:
+        raise BadRequest(422, f"top: {req.top} is more than {limits.max_top}")
+    m = _pick(state.models, req.model)
+    d = await m.batcher.call(_explain, m.predictor, req.text, req.top)
+    d["model"] = m.name
+    return _json(d)
+
+
+def _add_api_routes(app: FastAPI) -> None:
+    """/healthz, /v1/models, and the POST routes (which the guard usually answers before FastAPI routes them)."""
+    state = app.state
 
     @app.get("/healthz")
     async def healthz():
         """Liveness for load balancers: 200 while the server and every model's worker are up."""
-        alive = all(m.batcher._thread.is_alive() for m in models.values())
-        return _json({"status": "ok" if alive else "degraded", "models": len(models)}, 200 if alive else 503)
+        alive = all(m.batcher._thread.is_alive() for m in state.models.values())
+        return _json({"status": "ok" if alive else "degraded", "models": len(state.models)}, 200 if alive else 503)
 
     @app.get("/v1/models")
     async def list_models():
         """Each served run: dataset, model kind, labels, parameters, accuracies, training date; and the limits."""
-        return _json({"default": default.name, "models": [m.info for m in models.values()],
-                      "limits": limits.to_dict()})  # fmt: skip
-
-    async def predict_body(body: bytes) -> Response:
-        req = parse(body, PredictRequest)
-        check_texts(req.texts, limits)
-        m = pick(req.model)
-        predictions = await m.batcher.predict(req.texts, req.top_k)
-        return _json({"model": m.name, "predictions": [prediction_record(p, req.top_k) for p in predictions]})
-
-    async def explain_body(body: bytes) -> Response:
-        req = parse(body, ExplainRequest)
-        check_texts([req.text], limits)
-        if req.top > limits.max_top:
-            raise BadRequest(422, f"top: {req.top} is more than {limits.max_top}")
-        m = pick(req.model)
-        d = await m.batcher.call(_explain, m.predictor, req.text, req.top)
-        d["model"] = m.name
-        return _json(d)
-
-    fast.update({"/v1/predict": predict_body, "/v1/explain": explain_body})
+        models = state.models
+        return _json({"default": next(iter(models)), "models": [m.info for m in models.values()],
+                      "limits": state.limits.to_dict()})  # fmt: skip
 
     @app.post("/v1/predict")
     async def predict(request: Request):
         """`{"texts": [...], "top_k": k, "model": name}` -> `{"model", "predictions": [...]}` in input order."""
-        return await predict_body(await request.body())
+        return await _predict_body(state, await request.body())
 
     @app.post("/v1/explain")
     async def explain(request: Request):
         """`{"text": ..., "top": n, "model": name}` -> the n-gram contributions, the bias and the logits."""
-        return await explain_body(await request.body())
-
-    return app
+        return await _explain_body(state, await request.body())
 
 
 def _explain(predictor: Any, text: str, top: int) -> dict[str, Any]:
