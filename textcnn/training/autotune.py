@@ -169,30 +169,20 @@ def autotune(
     except ImportError:
         raise AutotuneError("--autotune needs Optuna: pip install 'textcnn[autotune]'") from None
     from textcnn.config import resolve_for_data
-    from textcnn.training.trainer import prepare, train
+    from textcnn.training.trainer import prepare
 
     if seconds < MIN_SECONDS:
         raise AutotuneError(f"--autotune {seconds:g}: give at least {MIN_SECONDS:g} seconds")
     deadline = t0 + seconds - min(2.0, 0.02 * seconds)  # leave time to move the best run into place
     emit = callback or (lambda e: None)
-    run_dir = Path(out_dir) if out_dir else runlib.new_run_dir(cfg.data.dataset or "data", f"{cfg.model.name}-autotune")
-    if run_dir.exists() and any(run_dir.iterdir()):
-        if not overwrite:
-            raise AutotuneError(f"{run_dir} already exists; pass --overwrite to replace it")
-        shutil.rmtree(run_dir)
+    run_dir = _empty_run_dir(cfg, out_dir, overwrite)
     scratch = run_dir / TRIALS
     scratch.mkdir(parents=True, exist_ok=True)
 
     prepared = prepare(cfg)  # once: every trial trains on the same tokenized splits
     resolve_for_data(cfg, len(prepared.encoded["train"]))  # the size-dependent defaults: trial 0's values
     space = search_space(cfg)
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(
-        direction="maximize",
-        sampler=optuna.samplers.TPESampler(seed=cfg.train.seed if seed is None else seed),
-        pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1),
-    )
-    study.enqueue_trial(defaults_of(cfg, space))
+    study = _new_study(optuna, cfg, space, seed)
     history: list[dict[str, Any]] = []
     durations: list[float] = []
     best: dict[str, Any] | None = None
@@ -210,35 +200,11 @@ def autotune(
         trial_dir = scratch / f"trial{trial.number:03d}"
         started_trial = clock()
         record: dict[str, Any] = {"trial": trial.number, "params": params}
-
-        def watch(event, trial=trial) -> None:
-            if clock() >= deadline:
-                raise _OutOfTime
-            if isinstance(event, ev.Evaluated) and event.end_of_epoch:
-                trial.report(event.best_val_accuracy, event.epoch)
-                if trial.should_prune():
-                    raise _Pruned
-            emit(event)
-
-        try:
-            train(trial_cfg, trial_dir, overwrite=True, callback=watch, prepared=prepared)
-        except _Pruned:
-            study.tell(trial, state=optuna.trial.TrialState.PRUNED)
-            record["state"] = "pruned"
-        except _OutOfTime:
-            study.tell(trial, state=optuna.trial.TrialState.FAIL)
-            record["state"] = "out of time"
-        else:
-            summary = json.loads((trial_dir / "summary.json").read_text(encoding="utf-8"))
-            study.tell(trial, summary["best_val_accuracy"])
-            record.update(
-                state="complete",
-                val_accuracy=summary["best_val_accuracy"],
-                test_accuracy=summary.get("test_accuracy"),
-                best_epoch=summary["best_epoch"],
-            )
+        watch = _watcher(trial, clock, deadline, emit)
+        record.update(_train_trial(optuna, study, trial, trial_cfg, trial_dir, prepared, watch))
+        if record["state"] == "complete":
             durations.append(clock() - started_trial)
-            if best is None or summary["best_val_accuracy"] > best["val_accuracy"]:
+            if best is None or record["val_accuracy"] > best["val_accuracy"]:
                 if best is not None:
                     shutil.rmtree(best["dir"], ignore_errors=True)
                 best = {**record, "dir": trial_dir}
@@ -250,20 +216,92 @@ def autotune(
             shutil.rmtree(trial_dir, ignore_errors=True)
         if record["state"] == "out of time":
             break
+    best = _keep_best(best, run_dir, scratch, seconds)
+    summary = _summary(seconds, round(clock() - t0, 3), history, best)
+    runlib.atomic_write_text(run_dir / HISTORY, "".join(json.dumps(r) + "\n" for r in history))
+    runlib.atomic_write_json(run_dir / SUMMARY, summary)
+    return run_dir
+
+
+def _empty_run_dir(cfg: Config, out_dir: str | Path | None, overwrite: bool) -> Path:
+    """The run folder to fill: `out_dir` or a new one; an existing non-empty one only with `overwrite`."""
+    run_dir = Path(out_dir) if out_dir else runlib.new_run_dir(cfg.data.dataset or "data", f"{cfg.model.name}-autotune")
+    if run_dir.exists() and any(run_dir.iterdir()):
+        if not overwrite:
+            raise AutotuneError(f"{run_dir} already exists; pass --overwrite to replace it")
+        shutil.rmtree(run_dir)
+    return run_dir
+
+
+def _new_study(optuna, cfg: Config, space: dict[str, tuple[str, Any]], seed: int | None):
+    """A TPE study maximizing validation accuracy, median pruning, with the defaults queued as trial 0."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(
+        direction="maximize",
+        sampler=optuna.samplers.TPESampler(seed=cfg.train.seed if seed is None else seed),
+        pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1),
+    )
+    study.enqueue_trial(defaults_of(cfg, space))
+    return study
+
+
+def _watcher(trial, clock: Callable[[], float], deadline: float, emit: Callable[[Any], None]):
+    """The training callback of one trial: stops it at the deadline, reports each epoch for pruning."""
+
+    def watch(event) -> None:
+        if clock() >= deadline:
+            raise _OutOfTime
+        if isinstance(event, ev.Evaluated) and event.end_of_epoch:
+            trial.report(event.best_val_accuracy, event.epoch)
+            if trial.should_prune():
+                raise _Pruned
+        emit(event)
+
+    return watch
+
+
+def _train_trial(optuna, study, trial, trial_cfg: Config, trial_dir: Path, prepared, watch) -> dict[str, Any]:
+    """Train one trial into `trial_dir` and tell the study how it ended: its state (and scores when complete)."""
+    from textcnn.training.trainer import train
+
+    try:
+        train(trial_cfg, trial_dir, overwrite=True, callback=watch, prepared=prepared)
+    except _Pruned:
+        study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+        return {"state": "pruned"}
+    except _OutOfTime:
+        study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        return {"state": "out of time"}
+    summary = json.loads((trial_dir / "summary.json").read_text(encoding="utf-8"))
+    study.tell(trial, summary["best_val_accuracy"])
+    return {
+        "state": "complete",
+        "val_accuracy": summary["best_val_accuracy"],
+        "test_accuracy": summary.get("test_accuracy"),
+        "best_epoch": summary["best_epoch"],
+    }
+
+
+def _keep_best(best: dict[str, Any] | None, run_dir: Path, scratch: Path, seconds: float) -> dict[str, Any]:
+    """Move the best trial's run into the run folder and drop the scratch; no complete trial is an error."""
     if best is None:
         shutil.rmtree(run_dir, ignore_errors=True)
         raise AutotuneError(
             f"--autotune {seconds:g}: not even the default settings finished training within the budget; "
             "give more seconds (or fewer epochs)"
         )
-
     for f in Path(best["dir"]).iterdir():  # the best trial's run becomes the run folder
         shutil.move(str(f), run_dir / f.name)
     shutil.rmtree(scratch, ignore_errors=True)
+    return best
+
+
+def _summary(seconds: float, elapsed: float, history: list[dict[str, Any]], best: dict[str, Any]) -> dict[str, Any]:
+    """autotune.json: the budget, the trials, the best and the defaults' accuracies, the gain."""
     defaults = history[0] if history[0].get("state") == "complete" else None
-    summary = {
+    return {
         "budget_seconds": seconds,
-        "seconds": round(clock() - t0, 3),
+        "seconds": elapsed,
         "trials": len(history),
         "complete": sum(r["state"] == "complete" for r in history),
         "pruned": sum(r["state"] == "pruned" for r in history),
@@ -276,9 +314,6 @@ def autotune(
         "gain_val": (best["val_accuracy"] - defaults["val_accuracy"]) if defaults else None,
         "gain_test": _gain(best.get("test_accuracy"), defaults and defaults.get("test_accuracy")),
     }
-    runlib.atomic_write_text(run_dir / HISTORY, "".join(json.dumps(r) + "\n" for r in history))
-    runlib.atomic_write_json(run_dir / SUMMARY, summary)
-    return run_dir
 
 
 def _gain(best: float | None, default: float | None) -> float | None:
