@@ -223,24 +223,11 @@ def run_compare(
     from textcnn.measure.bench import measure_matmul_peak
     from textcnn.training.trainer import prepare
 
-    if seeds < 1:
-        raise CompareError(f"seeds={seeds} must be >= 1")
-    if target is not None and not 0.0 < target <= 1.0:
-        raise CompareError(f"target={target} must be an accuracy in (0, 1]")
     out = Path(out_dir)
-    used = (out / "report.json").exists() or ((out / "runs").is_dir() and any((out / "runs").iterdir()))
-    if used and not overwrite:
-        raise CompareError(f"{out} already holds a comparison; pass --overwrite or choose another --out")
-    configs = model_configs(
-        dataset,
-        list(models),
-        epochs=epochs,
-        budget=budget,
-        sets=sets,
-        data_path=data_path,
-        threads=threads,
-        device=device,
-    )
+    _check_compare_args(seeds, target, out, overwrite)
+    target_given = target is not None
+    configs = model_configs(dataset, list(models), epochs=epochs, budget=budget, sets=sets, data_path=data_path,
+                            threads=threads, device=device)  # fmt: skip
     first = configs[models[0]]
     emit = callback or (lambda e: None)
     old_threads = torch.get_num_threads()
@@ -256,37 +243,13 @@ def run_compare(
             resolve_for_data(c, len(prepared.encoded["train"]))
         base_seed = first.train.seed
         seed_list = [base_seed + k for k in range(seeds)]
-        runs: list[RunRecord] = []
-        n_runs = len(models) * seeds
-        i = 0
-        for name in models:
-            for seed in seed_list:
-                i += 1
-                cfg = _with_seed(configs[name], seed)
-                rel = f"runs/{name}-seed{seed}"
-                tags = {"model": name, "seed": seed}
-                emit(ev.RunStarted(i, n_runs, name, seed, str(out / rel)))
-                runs.append(_train_one(cfg, out, rel, prepared, tags, emit, isolate=isolate, overwrite=overwrite))
-                emit(ev.RunEnded(i, n_runs, name, seed, runs[-1].peak_rss_mb))
+        runs = _train_all(configs, seed_list, out, prepared, emit, isolate=isolate, overwrite=overwrite)
         set_threads(first.train.threads)
 
-        best_all = [r.summary["best_val_accuracy"] for r in runs]
         if target is None:
-            target, target_source = min(best_all), "the lowest best validation accuracy of any run"
-        else:
-            target_source = "--target"
-        val_texts = _validation_texts(first)
-        train_mean = float(prepared.encoded["train"].lengths.mean()) if len(prepared.encoded["train"]) else None
-        summaries: dict[str, ModelSummary] = {}
-        inference_info: dict[str, Any] = {}
-        for name in models:
-            model_runs = [r for r in runs if r.model == name]
-            emit(ev.InferenceStarted(name))
-            inf = measure_inference(out / model_runs[0].run_dir, val_texts, device=dev)
-            engines = {**inference_info.get("engines", {}), name: inf["engine"]}
-            inference_info = {k: v for k, v in inf.items() if k in ("batch_size", "texts", "latency_sentences")}
-            inference_info["engines"] = engines
-            summaries[name] = summarize_model(name, model_runs, target, inf, configs[name], prepared, train_mean)
+            target = min(r.summary["best_val_accuracy"] for r in runs)
+        target_source = "--target" if target_given else "the lowest best validation accuracy of any run"
+        summaries, inference_info = _summarize_all(configs, runs, target, out, prepared, dev, emit)
         machine["load_average_end"] = load_average()
     finally:
         torch.set_num_threads(old_threads)
@@ -312,6 +275,64 @@ def run_compare(
     )
     atomic_write_json(out / "report.json", report.to_dict())
     return report
+
+
+def _check_compare_args(seeds: int, target: float | None, out: Path, overwrite: bool) -> None:
+    """Refuse a seed count below 1, a target outside (0, 1] and an `out` holding a comparison (unless `overwrite`)."""
+    if seeds < 1:
+        raise CompareError(f"seeds={seeds} must be >= 1")
+    if target is not None and not 0.0 < target <= 1.0:
+        raise CompareError(f"target={target} must be an accuracy in (0, 1]")
+    used = (out / "report.json").exists() or ((out / "runs").is_dir() and any((out / "runs").iterdir()))
+    if used and not overwrite:
+        raise CompareError(f"{out} already holds a comparison; pass --overwrite or choose another --out")
+
+
+def _train_all(
+    configs: dict[str, Any],
+    seed_list: list[int],
+    out: Path,
+    prepared,
+    emit: Callback,
+    *,
+    isolate: bool,
+    overwrite: bool,
+) -> list[RunRecord]:
+    """Train every model (in `configs` order) with every seed into `out`/runs/<model>-seed<k>/."""
+    runs: list[RunRecord] = []
+    n_runs = len(configs) * len(seed_list)
+    i = 0
+    for name in configs:
+        for seed in seed_list:
+            i += 1
+            cfg = _with_seed(configs[name], seed)
+            rel = f"runs/{name}-seed{seed}"
+            tags = {"model": name, "seed": seed}
+            emit(ev.RunStarted(i, n_runs, name, seed, str(out / rel)))
+            runs.append(_train_one(cfg, out, rel, prepared, tags, emit, isolate=isolate, overwrite=overwrite))
+            emit(ev.RunEnded(i, n_runs, name, seed, runs[-1].peak_rss_mb))
+    return runs
+
+
+def _summarize_all(
+    configs: dict[str, Any], runs: list[RunRecord], target: float, out: Path, prepared, dev: str, emit: Callback
+) -> tuple[dict[str, ModelSummary], dict[str, Any]]:
+    """Measure each model's inference (on its first seed's run) and summarize its runs; and what the
+    inference column measured (batch size, texts, latency sentences, each model's engine)."""
+    first = next(iter(configs.values()))
+    val_texts = _validation_texts(first)
+    train_mean = float(prepared.encoded["train"].lengths.mean()) if len(prepared.encoded["train"]) else None
+    summaries: dict[str, ModelSummary] = {}
+    inference_info: dict[str, Any] = {}
+    for name in configs:
+        model_runs = [r for r in runs if r.model == name]
+        emit(ev.InferenceStarted(name))
+        inf = measure_inference(out / model_runs[0].run_dir, val_texts, device=dev)
+        engines = {**inference_info.get("engines", {}), name: inf["engine"]}
+        inference_info = {k: v for k, v in inf.items() if k in ("batch_size", "texts", "latency_sentences")}
+        inference_info["engines"] = engines
+        summaries[name] = summarize_model(name, model_runs, target, inf, configs[name], prepared, train_mean)
+    return summaries, inference_info
 
 
 def _resolve_device(name: str) -> str:
