@@ -71,13 +71,51 @@ def benchmark_markdown(rep: dict[str, Any], *, command: str | None = None, kim_v
                        plot: str | None = None, notes: Sequence[str] = ()) -> str:  # fmt: skip
     """The report: the side-by-side table, Kim's four variants, how each figure was measured."""
     datasets = rep["datasets"]
-    models = list(dict.fromkeys(m for d in datasets.values() for m in d.get("textcnn", {})))
-    has_ft = any("fasttext" in d for d in datasets.values())
     seeds = max((len(s["accuracies"]) for d in datasets.values() for s in d.get("textcnn", {}).values()), default=0)
-    kim = KIM_NAMES.get(kim_variant, kim_variant)
     lines = ["# textcnn benchmark: textcnn, fastText and Kim (2014) on the same splits", ""]
     if command:
         lines += ["```bash", command, "```", ""]
+    lines += [_results_table(datasets, kim_variant), ""]
+    lines += [
+        f"Accuracy in % (median over {seeds} seed{'s' if seeds != 1 else ''} ± sd; with cross-validation each "
+        "seed's figure is the mean over the folds). Differences are in points; **bold** where textcnn is ahead. "
+        "s/run: median training time of one run (one fold of one seed), data loading excluded; fastText ran "
+        "on one thread. Kim's figures are from his paper (Table 2), on his splits, not re-measured here.",
+        "",
+    ]
+    lines += [*(f"> {n}" for n in notes), ""] if notes else []
+    if plot:
+        lines += [f"![accuracy per dataset]({plot})", ""]
+    lines += ["## Kim (2014), Table 2", ""]
+    kim_rows = [
+        [name, *(_pct(d["kim2014"].get(v)) for v in KIM_NAMES)] for name, d in datasets.items() if d.get("kim2014")
+    ]
+    lines += [table(["dataset", *KIM_NAMES.values()], kim_rows), ""] if kim_rows else ["(none of these sets)", ""]
+    lines += ["## Every seed", "", _seeds_table(datasets), ""]
+    lines += [
+        "## How it was measured",
+        "",
+        "- Protocol: the test split when it has labels; the validation split when only the test labels are "
+        "hidden (SST-2, SST-5 sentence-level); otherwise stratified K-fold cross-validation with fixed folds "
+        "(Kim's protocol for MR, Subj, CR, MPQA).",
+        "- Model selection (early stopping, best checkpoint) only on a validation split held out of each run's "
+        "training rows (stratified, seeded by the run's seed); the scored rows are used once, at the end.",
+        "- fastText trains on exactly the training rows textcnn trains on (the held-out validation rows "
+        "excluded), fed the words textcnn's tokenizer produces (same normalisation, lowercasing and clitic "
+        "splitting), and is scored on the same rows; unigram: 5 epochs, bigram: 10 epochs with wordNgrams=2, "
+        "fastText's other defaults.",
+        "",
+        machine_section(rep.get("machine", {})),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _results_table(datasets: dict[str, Any], kim_variant: str) -> str:
+    """The side-by-side table: one row per dataset (and textcnn model), textcnn vs fastText vs Kim, in points."""
+    models = list(dict.fromkeys(m for d in datasets.values() for m in d.get("textcnn", {})))
+    has_ft = any("fasttext" in d for d in datasets.values())
+    kim = KIM_NAMES.get(kim_variant, kim_variant)
     header = ["dataset", "protocol", "train / test", "textcnn"]
     if has_ft:
         header += ["fastText unigram", "fastText bigram", "textcnn − bigram"]
@@ -100,47 +138,18 @@ def benchmark_markdown(rep: dict[str, Any], *, command: str | None = None, kim_v
             if has_ft:
                 row += [_secs(ft.get("bigram"))]
             rows.append(row)
-    lines += [table(header, rows), ""]
-    lines += [
-        f"Accuracy in % (median over {seeds} seed{'s' if seeds != 1 else ''} ± sd; with cross-validation each "
-        "seed's figure is the mean over the folds). Differences are in points; **bold** where textcnn is ahead. "
-        "s/run: median training time of one run (one fold of one seed), data loading excluded; fastText ran "
-        "on one thread. Kim's figures are from his paper (Table 2), on his splits, not re-measured here.",
-        "",
-    ]
-    lines += [*(f"> {n}" for n in notes), ""] if notes else []
-    if plot:
-        lines += [f"![accuracy per dataset]({plot})", ""]
-    lines += ["## Kim (2014), Table 2", ""]
-    kim_rows = [
-        [name, *(_pct(d["kim2014"].get(v)) for v in KIM_NAMES)] for name, d in datasets.items() if d.get("kim2014")
-    ]
-    lines += [table(["dataset", *KIM_NAMES.values()], kim_rows), ""] if kim_rows else ["(none of these sets)", ""]
-    lines += ["## Every seed", ""]
+    return table(header, rows)
+
+
+def _seeds_table(datasets: dict[str, Any]) -> str:
+    """Every seed's accuracy of every system, with the mean and the time per run."""
     seed_rows = []
     for name, d in datasets.items():
         for system in ("textcnn", "fasttext"):
             for v, s in d.get(system, {}).items():
                 accs = ", ".join(_pct(a) for a in s["accuracies"])
                 seed_rows.append([name, f"{system} {v}", accs, _pct(s["mean"]), _secs(s)])
-    lines += [table(["dataset", "system", "accuracy per seed", "mean", "s/run"], seed_rows), ""]
-    lines += [
-        "## How it was measured",
-        "",
-        "- Protocol: the test split when it has labels; the validation split when only the test labels are "
-        "hidden (SST-2, SST-5 sentence-level); otherwise stratified K-fold cross-validation with fixed folds "
-        "(Kim's protocol for MR, Subj, CR, MPQA).",
-        "- Model selection (early stopping, best checkpoint) only on a validation split held out of each run's "
-        "training rows (stratified, seeded by the run's seed); the scored rows are used once, at the end.",
-        "- fastText trains on exactly the training rows textcnn trains on (the held-out validation rows "
-        "excluded), fed the words textcnn's tokenizer produces (same normalisation, lowercasing and clitic "
-        "splitting), and is scored on the same rows; unigram: 5 epochs, bigram: 10 epochs with wordNgrams=2, "
-        "fastText's other defaults.",
-        "",
-        machine_section(rep.get("machine", {})),
-        "",
-    ]
-    return "\n".join(lines)
+    return table(["dataset", "system", "accuracy per seed", "mean", "s/run"], seed_rows)
 
 
 def _plot(rep: dict[str, Any], path: Path, Figure, kim_variant: str) -> Path:
