@@ -427,14 +427,7 @@ def run_benchmark(
     estimate of the same protocol; `folds_note` says so in the report)."""
     from textcnn.measure.timing import load_average, machine_info
 
-    if fasttext and not fasttext_available():
-        raise BenchmarkError(FASTTEXT_INSTALL)
-    if seeds < 1:
-        raise BenchmarkError(f"--seeds {seeds} must be >= 1")
-    if max_folds is not None and max_folds < 1:
-        raise BenchmarkError(f"--max-folds {max_folds} must be >= 1")
-    if autotune is not None and autotune <= 0:
-        raise BenchmarkError(f"--autotune {autotune} must be a positive number of seconds")
+    _check_benchmark_args(fasttext, seeds, max_folds, autotune)
     emit = callback or (lambda e: None)
     out = Path(out_dir)
     seed_list = list(range(seeds))
@@ -459,17 +452,9 @@ def run_benchmark(
         emit(BenchmarkProgress(index, len(jobs), name, system, variant, fold, plan.k, seed,
                                time.perf_counter() - t_start, eta))  # fmt: skip
         base_cfg = configs[(name, None if system == "fasttext" else variant)]
-        split = unit_split(plan, fold, seed, base_cfg.data.validation_fraction)
-        split_dir = write_split_files(plan, split, out / "splits" / name / unit_name(plan, fold, seed))
-        t0 = time.perf_counter()
-        if system == "textcnn":
-            run_dir = out / "runs" / name / variant / unit_name(plan, fold, seed)
-            record = _textcnn_run(unit_config(base_cfg, split_dir, seed), run_dir, plan, fold, seed, autotune)
-        else:
-            run_dir = out / "runs" / name / f"fasttext-{variant}" / unit_name(plan, fold, seed)
-            record = _fasttext_run(base_cfg, split_dir, run_dir, plan, variant, fold, seed)
+        record, seconds = _run_unit(base_cfg, out, plan, name, fold, seed, system, variant, autotune)
         if not record.reused:
-            done.append((key, time.perf_counter() - t0))
+            done.append((key, seconds))
         records.append(record)
         emit(BenchmarkProgress(index, len(jobs), name, system, variant, fold, plan.k, seed,
                                time.perf_counter() - t_start, _eta(done, [(j[0], j[3], j[4]) for j in jobs[index:]]),
@@ -481,6 +466,34 @@ def run_benchmark(
         "data_dir": str(data_dir) if data_dir is not None else None,
     }  # fmt: skip
     return BenchmarkResult(machine=machine, plans=plans, records=records, settings=settings)
+
+
+def _check_benchmark_args(fasttext: bool, seeds: int, max_folds: int | None, autotune: float | None) -> None:
+    """Refuse fastText when it is not installed, and counts or budgets that are not positive."""
+    if fasttext and not fasttext_available():
+        raise BenchmarkError(FASTTEXT_INSTALL)
+    if seeds < 1:
+        raise BenchmarkError(f"--seeds {seeds} must be >= 1")
+    if max_folds is not None and max_folds < 1:
+        raise BenchmarkError(f"--max-folds {max_folds} must be >= 1")
+    if autotune is not None and autotune <= 0:
+        raise BenchmarkError(f"--autotune {autotune} must be a positive number of seconds")
+
+
+def _run_unit(base_cfg, out: Path, plan, name: str, fold, seed: int, system: str, variant: str, autotune):
+    """One unit (fold x seed) of one system: write its split files, then train and score (or reuse) its run.
+
+    Returns the record and the seconds of the run (split files excluded: what the ETA scales)."""
+    split = unit_split(plan, fold, seed, base_cfg.data.validation_fraction)
+    split_dir = write_split_files(plan, split, out / "splits" / name / unit_name(plan, fold, seed))
+    t0 = time.perf_counter()
+    if system == "textcnn":
+        run_dir = out / "runs" / name / variant / unit_name(plan, fold, seed)
+        record = _textcnn_run(unit_config(base_cfg, split_dir, seed), run_dir, plan, fold, seed, autotune)
+    else:
+        run_dir = out / "runs" / name / f"fasttext-{variant}" / unit_name(plan, fold, seed)
+        record = _fasttext_run(base_cfg, split_dir, run_dir, plan, variant, fold, seed)
+    return record, time.perf_counter() - t0
 
 
 def _reusable(run_dir: Path, settings: dict[str, Any]) -> dict[str, Any] | None:
