@@ -216,12 +216,7 @@ def measure(
     log: Path | None = None,
 ) -> dict[str, Any]:
     """Start a server on `run`, load it, stop it; a JSON-ready record of what was measured."""
-    if not 1 <= clients <= MAX_CLIENTS or not 1 <= requests <= MAX_REQUESTS or not 0 < seconds <= MAX_SECONDS:
-        raise ValueError(
-            f"need 1 <= clients <= {MAX_CLIENTS}, 1 <= requests <= {MAX_REQUESTS}, 0 < seconds <= {MAX_SECONDS}"
-        )
-    if texts < 1:
-        raise ValueError("texts must be >= 1")
+    _check_load(clients, texts, requests, seconds)
     api_key = "load-test-" + os.urandom(8).hex()
     port = free_port()
     proc = start_server(
@@ -237,8 +232,6 @@ def measure(
     finally:
         code = stop_server(proc)
     done = res["ok"] + res["errors"]
-    import torch  # for the header only (the server process runs the model)
-
     return {
         "run": str(run),
         "clients": clients,
@@ -262,13 +255,30 @@ def measure(
         "max_batch": max_batch,
         "max_wait_ms": max_wait_ms,
         "server_exit_code": code,
-        "machine": {
-            "cpus": os.cpu_count(),
-            "platform": platform.platform(),
-            "python": platform.python_version(),
-            "torch": torch.__version__,
-            "threads": threads,
-        },
+        "machine": _machine(threads),
+    }
+
+
+def _check_load(clients: int, texts: int, requests: int, seconds: float) -> None:
+    """The load's bounds (MAX_CLIENTS, MAX_REQUESTS, MAX_SECONDS), or ValueError."""
+    if not 1 <= clients <= MAX_CLIENTS or not 1 <= requests <= MAX_REQUESTS or not 0 < seconds <= MAX_SECONDS:
+        raise ValueError(
+            f"need 1 <= clients <= {MAX_CLIENTS}, 1 <= requests <= {MAX_REQUESTS}, 0 < seconds <= {MAX_SECONDS}"
+        )
+    if texts < 1:
+        raise ValueError("texts must be >= 1")
+
+
+def _machine(threads: int | None) -> dict[str, Any]:
+    """The record's header: this machine and the versions (the server process runs the model)."""
+    import torch  # for the header only
+
+    return {
+        "cpus": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "threads": threads,
     }
 
 
