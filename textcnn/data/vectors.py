@@ -499,34 +499,14 @@ def load_vectors(
         raise VectorsError("cannot load vectors for an empty vocabulary")
     source = resolve_vectors(path)
     col = _Collector(vocab, specials, lowercase_fallback)
-    if isinstance(source, NamedVectors) and source.kind == "file":
-        source = _hub_file(source, source.files[0])
-    if isinstance(source, NamedVectors):
-        words, matrix = _named_arrays(source)
-        fmt = source.name
-        _read_arrays(words, matrix, col)
-        path = Path(source.name)
-    else:
-        path = source
-        try:
-            fmt = detect_format(path)
-            with _open(path) as f:
-                (_read_binary if fmt == "word2vec-bin" else _read_text)(f, col, path)
-        except (OSError, EOFError, gzip.BadGzipFile) as e:
-            raise VectorsError(f"cannot read {path}: {e}") from None
+    path, fmt = _read_source(source, col)
     out = col.out
     assert out is not None
     found = int(col.have.sum())
     words = len(set(vocab.values()) - col.specials)
-    a = math.sqrt(3.0 * _variance(out, col.have)) if found else 0.0
     if not found:
         log.warning("%s: none of the %d vocabulary words has a vector; check tokenizer.lowercase", path, words)
-    if a == 0.0:  # nothing found (or constant vectors): Kim's fixed range
-        a = DEFAULT_INIT_RANGE
-    missing = np.flatnonzero(~col.have)
-    rng = np.random.default_rng(seed)
-    out[missing] = rng.uniform(-a, a, size=(len(missing), out.shape[1])).astype(np.float32)
-    out[0] = 0.0  # the padding row
+    a = _fill_missing(out, col.have, seed)
     token_coverage = None
     if token_counts is not None:
         total = sum(token_counts.values())
@@ -546,3 +526,34 @@ def load_vectors(
     )
     log.info("%s: %s", path.name, result.summary())
     return result
+
+
+def _read_source(source: Path | NamedVectors, col: _Collector) -> tuple[Path, str]:
+    """Feed `col` from a file or a named set (a named file is fetched first); its path (or name) and format."""
+    if isinstance(source, NamedVectors) and source.kind == "file":
+        source = _hub_file(source, source.files[0])
+    if isinstance(source, NamedVectors):
+        words, matrix = _named_arrays(source)
+        _read_arrays(words, matrix, col)
+        return Path(source.name), source.name
+    path = source
+    try:
+        fmt = detect_format(path)
+        with _open(path) as f:
+            (_read_binary if fmt == "word2vec-bin" else _read_text)(f, col, path)
+    except (OSError, EOFError, gzip.BadGzipFile) as e:
+        raise VectorsError(f"cannot read {path}: {e}") from None
+    return path, fmt
+
+
+def _fill_missing(out: np.ndarray, have: np.ndarray, seed: int) -> float:
+    """Rows without a vector: uniform in [-a, a], a chosen so their variance matches the found vectors'
+    (Kim's fixed range when none was found); the padding row zero. Returns a."""
+    a = math.sqrt(3.0 * _variance(out, have)) if have.any() else 0.0
+    if a == 0.0:  # nothing found (or constant vectors): Kim's fixed range
+        a = DEFAULT_INIT_RANGE
+    missing = np.flatnonzero(~have)
+    rng = np.random.default_rng(seed)
+    out[missing] = rng.uniform(-a, a, size=(len(missing), out.shape[1])).astype(np.float32)
+    out[0] = 0.0  # the padding row
+    return a
