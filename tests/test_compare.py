@@ -9,17 +9,9 @@ import random
 import pytest
 
 from textcnn import events as ev
-from textcnn.measure.compare import (
-    CompareError,
-    CompareReport,
-    ModelSummary,
-    headline,
-    median_time,
-    model_configs,
-    ratios_vs,
-    run_compare,
-    time_to_target,
-)
+from textcnn.errors import CompareError
+from textcnn.measure.compare import model_configs, run_compare
+from textcnn.measure.records import CompareReport, ModelSummary, headline, median_time, ratios_vs, time_to_target
 from textcnn.measure.render import render_compare, render_dir
 
 TINY_SETS = [

@@ -13,6 +13,7 @@ from conftest import toy_rows
 
 from textcnn import run as runlib
 from textcnn.config import load_config
+from textcnn.data.batching import pad_batch
 from textcnn.inference.explain import (
     ExplainError,
     exact_method,
@@ -22,7 +23,7 @@ from textcnn.inference.explain import (
     max_pooled,
     top_filters,
 )
-from textcnn.inference.predictor import Predictor, _pad_rows
+from textcnn.inference.predictor import Predictor
 
 MAX_LENGTH = 24
 TEXTS = [
@@ -150,7 +151,7 @@ def test_cnn2d_decomposes_exactly_and_agrees_with_cnn(predictor):
 def test_max_pooled_features_give_the_model_logits(predictor, name, activation):
     p = other_model(predictor, name, activation=activation)
     ids_list = [[5, 6, 7, 8, 9, 10], [5], []]
-    ids, lengths = _pad_rows(ids_list, np.arange(3), np.array([6, 1, 0]), p.min_length, 0)
+    ids, lengths = pad_batch(ids_list, p.min_length, 0)
     with torch.inference_mode():
         feats, pos, widths = max_pooled(p.model, ids, lengths)
         np.testing.assert_allclose(p.model.fc(feats), p.model(ids, lengths), atol=1e-6)
@@ -224,7 +225,7 @@ def test_top_filters_report_ngrams_that_activate_them(predictor):
             assert g.text in texts[g.text_index]
             # the activation is the filter's max-pooled feature on that text
             (ids,), _, _ = predictor.encode([texts[g.text_index]])
-            batch, lens = _pad_rows([ids], np.array([0]), np.array([len(ids)]), predictor.min_length, 0)
+            batch, lens = pad_batch([ids], predictor.min_length, 0)
             with torch.inference_mode():
                 feats, _, _ = max_pooled(model, batch, lens)
             assert float(feats[0, r.filter]) == pytest.approx(g.activation, abs=1e-5)

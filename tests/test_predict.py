@@ -18,11 +18,8 @@ from conftest import FILL, NEG, POS, needs_shared_data, shared_data_dir, toy_row
 from textcnn import run as runlib
 from textcnn.config import load_config
 from textcnn.errors import ConfigError
-from textcnn.inference.predictor import (
-    PredictError,
-    Prediction,
-    Predictor,
-    evaluate_run,
+from textcnn.inference.evaluate import evaluate_run
+from textcnn.inference.io import (
     predict_file,
     predict_stream,
     read_lines,
@@ -31,6 +28,7 @@ from textcnn.inference.predictor import (
     write_jsonl,
     write_predictions,
 )
+from textcnn.inference.predictor import PredictError, Prediction, Predictor
 from textcnn.run import RunError
 
 MAX_LENGTH = 24

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from textcnn.measure.bench import BenchRecord, BenchReport, MatmulPeak, SkippedCell
-from textcnn.measure.compare import CompareReport, ModelSummary, RunRecord
+from textcnn.measure.records import CompareReport, ModelSummary, RunRecord
 from textcnn.measure.render import (
     PLOT_NOTE,
     ReportError,

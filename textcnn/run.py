@@ -10,8 +10,8 @@
     checksums.json     sha256 of config.toml, tokenizer.json and labels.json as written
     run.lock           while a process trains into the folder: its pid and start time
 
-Every file is written atomically (temporary file in the same folder, flush, fsync, rename), so a
-crash during a save leaves the previous version, never half a file; a write that fails (disk full,
+Every file is written atomically (storage.py: temporary file in the same folder, flush, fsync,
+rename), so a crash during a save leaves the previous version, never half a file; a write that fails (disk full,
 a file-size limit, a read-only folder) is a `WriteFailed` that names the file and keeps its previous
 version. Safetensors files carry a sha256 of their data in their header, the text files theirs in
 checksums.json, so loading tells a truncated or bit-flipped file by name and says what is wrong.
@@ -24,182 +24,32 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from textcnn.config import Config, ConfigError, config_from_toml
-from textcnn.errors import RunError, RunInProgress, WriteFailed
+from textcnn.errors import RunError, RunInProgress
+from textcnn.storage import (  # noqa: F401  (re-exported: callers write run files through runlib)
+    SHA_KEY,
+    append_jsonl,
+    atomic_write_bytes,
+    atomic_write_json,
+    atomic_write_text,
+    load_tensors,
+    read_jsonl,
+    read_tensors,
+    save_tensors,
+    truncate_jsonl,
+    verify_tensors_file,
+    write_failed,
+)
 
 FILES = ("config.toml", "tokenizer.json", "model.safetensors", "labels.json")
 
 
 def runs_dir() -> Path:
     return Path(os.environ.get("TEXTCNN_RUNS_DIR", "runs"))
-
-
-# ---------------------------------------------------------------------------------------------
-# Atomic writes
-
-
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write `data` to `path` through a temporary file and a rename; on failure the old file stays
-    and the error is a WriteFailed that names the file."""
-    path = Path(path)
-    tmp = None
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException as e:
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
-        if isinstance(e, OSError):
-            raise _write_failed(path, e) from None
-        raise
-    _fsync_dir(path.parent)
-
-
-def _write_failed(path: Path, e: OSError) -> WriteFailed:
-    why = e.strerror or str(e)
-    return WriteFailed(f"could not write {path}: {why}; its previous version is kept (free space or fix the "
-                       "folder's permissions, then resume)")  # fmt: skip
-
-
-def atomic_write_text(path: str | Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
-
-
-def atomic_write_json(path: str | Path, obj: Any) -> None:
-    atomic_write_text(path, json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
-
-
-def append_jsonl(path: str | Path, record: dict) -> None:
-    """Append one line and fsync; a failed write is cut off again (a torn last line, left by a crash,
-    is skipped by `read_jsonl`)."""
-    line = memoryview((json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8"))
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        try:
-            start = os.fstat(fd).st_size
-            try:
-                while line:  # a short write (file-size limit, disk full) is followed by one that fails
-                    line = line[os.write(fd, line) :]
-                os.fsync(fd)
-            except OSError:
-                os.ftruncate(fd, start)
-                raise
-        finally:
-            os.close(fd)
-    except OSError as e:
-        raise _write_failed(Path(path), e) from None
-
-
-def truncate_jsonl(path: str | Path, n: int) -> None:
-    """Keep the first `n` records of a JSON-lines file (a resumed run drops what came after its checkpoint)."""
-    rows = read_jsonl(path)[:n]
-    atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
-
-
-def read_jsonl(path: str | Path) -> list[dict]:
-    out = []
-    p = Path(path)
-    if not p.is_file():
-        return out
-    for line in p.read_text(encoding="utf-8").splitlines():
-        try:
-            out.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue  # a line cut by a crash
-    return out
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:  # pragma: no cover - platforms without directory fds
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # pragma: no cover
-        pass
-    finally:
-        os.close(fd)
-
-
-SHA_KEY = "textcnn_sha256"
-"""Safetensors metadata key: sha256 of the file's data section (every byte after the header)."""
-
-
-def save_tensors(path: str | Path, tensors: dict, metadata: dict[str, str] | None = None) -> None:
-    """Write tensors as safetensors, atomically, with a sha256 of the data in the header."""
-    from safetensors.torch import save
-
-    clean = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
-    atomic_write_bytes(path, _with_checksum(save(clean, metadata=metadata)))
-
-
-def _with_checksum(blob: bytes) -> bytes:
-    """A safetensors blob with SHA_KEY added to its header metadata (the data section is unchanged)."""
-    import hashlib
-
-    n = int.from_bytes(blob[:8], "little")
-    header = json.loads(blob[8 : 8 + n])
-    data = memoryview(blob)[8 + n :]
-    header.setdefault("__metadata__", {})[SHA_KEY] = hashlib.sha256(data).hexdigest()
-    raw = json.dumps(header, separators=(",", ":")).encode("utf-8")
-    raw += b" " * (-len(raw) % 8)  # safetensors keeps the data 8-byte aligned
-    return len(raw).to_bytes(8, "little") + raw + data
-
-
-def verify_tensors_file(p: Path, blob: bytes) -> dict[str, str]:
-    """Check a safetensors file's framing and checksum; its metadata, or a RunError saying what is wrong."""
-    import hashlib
-
-    if len(blob) < 8:
-        raise RunError(f"{p} is corrupt: truncated to {len(blob)} bytes, not a safetensors file")
-    n = int.from_bytes(blob[:8], "little")
-    if 8 + n > len(blob):
-        raise RunError(f"{p} is corrupt: truncated, or a damaged header (header of {n:,} bytes, file of {len(blob):,})")
-    try:
-        header = json.loads(blob[8 : 8 + n])
-        ends = [int(v["data_offsets"][1]) for k, v in header.items() if k != "__metadata__"]
-        metadata = header.get("__metadata__") or {}
-    except (ValueError, TypeError, KeyError, IndexError, AttributeError):
-        raise RunError(f"{p} is corrupt: a damaged header (not the JSON safetensors writes)") from None
-    size = len(blob) - 8 - n
-    if ends and max(ends) > size:
-        raise RunError(f"{p} is corrupt: truncated, {size:,} of {max(ends):,} bytes of tensor data")
-    want = metadata.get(SHA_KEY)
-    if want is not None and hashlib.sha256(memoryview(blob)[8 + n :]).hexdigest() != want:
-        raise RunError(f"{p} is corrupt: damaged, its data does not match the sha256 written with it")
-    return metadata
-
-
-def read_tensors(path: str | Path) -> tuple[dict, dict[str, str]]:
-    """A safetensors file's tensors and metadata, checked; a RunError naming the file when it is missing,
-    truncated, damaged or not safetensors."""
-    from safetensors.torch import load
-
-    p = Path(path)
-    if not p.is_file():
-        raise RunError(f"{p} is missing")
-    blob = p.read_bytes()
-    metadata = verify_tensors_file(p, blob)
-    try:
-        return load(blob), metadata
-    except Exception as e:  # safetensors raises its own SafetensorError for bad headers or sizes
-        raise RunError(f"{p} is corrupt or not a safetensors file ({str(e).splitlines()[0]})") from None
-
-
-def load_tensors(path: str | Path) -> dict:
-    """Read a safetensors file; a clear RunError when it is missing or corrupt."""
-    return read_tensors(path)[0]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -422,7 +272,7 @@ class RunLock:
             os.fsync(self._fd)
         except OSError as e:
             self.release()
-            raise _write_failed(self.path, e) from None
+            raise write_failed(self.path, e) from None
 
     def _try_lock(self) -> bool:
         """True when locked; False to try again (the file was replaced meanwhile); RunInProgress if held."""
@@ -479,7 +329,7 @@ def clear_for_new_run(run_dir: Path, *, overwrite: bool) -> None:
         try:
             (run_dir / name).unlink(missing_ok=True)
         except OSError as e:
-            raise _write_failed(run_dir / name, e) from None
+            raise write_failed(run_dir / name, e) from None
 
 
 def check_resumable(run_dir: Path) -> None:

@@ -76,7 +76,7 @@ def predict(
       textcnn predict exported/ "a dull mess"   (a `textcnn export` folder, on ONNX Runtime)
     """
     with user_errors():
-        from textcnn.inference.predictor import predict_file, write_predictions
+        from textcnn.inference.io import predict_file, write_predictions
 
         if texts and file:
             raise typer.BadParameter("give TEXT arguments or --file, not both")
@@ -166,7 +166,7 @@ def evaluate(
       textcnn evaluate latest --data other_reviews.csv
     """
     with user_errors():
-        from textcnn.inference.predictor import evaluate_run
+        from textcnn.inference.evaluate import evaluate_run
 
         if data is None and (text_column or label_column):
             raise typer.BadParameter("--text-column / --label-column name the columns of --data")

@@ -32,8 +32,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from textcnn.data.batching import pad_batch
 from textcnn.errors import ExplainError
-from textcnn.inference.predictor import Predictor, _pad_rows, _softmax
+from textcnn.inference.predictor import Predictor, softmax
 from textcnn.run import Run
 
 log = logging.getLogger(__name__)
@@ -144,7 +145,7 @@ def explain(run: Run | Predictor | str | Path, text: str) -> Explanation:
     offsets = [tuple(o) for o in enc.offsets[:L]]
     model = predictor.model
     names = predictor.label_names
-    ids, lengths = _pad_rows([ids_list], np.array([0]), np.array([L]), predictor.min_length, predictor.pad_id)
+    ids, lengths = pad_batch([ids_list], predictor.min_length, predictor.pad_id)
     ids, lengths = ids.to(predictor.device), lengths.to(predictor.device)
     model.eval()
     with torch.inference_mode():
@@ -159,7 +160,7 @@ def explain(run: Run | Predictor | str | Path, text: str) -> Explanation:
         else:
             occl = _occlusion(predictor, ids_list)  # (L, C)
             method = "occlusion"
-    probs = _softmax(logits[None].astype(np.float32))[0]
+    probs = softmax(logits[None].astype(np.float32))[0]
     label = int(np.argmax(logits))
     base = dict(
         text=text, method=method, model=predictor.run.config.model.name, tokens=tokens, offsets=offsets,
@@ -253,12 +254,11 @@ def _occlusion(predictor: Predictor, ids: list[int]) -> np.ndarray:
     if L == 0:
         return np.zeros((0, len(predictor.label_names)))
     variants = [ids] + [ids[:i] + ids[i + 1 :] for i in range(L)]
-    lengths = np.array([len(v) for v in variants])
     out = np.zeros((len(variants), len(predictor.label_names)))
     order = np.arange(len(variants))
     for s in range(0, len(variants), predictor.batch_size):
         idx = order[s : s + predictor.batch_size]
-        batch, lens = _pad_rows(variants, idx, lengths, predictor.min_length, predictor.pad_id)
+        batch, lens = pad_batch([variants[i] for i in idx], predictor.min_length, predictor.pad_id)
         out[idx] = predictor.model(batch.to(predictor.device), lens.to(predictor.device)).double().cpu().numpy()
     return out[0][None, :] - out[1:]
 
@@ -417,7 +417,7 @@ def _strongest_windows(
     with torch.inference_mode():
         for s in range(0, len(order), batch_size):
             idx = order[s : s + batch_size]
-            batch, lens = _pad_rows(ids, idx, lengths, predictor.min_length, predictor.pad_id)
+            batch, lens = pad_batch([ids[i] for i in idx], predictor.min_length, predictor.pad_id)
             feats, pos, widths = max_pooled(model, batch.to(predictor.device), lens.to(predictor.device))
             feats, pos = feats.float().cpu(), pos.cpu()  # (B, N)
             total += feats.double().sum(0)
@@ -479,7 +479,7 @@ def filter_texts(
     run's own by default; its held-out validation split when the dataset has none). First `limit`."""
     from itertools import islice
 
-    from textcnn.inference.predictor import read_lines
+    from textcnn.inference.io import read_lines
 
     predictor = _as_predictor(run)
     if data_path is not None and Path(data_path).suffix.lower() == ".txt":

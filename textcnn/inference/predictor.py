@@ -6,8 +6,8 @@ one `Prediction` per text, in input order, with the probability of every class. 
 (`from_run(engine='auto')`): numpy for `cnn` runs on the CPU (numpy_cnn.py; torch is never
 imported), ONNX Runtime for an export folder (onnx_engine.py), torch for everything else.
 `predict_stream` does the same for an iterable of any size in windows of `window` texts, so memory
-stays bounded and results still come back in input order. `read_lines` and the `write_*` functions
-are the file side; `evaluate_run` scores a run on a labelled split.
+stays bounded and results still come back in input order (io.py, with the readers and writers);
+`evaluate_run` (evaluate.py) scores a run on a labelled split.
 
 Inputs that need a word:
 - Empty or whitespace-only text (no tokens at all): predicted from an all-padding input, which is the
@@ -21,22 +21,17 @@ Inputs that need a word:
 
 Speed: for `cnn` models the embedding table is folded into the convolution (numpy engine: the rows a
 job uses, or the whole vocabulary once it pays; torch engine: `KimCNN.folded()` once a job is large
-enough), the same numbers, a lookup instead of a matrix product per token. Not here: training (train.py), explanations (explain.py), rendering (cli.py). This module
-never imports `datasets` (only `evaluate_run` loads data, lazily through textcnn.data.sources).
+enough), the same numbers, a lookup instead of a matrix product per token. Not here: training (textcnn.training), files and streams (io.py), evaluation (evaluate.py),
+explanations (explain.py), rendering (textcnn.cli). This module never imports `datasets`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import csv
-import itertools
-import json
 import logging
-import sys
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -45,17 +40,12 @@ from textcnn.errors import PredictError
 from textcnn.run import Run, RunError, RunFiles, load_arrays, load_run, load_run_files, resolve_run
 
 if TYPE_CHECKING:  # pragma: no cover
-    from textcnn.inference.metrics import ClassificationReport
+    pass
 
 log = logging.getLogger(__name__)
 
-FORMATS = ("jsonl", "json", "csv")
-"""Output formats of `write_predictions`."""
-ON_ERROR = ("skip", "stop")
-"""What `read_lines` does with a line that is not valid UTF-8."""
 TABLE_BYTES_LIMIT = 256 * 2**20
 """Largest folded vocabulary table (vocabulary x sum(widths) x feature_maps floats) `KimCNN.folded()` builds."""
-BOM = b"\xef\xbb\xbf"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -301,7 +291,7 @@ class Predictor:
             raise PredictError(
                 f"the model gave non-finite scores for {int(bad.sum())} of {n} texts (first: text {int(np.flatnonzero(bad)[0])})"
             )
-        probs = _softmax(logits_out)
+        probs = softmax(logits_out)
         unk = self.unk_id
         n_unknown = [x.count(unk) for x in ids] if unk is not None else [0] * n
         return Scores(probs, logits_out, n_tokens, truncated, n_unknown)
@@ -311,7 +301,7 @@ class Predictor:
         if isinstance(texts, str):
             raise PredictError("predict() takes a list of texts; wrap a single text in a list")
         texts = list(texts)
-        k = _check_top_k(top_k, len(self.label_names))
+        k = check_top_k(top_k, len(self.label_names))
         if not texts:
             return []
         s = self.score(texts, batch_size=batch_size)
@@ -419,7 +409,7 @@ def _torch_threads(n: int | None):
         torch.set_num_threads(previous)
 
 
-def _check_top_k(top_k: int | None, n_labels: int) -> int:
+def check_top_k(top_k: int | None, n_labels: int) -> int:
     if top_k is None:
         return 1
     if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
@@ -439,7 +429,10 @@ def _check_finite(run: Run) -> None:
 def _pad_np(
     ids: list[list[int]], idx: np.ndarray, lengths: np.ndarray, min_length: int, pad_id: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(ids [B, T] int64, lengths [B] int64) for the rows idx, T = max(longest, min_length, 1)."""
+    """(ids [B, T] int64, lengths [B] int64) for the rows idx, T = max(longest, min_length, 1).
+
+    The numpy twin of `textcnn.data.batching.pad_rows` (same layout, tested against it), kept here
+    because that module imports torch and the numpy / ONNX engines must not."""
     lens = lengths[idx]
     t = max(int(lens.max()) if len(idx) else 0, min_length, 1)
     out = np.full((len(idx), t), pad_id, dtype=np.int64)
@@ -450,343 +443,9 @@ def _pad_np(
     return out, lens.copy()
 
 
-def _pad_rows(ids: list[list[int]], idx: np.ndarray, lengths: np.ndarray, min_length: int, pad_id: int):
-    """`_pad_np` as torch tensors (for explanations, which run the torch model)."""
-    import torch
-
-    out, lens = _pad_np(ids, idx, lengths, min_length, pad_id)
-    return torch.from_numpy(out), torch.from_numpy(lens)
-
-
-def _softmax(logits: np.ndarray) -> np.ndarray:
+def softmax(logits: np.ndarray) -> np.ndarray:
     z = logits.astype(np.float64)
     z -= z.max(axis=1, keepdims=True)
     np.exp(z, out=z)
     z /= z.sum(axis=1, keepdims=True)
     return z
-
-
-# ---------------------------------------------------------------------------------------------
-# Streams
-
-
-def predict_stream(
-    predictor: Predictor,
-    lines: Iterable[str],
-    *,
-    batch_size: int = 512,
-    window: int = 20000,
-    top_k: int | None = None,
-) -> Iterator[Prediction]:
-    """Predictions for any number of texts, in input order, holding at most `window` texts at a time.
-
-    Inside a window the texts are sorted by length into batches of `batch_size` (little padding);
-    the window's results are yielded in input order before the next window is read."""
-    if window < 1:
-        raise PredictError(f"window={window} must be >= 1")
-    if batch_size < 1:
-        raise PredictError(f"batch_size={batch_size} must be >= 1")
-    it = iter(lines)
-    while chunk := list(itertools.islice(it, window)):
-        yield from predictor.predict(chunk, top_k=top_k, batch_size=batch_size)
-
-
-def read_lines(path: str | Path, on_error: str = "skip", skipped: list[int] | None = None) -> Iterator[str]:
-    """The texts of a UTF-8 file, one per line ('-' reads stdin), without the line ending.
-
-    A UTF-8 byte-order mark is dropped, "\\r\\n" endings are handled, and every line is one text (an
-    empty line is an empty text). A line that is not valid UTF-8 is logged with its line number and
-    skipped (`on_error='skip'`; its number is appended to `skipped` when given) or stops the reading
-    with a PredictError that names the line (`on_error='stop'`)."""
-    if on_error not in ON_ERROR:
-        raise PredictError(f"on_error={on_error!r} is not one of {', '.join(ON_ERROR)}")
-    name = "stdin" if str(path) == "-" else str(path)
-    if str(path) == "-":
-        yield from _decode_lines(sys.stdin.buffer, name, on_error, skipped)
-        return
-    p = Path(path)
-    if not p.exists():
-        raise PredictError(f"input file {p} does not exist")
-    if p.is_dir():
-        raise PredictError(f"input {p} is a folder, not a file of texts")
-    try:
-        f = open(p, "rb")  # noqa: SIM115 - closed below, the generator may stop early
-    except OSError as e:
-        raise PredictError(f"cannot read {p}: {e.strerror}") from None
-    with f:
-        yield from _decode_lines(f, name, on_error, skipped)
-
-
-def _decode_lines(f, name: str, on_error: str, skipped: list[int] | None) -> Iterator[str]:
-    for number, raw in enumerate(f, start=1):
-        if number == 1 and raw.startswith(BOM):
-            raw = raw[len(BOM) :]
-        if raw.endswith(b"\n"):
-            raw = raw[:-1]
-        if raw.endswith(b"\r"):
-            raw = raw[:-1]
-        try:
-            yield raw.decode("utf-8")
-        except UnicodeDecodeError as e:
-            msg = f"{name} line {number} is not valid UTF-8 (byte 0x{raw[e.start]:02x} at column {e.start + 1})"
-            if on_error == "stop":
-                raise PredictError(msg + "; fix the file or use --on-error skip") from None
-            log.warning("%s; skipped", msg)
-            if skipped is not None:
-                skipped.append(number)
-
-
-# ---------------------------------------------------------------------------------------------
-# Writers: every record has every class probability, in input order
-
-
-def write_jsonl(predictions: Iterable[Prediction], out: TextIO, *, top: bool = False) -> int:
-    """One JSON object per line; returns the number written.
-
-    Each line is exactly `json.dumps(p.to_dict(top), ensure_ascii=False)`, formatted directly (strings
-    through json's own C string encoder, floats by repr as json does): 3x faster for large files."""
-    n = 0
-    line = _jsonl_formatter(top)
-    buf: list[str] = []
-    for p in predictions:
-        buf.append(line(p))
-        n += 1
-        if len(buf) >= 4096:
-            out.write("\n".join(buf) + "\n")
-            buf.clear()
-    if buf:
-        out.write("\n".join(buf) + "\n")
-    return n
-
-
-def _jsonl_formatter(top: bool):
-    """p -> json.dumps(p.to_dict(top), ensure_ascii=False), without building the dict."""
-    from json.encoder import encode_basestring as enc  # the C encoder json.dumps uses with ensure_ascii=False
-
-    names: dict[str, str] = {}
-
-    def name(label: str) -> str:
-        if label not in names:
-            names[label] = enc(label)
-        return names[label]
-
-    def line(p: Prediction) -> str:
-        probs = ", ".join(f"{name(k)}: {v!r}" for k, v in p.probabilities.items())
-        out = (
-            f'{{"text": {enc(p.text)}, "label": {name(p.label)}, "probability": {p.probability!r}, '
-            f'"probabilities": {{{probs}}}, "truncated": {"true" if p.truncated else "false"}, '
-            f'"n_tokens": {p.n_tokens}, "n_unknown": {p.n_unknown}, "empty": {"true" if p.n_tokens == 0 else "false"}'
-        )
-        if top:
-            out += ', "top": [' + ", ".join(f'{{"label": {name(k)}, "probability": {v!r}}}' for k, v in p.top) + "]"
-        return out + "}"
-
-    return line
-
-
-def write_json(predictions: Iterable[Prediction], out: TextIO, *, top: bool = False) -> int:
-    """One JSON array of records, written as it streams; returns the number written."""
-    n = 0
-    out.write("[")
-    for p in predictions:
-        out.write(("\n  " if n == 0 else ",\n  ") + json.dumps(p.to_dict(top), ensure_ascii=False))
-        n += 1
-    out.write("\n]\n" if n else "]\n")
-    return n
-
-
-def write_csv(
-    predictions: Iterable[Prediction], out: TextIO, label_names: list[str] | None = None, *, top: bool = False
-) -> int:
-    """CSV with a header: text, label, probability, p_<label> for every label, flags. `top` is ignored
-    (every probability is already a column)."""
-    del top
-    it = iter(predictions)
-    first = next(it, None)
-    names = list(label_names) if label_names is not None else (list(first.probabilities) if first else [])
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(
-        [
-            "text",
-            "label",
-            "probability",
-            *(f"p_{name}" for name in names),
-            "truncated",
-            "n_tokens",
-            "n_unknown",
-            "empty",
-        ]
-    )
-    n = 0
-    for p in itertools.chain([first] if first is not None else [], it):
-        probs = p.probabilities
-        writer.writerow(
-            [
-                p.text,
-                p.label,
-                p.probability,
-                *(probs[name] for name in names),
-                p.truncated,
-                p.n_tokens,
-                p.n_unknown,
-                p.empty,
-            ]
-        )
-        n += 1
-    return n
-
-
-def write_predictions(
-    predictions: Iterable[Prediction],
-    out: TextIO,
-    fmt: str = "jsonl",
-    *,
-    label_names: list[str] | None = None,
-    top: bool = False,
-) -> int:
-    """Write records in `fmt` (jsonl, json or csv); returns the number written."""
-    if fmt == "jsonl":
-        return write_jsonl(predictions, out, top=top)
-    if fmt == "json":
-        return write_json(predictions, out, top=top)
-    if fmt == "csv":
-        return write_csv(predictions, out, label_names)
-    raise PredictError(f"format {fmt!r} is not one of {', '.join(FORMATS)}")
-
-
-@dataclass
-class FileSummary:
-    """What `predict_file` did."""
-
-    written: int
-    skipped_lines: list[int]
-    """Line numbers that were not valid UTF-8 (on_error='skip')."""
-    empty: int
-    truncated: int
-
-
-def predict_file(
-    predictor: Predictor,
-    path: str | Path,
-    out: TextIO,
-    *,
-    fmt: str = "jsonl",
-    top_k: int | None = None,
-    on_error: str = "skip",
-    batch_size: int = 512,
-    window: int = 20000,
-) -> FileSummary:
-    """Read texts from `path` ('-': stdin), predict them in streaming windows and write records to `out`."""
-    if fmt not in FORMATS:
-        raise PredictError(f"format {fmt!r} is not one of {', '.join(FORMATS)}")
-    _check_top_k(top_k, len(predictor.label_names))
-    skipped: list[int] = []
-    counts = {"empty": 0, "truncated": 0}
-
-    def counted(preds: Iterable[Prediction]) -> Iterator[Prediction]:
-        for p in preds:
-            counts["empty"] += p.n_tokens == 0
-            counts["truncated"] += p.truncated
-            yield p
-
-    lines = read_lines(path, on_error=on_error, skipped=skipped)
-    stream = predict_stream(predictor, lines, batch_size=batch_size, window=window, top_k=top_k)
-    n = write_predictions(counted(stream), out, fmt, label_names=predictor.label_names, top=top_k is not None)
-    return FileSummary(n, skipped, counts["empty"], counts["truncated"])
-
-
-# ---------------------------------------------------------------------------------------------
-# Evaluation
-
-
-def evaluate_run(
-    run: Run | Predictor | str | Path,
-    data_path: str | Path | None = None,
-    split: str | None = None,
-    *,
-    batch_size: int = 512,
-    text_column: str | None = None,
-    label_column: str | None = None,
-) -> ClassificationReport:
-    """Accuracy, macro-F1, per-class P/R/F1 and the confusion matrix of a run on a labelled split.
-
-    Data: the run's own saved data config, or `data_path` (any dataset whose labels are the run's label
-    names, or ids 0..C-1). Split: `split`, or by default the test split when it has labels, else the
-    validation split (for the run's own data, the held-out one training used when there was none).
-    A split whose every label is missing (-1) is refused with the reason. `text_column` / `label_column`
-    name the columns of `data_path` (default: found by name). The report says which split it scored and
-    where its data came from."""
-    from textcnn.data.sources import DataError, load_data
-    from textcnn.inference.metrics import classification_report
-
-    predictor = (
-        run if isinstance(run, Predictor) else Predictor(run) if isinstance(run, Run) else Predictor.from_run(run)
-    )
-    names = predictor.label_names
-    cfg = predictor.config.data
-    try:
-        if data_path is None and split in (None, "train", "validation", "test"):
-            data = load_data(cfg, seed=predictor.config.train.seed)  # exactly the splits training saw
-            if list(data.label_names) != names:
-                raise PredictError(f"the run's data now has labels {data.label_names}, but the run has {names}")
-            name = split or ("test" if "test" in data.splits and data.test_labelled else "validation")
-            if name not in data.splits:
-                raise PredictError(f"{data.source} has no {name} split (splits: {', '.join(data.splits)})")
-            if name == "test" and not data.test_labelled:
-                raise PredictError(_unlabelled(f"the test split of {data.source}"))
-            ds, source = data.splits[name], data.source
-        else:
-            if data_path is not None:  # other data: nothing of the run's dataset (hub id, columns) applies
-                cfg = replace(cfg, path=str(data_path), dataset=None, hub_id=None, hub_config=None,
-                              text_column=text_column, label_column=label_column)  # fmt: skip
-            ds, name = _load_labelled_split(cfg, split, names)
-            source = str(data_path) if data_path is not None else (cfg.path or cfg.dataset or "")
-    except DataError as e:
-        raise PredictError(str(e)) from None
-    texts = list(ds["text"])
-    labels = np.asarray(list(ds["label"]), dtype=np.int64)
-    if (labels < 0).all():
-        raise PredictError(_unlabelled("this split"))
-    keep = labels >= 0
-    scores = predictor.score(texts, batch_size=batch_size)
-    preds = scores.probs.argmax(axis=1)
-    return replace(classification_report(labels[keep], preds[keep], names), split=name, source=source)
-
-
-def _unlabelled(what: str) -> str:
-    return (
-        f"{what} has no labels (every label is missing or -1, which means 'no label'; the public SST-2 and "
-        "GLUE test splits are like that), so it cannot be scored; use --split validation"
-    )
-
-
-def _load_labelled_split(cfg, split: str | None, names: list[str]):
-    """`data.load_split` with the run's column names (other data may name them differently: then they are
-    detected) and, when `split` is None, the first of test, validation, train that exists and has labels."""
-    from textcnn.data.sources import load_split
-    from textcnn.errors import ColumnNotFound, NoLabelledRows, SplitNotFound
-
-    candidates = [split] if split else ["test", "validation", "train"]
-    last: Exception | None = None
-    for name in candidates:
-        for columns in ((cfg.text_column, cfg.label_column), (None, None)):
-            try:
-                ds, _ = load_split(replace(cfg, text_column=columns[0], label_column=columns[1]), name, names)
-                return ds, name
-            except ColumnNotFound as e:
-                last = e
-                if columns == (None, None) or cfg.path and (cfg.text_column or cfg.label_column):
-                    raise  # columns the user named for their own data: no guessing
-                continue  # other data with other column names: detect them
-            except NoLabelledRows as e:
-                last = e
-                if split:
-                    raise PredictError(_unlabelled(f"split {name!r}")) from None
-                break
-            except SplitNotFound as e:
-                last = e
-                if split:
-                    raise
-                break  # try the next default split
-    assert last is not None
-    raise last

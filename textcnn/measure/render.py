@@ -319,7 +319,7 @@ def _plot_bench(rep: Any, path: Path, Figure) -> Path:
 
 def render_compare(report: dict[str, Any], out_dir: str | Path) -> Rendered:
     """report.md, val_acc_vs_time.png and throughput.png from a report.json dict (validated first)."""
-    from textcnn.measure.compare import CompareReport
+    from textcnn.measure.records import CompareReport
 
     rep = CompareReport.from_dict(report)
     out = Path(out_dir)

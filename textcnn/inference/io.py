@@ -1,0 +1,264 @@
+"""The file side of prediction: streaming any number of texts, reading lines, writing records.
+
+`predict_stream` runs a `Predictor` over an iterable of any size in windows, so memory stays bounded
+and results come back in input order; `read_lines` reads UTF-8 lines (a BOM, CRLF and lines that are
+not UTF-8 handled as `on_error` says); `write_jsonl` / `write_json` / `write_csv` write records with
+every class probability; `predict_file` wires them for `textcnn predict --file`.
+
+Not here: scoring (predictor.py), evaluation (evaluate.py).
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import json
+import logging
+import sys
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
+
+from textcnn.errors import PredictError
+from textcnn.inference.predictor import Prediction, Predictor, check_top_k
+
+if TYPE_CHECKING:  # pragma: no cover
+    pass
+
+log = logging.getLogger(__name__)
+
+FORMATS = ("jsonl", "json", "csv")
+"""Output formats of `write_predictions`."""
+ON_ERROR = ("skip", "stop")
+"""What `read_lines` does with a line that is not valid UTF-8."""
+BOM = b"\xef\xbb\xbf"
+
+
+# ---------------------------------------------------------------------------------------------
+# Streams
+
+
+def predict_stream(
+    predictor: Predictor,
+    lines: Iterable[str],
+    *,
+    batch_size: int = 512,
+    window: int = 20000,
+    top_k: int | None = None,
+) -> Iterator[Prediction]:
+    """Predictions for any number of texts, in input order, holding at most `window` texts at a time.
+
+    Inside a window the texts are sorted by length into batches of `batch_size` (little padding);
+    the window's results are yielded in input order before the next window is read."""
+    if window < 1:
+        raise PredictError(f"window={window} must be >= 1")
+    if batch_size < 1:
+        raise PredictError(f"batch_size={batch_size} must be >= 1")
+    it = iter(lines)
+    while chunk := list(itertools.islice(it, window)):
+        yield from predictor.predict(chunk, top_k=top_k, batch_size=batch_size)
+
+
+def read_lines(path: str | Path, on_error: str = "skip", skipped: list[int] | None = None) -> Iterator[str]:
+    """The texts of a UTF-8 file, one per line ('-' reads stdin), without the line ending.
+
+    A UTF-8 byte-order mark is dropped, "\\r\\n" endings are handled, and every line is one text (an
+    empty line is an empty text). A line that is not valid UTF-8 is logged with its line number and
+    skipped (`on_error='skip'`; its number is appended to `skipped` when given) or stops the reading
+    with a PredictError that names the line (`on_error='stop'`)."""
+    if on_error not in ON_ERROR:
+        raise PredictError(f"on_error={on_error!r} is not one of {', '.join(ON_ERROR)}")
+    name = "stdin" if str(path) == "-" else str(path)
+    if str(path) == "-":
+        yield from _decode_lines(sys.stdin.buffer, name, on_error, skipped)
+        return
+    p = Path(path)
+    if not p.exists():
+        raise PredictError(f"input file {p} does not exist")
+    if p.is_dir():
+        raise PredictError(f"input {p} is a folder, not a file of texts")
+    try:
+        f = open(p, "rb")  # noqa: SIM115 - closed below, the generator may stop early
+    except OSError as e:
+        raise PredictError(f"cannot read {p}: {e.strerror}") from None
+    with f:
+        yield from _decode_lines(f, name, on_error, skipped)
+
+
+def _decode_lines(f, name: str, on_error: str, skipped: list[int] | None) -> Iterator[str]:
+    for number, raw in enumerate(f, start=1):
+        if number == 1 and raw.startswith(BOM):
+            raw = raw[len(BOM) :]
+        if raw.endswith(b"\n"):
+            raw = raw[:-1]
+        if raw.endswith(b"\r"):
+            raw = raw[:-1]
+        try:
+            yield raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            msg = f"{name} line {number} is not valid UTF-8 (byte 0x{raw[e.start]:02x} at column {e.start + 1})"
+            if on_error == "stop":
+                raise PredictError(msg + "; fix the file or use --on-error skip") from None
+            log.warning("%s; skipped", msg)
+            if skipped is not None:
+                skipped.append(number)
+
+
+# ---------------------------------------------------------------------------------------------
+# Writers: every record has every class probability, in input order
+
+
+def write_jsonl(predictions: Iterable[Prediction], out: TextIO, *, top: bool = False) -> int:
+    """One JSON object per line; returns the number written.
+
+    Each line is exactly `json.dumps(p.to_dict(top), ensure_ascii=False)`, formatted directly (strings
+    through json's own C string encoder, floats by repr as json does): 3x faster for large files."""
+    n = 0
+    line = _jsonl_formatter(top)
+    buf: list[str] = []
+    for p in predictions:
+        buf.append(line(p))
+        n += 1
+        if len(buf) >= 4096:
+            out.write("\n".join(buf) + "\n")
+            buf.clear()
+    if buf:
+        out.write("\n".join(buf) + "\n")
+    return n
+
+
+def _jsonl_formatter(top: bool):
+    """p -> json.dumps(p.to_dict(top), ensure_ascii=False), without building the dict."""
+    from json.encoder import encode_basestring as enc  # the C encoder json.dumps uses with ensure_ascii=False
+
+    names: dict[str, str] = {}
+
+    def name(label: str) -> str:
+        if label not in names:
+            names[label] = enc(label)
+        return names[label]
+
+    def line(p: Prediction) -> str:
+        probs = ", ".join(f"{name(k)}: {v!r}" for k, v in p.probabilities.items())
+        out = (
+            f'{{"text": {enc(p.text)}, "label": {name(p.label)}, "probability": {p.probability!r}, '
+            f'"probabilities": {{{probs}}}, "truncated": {"true" if p.truncated else "false"}, '
+            f'"n_tokens": {p.n_tokens}, "n_unknown": {p.n_unknown}, "empty": {"true" if p.n_tokens == 0 else "false"}'
+        )
+        if top:
+            out += ', "top": [' + ", ".join(f'{{"label": {name(k)}, "probability": {v!r}}}' for k, v in p.top) + "]"
+        return out + "}"
+
+    return line
+
+
+def write_json(predictions: Iterable[Prediction], out: TextIO, *, top: bool = False) -> int:
+    """One JSON array of records, written as it streams; returns the number written."""
+    n = 0
+    out.write("[")
+    for p in predictions:
+        out.write(("\n  " if n == 0 else ",\n  ") + json.dumps(p.to_dict(top), ensure_ascii=False))
+        n += 1
+    out.write("\n]\n" if n else "]\n")
+    return n
+
+
+def write_csv(
+    predictions: Iterable[Prediction], out: TextIO, label_names: list[str] | None = None, *, top: bool = False
+) -> int:
+    """CSV with a header: text, label, probability, p_<label> for every label, flags. `top` is ignored
+    (every probability is already a column)."""
+    del top
+    it = iter(predictions)
+    first = next(it, None)
+    names = list(label_names) if label_names is not None else (list(first.probabilities) if first else [])
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(
+        [
+            "text",
+            "label",
+            "probability",
+            *(f"p_{name}" for name in names),
+            "truncated",
+            "n_tokens",
+            "n_unknown",
+            "empty",
+        ]
+    )
+    n = 0
+    for p in itertools.chain([first] if first is not None else [], it):
+        probs = p.probabilities
+        writer.writerow(
+            [
+                p.text,
+                p.label,
+                p.probability,
+                *(probs[name] for name in names),
+                p.truncated,
+                p.n_tokens,
+                p.n_unknown,
+                p.empty,
+            ]
+        )
+        n += 1
+    return n
+
+
+def write_predictions(
+    predictions: Iterable[Prediction],
+    out: TextIO,
+    fmt: str = "jsonl",
+    *,
+    label_names: list[str] | None = None,
+    top: bool = False,
+) -> int:
+    """Write records in `fmt` (jsonl, json or csv); returns the number written."""
+    if fmt == "jsonl":
+        return write_jsonl(predictions, out, top=top)
+    if fmt == "json":
+        return write_json(predictions, out, top=top)
+    if fmt == "csv":
+        return write_csv(predictions, out, label_names)
+    raise PredictError(f"format {fmt!r} is not one of {', '.join(FORMATS)}")
+
+
+@dataclass
+class FileSummary:
+    """What `predict_file` did."""
+
+    written: int
+    skipped_lines: list[int]
+    """Line numbers that were not valid UTF-8 (on_error='skip')."""
+    empty: int
+    truncated: int
+
+
+def predict_file(
+    predictor: Predictor,
+    path: str | Path,
+    out: TextIO,
+    *,
+    fmt: str = "jsonl",
+    top_k: int | None = None,
+    on_error: str = "skip",
+    batch_size: int = 512,
+    window: int = 20000,
+) -> FileSummary:
+    """Read texts from `path` ('-': stdin), predict them in streaming windows and write records to `out`."""
+    if fmt not in FORMATS:
+        raise PredictError(f"format {fmt!r} is not one of {', '.join(FORMATS)}")
+    check_top_k(top_k, len(predictor.label_names))
+    skipped: list[int] = []
+    counts = {"empty": 0, "truncated": 0}
+
+    def counted(preds: Iterable[Prediction]) -> Iterator[Prediction]:
+        for p in preds:
+            counts["empty"] += p.n_tokens == 0
+            counts["truncated"] += p.truncated
+            yield p
+
+    lines = read_lines(path, on_error=on_error, skipped=skipped)
+    stream = predict_stream(predictor, lines, batch_size=batch_size, window=window, top_k=top_k)
+    n = write_predictions(counted(stream), out, fmt, label_names=predictor.label_names, top=top_k is not None)
+    return FileSummary(n, skipped, counts["empty"], counts["truncated"])
