@@ -347,8 +347,15 @@ def check_resumable(run_dir: Path) -> None:
     verify_checksums(run_dir)
 
 
+def _read_config(run_dir: Path) -> Config:
+    try:
+        return config_from_toml(run_dir / "config.toml")
+    except ConfigError as e:
+        raise RunError(f"{run_dir / 'config.toml'}: {e}") from None
+
+
 def load_tokenizer_and_labels(run_dir: Path) -> tuple[Any, list[str]]:
-    """A run's tokenizer and label names, checked (for resuming; `load_run` reads them for prediction)."""
+    """A run's (or export folder's) tokenizer and label names, checked; a RunError naming the file."""
     from textcnn.data.tokenizer import TokenizerError, load_tokenizer
 
     try:
@@ -360,8 +367,8 @@ def load_tokenizer_and_labels(run_dir: Path) -> tuple[Any, list[str]]:
         labels = json.loads(p.read_text(encoding="utf-8"))
     except (OSError, ValueError) as e:
         raise RunError(f"{p} is missing or not valid JSON: {e}") from None
-    if not isinstance(labels, list) or len(labels) < 2 or not all(isinstance(x, str) for x in labels):
-        raise RunError(f"{p} must be a list of label names")
+    if not isinstance(labels, list) or not labels or not all(isinstance(x, str) for x in labels):
+        raise RunError(f"{p} must be a non-empty list of label names")
     return tok, labels
 
 
@@ -369,25 +376,12 @@ def load_run(path: str | Path, device: str = "cpu", weights: str = "model.safete
     """Rebuild the exact model of a run folder from its files; every problem is a RunError."""
     import torch
 
-    from textcnn.data.tokenizer import TokenizerError, load_tokenizer
     from textcnn.data.tokenizer import pad_id as tokenizer_pad_id
     from textcnn.models import build_model
 
     p = check_run_dir(path)
-    try:
-        cfg = config_from_toml(p / "config.toml")
-    except ConfigError as e:
-        raise RunError(f"{p / 'config.toml'}: {e}") from None
-    try:
-        tok = load_tokenizer(p / "tokenizer.json")
-    except TokenizerError as e:
-        raise RunError(str(e)) from None
-    try:
-        labels = json.loads((p / "labels.json").read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise RunError(f"{p / 'labels.json'} is not valid JSON: {e}") from None
-    if not isinstance(labels, list) or not labels or not all(isinstance(x, str) for x in labels):
-        raise RunError(f"{p / 'labels.json'} must be a non-empty list of label names")
+    cfg = _read_config(p)
+    tok, labels = load_tokenizer_and_labels(p)
     pad = tokenizer_pad_id(tok)
     state = load_tensors(p / weights)
     model = build_model(cfg.model, tok.get_vocab_size(), len(labels), pad_id=pad)
@@ -423,7 +417,6 @@ def load_run_files(path: str | Path, weights: str = "model.safetensors") -> RunF
     """`load_run` without building the model (and without importing torch); every problem is a RunError.
 
     `weights` names the file that must be there besides config.toml, tokenizer.json and labels.json."""
-    from textcnn.data.tokenizer import TokenizerError, load_tokenizer
     from textcnn.data.tokenizer import pad_id as tokenizer_pad_id
 
     p = Path(path)
@@ -435,20 +428,8 @@ def load_run_files(path: str | Path, weights: str = "model.safetensors") -> RunF
         missing = [f for f in (*FILES[:2], FILES[3], weights) if not (p / f).is_file()]
         if missing:
             raise RunError(f"{p} is not a complete export folder: missing {', '.join(missing)}")
-    try:
-        cfg = config_from_toml(p / "config.toml")
-    except ConfigError as e:
-        raise RunError(f"{p / 'config.toml'}: {e}") from None
-    try:
-        tok = load_tokenizer(p / "tokenizer.json")
-    except TokenizerError as e:
-        raise RunError(str(e)) from None
-    try:
-        labels = json.loads((p / "labels.json").read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise RunError(f"{p / 'labels.json'} is not valid JSON: {e}") from None
-    if not isinstance(labels, list) or not labels or not all(isinstance(x, str) for x in labels):
-        raise RunError(f"{p / 'labels.json'} must be a non-empty list of label names")
+    cfg = _read_config(p)
+    tok, labels = load_tokenizer_and_labels(p)
     summary = {}
     if (p / "summary.json").is_file():
         try:
