@@ -347,6 +347,17 @@ def check_resumable(run_dir: Path) -> None:
     verify_checksums(run_dir)
 
 
+def _read_summary(run_dir: Path) -> dict:
+    """summary.json, or {} when the run has none (yet) or it is not JSON."""
+    p = run_dir / "summary.json"
+    if not p.is_file():
+        return {}
+    try:
+        return json.loads(p.read_text(encoding="utf-8"))
+    except json.JSONDecodeError:
+        return {}
+
+
 def _read_config(run_dir: Path) -> Config:
     try:
         return config_from_toml(run_dir / "config.toml")
@@ -388,12 +399,7 @@ def load_run(path: str | Path, device: str = "cpu", weights: str = "model.safete
     load_state_into(model, state, str(p / weights))
     dev = torch.device(device)
     model.to(dev).eval()
-    summary = {}
-    if (p / "summary.json").is_file():
-        try:
-            summary = json.loads((p / "summary.json").read_text(encoding="utf-8"))
-        except json.JSONDecodeError:
-            summary = {}
+    summary = _read_summary(p)
     return Run(p, cfg, tok, labels, model, dev, pad, summary)
 
 
@@ -430,12 +436,7 @@ def load_run_files(path: str | Path, weights: str = "model.safetensors") -> RunF
             raise RunError(f"{p} is not a complete export folder: missing {', '.join(missing)}")
     cfg = _read_config(p)
     tok, labels = load_tokenizer_and_labels(p)
-    summary = {}
-    if (p / "summary.json").is_file():
-        try:
-            summary = json.loads((p / "summary.json").read_text(encoding="utf-8"))
-        except json.JSONDecodeError:
-            summary = {}
+    summary = _read_summary(p)
     return RunFiles(p, cfg, tok, labels, tokenizer_pad_id(tok), p / weights, summary)
 
 
