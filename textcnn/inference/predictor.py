@@ -182,7 +182,7 @@ class Predictor:
             raise PredictError(f"engine={engine!r} is not one of {', '.join(ENGINES)}")
         path = resolve_run(path_or_spec)
         threads = kwargs.get("threads")
-        if _is_export(path):
+        if is_export_folder(path):
             if engine not in ("auto", "onnx"):
                 raise PredictError(f"{path} is an export folder (model.onnx): it runs on the onnx engine only")
             from textcnn.inference.onnx_engine import OnnxEngine
@@ -231,7 +231,7 @@ class Predictor:
         """The torch Run (loaded on first use when this predictor runs on numpy); for an export folder,
         its RunFiles (config, tokenizer, labels, summary: everything but a torch model)."""
         if self._run is None:
-            if _is_export(self.path):
+            if is_export_folder(self.path):
                 return self.files
             self._run = load_run(self.path, device="cpu")
         return self._run
@@ -240,14 +240,14 @@ class Predictor:
     def model(self):
         """The torch model (loaded on first use when this predictor runs on numpy); a PredictError for
         an export folder, which has none."""
-        if _is_export(self.path):
+        if is_export_folder(self.path):
             raise PredictError(f"{self.path} is an export folder: it has no torch model; use the run folder")
         return self.run.model
 
     @property
     def device(self):
         """Where the torch model runs ('cpu' for an export folder, which ONNX Runtime runs on the CPU)."""
-        return "cpu" if _is_export(self.path) else self.run.device
+        return "cpu" if is_export_folder(self.path) else self.run.device
 
     # -- scoring ------------------------------------------------------------------------------
 
@@ -331,7 +331,7 @@ class Predictor:
         return out
 
 
-def _is_export(path: Path) -> bool:
+def is_export_folder(path: Path) -> bool:
     """An export folder (textcnn export): model.onnx and no model.safetensors."""
     return (path / "model.onnx").is_file() and not (path / "model.safetensors").is_file()
 

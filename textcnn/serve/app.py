@@ -101,8 +101,8 @@ def load_predictors(runs: list[str]) -> list[Any]:
 
 def model_info(name: str, predictor: Any) -> dict[str, Any]:
     """Dataset, kind, labels, parameters, accuracies and training date of a loaded run."""
-    run = predictor.run
-    summary = getattr(run, "summary", None) or {}
+    config = predictor.files.config  # config and summary without loading a torch model
+    summary = predictor.summary or {}
     path = Path(predictor.path)
     params = summary.get("params")
     if params is None:
@@ -110,16 +110,16 @@ def model_info(name: str, predictor: Any) -> dict[str, Any]:
             params = int(sum(p.numel() for p in predictor.model.parameters()))
     stamp = next((path / f for f in ("summary.json", "model.safetensors") if (path / f).is_file()), path)
     trained = datetime.fromtimestamp(stamp.stat().st_mtime, tz=timezone.utc).isoformat(timespec="seconds")
-    explanation = None
-    with contextlib.suppress(Exception):
-        from textcnn.inference.explain import exact_method
+    from textcnn.inference.predictor import is_export_folder
+    from textcnn.models.registry import spec
 
-        explanation = "exact" if exact_method(predictor.model) else "occlusion"
-    dataset = summary.get("dataset") or run.config.data.dataset or run.config.data.path
+    exact = spec(config.model.name).exact_explain and config.model.pooling == "max"  # as explain.exact_method
+    explanation = None if is_export_folder(path) else ("exact" if exact else "occlusion")
+    dataset = summary.get("dataset") or config.data.dataset or config.data.path
     return {
         "name": name,
         "dataset": Path(str(dataset)).name if "/" in str(dataset) else dataset,  # a file's name, not where it lives
-        "kind": run.config.model.name,
+        "kind": config.model.name,
         "labels": list(predictor.label_names),
         "parameters": params,
         "validation_accuracy": summary.get("best_val_accuracy"),
