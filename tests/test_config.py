@@ -46,6 +46,13 @@ def test_precision_defaults_to_auto_and_old_bf16_settings_still_load(tmp_path):
     assert "bf16 = true" in old and config_from_toml(tmp_path / "config.toml").train.precision == "bf16"
 
 
+def test_runs_saved_before_edge_padding_existed_load_without_it(tmp_path):
+    (tmp_path / "config.toml").write_text(to_toml(load_config()).replace("# edge_padding = (unset)\n", ""))
+    assert config_from_toml(tmp_path / "config.toml").model.edge_padding is False
+    (tmp_path / "config.toml").write_text(to_toml(load_config(sets=["model.edge_padding=true"])))
+    assert config_from_toml(tmp_path / "config.toml").model.edge_padding is True
+
+
 def test_validation_passes_are_capped_by_default_and_can_score_everything():
     assert load_config().train.eval_max_examples == 10_000
     assert load_config(sets=["train.eval_max_examples=none"]).train.eval_max_examples is None

@@ -60,7 +60,7 @@ def other_model(predictor, name: str, **options) -> Predictor:
 
     torch.manual_seed(0)
     cfg = load_config(sets=[f"model.name={name}", "model.embedding_dim=16", "model.feature_maps=8",
-                            "model.hidden_size=8", "model.channels=[4,8]", f"tokenizer.max_length={MAX_LENGTH}",
+                            "model.hidden_size=8", "model.channels=[4,8]", f"tokenizer.max_length={MAX_LENGTH}", "model.edge_padding=true",
                             *(f"model.{k}={v}" for k, v in options.items())])  # fmt: skip
     model = build_model(cfg.model, predictor.tokenizer.get_vocab_size(), 2).eval()
     run = runlib.Run(predictor.path, cfg, predictor.tokenizer, ["negative", "positive"], model, torch.device("cpu"))
@@ -103,11 +103,16 @@ def test_ngrams_map_to_the_original_text(predictor):
     text = "the acting was great and the plot was dull"
     ex = explain(predictor, text)
     assert ex.tokens == text.split()
+    L, edge = len(ex.tokens), predictor.model.edge
+    assert edge == max(predictor.model.widths) - 1
     for g in ex.ngrams:
         assert g.width in predictor.model.widths
-        assert g.tokens == ex.tokens[g.start : g.start + g.width]
-        assert g.text == text[g.char_start : g.char_end]
-        assert g.text.split() == g.tokens and not g.padded
+        assert -edge <= g.start <= L + edge - g.width  # windows hang over either end by up to `edge` pads
+        assert g.tokens == ex.tokens[max(g.start, 0) : max(g.start + g.width, 0)]
+        assert g.padded == (g.start < 0 or g.start + g.width > L)
+        if g.tokens:
+            assert g.text == text[g.char_start : g.char_end]
+            assert g.text.split() == g.tokens
     # the sentiment word's windows carry the evidence
     top = ex.ngrams[0]
     assert "great" in top.tokens or "dull" in top.tokens
@@ -117,7 +122,12 @@ def test_windows_over_padding_are_labelled(predictor):
     ex = explain(predictor, "superb")  # 1 token, filters of width 3, 4, 5
     assert {g.width for g in ex.ngrams} == {3, 4, 5}
     for g in ex.ngrams:
-        assert g.padded and g.start == 0 and g.tokens == ["superb"] and g.text == "superb"
+        assert g.padded
+        if -g.width < g.start <= 0:
+            assert g.tokens == ["superb"] and g.text == "superb"
+        else:  # a window of pads only (edge padding of a short text): scores f(bias), as in Kim's code
+            assert g.tokens == [] and g.text == "" and g.char_start is None
+    assert any(g.tokens == ["superb"] for g in ex.ngrams)
     empty = explain(predictor, "   ")
     assert empty.tokens == [] and empty.token_scores == []
     assert all(g.padded and g.tokens == [] and g.text == "" and g.char_start is None for g in empty.ngrams)
@@ -157,7 +167,11 @@ def test_max_pooled_features_give_the_model_logits(predictor, name, activation):
         np.testing.assert_allclose(p.model.fc(feats), p.model(ids, lengths), atol=1e-6)
     assert feats.shape == pos.shape == (3, p.model.fc.in_features)
     assert widths.tolist() == [w for w in p.model.widths for _ in range(p.model.feature_maps)]
-    assert (pos[1] == 0).all() and (pos[2] == 0).all()  # short texts have one window each
+    e = p.model.edge
+    assert e == max(p.model.widths) - 1
+    # a window starts at most e before the sentence and ends at most e after it: a 1-token text has
+    # e + 1 - w + e + 1 starts per width, and the empty text's windows are all pads
+    assert (pos >= -e).all() and (pos[1] <= 1 + e - widths).all() and (pos[2] <= e - widths).all()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -115,24 +115,29 @@ def test_min_length_is_the_widest_filter():
 
 
 def reference_cnn_logits(model: KimCNN, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-    """Kim's CNN with plain F.conv1d (nn.Conv1d's op), one sentence at a time, cut to max(L, w) positions."""
+    """Kim's CNN with plain F.conv1d (nn.Conv1d's op), one sentence at a time: the L real tokens, the
+    model's `edge` zero vectors on both sides (conv1d's own zero padding), then zeros up to w if shorter."""
     rows = []
     for b in range(ids.shape[0]):
         L = int(lengths[b])
         feats = []
         for w, (weight, bias) in zip(model.widths, model.conv1d_weights(), strict=True):
-            x = model.embedding(ids[b : b + 1, : max(L, w)])  # (1, max(L, w), E)
+            x = model.embedding(ids[b : b + 1, :L])  # (1, L, E)
             if model.embedding_static is not None:
-                x = torch.cat([x, model.embedding_static(ids[b : b + 1, : max(L, w)])], 2)
-            c = F.conv1d(x.transpose(1, 2), weight, bias)  # (1, E, n) -> (1, F, n - w + 1), weights shared
-            feats.append(F.relu(c).amax(2))  # (1, F, n - w + 1) -> (1, F)
+                x = torch.cat([x, model.embedding_static(ids[b : b + 1, :L])], 2)
+            e = model.edge
+            x = F.pad(x.transpose(1, 2), (e, e + max(w - L - 2 * e, 0)))  # (1, E, L) -> (1, E, n)
+            c = F.conv1d(x, weight, bias)  # (1, E, n) -> (1, F, n - w + 1)
+            feats.append(F.relu(c).amax(2))  # -> (1, F)
         rows.append(model.fc(torch.cat(feats, 1)))
     return torch.cat(rows)
 
 
+@pytest.mark.parametrize("edge", [True, False])
 @pytest.mark.parametrize("mode", ["rand", "multichannel"])
-def test_fused_gemm_matches_conv1d_forward_and_backward(mode):
-    model = make("cnn", embedding_mode=mode, embeddings="x" if mode != "rand" else None)
+def test_fused_gemm_matches_conv1d_forward_and_backward(mode, edge):
+    model = make("cnn", embedding_mode=mode, embeddings="x" if mode != "rand" else None, edge_padding=edge)
+    assert model.edge == (max(model.widths) - 1 if edge else 0)
     ids, lens = batch([0, 1, 3, 5, 8, 11])
     fused = model(ids, lens)
     ref = reference_cnn_logits(model, ids, lens)
@@ -169,23 +174,25 @@ def test_cnn2d_with_copied_weights_equals_cnn(mode, pooling, activation):
 
 @pytest.mark.parametrize("activation", ["relu", "gelu"])
 def test_pooled_features_reproduce_logits(activation):
-    model = make("cnn", activation=activation)
+    model = make("cnn", activation=activation, edge_padding=True)
     lengths = [0, 1, 3, 6, 9]
     ids, lens = batch(lengths)
     feats, pos, widths = model.pooled_features(ids, lens)
     assert feats.shape == pos.shape == (5, 12) and widths.tolist() == [2] * 4 + [3] * 4 + [5] * 4
     torch.testing.assert_close(model.fc(feats), model(ids, lens))
-    twin = make("cnn2d", seed=1, activation=activation)
+    twin = make("cnn2d", seed=1, activation=activation, edge_padding=True)
     copy_cnn_weights(model, twin)
     feats2d, pos2d, widths2d = twin.pooled_features(ids, lens)  # same windows from Kim's formulation
     torch.testing.assert_close(feats2d, feats, rtol=1e-5, atol=1e-6)
     assert pos2d.tolist() == pos.tolist() and widths2d.tolist() == widths.tolist()
-    last_start = (lens[:, None] - widths[None, :]).clamp(min=0)  # (B, nW*F)
-    assert (pos >= 0).all() and (pos <= last_start).all()
+    e = model.edge  # windows may hang over either end of the sentence by up to e pad tokens
+    last_start = (lens[:, None] + e - widths[None, :]).clamp(min=-e)  # (B, nW*F)
+    assert e == 4 and (pos >= -e).all() and (pos <= last_start).all()
     # The winning window really holds the max: recompute one feature from its n-gram.
     b, f = 3, 5  # sentence of 6 tokens, a width-3 filter
     weight, bias = model.conv1d_weights()[1]
-    window = model.embedding(ids[b, pos[b, f] : pos[b, f] + 3])  # (3, E)
+    start = int(pos[b, f]) + e  # in the edge-padded sentence
+    window = model.embedding(F.pad(ids, (e, e))[b, start : start + 3])  # (3, E)
     value = (weight[f - 4] * window.T).sum() + bias[f - 4]
     torch.testing.assert_close(feats[b, f], F.gelu(value) if activation == "gelu" else F.relu(value))
 
@@ -244,7 +251,10 @@ def test_multichannel_trains_one_channel_only():
 
 
 def test_flops_hand_count():
-    c = cfg("cnn", widths=[2, 3], feature_maps=4, embedding_dim=5)
+    edged = cfg("cnn", widths=[2, 3], feature_maps=4, embedding_dim=5, edge_padding=True)
+    c = dataclasses.replace(edged, edge_padding=None)  # unset (not resolved for a data size): off
+    # with 2 pad tokens at each end, 7 tokens are 11: width 2 has 10 windows, width 3 has 9
+    assert flops_per_example(edged, 7, C) == 10 * 80 + 9 * 120 + 2 * 8 * 3
     # width 2: 6 windows x 2*5*4*2 = 480; width 3: 5 windows x 2*5*4*3 = 600; fc: 2 * 8 features * 3
     assert flops_per_example(c, 7, C) == 6 * 80 + 5 * 120 + 2 * 8 * 3
     assert flops_per_example(c, 1, C) == 80 + 120 + 48  # one (padded) window per width

@@ -447,6 +447,7 @@ def test_cnn_runs_predict_in_numpy_with_the_torch_probabilities(run_dir, caplog)
     assert "prediction engine: numpy" in caplog.text
     by_torch = Predictor.from_run(run_dir, engine="torch", fold=False)
     assert by_torch.engine.name == "torch"
+    assert by_torch.model.edge == max(by_torch.model.widths) - 1  # small data: Kim's edge padding, both engines
     for batch_size in (1, 3, 512):
         a, b = by_numpy.score(texts, batch_size=batch_size), by_torch.score(texts, batch_size=batch_size)
         np.testing.assert_allclose(a.probs, b.probs, atol=1e-5, rtol=0)

@@ -10,7 +10,7 @@ from textcnn import events as ev
 from textcnn import run as runlib
 from textcnn.config import LARGE_DATA, SIZE_DEFAULTS, Config, load_config, resolve_for_data
 
-SIZED = ("train.epochs", "train.evals_per_epoch", "train.patience", "model.embedding_dropout")
+SIZED = ("train.epochs", "train.evals_per_epoch", "train.patience", "model.embedding_dropout", "model.edge_padding")
 
 
 def values(cfg: Config) -> dict:
@@ -37,10 +37,10 @@ def test_resolve_for_data_fills_the_regime_and_says_why(n, regime):
 
 def test_small_data_gets_kims_schedule_and_large_data_keeps_the_sst2_one():
     assert SIZE_DEFAULTS["small"] == {"train.epochs": 25, "train.evals_per_epoch": 1, "train.patience": 0,
-                                      "model.embedding_dropout": 0.0}  # fmt: skip
+                                      "model.embedding_dropout": 0.0, "model.edge_padding": True}  # fmt: skip
     # SST-2 (67k training phrases) trains exactly as before the size rule.
     assert SIZE_DEFAULTS["large"] == {"train.epochs": 12, "train.evals_per_epoch": 4, "train.patience": 20,
-                                      "model.embedding_dropout": 0.3}  # fmt: skip
+                                      "model.embedding_dropout": 0.3, "model.edge_padding": False}  # fmt: skip
 
 
 def test_values_given_by_the_user_are_kept():

@@ -88,6 +88,10 @@ class ModelConfig:
     """Filter widths of the convolutions (cnn, cnn2d)."""
     feature_maps: int = 100
     """Filters per width (cnn, cnn2d)."""
+    edge_padding: bool | None = None
+    """cnn, cnn2d: max(widths) - 1 pad tokens before and after every sentence, as Kim (2014)'s code pads,
+    so windows over a sentence's first and last words compete too. Unset: chosen from the training-set
+    size (`SIZE_DEFAULTS`); runs saved before this field existed: off."""
     activation: str = "relu"
     """relu | tanh | gelu | identity."""
     pooling: str = "max"
@@ -310,10 +314,23 @@ LARGE_DATA = 20_000
 SIZE_DEFAULTS: dict[str, dict[str, Any]] = {
     # Kim (2014)'s schedule for Kim-sized sets (MR, Subj, SST-5, TREC: 5k-10k sentences): 25 epochs,
     # one validation pass per epoch, no early stopping, no input dropout. README "Choosing the defaults".
-    "small": {"train.epochs": 25, "train.evals_per_epoch": 1, "train.patience": 0, "model.embedding_dropout": 0.0},
+    "small": {
+        "train.epochs": 25,
+        "train.evals_per_epoch": 1,
+        "train.patience": 0,
+        "model.embedding_dropout": 0.0,
+        "model.edge_padding": True,
+    },
     # Chosen on SST-2 (67k phrases): 12 epochs, 4 validation passes per epoch, stop after 20 passes (5
     # epochs) without a better one, dropout 0.3 on the input word vectors.
-    "large": {"train.epochs": 12, "train.evals_per_epoch": 4, "train.patience": 20, "model.embedding_dropout": 0.3},
+    # No edge padding: on SST-2's short phrases it would nearly double the tokens each step computes.
+    "large": {
+        "train.epochs": 12,
+        "train.evals_per_epoch": 4,
+        "train.patience": 20,
+        "model.embedding_dropout": 0.3,
+        "model.edge_padding": False,
+    },
 }
 """The values of the size-dependent fields (those whose schema default is unset) for each regime."""
 
@@ -535,6 +552,10 @@ def _toml_value(v: Any) -> str:
     raise TypeError(f"cannot write {v!r} as TOML")
 
 
+BEFORE_FIELD: dict[tuple[str, str], Any] = {("model", "edge_padding"): False}
+"""What runs saved before a field existed did, where that differs from the field's default."""
+
+
 def config_from_toml(path: str | Path) -> Config:
     """Load a run's saved config.toml (every key must be known; a key absent there was unset)."""
     saved = read_toml(path)
@@ -543,5 +564,9 @@ def config_from_toml(path: str | Path) -> Config:
         for name, hint in _field_types(cls).items():
             if name not in saved.get(section, {}) and type(None) in typing.get_args(hint):
                 raw[section][name] = None
+    text = Path(path).read_text(encoding="utf-8")
+    for (section, name), value in BEFORE_FIELD.items():
+        if name not in saved.get(section, {}) and f"# {name} = (unset)" not in text:  # absent: an older run
+            raw[section][name] = value
     apply_overrides(raw, saved, str(path))
     return from_dict(raw)

@@ -203,10 +203,11 @@ def _window_ngrams(text, tokens, offsets, per_filter, starts, widths, names, lab
     for (start, width), filters in groups.items():
         contrib = per_filter[filters].sum(axis=0)  # (C,)
         score = float(_centred(contrib, label))
-        end = min(start + width, L)  # real tokens: [start, end)
-        if end > start:
-            token_scores[start:end] += score / (end - start)
-            a, b = offsets[start][0], offsets[end - 1][1]
+        lo = max(start, 0)  # edge padding: a window can start before the sentence
+        end = max(min(start + width, L), lo)  # real tokens: [lo, end), maybe none
+        if end > lo:
+            token_scores[lo:end] += score / (end - lo)
+            a, b = offsets[lo][0], offsets[end - 1][1]
             span, part = (a, b), text[a:b]
         else:
             span, part = (None, None), ""
@@ -214,11 +215,11 @@ def _window_ngrams(text, tokens, offsets, per_filter, starts, widths, names, lab
             NGram(
                 start=start,
                 width=width,
-                tokens=tokens[start:end],
+                tokens=tokens[lo:end],
                 text=part,
                 char_start=span[0],
                 char_end=span[1],
-                padded=start + width > L,
+                padded=start < 0 or start + width > L,
                 filters=filters,
                 contributions=dict(zip(names, contrib.tolist(), strict=True)),
                 score=score,
@@ -455,14 +456,15 @@ def _filter_ngrams(
             encodings[t_i] = _encode_one(predictor, texts[t_i])
         enc = encodings[t_i]
         L = int(lengths[t_i])
-        end = min(start + width, L)
-        toks = list(enc.tokens[start:end])
-        part = texts[t_i][enc.offsets[start][0] : enc.offsets[end - 1][1]] if end > start else ""
+        lo = max(start, 0)
+        end = max(min(start + width, L), lo)
+        toks = list(enc.tokens[lo:end])
+        part = texts[t_i][enc.offsets[lo][0] : enc.offsets[end - 1][1]] if end > lo else ""
         key = " ".join(toks).lower()
         if key in seen:
             continue
         seen.add(key)
-        grams.append(FilterNGram(part, toks, act, t_i, start + width > L))
+        grams.append(FilterNGram(part, toks, act, t_i, start < 0 or start + width > L))
     return grams
 
 

@@ -136,6 +136,7 @@ def export_form(model: nn.Module) -> nn.Module:
             embedding_dim=model.embedding.embedding_dim, widths=model.widths, feature_maps=model.feature_maps,
             activation=model.activation, pooling=model.pooling, k=model.k,
             embedding_mode="multichannel" if model.embedding_static is not None else "rand", pad_id=model.pad_id,
+            edge_padding=model.edge > 0,
         )  # fmt: skip
         copy_cnn_weights(model, twin)
         model = twin

@@ -107,6 +107,7 @@ class NumpyKimCNN:
         self.activation, self.pooling, self.k = model_cfg.activation, model_cfg.pooling, int(model_cfg.k)
         self.pad_id = int(pad_id)
         self.min_length = max(self.widths) + (self.k - 1 if self.pooling == "kmax" else 0)
+        self.edge = max(self.widths) - 1 if getattr(model_cfg, "edge_padding", False) else 0
         self.vocab = self.emb.shape[0]
         self.num_classes = self.fc_weight.shape[0]
         self._full: list[np.ndarray] | None = None  # whole-vocabulary tables, once folded
@@ -163,13 +164,26 @@ class NumpyKimCNN:
         tables, lookup = self.tables_for(np.append(flat, pad_id))
 
         def forward(batch_ids: np.ndarray, batch_len: np.ndarray) -> np.ndarray:
-            return self(batch_ids if lookup is None else lookup[batch_ids], batch_len, tables)
+            batch_ids, batch_len = self._pad_edges(batch_ids, batch_len, pad_id)
+            return self(batch_ids if lookup is None else lookup[batch_ids], batch_len, tables, edged=True)
 
         yield forward
 
-    def __call__(self, ids: np.ndarray, lengths: np.ndarray, tables: list[np.ndarray] | None = None) -> np.ndarray:
+    def _pad_edges(self, ids: np.ndarray, lengths: np.ndarray, pad_id: int) -> tuple[np.ndarray, np.ndarray]:
+        """As the model's `layers.pad_edges`: `edge` pads before and after each sentence, counted in its length."""
+        if self.edge == 0:
+            return ids, lengths
+        e = self.edge
+        return np.pad(ids, ((0, 0), (e, e)), constant_values=pad_id), np.asarray(lengths) + 2 * e
+
+    def __call__(
+        self, ids: np.ndarray, lengths: np.ndarray, tables: list[np.ndarray] | None = None, *, edged: bool = False
+    ) -> np.ndarray:
         """Logits (B, C) for padded ids (B, T) and their lengths (B,); `tables`: from `tables_for`, with
-        `ids` already re-indexed into them (else they are built for this call)."""
+        `ids` already re-indexed into them (else they are built for this call); `edged`: the edge padding
+        is already there."""
+        if not edged:
+            ids, lengths = self._pad_edges(ids, lengths, self.pad_id)
         if tables is None:
             tables, lookup = self.tables_for(np.append(ids.ravel(), self.pad_id))
             ids = ids if lookup is None else lookup[ids]

@@ -29,6 +29,7 @@ from textcnn.models.layers import (
     embed_image,
     make_embeddings,
     max_pool_with_positions,
+    pad_edges,
     pad_to,
     pool_over_time,
     window_mask,
@@ -119,7 +120,7 @@ class _ShiftSumMax(torch.autograd.Function):
 
 
 def _kim_input(m: nn.Module, vocab_size, embedding_dim, widths, feature_maps, activation, pooling, k,
-               embedding_mode, vectors, sparse, pad_id) -> None:  # fmt: skip
+               embedding_mode, vectors, sparse, pad_id, edge_padding) -> None:  # fmt: skip
     """What `cnn` and `cnn2d` share before their convolutions: checks, embeddings, widths, min_length.
 
     Called first in both constructors (then the convolutions, then `_kim_head`), so parameters are
@@ -134,6 +135,7 @@ def _kim_input(m: nn.Module, vocab_size, embedding_dim, widths, feature_maps, ac
     m.feature_maps = feature_maps
     m.activation, m.pooling, m.k, m.pad_id = activation, pooling, k, pad_id
     m.min_length = max(m.widths) + (k - 1 if pooling == "kmax" else 0)
+    m.edge = max(m.widths) - 1 if edge_padding else 0  # pad tokens added before and after each sentence
 
 
 def _kim_head(m: nn.Module, num_classes: int, dropout: float, embedding_dropout: float) -> None:
@@ -159,7 +161,9 @@ class KimCNN(nn.Module):
 
     Masking: for length L only window starts 0..max(L - w, 0) compete in the pooling, so padding never
     wins; a sentence shorter than w, and an empty one, gets one window over zero pad vectors (its
-    feature is f(bias + the real tokens' part)), never NaN.
+    feature is f(bias + the real tokens' part)), never NaN. With `edge_padding` (the default, as in
+    Kim's code) the sentence first gets max(w) - 1 pad tokens at each end, which count as part of it, so
+    windows over its first and last words compete as well (`layers.pad_edges`).
 
     Multichannel (Kim's two channels from the same vectors, one frozen and one fine-tuned; "each filter
     is applied to both channels and the results are added"): each filter has its own weight slice for
@@ -185,10 +189,11 @@ class KimCNN(nn.Module):
         vectors: torch.Tensor | None = None,
         sparse: bool = False,
         pad_id: int = 0,
+        edge_padding: bool = False,
     ) -> None:
         super().__init__()
         _kim_input(self, vocab_size, embedding_dim, widths, feature_maps, activation, pooling, k,
-                   embedding_mode, vectors, sparse, pad_id)  # fmt: skip
+                   embedding_mode, vectors, sparse, pad_id, edge_padding)  # fmt: skip
         in_dim = self.in_channels * embedding_dim
         self.conv_weight = nn.Parameter(torch.empty(in_dim, sum(self.widths) * feature_maps))
         self.conv_bias = nn.Parameter(torch.empty(len(self.widths) * feature_maps))
@@ -230,6 +235,7 @@ class KimCNN(nn.Module):
 
     def features(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """Pooled features before dropout: (B, nW*F), or (B, nW*F*k) for kmax."""
+        ids, lengths = pad_edges(ids, lengths, self.edge, self.pad_id)
         ids = pad_to(ids, self.min_length, self.pad_id)
         valid = window_mask(lengths, ids.shape[1], self._widths_t)  # (B, T, nW)
         if self.pooling == "max" and self.activation in MONOTONE:
@@ -257,9 +263,11 @@ class KimCNN(nn.Module):
         """For max pooling: (features (B, nW*F), winning window starts (B, nW*F), widths (nW*F,)).
 
         In eval mode `model.fc(features)` equals the logits. A feature's n-gram is tokens
-        [start, start + width) clipped to the sentence."""
+        [start, start + width) clipped to the sentence; with edge padding a start can be negative (a
+        window hanging over the sentence's beginning)."""
         if self.pooling != "max":
             raise ConfigError(f"pooled_features needs model.pooling='max', not {self.pooling!r}")
+        ids, lengths = pad_edges(ids, lengths, self.edge, self.pad_id)
         ids = pad_to(ids, self.min_length, self.pad_id)
         valid = window_mask(lengths, ids.shape[1], self._widths_t)  # (B, T, nW)
         widths = self._widths_t.repeat_interleave(self.feature_maps)  # (nW*F,)
@@ -267,9 +275,10 @@ class KimCNN(nn.Module):
             pooled, pos = _ShiftSumMax.apply(
                 self._gemm(ids), valid, self.widths, self.feature_maps, self._col_feat, self._col_tap
             )
-            return ACTIVATIONS[self.activation](pooled + self.conv_bias), pos, widths
+            return ACTIVATIONS[self.activation](pooled + self.conv_bias), pos - self.edge, widths
         c = self.feature_maps_pre_bias(ids)
-        return (*max_pool_with_positions(c, self.conv_bias, valid, activation=self.activation), widths)
+        values, pos = max_pool_with_positions(c, self.conv_bias, valid, activation=self.activation)
+        return values, pos - self.edge, widths
 
 
 # ---------------------------------------------------------------------------------------------
@@ -304,6 +313,7 @@ class FoldedKimCNN:
 
     def __call__(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         m = self.model
+        ids, lengths = pad_edges(ids, lengths, m.edge, m.pad_id)
         B, T = ids.shape
         nf, maps = m.feature_maps, []
         for w, table in zip(m.widths, self.tables, strict=True):
@@ -345,10 +355,11 @@ class KimCNN2d(nn.Module):
         vectors: torch.Tensor | None = None,
         sparse: bool = False,
         pad_id: int = 0,
+        edge_padding: bool = False,
     ) -> None:
         super().__init__()
         _kim_input(self, vocab_size, embedding_dim, widths, feature_maps, activation, pooling, k,
-                   embedding_mode, vectors, sparse, pad_id)  # fmt: skip
+                   embedding_mode, vectors, sparse, pad_id, edge_padding)  # fmt: skip
         self.convs = nn.ModuleList(nn.Conv2d(self.in_channels, feature_maps, (w, embedding_dim)) for w in self.widths)
         self.register_buffer("_widths_t", torch.tensor(self.widths), persistent=False)
         _kim_head(self, num_classes, dropout, embedding_dropout)
@@ -365,6 +376,7 @@ class KimCNN2d(nn.Module):
         return torch.cat(maps, dim=2)  # (B, T, nW*F)
 
     def features(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        ids, lengths = pad_edges(ids, lengths, self.edge, self.pad_id)
         ids = pad_to(ids, self.min_length, self.pad_id)
         valid = window_mask(lengths, ids.shape[1], self._widths_t)  # (B, T, nW)
         bias = torch.cat([conv.bias for conv in self.convs])  # (nW*F,)
@@ -380,12 +392,13 @@ class KimCNN2d(nn.Module):
         """As `KimCNN.pooled_features`: (features (B, nW*F), window starts (B, nW*F), widths (nW*F,))."""
         if self.pooling != "max":
             raise ConfigError(f"pooled_features needs model.pooling='max', not {self.pooling!r}")
+        ids, lengths = pad_edges(ids, lengths, self.edge, self.pad_id)
         ids = pad_to(ids, self.min_length, self.pad_id)
         valid = window_mask(lengths, ids.shape[1], self._widths_t)  # (B, T, nW)
         bias = torch.cat([conv.bias for conv in self.convs])  # (nW*F,)
         c = self.feature_maps_pre_bias(ids)
         values, pos = max_pool_with_positions(c, bias, valid, activation=self.activation)
-        return values, pos, self._widths_t.repeat_interleave(self.feature_maps)
+        return values, pos - self.edge, self._widths_t.repeat_interleave(self.feature_maps)
 
 
 @torch.no_grad()
@@ -405,10 +418,10 @@ def copy_cnn_weights(src: KimCNN, dst: KimCNN2d) -> None:
 
 
 def kim_flops(cfg, seq_len: int, num_classes: int) -> int:
-    """cnn / cnn2d forward FLOPs: 2 * C_in*E * F * w per valid window (max(L - w + 1, 1) of them) per
-    width, plus the classifier. Pass the padded length to count what a padded batch computes."""
+    """cnn / cnn2d forward FLOPs: 2 * C_in*E * F * w per valid window (max(L - w + 1, 1) of them, L
+    counting the edge padding) per width, plus the classifier. Pass the padded length to count what a padded batch computes."""
     c_in = 2 if cfg.embedding_mode == "multichannel" else 1
-    E, L = cfg.embedding_dim, seq_len
+    E, L = cfg.embedding_dim, seq_len + (2 * (max(cfg.widths) - 1) if cfg.edge_padding else 0)  # unset: off
     conv = sum(2 * c_in * E * cfg.feature_maps * w * max(L - w + 1, 1) for w in cfg.widths)
     n_features = len(cfg.widths) * cfg.feature_maps * (cfg.k if cfg.pooling == "kmax" else 1)
     return conv + 2 * n_features * num_classes

@@ -97,6 +97,16 @@ def pad_to(ids: torch.Tensor, min_length: int, pad_id: int) -> torch.Tensor:
     return F.pad(ids, (0, min_length - ids.shape[1]), value=pad_id)  # (B, T) -> (B, min_length)
 
 
+def pad_edges(ids: torch.Tensor, lengths: torch.Tensor, edge: int, pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Kim's sentence padding: `edge` pad tokens before and after every sentence (B, T) -> (B, T + 2*edge).
+
+    The pads count as part of the sentence (lengths + 2*edge), so the windows that hang over either end
+    of the sentence compete in the pooling, as they do in Kim (2014)'s code (edge = max width - 1)."""
+    if edge == 0:
+        return ids, lengths
+    return F.pad(ids, (edge, edge), value=pad_id), lengths + 2 * edge
+
+
 # ---------------------------------------------------------------------------------------------
 # Pooling over time with masks (Kim 2014 max-over-time; average; Kalchbrenner et al. 2014 k-max)
 

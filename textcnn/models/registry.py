@@ -40,7 +40,7 @@ class ModelSpec:
         return getattr(importlib.import_module(f"textcnn.models.{self.module}"), attr or self.cls)
 
 
-_KIM = ("widths", "feature_maps", "activation", "pooling", "k")
+_KIM = ("widths", "feature_maps", "activation", "pooling", "k", "edge_padding")
 
 MODELS: dict[str, ModelSpec] = {
     "cnn": ModelSpec(
@@ -102,7 +102,10 @@ def build_model(cfg, vocab_size: int, num_classes: int, *, vectors=None, sparse:
         embedding_dropout=cfg.embedding_dropout or 0.0, embedding_mode=cfg.embedding_mode, vectors=vectors,
         sparse=sparse, pad_id=pad_id,
     )  # fmt: skip
-    return s.load()(**common, **{k: getattr(cfg, k) for k in s.options})
+    options = {k: getattr(cfg, k) for k in s.options}
+    if "edge_padding" in options:
+        options["edge_padding"] = bool(options["edge_padding"])  # unset (not resolved for data): off
+    return s.load()(**common, **options)
 
 
 def count_parameters(model, *, trainable_only: bool = False) -> int:
