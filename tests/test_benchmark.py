@@ -165,6 +165,19 @@ def test_benchmark_end_to_end_then_reused(data_dir, tmp_path):
     assert json.loads((out / "benchmark.json").read_text())["datasets"] == rep["datasets"]
 
 
+def test_a_dataset_given_as_a_path_writes_under_out_only(data_dir, tmp_path):
+    assert bm.folder_name("/data/sets/trec") == "data-sets-trec" and bm.folder_name("mr") == "mr"
+    assert bm.folder_name("stanfordnlp/sst2") == "stanfordnlp-sst2" and bm.folder_name("..") == "dataset"
+    before = sorted(p.name for p in (data_dir / "cvset").rglob("*"))
+    out = tmp_path / "bench"
+    args = [str(data_dir / "cvset"), "--folds", "3", "--max-folds", "1", "--seeds", "1", "--out", str(out)]
+    r = _run(args + [a for s in TINY for a in ("--set", s)])
+    assert r.exit_code == 0, r.output
+    assert sorted(p.name for p in (data_dir / "cvset").rglob("*")) == before  # nothing written beside the data
+    name = bm.folder_name(str(data_dir / "cvset"))
+    assert [p.name for p in (out / "runs").iterdir()] == [name] and (out / "splits" / name).is_dir()
+
+
 def test_missing_fasttext_is_one_line(data_dir, tmp_path, monkeypatch):
     monkeypatch.setattr(bm, "fasttext_available", lambda: False)
     r = _run(["cvset", "--data-dir", str(data_dir), "--fasttext", "--out", str(tmp_path / "b")])

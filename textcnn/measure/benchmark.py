@@ -31,6 +31,7 @@ import dataclasses
 import json
 import logging
 import os
+import re
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -485,6 +486,7 @@ def _run_unit(base_cfg, out: Path, plan, name: str, fold, seed: int, system: str
 
     Returns the record and the seconds of the run (split files excluded: what the ETA scales)."""
     split = unit_split(plan, fold, seed, base_cfg.data.validation_fraction)
+    name = folder_name(name)
     split_dir = write_split_files(plan, split, out / "splits" / name / unit_name(plan, fold, seed))
     t0 = time.perf_counter()
     if system == "textcnn":
@@ -494,6 +496,13 @@ def _run_unit(base_cfg, out: Path, plan, name: str, fold, seed: int, system: str
         run_dir = out / "runs" / name / f"fasttext-{variant}" / unit_name(plan, fold, seed)
         record = _fasttext_run(base_cfg, split_dir, run_dir, plan, variant, fold, seed)
     return record, time.perf_counter() - t0
+
+
+def folder_name(dataset: str) -> str:
+    """A DATASET as one folder name under --out: a suite name as it is, a path or hub id with its
+    separators turned into dashes ('/data/trec' -> 'data-trec'), never a path that leaves --out."""
+    name = re.sub(r"[^\w.-]+", "-", dataset).strip("-.")
+    return name or "dataset"
 
 
 def _reusable(run_dir: Path, settings: dict[str, Any]) -> dict[str, Any] | None:
