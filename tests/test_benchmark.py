@@ -205,3 +205,17 @@ def test_markdown_puts_the_three_side_by_side():
     assert "10-fold CV" in row and "81.0 ± 1.0" in row and "**+2.0**" in row and "76.1" in row and "+4.9" in row
     assert benchmark_markdown(rep, command="textcnn benchmark mr") == md  # deterministic
     assert bm.KIM2014["sst2"]["multichannel"] == 0.881 and bm.KIM2014["trec"]["rand"] == 0.912
+
+
+def test_an_interrupted_run_is_resumed_when_its_settings_match(tmp_path):
+    from textcnn.config import load_config, resolve_for_data, to_toml
+
+    cfg = load_config("trec")
+    started = load_config("trec")
+    resolve_for_data(started, 500)  # what the run saved: the size-dependent fields filled in
+    (tmp_path / "config.toml").write_text(to_toml(started))
+    assert started.train.epochs == 25 and cfg.train.epochs is None
+    assert bm.same_run_settings(tmp_path, cfg)
+    assert not bm.same_run_settings(tmp_path, load_config("trec", sets=["train.lr=0.5"]))
+    assert not bm.same_run_settings(tmp_path, load_config("trec", sets=["train.epochs=3"]))
+    assert not bm.same_run_settings(tmp_path / "nowhere", cfg)

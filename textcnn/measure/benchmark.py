@@ -43,7 +43,7 @@ import numpy as np
 
 from textcnn import run as runlib
 from textcnn.config import Config, load_config, to_toml
-from textcnn.errors import BenchmarkError, SplitNotFound
+from textcnn.errors import BenchmarkError, ConfigError, SplitNotFound
 
 log = logging.getLogger(__name__)
 
@@ -505,6 +505,23 @@ def folder_name(dataset: str) -> str:
     return name or "dataset"
 
 
+def same_run_settings(run_dir: Path, cfg: Config) -> bool:
+    """Whether the run in `run_dir` was started with `cfg`: every field `cfg` sets has the saved value.
+    The fields `cfg` leaves unset are the ones the run chose from the data (`SIZE_DEFAULTS`), so the
+    saved config holds values there; an interrupted run with the same settings is resumed."""
+    from textcnn.config import config_from_toml
+
+    try:
+        saved = config_from_toml(run_dir / "config.toml")
+    except ConfigError:
+        return False
+    for section, values in cfg.to_dict().items():
+        kept = getattr(saved, section)
+        if any(v is not None and getattr(kept, k) != v for k, v in values.items()):
+            return False
+    return True
+
+
 def _reusable(run_dir: Path, settings: dict[str, Any]) -> dict[str, Any] | None:
     path = run_dir / RESULT_FILE
     if not path.is_file():
@@ -535,7 +552,7 @@ def _textcnn_run(cfg: Config, run_dir: Path, plan: DatasetPlan, fold, seed, auto
         from textcnn.training.autotune import autotune as autotune_fn
 
         autotune_fn(cfg, autotune, run_dir, overwrite=True)
-    elif (run_dir / CKPT).is_file() and (run_dir / "config.toml").read_text(encoding="utf-8") == to_toml(cfg):
+    elif (run_dir / CKPT).is_file() and same_run_settings(run_dir, cfg):
         train(resume=run_dir)
     else:
         train(cfg, run_dir, overwrite=True)
