@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from textcnn.errors import ConfigError
+from textcnn.models.registry import MODELS as MODEL_TABLE
 from textcnn.models.registry import NAMES as MODEL_NAMES
 
 if sys.version_info >= (3, 11):
@@ -226,9 +227,7 @@ def _choice_problems(cfg: Config) -> list[str]:
         if value not in allowed:
             problems.append(f"{section}.{key}={value!r} is not one of {', '.join(allowed)}")
     m = cfg.model
-    cnn_pools = ("max", "avg", "kmax")
-    lstm_pools = ("last", "max", "mean")
-    pools = lstm_pools if m.name == "lstm" else cnn_pools
+    pools = MODEL_TABLE[m.name].poolings if m.name in MODEL_TABLE else m.pooling
     if m.pooling not in pools:
         problems.append(f"model.pooling={m.pooling!r} is not one of {', '.join(pools)} for {m.name}")
     return problems

@@ -11,13 +11,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from textcnn.errors import ConfigError
+from textcnn.models.registry import CNN_POOLINGS, LSTM_POOLINGS  # noqa: F401 - the models check against these
 
 EMBEDDING_MODES = ("rand", "static", "non-static", "multichannel")
 ACTIVATIONS = {"relu": F.relu, "tanh": torch.tanh, "gelu": F.gelu, "identity": lambda x: x}
 MONOTONE = ("relu", "tanh", "identity")
 """Non-decreasing activations: max_t f(c_t + b) == f(max_t c_t + b), so they can follow the pooling."""
-CNN_POOLINGS = ("max", "avg", "kmax")
-LSTM_POOLINGS = ("last", "max", "mean")
 NEG_INF = float("-inf")
 
 

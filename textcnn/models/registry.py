@@ -35,32 +35,37 @@ class ModelSpec:
     """Max-over-time pooled n-gram features: `explain` decomposes a logit exactly (else occlusion)."""
     foldable: bool
     """The embedding can be multiplied into the filters once, making prediction a table lookup."""
+    poolings: tuple[str, ...] = ()
+    """The values `model.pooling` may take for this kind (pooling over time)."""
 
     def load(self, attr: str | None = None) -> Any:
         return getattr(importlib.import_module(f"textcnn.models.{self.module}"), attr or self.cls)
 
+
+CNN_POOLINGS = ("max", "avg", "kmax")
+LSTM_POOLINGS = ("last", "max", "mean")
 
 _KIM = ("widths", "feature_maps", "activation", "pooling", "k", "edge_padding")
 
 MODELS: dict[str, ModelSpec] = {
     "cnn": ModelSpec(
         "cnn", "Kim (2014) CNN: 1D convolutions of several widths as one fused matrix product, max over time",
-        "kim", "KimCNN", "kim_flops", _KIM, exact_explain=True, foldable=True,
+        "kim", "KimCNN", "kim_flops", _KIM, exact_explain=True, foldable=True, poolings=CNN_POOLINGS,
     ),
     "cnn2d": ModelSpec(
         "cnn2d", "the same network in Kim's own form: (w x E) Conv2d kernels over the sentence as an image",
-        "kim", "KimCNN2d", "kim_flops", _KIM, exact_explain=True, foldable=False,
+        "kim", "KimCNN2d", "kim_flops", _KIM, exact_explain=True, foldable=False, poolings=CNN_POOLINGS,
     ),
     "image2d": ModelSpec(
         "image2d", "a genuine image CNN: small 2D convolutions and 2x2 pooling over the T x E embedding matrix",
         "image2d", "ImageCNN", "image2d_flops",
         ("channels", "kernel_size", "stride", "padding", "patch", "pool2d", "activation", "batch_norm"),
-        exact_explain=False, foldable=False,
+        exact_explain=False, foldable=False, poolings=CNN_POOLINGS,  # image2d pools with pool2d; kept as the CNNs'
     ),
     "lstm": ModelSpec(
         "lstm", "bidirectional LSTM baseline over packed sequences, max-pooled outputs",
         "lstm", "LSTMClassifier", "lstm_flops", ("hidden_size", "num_layers", "bidirectional", "pooling"),
-        exact_explain=False, foldable=False,
+        exact_explain=False, foldable=False, poolings=LSTM_POOLINGS,
     ),
 }  # fmt: skip
 NAMES: tuple[str, ...] = tuple(MODELS)
