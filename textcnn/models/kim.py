@@ -161,9 +161,9 @@ class KimCNN(nn.Module):
 
     Masking: for length L only window starts 0..max(L - w, 0) compete in the pooling, so padding never
     wins; a sentence shorter than w, and an empty one, gets one window over zero pad vectors (its
-    feature is f(bias + the real tokens' part)), never NaN. With `edge_padding` (the default, as in
-    Kim's code) the sentence first gets max(w) - 1 pad tokens at each end, which count as part of it, so
-    windows over its first and last words compete as well (`layers.pad_edges`).
+    feature is f(bias + the real tokens' part)), never NaN. With `edge_padding` (Kim's code; the
+    default for small training sets) the sentence first gets max(w) - 1 pad tokens at each end, which
+    count as part of it, so windows over its first and last words compete as well (`layers.pad_edges`).
 
     Multichannel (Kim's two channels from the same vectors, one frozen and one fine-tuned; "each filter
     is applied to both channels and the results are added"): each filter has its own weight slice for
