@@ -8,7 +8,8 @@
 - `report.py`: the data report (per-split counts, duplicates, notes).
 - `tokenizer.py`: Hugging Face `tokenizers` (word-level with Kim's normalisation, BPE, WordPiece,
   Unigram), training, cached encoding.
-- `batching.py`: the one padding routine, length-bucketed training batches, sorted evaluation batches.
+- `ragged.py`: token ids end to end with offsets, and the one padding routine (numpy, torch-free).
+- `batching.py`: that padding as tensors, length-bucketed training batches, sorted evaluation batches.
 - `vectors.py`: pretrained word vectors (word2vec, GloVe, fastText) aligned to a vocabulary.
 
 Not here: models, training, prediction. Importing this package imports neither torch nor datasets.

@@ -2,9 +2,10 @@
 
 A split is held as its flat token ids (int32, every example's ids end to end) and offsets, so its
 memory grows with its tokens, not with rows x the longest row. A batch is padded when it is taken,
-to its own longest example, by `pad_rows`: the one padding routine of the package (training,
-evaluation and prediction all pad through it). The order of batches is a pure function of
-(seed, epoch, rank, world size): that is what makes resuming and data-parallel training exact.
+to its own longest example, by `pad_rows` (ragged.py's `pad_ragged` as tensors): the one padding
+routine of the package (training, evaluation and prediction all pad through it). The order of
+batches is a pure function of (seed, epoch, rank, world size): that is what makes resuming and
+data-parallel training exact.
 
 Not here: tokenization (tokenizer.py) and what a model does with padding (models/).
 """
@@ -17,35 +18,16 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from textcnn.data.ragged import pad_ragged, ragged
 from textcnn.data.tokenizer import Encoded
-
-
-def ragged(seqs: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray]:
-    """Token id lists -> (flat ids (total,) int32, offsets (N + 1,) int64): row i is flat[offsets[i]:offsets[i+1]]."""
-    offsets = np.zeros(len(seqs) + 1, dtype=np.int64)
-    np.cumsum([len(s) for s in seqs], out=offsets[1:])
-    flat = np.fromiter((t for s in seqs for t in s), dtype=np.int32, count=int(offsets[-1]))
-    return flat, offsets
 
 
 def pad_rows(
     flat: np.ndarray, offsets: np.ndarray, rows: np.ndarray | Sequence[int], min_length: int = 1, pad_id: int = 0
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """THE padding routine: (ids [B, T] int64, lengths [B] int64) for `rows` of a ragged split.
-
-    T = max(longest of these rows, min_length, 1); positions past a row's length hold pad_id. No
-    Python loop over rows: one gather of B*T ids."""
-    rows = np.asarray(rows, dtype=np.int64)
-    starts = offsets[rows]  # (B,)
-    lens = offsets[rows + 1] - starts  # (B,)
-    t = max(int(lens.max()) if len(rows) else 0, min_length, 1)
-    pos = np.arange(t)  # (T,)
-    valid = pos[None, :] < lens[:, None]  # (B, T)
-    out = np.full((len(rows), t), pad_id, dtype=np.int64)
-    if len(flat):
-        take = np.minimum(starts[:, None] + pos[None, :], len(flat) - 1)  # (B, T), clipped for the pad slots
-        np.copyto(out, flat[take], where=valid)
-    return torch.from_numpy(out), torch.from_numpy(lens)
+    """`ragged.pad_ragged` as tensors: (ids [B, T] int64, lengths [B] int64) for `rows` of a ragged split."""
+    ids, lens = pad_ragged(flat, offsets, rows, min_length, pad_id)
+    return torch.from_numpy(ids), torch.from_numpy(lens)
 
 
 def pad_batch(seqs: Sequence[Sequence[int]], min_length: int = 1, pad_id: int = 0) -> tuple[torch.Tensor, torch.Tensor]:

@@ -11,7 +11,6 @@ This module does not import `datasets` at module level: prediction uses `encode_
 from __future__ import annotations
 
 import hashlib
-import itertools
 import logging
 import os
 from collections.abc import Iterable, Iterator
@@ -22,6 +21,7 @@ import numpy as np
 from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 
 from textcnn.config import SUBWORD_KINDS, TokenizerConfig
+from textcnn.data.ragged import ragged
 from textcnn.errors import TokenizerError
 
 log = logging.getLogger(__name__)
@@ -186,11 +186,8 @@ class Encoded:
 def _flat(ids: list[list[int]], max_length: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(flat int32 ids truncated to max_length, offsets (N + 1,) int64, untruncated lengths (N,))."""
     full = np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
-    kept = np.minimum(full, max_length)
-    offsets = np.zeros(len(ids) + 1, dtype=np.int64)
-    np.cumsum(kept, out=offsets[1:])
     rows = ids if not (full > max_length).any() else [x[:max_length] for x in ids]
-    flat = np.fromiter(itertools.chain.from_iterable(rows), dtype=np.int32, count=int(offsets[-1]))
+    flat, offsets = ragged(rows)
     return flat, offsets, full
 
 

@@ -19,7 +19,6 @@ Not here: choosing an engine (predictor.py), the torch model (models/kim.py), ON
 from __future__ import annotations
 
 import contextlib
-import itertools
 from pathlib import Path
 from typing import Any
 
@@ -158,35 +157,36 @@ class NumpyKimCNN:
                 raise RunError(f"{path / 'model.safetensors'} holds NaN or infinite values in {name}; retrain the run")
 
     @contextlib.contextmanager
-    def job(self, ids: list[list[int]], lengths: np.ndarray, pad_id: int):
-        """Fold once for the job's tokens; yield forward(padded ids (B, T), lengths (B,)) -> logits (B, C)."""
-        flat = np.fromiter(itertools.chain.from_iterable(ids), dtype=np.int64, count=int(lengths.sum()))
+    def job(self, flat: np.ndarray, lengths: np.ndarray, pad_id: int):
+        """Fold once for the job's tokens (`flat`: every text's ids end to end); yield
+        forward(padded ids (B, T), lengths (B,)) -> logits (B, C)."""
         tables, lookup = self.tables_for(np.append(flat, pad_id))
 
         def forward(batch_ids: np.ndarray, batch_len: np.ndarray) -> np.ndarray:
-            batch_ids, batch_len = self._pad_edges(batch_ids, batch_len, pad_id)
-            return self(batch_ids if lookup is None else lookup[batch_ids], batch_len, tables, edged=True)
+            return self(batch_ids, batch_len, tables, lookup)
 
         yield forward
 
-    def _pad_edges(self, ids: np.ndarray, lengths: np.ndarray, pad_id: int) -> tuple[np.ndarray, np.ndarray]:
+    def _pad_edges(self, ids: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """As the model's `layers.pad_edges`: `edge` pads before and after each sentence, counted in its length."""
         if self.edge == 0:
             return ids, lengths
         e = self.edge
-        return np.pad(ids, ((0, 0), (e, e)), constant_values=pad_id), np.asarray(lengths) + 2 * e
+        return np.pad(ids, ((0, 0), (e, e)), constant_values=self.pad_id), np.asarray(lengths) + 2 * e
 
     def __call__(
-        self, ids: np.ndarray, lengths: np.ndarray, tables: list[np.ndarray] | None = None, *, edged: bool = False
+        self,
+        ids: np.ndarray,
+        lengths: np.ndarray,
+        tables: list[np.ndarray] | None = None,
+        lookup: np.ndarray | None = None,
     ) -> np.ndarray:
-        """Logits (B, C) for padded ids (B, T) and their lengths (B,); `tables`: from `tables_for`, with
-        `ids` already re-indexed into them (else they are built for this call); `edged`: the edge padding
-        is already there."""
-        if not edged:
-            ids, lengths = self._pad_edges(ids, lengths, self.pad_id)
+        """Logits (B, C) for padded ids (B, T) and their lengths (B,); `tables` and `lookup`: from
+        `tables_for` for tokens that include these (else they are built for this call)."""
+        ids, lengths = self._pad_edges(ids, lengths)
         if tables is None:
             tables, lookup = self.tables_for(np.append(ids.ravel(), self.pad_id))
-            ids = ids if lookup is None else lookup[ids]
+        ids = ids if lookup is None else lookup[ids]
         B, T = ids.shape
         lengths = np.asarray(lengths, dtype=np.int64)
         features = []

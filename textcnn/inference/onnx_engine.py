@@ -62,5 +62,5 @@ class OnnxEngine:
         return self.session.run(["logits"], {"input_ids": ids, "lengths": lengths})[0]
 
     @contextlib.contextmanager
-    def job(self, ids: list[list[int]], lengths: np.ndarray, pad_id: int):
+    def job(self, flat: np.ndarray, lengths: np.ndarray, pad_id: int):
         yield self

@@ -31,16 +31,14 @@ import contextlib
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
+from textcnn.data.ragged import pad_ragged, ragged
 from textcnn.data.tokenizer import encode_texts, unk_id
 from textcnn.errors import PredictError
 from textcnn.run import Run, RunError, RunFiles, load_arrays, load_run, load_run_files, resolve_run
-
-if TYPE_CHECKING:  # pragma: no cover
-    pass
 
 log = logging.getLogger(__name__)
 
@@ -279,12 +277,13 @@ class Predictor:
         n = len(ids)
         C = len(self.label_names)
         logits_out = np.zeros((n, C), dtype=np.float32)
-        lengths = np.fromiter((len(x) for x in ids), dtype=np.int64, count=n)
+        flat, offsets = ragged(ids)
+        lengths = np.diff(offsets)
         order = np.argsort(lengths, kind="stable")
-        with self.engine.job(ids, lengths, self.pad_id) as forward:
+        with self.engine.job(flat, lengths, self.pad_id) as forward:
             for start in range(0, n, batch_size):
                 idx = order[start : start + batch_size]
-                batch_ids, batch_len = _pad_np(ids, idx, lengths, self.min_length, self.pad_id)
+                batch_ids, batch_len = pad_ragged(flat, offsets, idx, self.min_length, self.pad_id)
                 logits_out[idx] = forward(batch_ids, batch_len)  # (B, C)
         bad = ~np.isfinite(logits_out).all(axis=1)
         if bad.any():
@@ -337,7 +336,7 @@ def is_export_folder(path: Path) -> bool:
 
 
 # ---------------------------------------------------------------------------------------------
-# Engines: job(ids, lengths, pad_id) is a context manager that yields forward(ids (B, T), lengths (B,))
+# Engines: job(flat ids, lengths, pad_id) is a context manager that yields forward(ids (B, T), lengths (B,))
 # -> logits (B, C) float32, all numpy. The numpy engine is textcnn.inference.numpy_cnn, the ONNX
 # engine textcnn.inference.onnx_engine; the torch engine is here.
 
@@ -378,7 +377,7 @@ class _TorchEngine:
         return self.model
 
     @contextlib.contextmanager
-    def job(self, ids: list[list[int]], lengths: np.ndarray, pad_id: int):
+    def job(self, flat: np.ndarray, lengths: np.ndarray, pad_id: int):
         import torch
 
         model = self._model_for(int(lengths.sum()))
@@ -424,23 +423,6 @@ def _check_finite(run: Run) -> None:
     for name, t in run.model.state_dict().items():
         if t.is_floating_point() and not bool(torch.isfinite(t).all()):
             raise RunError(f"{run.path / 'model.safetensors'} holds NaN or infinite values in {name}; retrain the run")
-
-
-def _pad_np(
-    ids: list[list[int]], idx: np.ndarray, lengths: np.ndarray, min_length: int, pad_id: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """(ids [B, T] int64, lengths [B] int64) for the rows idx, T = max(longest, min_length, 1).
-
-    The numpy twin of `textcnn.data.batching.pad_rows` (same layout, tested against it), kept here
-    because that module imports torch and the numpy / ONNX engines must not."""
-    lens = lengths[idx]
-    t = max(int(lens.max()) if len(idx) else 0, min_length, 1)
-    out = np.full((len(idx), t), pad_id, dtype=np.int64)
-    for row, i in enumerate(idx.tolist()):
-        seq = ids[i]
-        if seq:
-            out[row, : len(seq)] = seq
-    return out, lens.copy()
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
