@@ -110,9 +110,9 @@ def _as_predictor(run: Run | Predictor | str | Path) -> Predictor:
 
 def exact_method(model) -> bool:
     """Whether a model's prediction decomposes exactly into window contributions (max-pooling CNNs)."""
-    from textcnn.models.registry import spec_of
+    from textcnn.models.registry import explains_exactly, spec_of
 
-    return spec_of(model).exact_explain and getattr(model, "pooling", None) == "max"
+    return explains_exactly(spec_of(model).name, getattr(model, "pooling", None))
 
 
 def max_pooled(model, ids: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -192,6 +192,13 @@ def explain(run: Run | Predictor | str | Path, text: str) -> Explanation:
     return Explanation(**base, bias={}, ngrams=ngrams, token_scores=[float(s) for s in scores])
 
 
+def _window_tokens(start: int, width: int, L: int) -> tuple[int, int, bool]:
+    """The real tokens [lo, end) of a window of `width` starting at `start` (negative: it hangs over the
+    beginning of an edge-padded sentence), maybe none, and whether it covers any padding."""
+    lo = max(start, 0)
+    return lo, max(min(start + width, L), lo), start < 0 or start + width > L
+
+
 def _window_ngrams(text, tokens, offsets, per_filter, starts, widths, names, label) -> tuple[list[NGram], list[float]]:
     """Group filters by window (start, width) and sum their contributions; split scores over tokens."""
     L = len(tokens)
@@ -203,8 +210,7 @@ def _window_ngrams(text, tokens, offsets, per_filter, starts, widths, names, lab
     for (start, width), filters in groups.items():
         contrib = per_filter[filters].sum(axis=0)  # (C,)
         score = float(_centred(contrib, label))
-        lo = max(start, 0)  # edge padding: a window can start before the sentence
-        end = max(min(start + width, L), lo)  # real tokens: [lo, end), maybe none
+        lo, end, padded = _window_tokens(start, width, L)
         if end > lo:
             token_scores[lo:end] += score / (end - lo)
             a, b = offsets[lo][0], offsets[end - 1][1]
@@ -219,7 +225,7 @@ def _window_ngrams(text, tokens, offsets, per_filter, starts, widths, names, lab
                 text=part,
                 char_start=span[0],
                 char_end=span[1],
-                padded=start < 0 or start + width > L,
+                padded=padded,
                 filters=filters,
                 contributions=dict(zip(names, contrib.tolist(), strict=True)),
                 score=score,
@@ -455,16 +461,14 @@ def _filter_ngrams(
         if t_i not in encodings:
             encodings[t_i] = _encode_one(predictor, texts[t_i])
         enc = encodings[t_i]
-        L = int(lengths[t_i])
-        lo = max(start, 0)
-        end = max(min(start + width, L), lo)
+        lo, end, padded = _window_tokens(start, width, int(lengths[t_i]))
         toks = list(enc.tokens[lo:end])
         part = texts[t_i][enc.offsets[lo][0] : enc.offsets[end - 1][1]] if end > lo else ""
         key = " ".join(toks).lower()
         if key in seen:
             continue
         seen.add(key)
-        grams.append(FilterNGram(part, toks, act, t_i, start < 0 or start + width > L))
+        grams.append(FilterNGram(part, toks, act, t_i, padded))
     return grams
 
 

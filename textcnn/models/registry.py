@@ -80,6 +80,12 @@ def spec(name: str) -> ModelSpec:
     return MODELS[name]
 
 
+def explains_exactly(name: str, pooling: str | None) -> bool:
+    """Whether model kind `name` with this pooling decomposes a logit exactly into window contributions
+    (max-over-time pooled n-gram features); `explain` falls back to occlusion otherwise."""
+    return spec(name).exact_explain and pooling == "max"
+
+
 def spec_of(model) -> ModelSpec:
     """The table entry of a built model (matched by its class; torch.compile / DDP wrappers unwrapped)."""
     inner = unwrap(model)

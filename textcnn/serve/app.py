@@ -111,9 +111,9 @@ def model_info(name: str, predictor: Any) -> dict[str, Any]:
     stamp = next((path / f for f in ("summary.json", "model.safetensors") if (path / f).is_file()), path)
     trained = datetime.fromtimestamp(stamp.stat().st_mtime, tz=timezone.utc).isoformat(timespec="seconds")
     from textcnn.inference.predictor import is_export_folder
-    from textcnn.models.registry import spec
+    from textcnn.models.registry import explains_exactly
 
-    exact = spec(config.model.name).exact_explain and config.model.pooling == "max"  # as explain.exact_method
+    exact = explains_exactly(config.model.name, config.model.pooling)
     explanation = None if is_export_folder(path) else ("exact" if exact else "occlusion")
     dataset = summary.get("dataset") or config.data.dataset or config.data.path
     return {
