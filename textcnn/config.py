@@ -452,11 +452,17 @@ def parse_set(items: list[str]) -> dict[str, Any]:
 
 
 def read_toml(path: str | Path) -> dict[str, Any]:
+    return _read_toml_text(path)[1]
+
+
+def _read_toml_text(path: str | Path) -> tuple[str, dict[str, Any]]:
+    """A TOML file's text and its parsed tables; a ConfigError when it is missing or not TOML."""
     p = Path(path)
     if not p.is_file():
         raise ConfigError(f"config file {p} does not exist")
     try:
-        return tomllib.loads(p.read_text(encoding="utf-8"))
+        text = p.read_text(encoding="utf-8")
+        return text, tomllib.loads(text)
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise ConfigError(f"config file {p} is not valid TOML: {e}") from None
 
@@ -558,13 +564,12 @@ BEFORE_FIELD: dict[tuple[str, str], Any] = {("model", "edge_padding"): False}
 
 def config_from_toml(path: str | Path) -> Config:
     """Load a run's saved config.toml (every key must be known; a key absent there was unset)."""
-    saved = read_toml(path)
+    text, saved = _read_toml_text(path)  # the text too: an unset field is written as a comment
     raw = dataclasses.asdict(_defaults())
     for section, cls in _SECTION_TYPES.items():
         for name, hint in _field_types(cls).items():
             if name not in saved.get(section, {}) and type(None) in typing.get_args(hint):
                 raw[section][name] = None
-    text = Path(path).read_text(encoding="utf-8")
     for (section, name), value in BEFORE_FIELD.items():
         if name not in saved.get(section, {}) and f"# {name} = (unset)" not in text:  # absent: an older run
             raw[section][name] = value

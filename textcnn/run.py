@@ -358,7 +358,8 @@ def _read_summary(run_dir: Path) -> dict:
         return {}
 
 
-def _read_config(run_dir: Path) -> Config:
+def read_config(run_dir: Path) -> Config:
+    """A run folder's config.toml; a RunError naming the file when it cannot be read."""
     try:
         return config_from_toml(run_dir / "config.toml")
     except ConfigError as e:
@@ -391,7 +392,7 @@ def load_run(path: str | Path, device: str = "cpu", weights: str = "model.safete
     from textcnn.models import build_model
 
     p = check_run_dir(path)
-    cfg = _read_config(p)
+    cfg = read_config(p)
     tok, labels = load_tokenizer_and_labels(p)
     pad = tokenizer_pad_id(tok)
     state = load_tensors(p / weights)
@@ -434,7 +435,7 @@ def load_run_files(path: str | Path, weights: str = "model.safetensors") -> RunF
         missing = [f for f in (*FILES[:2], FILES[3], weights) if not (p / f).is_file()]
         if missing:
             raise RunError(f"{p} is not a complete export folder: missing {', '.join(missing)}")
-    cfg = _read_config(p)
+    cfg = read_config(p)
     tok, labels = load_tokenizer_and_labels(p)
     summary = _read_summary(p)
     return RunFiles(p, cfg, tok, labels, tokenizer_pad_id(tok), p / weights, summary)

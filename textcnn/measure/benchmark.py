@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 
 from textcnn import run as runlib
-from textcnn.config import Config, load_config, to_toml
+from textcnn.config import Config, config_from_toml, load_config, to_toml
 from textcnn.errors import BenchmarkError, ConfigError, SplitNotFound
 
 log = logging.getLogger(__name__)
@@ -509,8 +509,6 @@ def same_run_settings(run_dir: Path, cfg: Config) -> bool:
     """Whether the run in `run_dir` was started with `cfg`: every field `cfg` sets has the saved value.
     The fields `cfg` leaves unset are the ones the run chose from the data (`SIZE_DEFAULTS`), so the
     saved config holds values there; an interrupted run with the same settings is resumed."""
-    from textcnn.config import config_from_toml
-
     try:
         saved = config_from_toml(run_dir / "config.toml")
     except ConfigError:

@@ -35,9 +35,9 @@ from torch import nn
 
 from textcnn import events as ev
 from textcnn import run as runlib
-from textcnn.config import Config, ConfigError, config_from_toml, resolve_for_data
+from textcnn.config import Config, ConfigError, resolve_for_data
 from textcnn.data.batching import Split, bucketed_batches, make_split, sorted_batches, subsample_rows
-from textcnn.errors import RunError, TrainingError, TrainingInterrupted
+from textcnn.errors import TrainingError, TrainingInterrupted
 from textcnn.events import Callback
 from textcnn.models.registry import unwrap
 from textcnn.runtime import peak_rss_mb, select_device, set_threads
@@ -537,10 +537,7 @@ def resume_config(run_dir: Path, changes: dict | None = None) -> Config:
     tokenizer, seed, ...): the checkpoint only continues the run that wrote it."""
     from textcnn.config import apply_overrides, from_dict
 
-    try:
-        cfg = config_from_toml(run_dir / "config.toml")
-    except ConfigError as e:
-        raise RunError(f"{run_dir / 'config.toml'}: {e}") from None
+    cfg = runlib.read_config(run_dir)
     given = {s: {k: v for k, v in vals.items() if v is not None} for s, vals in (changes or {}).items()}
     refused = [f"{s}.{k}" for s, vals in given.items() for k in vals if s != "train" or k not in RESUMABLE]
     if refused:
