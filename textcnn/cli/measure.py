@@ -13,7 +13,6 @@ from textcnn.cli.common import (
     console,
     user_errors,
 )
-from textcnn.cli.display import CompareDisplay
 from textcnn.models.registry import NAMES
 
 ALL_MODELS = ",".join(NAMES)
@@ -69,6 +68,8 @@ def compare(
         if target is not None and target > 1:
             target = target / 100
         out = out or new_run_dir(dataset, "compare")
+        from textcnn.cli.display import CompareDisplay  # typed events: not on `predict`'s import path
+
         with CompareDisplay() as display:
             report = run_compare(
                 dataset, names, seeds, epochs=epochs, budget=budget, target=target, sets=set_ or [],

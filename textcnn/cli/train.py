@@ -21,7 +21,6 @@ from textcnn.cli.common import (
     err,
     user_errors,
 )
-from textcnn.cli.display import TrainDisplay
 
 
 def train(
@@ -124,6 +123,7 @@ def _option_overrides(
 
 def _train_live(cfg, out: Path | None, overwrite: bool, resume: Path | None, changes: dict | None) -> Path:
     """Train (or resume) with the live display; Ctrl-C ends with the interruption's message and exit 130."""
+    from textcnn.cli.display import TrainDisplay  # typed events: not on `predict`'s import path
     from textcnn.training.trainer import TrainingInterrupted
     from textcnn.training.trainer import train as train_fn
 
