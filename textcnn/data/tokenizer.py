@@ -153,11 +153,14 @@ def _encode(tok: Tokenizer, texts: list[str]) -> list[list[int]]:
     return [e.ids for e in enc]
 
 
-def encode_texts(tok: Tokenizer, texts: list[str], max_length: int) -> tuple[list[list[int]], list[bool]]:
-    """Token ids of each text, truncated to `max_length`, and whether each one was truncated."""
+def encode_texts(tok: Tokenizer, texts: list[str], max_length: int) -> tuple[list[list[int]], list[int]]:
+    """Token ids of each text, truncated to `max_length`, and each text's full token count (a text was
+    truncated when its count exceeds `max_length`)."""
     ids = _encode(tok, [t if isinstance(t, str) else "" for t in texts])
-    truncated = [len(x) > max_length for x in ids]
-    return [x[:max_length] for x in ids], truncated
+    n_tokens = [len(x) for x in ids]
+    if max(n_tokens, default=0) > max_length:
+        ids = [x[:max_length] for x in ids]
+    return ids, n_tokens
 
 
 @dataclass

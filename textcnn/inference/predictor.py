@@ -255,19 +255,14 @@ class Predictor:
             if not isinstance(t, str):
                 raise PredictError(f"text {i} is {type(t).__name__}, not a string")
         try:
-            ids, truncated = encode_texts(self.tokenizer, texts, self.max_length)
+            ids, n_tokens = encode_texts(self.tokenizer, texts, self.max_length)
         except Exception as e:  # lone surrogates and the like; the Rust side raises plain exceptions
             texts = [t.encode("utf-8", "replace").decode("utf-8") for t in texts]
             try:
-                ids, truncated = encode_texts(self.tokenizer, texts, self.max_length)
+                ids, n_tokens = encode_texts(self.tokenizer, texts, self.max_length)
             except Exception:
                 raise PredictError(f"the tokenizer cannot read these texts: {str(e).splitlines()[0]}") from None
-        n_tokens = [len(x) for x in ids]
-        long = [i for i, t in enumerate(truncated) if t]
-        if long:  # only truncated texts need their full length: encode them again, untruncated
-            full = self.tokenizer.encode_batch([texts[i] for i in long])
-            for i, e in zip(long, full, strict=True):
-                n_tokens[i] = len(e.ids)
+        truncated = [n > self.max_length for n in n_tokens]
         return ids, n_tokens, truncated
 
     def score(self, texts: list[str], *, batch_size: int | None = None) -> Scores:
