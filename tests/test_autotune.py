@@ -84,7 +84,9 @@ def test_budget_with_a_fake_clock(tmp_path, monkeypatch):
     assert summary["gain_val"] == pytest.approx(best["val_accuracy"] - history[0]["val_accuracy"])
     assert summary["gain_val"] > 0
     assert history[-1]["state"] in ("complete", "out of time", "pruned")
-    assert sorted(p.name for p in run.iterdir()) == ["autotune.json", "autotune.jsonl", "config.toml", "summary.json"]
+    assert sorted(p.name for p in run.iterdir()) == [
+        "autotune.json", "autotune.jsonl", "checksums.json", "config.toml", "summary.json"
+    ]  # fmt: skip
 
 
 def test_autotune_result_reproduces_from_the_run_folder(tiny_csv, tmp_path):
@@ -110,6 +112,37 @@ def test_autotune_result_reproduces_from_the_run_folder(tiny_csv, tmp_path):
     curve2 = [r["val_accuracy"] for r in map(json.loads, (again / "metrics.jsonl").read_text().splitlines())]
     assert curve2 == curve
     assert json.loads((again / "summary.json").read_text())["best_val_accuracy"] == best["best_val_accuracy"]
+
+
+def test_trials_longer_than_their_share_are_cut_kept_and_reproduce(tiny_csv, tmp_path):
+    """Settings that cannot finish in the budget (here 10,000 epochs): every trial is cut at its share of
+    the budget with its best weights, the search still ends with a model, and the kept run's config
+    says where it was cut (train.max_steps, no time limit), so training that config again gives it."""
+    from textcnn.training.trainer import train
+
+    cfg = load_config(str(tiny_csv), sets=[*TINY, "train.epochs=10000"])
+    budget = 10.0
+    started = time.monotonic()
+    run = at.autotune(cfg, budget, tmp_path / "tuned", started=started)
+    assert time.monotonic() - started <= budget + 1.0
+    history = [json.loads(x) for x in (run / at.HISTORY).read_text().splitlines()]
+    assert len(history) >= 2 and history[0]["state"] == "complete" and history[0]["cut_at_step"] > 0
+    assert all(r["seconds"] <= at.TRIAL_SHARE * budget + 0.5 for r in history)
+    best = json.loads((run / "summary.json").read_text())
+    assert best["cut_by"] == "max_seconds"
+    saved = config_from_toml(run / "config.toml")
+    assert saved.train.max_seconds is None and saved.train.max_steps == best["steps"]
+
+    again = train(saved, tmp_path / "again")
+    redo = json.loads((again / "summary.json").read_text())
+    assert (redo["cut_by"], redo["steps"], redo["best_val_accuracy"]) == (
+        "max_steps",
+        best["steps"],
+        best["best_val_accuracy"],
+    )
+    curve = [r["val_accuracy"] for r in map(json.loads, (run / "metrics.jsonl").read_text().splitlines())]
+    curve2 = [r["val_accuracy"] for r in map(json.loads, (again / "metrics.jsonl").read_text().splitlines())]
+    assert curve2 == curve
 
 
 @pytest.mark.slow

@@ -175,6 +175,9 @@ class TrainConfig:
     """Steps between progress updates (the only place the loss is read back)."""
     max_seconds: float | None = None
     """Stop training after this many seconds (a wall-time budget; unset: no limit)."""
+    max_steps: int | None = None
+    """Stop training after this many optimizer steps, with a validation pass there (unset: no limit). A
+    run cut by `max_seconds` reproduces with `max_steps` = its `steps`; autotune records it so."""
 
     @property
     def bf16(self) -> bool:
@@ -250,6 +253,7 @@ def _positive_problems(cfg: Config) -> list[str]:
         "train.bucket_chunk": t.bucket_chunk,
         "train.evals_per_epoch": t.evals_per_epoch,
         "train.log_every": t.log_every,
+        "train.max_steps": t.max_steps,
         "tokenizer.max_length": tk.max_length,
         "tokenizer.min_frequency": tk.min_frequency,
     }

@@ -145,7 +145,7 @@ def _resume_changes(run: Path, fixed: dict, set_: list[str] | None, **options) -
     if refused:
         raise ConfigError(f"{', '.join(refused)} cannot be given with --resume: {run} continues with its own "
                           "data, model and settings (only --threads, --device, --epochs and --set "
-                          "train.checkpoint_every_steps / checkpoint_every_minutes / log_every / max_seconds)")  # fmt: skip
+                          "train.checkpoint_every_steps / checkpoint_every_minutes / log_every / max_seconds / max_steps)")  # fmt: skip
     changes = parse_set(set_ or [])
     device = options.pop("device")
     options["device"] = device.value if device else None
@@ -195,7 +195,7 @@ def _print_summary(summary: dict, run_dir: Path) -> None:
             ),
         ),
         ("parameters", f"{summary['params']:,}"),
-        ("epochs", f"{summary['epochs_run']}" + (" (early stop)" if summary.get("stopped_early") else "")),
+        ("epochs", f"{summary['epochs_run']}" + _ended_by(summary)),
         ("training time", f"{summary['train_seconds']:.1f} s (+ {summary['setup_seconds']:.1f} s data)"),
         ("epoch time (median)", f"{summary['epoch_seconds']:.1f} s" if summary.get("epoch_seconds") else "-"),
         ("throughput", f"{summary['examples_per_s']:,.0f} examples/s" if summary.get("examples_per_s") else "-"),
@@ -204,3 +204,12 @@ def _print_summary(summary: dict, run_dir: Path) -> None:
     for k, v in rows:
         table.add_row(k, v)
     console.print(table)
+
+
+def _ended_by(summary: dict) -> str:
+    """What ended training before its last epoch, for the summary table ("" when it ran them all)."""
+    if summary.get("stopped_early"):
+        return " (early stop)"
+    if summary.get("cut_by"):
+        return f" (stopped at step {summary['steps']:,} by train.{summary['cut_by']})"
+    return ""

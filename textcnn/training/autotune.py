@@ -7,12 +7,17 @@ mode), embedding dropout, epochs, evaluations per epoch and batch size with Optu
 split, when scored, is never read by the search). Trial 0 is the config as given (the defaults),
 so the gain over them is measured, not assumed. Bad trials are pruned by Optuna's median rule at
 the end of each epoch. The budget covers the whole call, data preparation and the final model
-included: a trial that would run past it is stopped and discarded, and no trial is started that
-the ones before suggest cannot finish.
+included. No trial trains for more than `TRIAL_SHARE` of the budget (nor past its end): a trial cut
+there ends as a `train.max_seconds` run does, with a validation pass and its best weights, and counts
+like any other (on a slow machine the defaults themselves may be cut), so the search always sees
+several trials and always leaves a model. No trial is started that the ones before suggest would
+get less than half its time.
 
 The final model: every trial is a complete, deterministic `train()` run with its own settings, so
 the best trial *is* the model those settings train (training the same config again reproduces it
-bit for bit on the same machine and thread count; a test checks this). Its run folder becomes the
+bit for bit on the same machine and thread count; a test checks this). A trial cut by its time
+share has `train.max_steps` = the steps it ran written into its config.toml instead of the time
+limit, so it reproduces too. Its run folder becomes the
 result: config.toml holds the best settings, and autotune.jsonl (one line per trial: settings,
 state, validation accuracy, seconds) and autotune.json (budget, trials, the defaults' and the best
 validation / test accuracy, the gain) sit beside the weights.
@@ -46,6 +51,10 @@ SUMMARY = "autotune.json"
 TRIALS = ".autotune-trials"
 """Scratch folder (inside the run folder) for trial runs while the search goes on; removed at the end."""
 MIN_SECONDS = 5.0
+TRIAL_SHARE = 0.4
+"""No trial trains for more than this share of the budget (so at least three trials fit in it)."""
+FINISH_SECONDS = 1.0
+"""Kept free at the end of each trial for its last validation pass, test scoring and saving."""
 
 WIDTHS = ([3, 4, 5], [2, 3, 4], [1, 2, 3], [2, 3, 4, 5], [3, 4, 5, 6], [1, 2, 3, 4, 5], [4, 5, 6])
 FEATURE_MAPS = (50, 100, 150, 200, 300)
@@ -190,18 +199,21 @@ def autotune(
     while True:
         remaining = deadline - clock()
         expected = statistics.median(durations) if durations else 0.0
-        if history and remaining < max(expected, 1.0):
+        if history and remaining < max(0.5 * expected, 2 * FINISH_SECONDS):
             break
         if max_trials is not None and len(history) >= max_trials:
             break
         trial = study.ask()
         params = _suggest(trial, space)
         trial_cfg = apply_params(cfg, params)
+        limit = min(remaining, TRIAL_SHARE * seconds) - FINISH_SECONDS  # this trial's training time at most
+        if trial_cfg.train.max_seconds is None or limit < trial_cfg.train.max_seconds:
+            trial_cfg.train.max_seconds = max(limit, FINISH_SECONDS)
         trial_dir = scratch / f"trial{trial.number:03d}"
         started_trial = clock()
         record: dict[str, Any] = {"trial": trial.number, "params": params}
         watch = _watcher(trial, clock, deadline, emit)
-        record.update(_train_trial(optuna, study, trial, trial_cfg, trial_dir, prepared, watch))
+        record.update(_train_trial(optuna, study, trial, trial_cfg, trial_dir, prepared, watch, cfg.train.max_seconds))
         if record["state"] == "complete":
             durations.append(clock() - started_trial)
             if best is None or record["val_accuracy"] > best["val_accuracy"]:
@@ -260,8 +272,13 @@ def _watcher(trial, clock: Callable[[], float], deadline: float, emit: Callable[
     return watch
 
 
-def _train_trial(optuna, study, trial, trial_cfg: Config, trial_dir: Path, prepared, watch) -> dict[str, Any]:
-    """Train one trial into `trial_dir` and tell the study how it ended: its state (and scores when complete)."""
+def _train_trial(
+    optuna, study, trial, trial_cfg: Config, trial_dir: Path, prepared, watch, own_max_seconds: float | None
+) -> dict[str, Any]:
+    """Train one trial into `trial_dir` and tell the study how it ended: its state (and scores when complete).
+
+    A trial its time share cut gets `train.max_steps` (the steps it ran) in place of that time limit in
+    its config.toml (`own_max_seconds`: the user's own limit, kept), so its config reproduces it."""
     from textcnn.training.trainer import train
 
     try:
@@ -274,12 +291,18 @@ def _train_trial(optuna, study, trial, trial_cfg: Config, trial_dir: Path, prepa
         return {"state": "out of time"}
     summary = json.loads((trial_dir / "summary.json").read_text(encoding="utf-8"))
     study.tell(trial, summary["best_val_accuracy"])
-    return {
+    record = {
         "state": "complete",
         "val_accuracy": summary["best_val_accuracy"],
         "test_accuracy": summary.get("test_accuracy"),
         "best_epoch": summary["best_epoch"],
     }
+    if trial_cfg.train.max_seconds != own_max_seconds:  # the time share, not the user's limit: take it out
+        train_cfg = dataclasses.replace(trial_cfg.train, max_seconds=own_max_seconds)
+        if summary.get("cut_by") == "max_seconds":
+            record["cut_at_step"] = train_cfg.max_steps = summary["steps"]
+        runlib.save_config(trial_dir, dataclasses.replace(trial_cfg, train=train_cfg))
+    return record
 
 
 def _keep_best(best: dict[str, Any] | None, run_dir: Path, scratch: Path, seconds: float) -> dict[str, Any]:

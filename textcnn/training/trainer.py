@@ -54,7 +54,7 @@ __all__ = [
 ]  # fmt: skip
 
 RESUMABLE = ("threads", "device", "epochs", "checkpoint_every_steps", "checkpoint_every_minutes", "log_every",
-             "max_seconds")  # fmt: skip
+             "max_seconds", "max_steps")  # fmt: skip
 """train.* fields `--resume` may change; every other field is the run's and stays as it was."""
 
 
@@ -163,6 +163,7 @@ class Progress:
     epoch_train_seconds: float = 0.0
     stopped_early: bool = False
     done: bool = False
+    cut_by: str | None = None  # "max_seconds" or "max_steps" when a budget ended the run
 
     def state_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -430,6 +431,7 @@ class Trainer:
             "epochs_run": p.epoch + (1 if p.step_in_epoch else 0),
             "steps": p.global_step,
             "stopped_early": p.stopped_early,
+            "cut_by": p.cut_by,
             "seed": cfg.train.seed,
             "device": str(self.device),
             "threads": self.threads,
@@ -481,13 +483,13 @@ def train_one_epoch(trainer: Trainer, deadline: float | None = None) -> None:
             # The only per-step read-back: once every log_every steps, for the progress display.
             trainer.emit(ev.StepDone(p.epoch + 1, i + 1, n_steps, loss.item(), p.global_step))
         stop_now = distributed.any_rank(world, _STOP["flag"], trainer.device)
-        out_of_time = deadline is not None and time.perf_counter() >= deadline
-        if i + 1 in eval_at or stop_now or out_of_time:
+        cut = _budget_cut(t, p, deadline)
+        if i + 1 in eval_at or stop_now or cut:
             tick = _lap(p, sums, tick)
-            if i + 1 in eval_at or out_of_time:
+            if i + 1 in eval_at or cut:
                 stop = trainer.on_eval(end_of_epoch=i + 1 == n_steps)
-                if stop or out_of_time:
-                    p.stopped_early, p.done = bool(stop), True
+                if stop or cut:
+                    p.stopped_early, p.done, p.cut_by = bool(stop), True, None if stop else cut
                     return
             if stop_now:
                 raise _Interrupt()
@@ -495,6 +497,15 @@ def train_one_epoch(trainer: Trainer, deadline: float | None = None) -> None:
             tick = _lap(p, sums, tick)
             trainer.save_checkpoint()
     p.epoch, p.step_in_epoch, p.epoch_train_seconds = p.epoch + 1, 0, 0.0
+
+
+def _budget_cut(t, p: Progress, deadline: float | None) -> str | None:
+    """Which budget ends the run at this step: "max_steps", "max_seconds" or None."""
+    if t.max_steps is not None and p.global_step >= t.max_steps:
+        return "max_steps"
+    if deadline is not None and time.perf_counter() >= deadline:
+        return "max_seconds"
+    return None
 
 
 def _lap(p: Progress, sums: RunningSums, tick: float) -> float:
