@@ -52,7 +52,7 @@ TRIALS = ".autotune-trials"
 """Scratch folder (inside the run folder) for trial runs while the search goes on; removed at the end."""
 MIN_SECONDS = 5.0
 TRIAL_SHARE = 0.4
-"""No trial trains for more than this share of the budget (so at least three trials fit in it)."""
+"""No trial trains for more than this share of the budget (so at least three trials start within it)."""
 FINISH_SECONDS = 1.0
 """Kept free at the end of each trial for its last validation pass, test scoring and saving."""
 
