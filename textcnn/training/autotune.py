@@ -54,7 +54,8 @@ MIN_SECONDS = 5.0
 TRIAL_SHARE = 0.4
 """No trial trains for more than this share of the budget (so at least three trials start within it)."""
 FINISH_SECONDS = 1.0
-"""Kept free at the end of each trial for its last validation pass, test scoring and saving."""
+"""Kept free at the end of each trial for its set-up, last validation pass, test scoring and saving, at
+least (1.5 x the most that took in a trial so far)."""
 
 WIDTHS = ([3, 4, 5], [2, 3, 4], [1, 2, 3], [2, 3, 4, 5], [3, 4, 5, 6], [1, 2, 3, 4, 5], [4, 5, 6])
 FEATURE_MAPS = (50, 100, 150, 200, 300)
@@ -194,19 +195,21 @@ def autotune(
     study = _new_study(optuna, cfg, space, seed)
     history: list[dict[str, Any]] = []
     durations: list[float] = []
+    overheads: list[float] = [FINISH_SECONDS / 1.5]  # seconds of a trial outside its training loop
     best: dict[str, Any] | None = None
 
     while True:
         remaining = deadline - clock()
         expected = statistics.median(durations) if durations else 0.0
-        if history and remaining < max(0.5 * expected, 2 * FINISH_SECONDS):
+        if history and remaining < max(0.5 * expected, 2 * 1.5 * max(overheads)):
             break
         if max_trials is not None and len(history) >= max_trials:
             break
         trial = study.ask()
         params = _suggest(trial, space)
         trial_cfg = apply_params(cfg, params)
-        limit = min(remaining, TRIAL_SHARE * seconds) - FINISH_SECONDS  # this trial's training time at most
+        margin = 1.5 * max(overheads)
+        limit = min(remaining, TRIAL_SHARE * seconds) - margin  # this trial's training time at most
         if trial_cfg.train.max_seconds is None or limit < trial_cfg.train.max_seconds:
             trial_cfg.train.max_seconds = max(limit, FINISH_SECONDS)
         trial_dir = scratch / f"trial{trial.number:03d}"
@@ -216,6 +219,7 @@ def autotune(
         record.update(_train_trial(optuna, study, trial, trial_cfg, trial_dir, prepared, watch, cfg.train.max_seconds))
         if record["state"] == "complete":
             durations.append(clock() - started_trial)
+            overheads.append(max(0.0, durations[-1] - record.pop("train_seconds")))
             if best is None or record["val_accuracy"] > best["val_accuracy"]:
                 if best is not None:
                     shutil.rmtree(best["dir"], ignore_errors=True)
@@ -296,6 +300,7 @@ def _train_trial(
         "val_accuracy": summary["best_val_accuracy"],
         "test_accuracy": summary.get("test_accuracy"),
         "best_epoch": summary["best_epoch"],
+        "train_seconds": summary.get("train_seconds", 0.0),
     }
     if trial_cfg.train.max_seconds != own_max_seconds:  # the time share, not the user's limit: take it out
         train_cfg = dataclasses.replace(trial_cfg.train, max_seconds=own_max_seconds)
