@@ -140,6 +140,31 @@ def test_early_stopping_and_budget(toy_csv, tmp_path):
     assert s["epochs_run"] < 1000 and s["train_seconds"] < 10
 
 
+def test_early_stopping_keeps_the_best_accuracy_or_the_lowest_loss():
+    from textcnn.training.early_stopping import EarlyStopping
+
+    evals = [(0.70, 0.60), (0.72, 0.55), (0.75, 0.58), (0.74, 0.62)]  # (accuracy, loss) per pass
+    picks = {}
+    for by in ("accuracy", "loss"):
+        stopper = EarlyStopping(patience=2, by=by)
+        for epoch, (acc, loss) in enumerate(evals, start=1):
+            stopper.update(acc, loss, epoch, {"w": torch.tensor([float(epoch)])})
+        picks[by] = (stopper.best_epoch, stopper.best_accuracy, float(stopper.best_weights["w"]), stopper.should_stop)
+        restored = EarlyStopping(patience=2, by=by)
+        restored.load_state_dict(stopper.state_dict())
+        assert restored.state_dict()["best_score"] == stopper.state_dict()["best_score"]
+    # by loss: pass 2 (the lowest loss) is kept with its own accuracy, and two worse passes stop training
+    assert picks == {"accuracy": (3, 0.75, 3.0, False), "loss": (2, 0.72, 2.0, True)}
+
+
+def test_train_selects_by_loss_when_asked(toy_csv, tmp_path):
+    run_dir = train(tiny_cfg(toy_csv, "train.epochs=6", "train.select_by=loss"), tmp_path / "run")
+    records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    s = json.loads((run_dir / "summary.json").read_text())
+    lowest = min(records, key=lambda r: r["val_loss"])
+    assert (s["best_epoch"], s["best_val_accuracy"]) == (lowest["epoch"], lowest["val_accuracy"])
+
+
 @pytest.mark.parametrize("model", ["cnn2d", "image2d", "lstm"])
 def test_every_model_trains(toy_csv, tmp_path, model):
     sets = ["train.epochs=4", "model.channels=4,8", "model.hidden_size=8", "train.optimizer=adam", "train.lr=0.01"]

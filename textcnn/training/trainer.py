@@ -256,7 +256,7 @@ class Trainer:
             raise TrainingError("the train or validation split is empty after cleaning")
         self.progress = Progress()
         self.sums = RunningSums(device)
-        self.stopper = EarlyStopping(t.patience)
+        self.stopper = EarlyStopping(t.patience, t.select_by)
         self.records: list[dict] = []
         self.train_model: nn.Module = self.model
         self._last_checkpoint = time.monotonic()
@@ -363,7 +363,9 @@ class Trainer:
             "epoch_seconds": round(p.epoch_train_seconds, 4) if end_of_epoch else None,
         }
         s.reset()
-        improved = self.stopper.update(scored["accuracy"], p.epoch + 1, runlib.plain_state_dict(self.model))
+        improved = self.stopper.update(
+            scored["accuracy"], scored["loss"], p.epoch + 1, runlib.plain_state_dict(self.model)
+        )
         if world.main:
             self.records.append(record)
             runlib.append_jsonl(self.run_dir / "metrics.jsonl", record)
