@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import logging
 import random
@@ -260,6 +261,13 @@ def test_stream_yields_input_order_across_windows_with_shuffled_lengths(predicto
     )
 
 
+def test_a_bad_text_in_a_later_window_fails_after_the_windows_before_it(predictor):
+    stream = predict_stream(predictor, iter(["great film"] * 15 + [None]), window=10)
+    assert [p.text for p in itertools.islice(stream, 10)] == ["great film"] * 10  # window 1, while 2 was encoded
+    with pytest.raises(PredictError, match="text 5 is NoneType"):
+        next(stream)
+
+
 def test_stream_is_lazy_and_bounded(predictor):
     pulled = []
 
@@ -271,7 +279,7 @@ def test_stream_is_lazy_and_bounded(predictor):
     stream = predict_stream(predictor, lines(), window=50)
     first = next(stream)
     assert first.text == "great film 0"
-    assert len(pulled) == 50  # only the first window was read
+    assert len(pulled) == 100  # the first window and the next (tokenized while the first is scored), no more
 
 
 def test_read_lines_handles_bom_crlf_and_reports_invalid_utf8_with_its_line(tmp_path, caplog):

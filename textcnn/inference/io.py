@@ -16,6 +16,7 @@ import json
 import logging
 import sys
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
@@ -50,14 +51,26 @@ def predict_stream(
     """Predictions for any number of texts, in input order, holding at most `window` texts at a time.
 
     Inside a window the texts are sorted by length into batches of `batch_size` (little padding);
-    the window's results are yielded in input order before the next window is read."""
+    the window's results are yielded in input order. While a window is scored, the next one is read
+    and tokenized in a second thread (the Rust tokenizer releases the GIL), so at most two windows
+    are held at a time."""
     if window < 1:
         raise PredictError(f"window={window} must be >= 1")
     if batch_size < 1:
         raise PredictError(f"batch_size={batch_size} must be >= 1")
     it = iter(lines)
-    while chunk := list(itertools.islice(it, window)):
-        yield from predictor.predict(chunk, top_k=top_k, batch_size=batch_size)
+    chunk = list(itertools.islice(it, window))
+    if not chunk:
+        return
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="textcnn-encode") as pool:
+        pending = pool.submit(predictor.encode, chunk)
+        while chunk:
+            encoded = pending.result()  # this window's ids (or the PredictError its texts raised)
+            following = list(itertools.islice(it, window))
+            if following:
+                pending = pool.submit(predictor.encode, following)
+            yield from predictor.predict(chunk, top_k=top_k, batch_size=batch_size, encoded=encoded)
+            chunk = following
 
 
 def read_lines(path: str | Path, on_error: str = "skip", skipped: list[int] | None = None) -> Iterator[str]:

@@ -265,10 +265,11 @@ class Predictor:
         truncated = [n > self.max_length for n in n_tokens]
         return ids, n_tokens, truncated
 
-    def score(self, texts: list[str], *, batch_size: int | None = None) -> Scores:
-        """Probabilities (N, C) in input order, in length-sorted batches of `batch_size` (default: the predictor's)."""
+    def score(self, texts: list[str], *, batch_size: int | None = None, encoded: tuple | None = None) -> Scores:
+        """Probabilities (N, C) in input order, in length-sorted batches of `batch_size` (default: the
+        predictor's). `encoded`: what `encode(texts)` returned, when the caller has already encoded them."""
         batch_size = batch_size or self.batch_size
-        ids, n_tokens, truncated = self.encode(texts)
+        ids, n_tokens, truncated = encoded if encoded is not None else self.encode(texts)
         n = len(ids)
         C = len(self.label_names)
         logits_out = np.zeros((n, C), dtype=np.float32)
@@ -290,15 +291,18 @@ class Predictor:
         n_unknown = [x.count(unk) for x in ids] if unk is not None else [0] * n
         return Scores(probs, logits_out, n_tokens, truncated, n_unknown)
 
-    def predict(self, texts: list[str], top_k: int | None = None, *, batch_size: int | None = None) -> list[Prediction]:
-        """One Prediction per text, in input order. `top_k`: also list the k most probable labels."""
+    def predict(
+        self, texts: list[str], top_k: int | None = None, *, batch_size: int | None = None, encoded: tuple | None = None
+    ) -> list[Prediction]:
+        """One Prediction per text, in input order. `top_k`: also list the k most probable labels;
+        `encoded`: `encode(texts)`, when already done (io.predict_stream encodes the next window meanwhile)."""
         if isinstance(texts, str):
             raise PredictError("predict() takes a list of texts; wrap a single text in a list")
         texts = list(texts)
         k = check_top_k(top_k, len(self.label_names))
         if not texts:
             return []
-        s = self.score(texts, batch_size=batch_size)
+        s = self.score(texts, batch_size=batch_size, encoded=encoded)
         names = self.label_names
         best = s.probs.argmax(axis=1).tolist()
         rows = s.probs.tolist()
