@@ -145,7 +145,7 @@ def test_early_stopping_keeps_the_best_accuracy_or_the_lowest_loss():
 
     evals = [(0.70, 0.60), (0.72, 0.55), (0.75, 0.58), (0.74, 0.62)]  # (accuracy, loss) per pass
     picks = {}
-    for by in ("accuracy", "loss"):
+    for by in ("accuracy", "loss", "last"):
         stopper = EarlyStopping(patience=2, by=by)
         for epoch, (acc, loss) in enumerate(evals, start=1):
             stopper.update(acc, loss, epoch, {"w": torch.tensor([float(epoch)])})
@@ -153,16 +153,19 @@ def test_early_stopping_keeps_the_best_accuracy_or_the_lowest_loss():
         restored = EarlyStopping(patience=2, by=by)
         restored.load_state_dict(stopper.state_dict())
         assert restored.state_dict()["best_score"] == stopper.state_dict()["best_score"]
-    # by loss: pass 2 (the lowest loss) is kept with its own accuracy, and two worse passes stop training
-    assert picks == {"accuracy": (3, 0.75, 3.0, False), "loss": (2, 0.72, 2.0, True)}
+    # by loss: pass 2 (the lowest loss) is kept with its own accuracy, and two worse passes stop training;
+    # "last" keeps the latest pass whatever it scored, and never stops early
+    assert picks == {"accuracy": (3, 0.75, 3.0, False), "loss": (2, 0.72, 2.0, True), "last": (4, 0.74, 4.0, False)}
 
 
-def test_train_selects_by_loss_when_asked(toy_csv, tmp_path):
-    run_dir = train(tiny_cfg(toy_csv, "train.epochs=6", "train.select_by=loss"), tmp_path / "run")
+@pytest.mark.parametrize("by", ["loss", "last"])
+def test_train_keeps_the_pass_select_by_names(toy_csv, tmp_path, by):
+    run_dir = train(tiny_cfg(toy_csv, "train.epochs=6", f"train.select_by={by}"), tmp_path / "run")
     records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     s = json.loads((run_dir / "summary.json").read_text())
-    lowest = min(records, key=lambda r: r["val_loss"])
-    assert (s["best_epoch"], s["best_val_accuracy"]) == (lowest["epoch"], lowest["val_accuracy"])
+    kept = min(records, key=lambda r: r["val_loss"]) if by == "loss" else records[-1]
+    assert (s["best_epoch"], s["best_val_accuracy"]) == (kept["epoch"], kept["val_accuracy"])
+    assert runlib.load_run(run_dir).model is not None
 
 
 @pytest.mark.parametrize("model", ["cnn2d", "image2d", "lstm"])

@@ -1,7 +1,8 @@
 """Early stopping on validation accuracy or loss, and the best weights it keeps.
 
 An object with its own `state_dict()` / `load_state_dict()` (as Lightning's callback), so a checkpoint
-restores it exactly: the best score so far (the accuracy, or minus the loss with `by="loss"`), the
+restores it exactly: the best score so far (the accuracy; minus the loss with `by="loss"`; the number of
+the evaluation with `by="last"`, so the latest is always kept), the
 accuracy and epoch of that evaluation, how many evaluations since, and a CPU copy of the weights at
 that point. `patience` evaluations without a strictly better score stop training (0: never).
 
@@ -21,11 +22,13 @@ class EarlyStopping:
         self.best_accuracy = -1.0  # the accuracy of the kept evaluation
         self.best_epoch = 0
         self.bad_evals = 0
+        self.evals = 0
         self.best_weights: dict[str, torch.Tensor] | None = None
 
     def update(self, accuracy: float, loss: float, epoch: int, weights: dict[str, torch.Tensor]) -> bool:
         """Record one evaluation (`weights`: the model's state dict now); True when it is a new best."""
-        score = accuracy if self.by == "accuracy" else -loss
+        score = {"accuracy": accuracy, "loss": -loss, "last": float(self.evals)}[self.by]
+        self.evals += 1
         if score > self.best_score:
             self.best_score, self.best_accuracy, self.best_epoch, self.bad_evals = score, accuracy, epoch, 0
             self.best_weights = {k: v.detach().clone().cpu() for k, v in weights.items()}
@@ -44,6 +47,7 @@ class EarlyStopping:
             "best_accuracy": self.best_accuracy,
             "best_epoch": self.best_epoch,
             "bad_evals": self.bad_evals,
+            "evals": self.evals,
             "best_weights": self.best_weights,
         }
 
@@ -52,4 +56,5 @@ class EarlyStopping:
         self.best_score = float(state.get("best_score", self.best_accuracy))  # older checkpoints: by accuracy
         self.best_epoch = int(state["best_epoch"])
         self.bad_evals = int(state["bad_evals"])
+        self.evals = int(state.get("evals", 0))
         self.best_weights = state.get("best_weights")
