@@ -61,6 +61,17 @@ def test_predict_arguments_and_formats(trained):
     assert res.exit_code == 0 and "positive" in res.output
 
 
+def test_texts_that_look_like_markup_or_emoji_codes_are_printed_as_written(trained):
+    """rich reads "[b]" as markup (and "[/]" alone as an error) and ":smile:" as an emoji: a user's text
+    must come out as typed, in the predict table and in explain's sentence and n-grams."""
+    _, out, _ = trained
+    text = "a [b]wonderful[/b] superb [/] film :smile:"
+    for cmd in ("predict", "explain"):
+        res = runner.invoke(app, [cmd, str(out), text], env={"COLUMNS": "200"})
+        assert res.exit_code == 0, res.output
+        assert text in res.output, cmd
+
+
 def test_predict_file_keeps_input_order_and_reports_bad_lines(trained, tmp_path):
     _, out, _ = trained
     f = tmp_path / "in.txt"

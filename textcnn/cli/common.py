@@ -39,8 +39,9 @@ class _Console(Console):
         self._width, self._height = new_size
 
 
-console = _Console()
-err = _Console(stderr=True, soft_wrap=True)  # an error stays on one line, whatever the width
+# emoji=False: ":smile:" in a user's text is those characters (and rich's emoji table is never loaded)
+console = _Console(emoji=False)
+err = _Console(stderr=True, soft_wrap=True, emoji=False)  # an error stays on one line, whatever the width
 
 
 class Device(str, Enum):

@@ -129,5 +129,5 @@ def _print_tokenizer_stats(stats: dict, kind: str, out: Path) -> None:
         )  # fmt: skip
     console.print(table)
     for ex in stats["examples"]:
-        console.print(f"  {ex['text'][:80]!r}", highlight=False)
+        console.print(f"  {ex['text'][:80]!r}", highlight=False, markup=False)
         console.print(f"    → {' '.join(ex['tokens'])}", highlight=False, markup=False)

@@ -115,8 +115,10 @@ def _print_file_summary(summary, file: str, out: Path | None) -> None:
 
 
 def _print_predictions(preds: list, top_k: int | None) -> None:
-    """The table of TEXT arguments' predictions (with the top K when asked), then any per-text notes."""
+    """The table of TEXT arguments' predictions (with the top K when asked), then any per-text notes.
+    Texts and labels are the user's: rich.Text, so "[b]" or "[/]" in them is shown, never read as markup."""
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(show_lines=False)
     table.add_column("text")
@@ -125,9 +127,9 @@ def _print_predictions(preds: list, top_k: int | None) -> None:
     if top_k:
         table.add_column(f"top {top_k}")
     for p in preds:
-        row = [_short(p.text), p.label, f"{p.probability:.3f}"]
+        row = [Text(_short(p.text)), Text(p.label), f"{p.probability:.3f}"]
         if top_k:
-            row.append(", ".join(f"{name} {prob:.3f}" for name, prob in p.top))
+            row.append(Text(", ".join(f"{name} {prob:.3f}" for name, prob in p.top)))
         table.add_row(*row)
     console.print(table)
     for i, p in enumerate(preds, start=1):
@@ -181,10 +183,12 @@ def evaluate(
 
 
 def _print_evaluation(report) -> None:
-    """Accuracy and macro-F1, the per-class table and the confusion matrix."""
+    """Accuracy and macro-F1, the per-class table and the confusion matrix (label names as plain text)."""
+    from rich.markup import escape
     from rich.table import Table
+    from rich.text import Text
 
-    console.print(f"split [bold]{report.split}[/bold] of {report.source}", highlight=False)
+    console.print(f"split [bold]{escape(report.split)}[/bold] of {escape(str(report.source))}", highlight=False)
     console.print(
         f"accuracy [bold]{report.accuracy:.4f}[/bold]   macro-F1 [bold]{report.macro_f1:.4f}[/bold]   n = {report.n:,}"
     )
@@ -192,15 +196,15 @@ def _print_evaluation(report) -> None:
     for col in ("label", "precision", "recall", "F1", "support"):
         per.add_column(col, justify="left" if col == "label" else "right")
     for name, m in report.per_class.items():
-        per.add_row(name, f"{m['precision']:.4f}", f"{m['recall']:.4f}", f"{m['f1']:.4f}", f"{m['support']:,}")
+        per.add_row(Text(name), f"{m['precision']:.4f}", f"{m['recall']:.4f}", f"{m['f1']:.4f}", f"{m['support']:,}")
     console.print(per)
     console.print("confusion matrix (rows: true, columns: predicted)")
     cm = Table()
     cm.add_column("")
     for name in report.labels:
-        cm.add_column(name, justify="right")
+        cm.add_column(Text(name), justify="right")
     for name, row in zip(report.labels, report.confusion_matrix, strict=True):
-        cm.add_row(name, *(f"{v:,}" for v in row))
+        cm.add_row(Text(name), *(f"{v:,}" for v in row))
     console.print(cm)
 
 
@@ -229,6 +233,7 @@ def explain(
       textcnn explain latest "the acting is superb but the plot is a mess"
     """
     with user_errors():
+        from rich.markup import escape
         from rich.table import Table
         from rich.text import Text
 
@@ -245,7 +250,7 @@ def explain(
             console.print_json(data=ex.to_dict())
             return
         probs = ", ".join(f"{k} {v:.3f}" for k, v in ex.probabilities.items())
-        console.print(f"[bold]{ex.label}[/bold] ({probs})   method: {ex.method}")
+        console.print(f"[bold]{escape(ex.label)}[/bold] ({escape(probs)})   method: {ex.method}")
         spans = highlight_spans(ex)
         scale = max((abs(s) for _, s in spans), default=0.0)
         line = Text()
@@ -253,7 +258,7 @@ def explain(
             line.append(segment, style=_colour(score, scale))
         console.print(line)
         console.print(
-            f"n-grams by evidence for '{ex.label}' (score: what the n-gram adds to the logit of '{ex.label}' "
+            f"n-grams by evidence for '{escape(ex.label)}' (score: what the n-gram adds to the logit of '{escape(ex.label)}' "
             "minus the mean logit; of overlapping n-grams that push the same way, only the strongest)",
             soft_wrap=True,
         )
@@ -294,6 +299,7 @@ def filters(
     """
     with user_errors():
         from rich.table import Table
+        from rich.text import Text
 
         from textcnn.inference.explain import filter_texts, top_filters
 
@@ -317,5 +323,5 @@ def filters(
         for r in reports:
             grams = "; ".join(f"{g.text} ({g.activation:.2f})" for g in r.ngrams)
             votes = ", ".join(f"{k} {v}" for k, v in r.predicted.items())
-            table.add_row(str(r.filter), str(r.width), r.favours, f"{r.importance:.3f}", grams, votes)
+            table.add_row(str(r.filter), str(r.width), Text(r.favours), f"{r.importance:.3f}", Text(grams), Text(votes))
         console.print(table)
