@@ -16,7 +16,6 @@ import json
 import logging
 import sys
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
@@ -48,7 +47,7 @@ def predict_stream(
     window: int = 20000,
     top_k: int | None = None,
 ) -> Iterator[Prediction]:
-    """Predictions for any number of texts, in input order, holding at most `window` texts at a time.
+    """Predictions for any number of texts, in input order, holding at most two windows of `window` texts.
 
     Inside a window the texts are sorted by length into batches of `batch_size` (little padding);
     the window's results are yielded in input order. While a window is scored, the next one is read
@@ -58,6 +57,8 @@ def predict_stream(
         raise PredictError(f"window={window} must be >= 1")
     if batch_size < 1:
         raise PredictError(f"batch_size={batch_size} must be >= 1")
+    from concurrent.futures import ThreadPoolExecutor  # here: not on the import path of one-sentence predict
+
     it = iter(lines)
     chunk = list(itertools.islice(it, window))
     if not chunk:
