@@ -1,10 +1,10 @@
 """Early stopping on validation accuracy or loss, and the best weights it keeps.
 
 An object with its own `state_dict()` / `load_state_dict()` (as Lightning's callback), so a checkpoint
-restores it exactly: the best score so far (the accuracy; minus the loss with `by="loss"`; the number of
-the evaluation with `by="last"`, so the latest is always kept), the
-accuracy and epoch of that evaluation, how many evaluations since, and a CPU copy of the weights at
-that point. `patience` evaluations without a strictly better score stop training (0: never).
+restores it exactly: the best score so far (the accuracy; minus the loss with `by="loss"`; with
+`by="last"` the evaluation's number, so the latest is always kept), the accuracy and epoch of that
+evaluation, how many evaluations since, and a CPU copy of the weights at that point. `patience`
+evaluations without a strictly better score stop training (0: never).
 
 Not here: when evaluations happen (trainer.py), writing the weights to disk (the trainer, via run.py).
 """
