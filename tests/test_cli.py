@@ -40,7 +40,7 @@ def test_version_and_help():
 
 def test_train_writes_the_run_and_a_summary(trained):
     _, out, output = trained
-    assert "best validation accuracy" in output
+    assert "validation accuracy (last pass)" in output  # 400 rows: the small-set defaults keep the last pass
     assert "no test split" in output
     for f in ("config.toml", "tokenizer.json", "model.safetensors", "labels.json", "metrics.jsonl", "summary.json"):
         assert (out / f).is_file()

@@ -10,7 +10,8 @@ from textcnn import events as ev
 from textcnn import run as runlib
 from textcnn.config import LARGE_DATA, SIZE_DEFAULTS, Config, load_config, resolve_for_data
 
-SIZED = ("train.epochs", "train.evals_per_epoch", "train.patience", "model.embedding_dropout", "model.edge_padding")
+SIZED = ("train.epochs", "train.evals_per_epoch", "train.patience", "model.embedding_dropout", "model.edge_padding",
+         "train.select_by")  # fmt: skip
 
 
 def values(cfg: Config) -> dict:
@@ -37,10 +38,25 @@ def test_resolve_for_data_fills_the_regime_and_says_why(n, regime):
 
 def test_small_data_gets_kims_schedule_and_large_data_keeps_the_sst2_one():
     assert SIZE_DEFAULTS["small"] == {"train.epochs": 25, "train.evals_per_epoch": 1, "train.patience": 0,
-                                      "model.embedding_dropout": 0.0, "model.edge_padding": True}  # fmt: skip
+                                      "model.embedding_dropout": 0.0, "model.edge_padding": True,
+                                      "train.select_by": "last"}  # fmt: skip
     # SST-2 (67k training phrases) trains exactly as before the size rule.
     assert SIZE_DEFAULTS["large"] == {"train.epochs": 12, "train.evals_per_epoch": 4, "train.patience": 20,
-                                      "model.embedding_dropout": 0.3, "model.edge_padding": False}  # fmt: skip
+                                      "model.embedding_dropout": 0.3, "model.edge_padding": False,
+                                      "train.select_by": "accuracy"}  # fmt: skip
+
+
+def test_early_stopping_asked_for_keeps_the_best_pass_and_never_the_last():
+    from textcnn.config import ConfigError
+
+    cfg = load_config("x.csv", sets=["train.patience=3"])
+    resolve_for_data(cfg, 500)
+    assert (cfg.train.patience, cfg.train.select_by) == (3, "accuracy")
+    plain = load_config("x.csv")
+    resolve_for_data(plain, 500)
+    assert (plain.train.patience, plain.train.select_by) == (0, "last")
+    with pytest.raises(ConfigError, match="train.select_by=last keeps every pass"):
+        load_config("x.csv", sets=["train.patience=3", "train.select_by=last"])
 
 
 def test_values_given_by_the_user_are_kept():

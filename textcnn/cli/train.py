@@ -177,13 +177,24 @@ def _autotune(cfg, seconds: float, out: Path | None, overwrite: bool, started: f
         )
 
 
+KEPT = {
+    "accuracy": "best validation accuracy",
+    "loss": "validation accuracy (lowest loss)",
+    "last": "validation accuracy (last pass)",
+}
+"""The summary table's name for the kept validation pass, by train.select_by."""
+
+
 def _print_summary(summary: dict, run_dir: Path) -> None:
     from rich.table import Table
 
     table = Table(title=f"{summary['dataset']} · {summary['model']}", show_header=False)
     test = summary.get("test_accuracy")
     rows = [
-        ("best validation accuracy", f"{summary['best_val_accuracy']:.4f} (epoch {summary['best_epoch']})"),
+        (
+            KEPT.get(summary.get("select_by"), KEPT["accuracy"]),
+            f"{summary['best_val_accuracy']:.4f} (epoch {summary['best_epoch']})",
+        ),
         (
             "test accuracy",
             f"{test:.4f}"

@@ -435,6 +435,7 @@ class Trainer:
             "stopped_early": p.stopped_early,
             "cut_by": p.cut_by,
             "seed": cfg.train.seed,
+            "select_by": cfg.train.select_by,
             "device": str(self.device),
             "threads": self.threads,
             "precision": self.prec,
