@@ -195,20 +195,19 @@ def autotune(
     study = _new_study(optuna, cfg, space, seed)
     history: list[dict[str, Any]] = []
     durations: list[float] = []
-    overheads: list[float] = [FINISH_SECONDS / 1.5]  # seconds of a trial outside its training loop
+    margin = FINISH_SECONDS  # kept free after each trial's training (1.5 x the most its set-up etc. took)
     best: dict[str, Any] | None = None
 
     while True:
         remaining = deadline - clock()
         expected = statistics.median(durations) if durations else 0.0
-        if history and remaining < max(0.5 * expected, 2 * 1.5 * max(overheads)):
+        if history and remaining < max(0.5 * expected, 2 * margin):
             break
         if max_trials is not None and len(history) >= max_trials:
             break
         trial = study.ask()
         params = _suggest(trial, space)
         trial_cfg = apply_params(cfg, params)
-        margin = 1.5 * max(overheads)
         limit = min(remaining, TRIAL_SHARE * seconds) - margin  # this trial's training time at most
         if trial_cfg.train.max_seconds is None or limit < trial_cfg.train.max_seconds:
             trial_cfg.train.max_seconds = max(limit, FINISH_SECONDS)
@@ -219,7 +218,7 @@ def autotune(
         record.update(_train_trial(optuna, study, trial, trial_cfg, trial_dir, prepared, watch, cfg.train.max_seconds))
         if record["state"] == "complete":
             durations.append(clock() - started_trial)
-            overheads.append(max(0.0, durations[-1] - record.pop("train_seconds")))
+            margin = max(margin, 1.5 * (durations[-1] - record.pop("train_seconds")))
             if best is None or record["val_accuracy"] > best["val_accuracy"]:
                 if best is not None:
                     shutil.rmtree(best["dir"], ignore_errors=True)
