@@ -238,8 +238,8 @@ def test_top_filters_report_ngrams_that_activate_them(predictor):
             assert len(g.tokens) == r.width or (g.padded and len(g.tokens) < r.width)
             assert g.text in texts[g.text_index]
             # the activation is the filter's max-pooled feature on that text
-            (ids,), _, _ = predictor.encode([texts[g.text_index]])
-            batch, lens = pad_batch([ids], predictor.min_length, 0)
+            enc = predictor.encode([texts[g.text_index]])
+            batch, lens = pad_batch([enc.ids], predictor.min_length, 0)
             with torch.inference_mode():
                 feats, _, _ = max_pooled(model, batch, lens)
             assert float(feats[0, r.filter]) == pytest.approx(g.activation, abs=1e-5)

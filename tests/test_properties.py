@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from textcnn.config import ModelConfig, TokenizerConfig
-from textcnn.data.tokenizer import encode_texts, train_tokenizer
+from textcnn.data.tokenizer import encode_flat, train_tokenizer
 from textcnn.models import build_model
 
 CORPUS = ["a gorgeous witty film", "a dull mess of a plot", "it's not bad, it's great!"] * 3
@@ -39,7 +39,8 @@ def predictor(tmp_path_factory):
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(text=texts)
 def test_tokens_are_valid_ids_and_truncation_is_exact(tok, text):
-    (ids,), (n_tokens,) = encode_texts(tok, [text], max_length=50)
+    flat, _, (n_tokens,) = encode_flat(tok, [text], max_length=50)
+    ids = flat.tolist()
     assert len(ids) <= 50
     assert all(0 < i < tok.get_vocab_size() for i in ids)  # never the pad id
     full = tok.encode(text).ids
@@ -54,7 +55,7 @@ def test_every_model_gives_finite_logits_for_any_text(tok, name, text):
     torch.manual_seed(0)
     cfg = ModelConfig(name=name, embedding_dim=8, feature_maps=4, channels=[4], hidden_size=4)
     model = build_model(cfg, tok.get_vocab_size(), 3).eval()
-    (ids,), _ = encode_texts(tok, [text], max_length=200)
+    ids = encode_flat(tok, [text], max_length=200)[0].tolist()
     t = max(len(ids), model.min_length)
     x = torch.zeros(1, t, dtype=torch.long)
     x[0, : len(ids)] = torch.tensor(ids, dtype=torch.long)

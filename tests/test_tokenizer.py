@@ -8,8 +8,8 @@ import pytest
 from textcnn.config import TokenizerConfig
 from textcnn.data.tokenizer import (
     TokenizerError,
+    encode_flat,
     encode_list,
-    encode_texts,
     load_tokenizer,
     pad_id,
     tokenizer_stats,
@@ -44,15 +44,16 @@ def test_specials_first(word_tok):
 
 
 def test_unknown_words_and_any_unicode_map_to_unk(word_tok):
-    ids, n_tokens = encode_texts(word_tok, ["zebra 😀 café", "", "   "], max_length=10)
-    assert ids[0] == [1, 1, 1]
-    assert ids[1] == [] and ids[2] == []
-    assert n_tokens == [3, 0, 0]
+    flat, offsets, n_tokens = encode_flat(word_tok, ["zebra 😀 café", "", "   "], max_length=10)
+    assert flat.tolist() == [1, 1, 1] and offsets.tolist() == [0, 3, 3, 3]
+    assert n_tokens.tolist() == [3, 0, 0]
 
 
 def test_truncation_is_reported(word_tok):
-    ids, n_tokens = encode_texts(word_tok, ["film " * 20], max_length=5)
-    assert ids[0] == [word_tok.token_to_id("film")] * 5 and n_tokens == [20]
+    flat, offsets, n_tokens = encode_flat(word_tok, ["film " * 20, "a film", "film " * 7], max_length=5)
+    film, a = word_tok.token_to_id("film"), word_tok.token_to_id("a")
+    assert flat.tolist() == [film] * 5 + [a, film] + [film] * 5
+    assert offsets.tolist() == [0, 5, 7, 12] and n_tokens.tolist() == [20, 2, 7]
 
 
 def test_no_lowercase_keeps_case():

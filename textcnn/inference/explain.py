@@ -32,7 +32,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from textcnn.data.batching import pad_batch
+from textcnn.data.batching import pad_batch, pad_rows
+from textcnn.data.tokenizer import Encoded
 from textcnn.errors import ExplainError
 from textcnn.inference.predictor import Predictor, softmax
 from textcnn.run import Run
@@ -349,10 +350,9 @@ def top_filters(
     predictor = _as_predictor(run)
     model = predictor.model
     texts = _filter_inputs(predictor, texts, top, per_filter)
-    ids, _, _ = predictor.encode(texts)
-    lengths = np.array([len(x) for x in ids], dtype=np.int64)
+    enc = predictor.encode(texts)
     keep = max(per_filter * 4, 20)  # candidates per filter (duplicates are removed at the end)
-    best_val, best_ref, total, widths = _strongest_windows(predictor, ids, lengths, keep, batch_size)
+    best_val, best_ref, total, widths = _strongest_windows(predictor, enc, keep, batch_size)
     mean_act = (total / len(texts)).numpy()
     weight = model.fc.weight.detach().double().cpu().numpy()  # (C, N)
     centred = weight - weight.mean(axis=0, keepdims=True)
@@ -365,7 +365,9 @@ def top_filters(
     reports = []
     for f in chosen.tolist():
         w = int(widths[f])
-        grams = _filter_ngrams(predictor, texts, lengths, best_val[:, f], best_ref[:, :, f], w, per_filter, encodings)
+        grams = _filter_ngrams(
+            predictor, texts, enc.lengths, best_val[:, f], best_ref[:, :, f], w, per_filter, encodings
+        )
         todo = sorted({g.text_index for g in grams} - set(predicted_label))
         if todo:
             for t_i, pred in zip(todo, predictor.predict([texts[t_i] for t_i in todo]), strict=True):
@@ -408,7 +410,7 @@ def _filter_inputs(predictor: Predictor, texts: list[str], top: int, per_filter:
 
 
 def _strongest_windows(
-    predictor: Predictor, ids: list, lengths: np.ndarray, keep: int, batch_size: int
+    predictor: Predictor, enc: Encoded, keep: int, batch_size: int
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, np.ndarray]:
     """One pass over the texts (shortest first): for every filter its `keep` strongest max-pooled windows.
 
@@ -420,11 +422,11 @@ def _strongest_windows(
     best_ref = torch.zeros((2, keep, n_feat), dtype=torch.long)  # text index, window start
     total = torch.zeros(n_feat, dtype=torch.float64)
     widths = None
-    order = np.argsort(lengths, kind="stable")
+    order = np.argsort(enc.lengths, kind="stable")
     with torch.inference_mode():
         for s in range(0, len(order), batch_size):
             idx = order[s : s + batch_size]
-            batch, lens = pad_batch([ids[i] for i in idx], predictor.min_length, predictor.pad_id)
+            batch, lens = pad_rows(enc.ids, enc.offsets, idx, predictor.min_length, predictor.pad_id)
             feats, pos, widths = max_pooled(model, batch.to(predictor.device), lens.to(predictor.device))
             feats, pos = feats.float().cpu(), pos.cpu()  # (B, N)
             total += feats.double().sum(0)

@@ -1,7 +1,7 @@
 """Prediction from a run folder: the Predictor, streaming file prediction, readers, writers, evaluation.
 
-`Predictor.from_run(RUN).predict(texts)` tokenizes with the run's own tokenizer (batch encoding in
-Rust), sorts the texts by length, runs length-sorted padded batches through an engine and returns
+`Predictor.from_run(RUN).predict(texts)` tokenizes with the run's own tokenizer (batches of
+word-level texts in one Python regex pass, data/word_encoder.py; the rest in Rust), sorts the texts by length, runs length-sorted padded batches through an engine and returns
 one `Prediction` per text, in input order, with the probability of every class. Engines
 (`from_run(engine='auto')`): numpy for `cnn` runs on the CPU (numpy_cnn.py; torch is never
 imported), ONNX Runtime for an export folder (onnx_engine.py), torch for everything else.
@@ -35,8 +35,9 @@ from typing import Any
 
 import numpy as np
 
-from textcnn.data.ragged import pad_ragged, ragged
-from textcnn.data.tokenizer import encode_texts, unk_id
+from textcnn.data.ragged import pad_ragged
+from textcnn.data.tokenizer import Encoded, encode_flat, unk_id
+from textcnn.data.word_encoder import MIN_TEXTS, WordEncoder
 from textcnn.errors import PredictError
 from textcnn.run import Run, RunError, RunFiles, load_arrays, load_run, load_run_files, resolve_run
 
@@ -151,6 +152,7 @@ class Predictor:
         self.max_length = int(run.config.tokenizer.max_length)
         self.pad_id = int(run.pad_id)
         self.unk_id = unk_id(run.tokenizer)
+        self._words: WordEncoder | bool | None = None  # the Python word-level encoder, built for the first batch
         self.batch_size = batch_size
         self.fold = fold
         self.threads = threads
@@ -249,32 +251,35 @@ class Predictor:
 
     # -- scoring ------------------------------------------------------------------------------
 
-    def encode(self, texts: list[str]) -> tuple[list[list[int]], list[int], list[bool]]:
-        """(token ids truncated to max_length, full token counts, truncated flags)."""
+    def encode(self, texts: list[str]) -> Encoded:
+        """The texts as ragged ids truncated to max_length (`Encoded`, labels -1), with their full token
+        counts in `n_tokens`."""
         for i, t in enumerate(texts):
             if not isinstance(t, str):
                 raise PredictError(f"text {i} is {type(t).__name__}, not a string")
+        if self._words is None and len(texts) >= MIN_TEXTS:
+            self._words = WordEncoder.of(self.tokenizer) or False  # False: not a word-level tokenizer
+        words = self._words or None
         try:
-            ids, n_tokens = encode_texts(self.tokenizer, texts, self.max_length)
+            flat, offsets, full = encode_flat(self.tokenizer, texts, self.max_length, words)
         except Exception as e:  # lone surrogates and the like; the Rust side raises plain exceptions
             texts = [t.encode("utf-8", "replace").decode("utf-8") for t in texts]
             try:
-                ids, n_tokens = encode_texts(self.tokenizer, texts, self.max_length)
+                flat, offsets, full = encode_flat(self.tokenizer, texts, self.max_length, words)
             except Exception:
                 raise PredictError(f"the tokenizer cannot read these texts: {str(e).splitlines()[0]}") from None
-        truncated = [n > self.max_length for n in n_tokens]
-        return ids, n_tokens, truncated
+        labels = np.full(len(texts), -1, dtype=np.int64)
+        return Encoded(flat, offsets, labels, int((full > self.max_length).sum()), full)
 
-    def score(self, texts: list[str], *, batch_size: int | None = None, encoded: tuple | None = None) -> Scores:
+    def score(self, texts: list[str], *, batch_size: int | None = None, encoded: Encoded | None = None) -> Scores:
         """Probabilities (N, C) in input order, in length-sorted batches of `batch_size` (default: the
         predictor's). `encoded`: what `encode(texts)` returned, when the caller has already encoded them."""
         batch_size = batch_size or self.batch_size
-        ids, n_tokens, truncated = encoded if encoded is not None else self.encode(texts)
-        n = len(ids)
+        enc = encoded if encoded is not None else self.encode(texts)
+        flat, offsets, n = enc.ids, enc.offsets, len(enc)
         C = len(self.label_names)
         logits_out = np.zeros((n, C), dtype=np.float32)
-        flat, offsets = ragged(ids)
-        lengths = np.diff(offsets)
+        lengths = enc.lengths
         order = np.argsort(lengths, kind="stable")
         with self.engine.job(flat, lengths, self.pad_id) as forward:
             for start in range(0, n, batch_size):
@@ -287,9 +292,12 @@ class Predictor:
                 f"the model gave non-finite scores for {int(bad.sum())} of {n} texts (first: text {int(np.flatnonzero(bad)[0])})"
             )
         probs = softmax(logits_out)
-        unk = self.unk_id
-        n_unknown = [x.count(unk) for x in ids] if unk is not None else [0] * n
-        return Scores(probs, logits_out, n_tokens, truncated, n_unknown)
+        n_unknown = np.zeros(n, dtype=np.int64)
+        if self.unk_id is not None:  # the row of every unknown token, counted
+            row_of = np.repeat(np.arange(n), lengths)
+            n_unknown = np.bincount(row_of[flat == self.unk_id], minlength=n)
+        full = enc.n_tokens if enc.n_tokens is not None else lengths
+        return Scores(probs, logits_out, full.tolist(), (full > self.max_length).tolist(), n_unknown.tolist())
 
     def predict(
         self, texts: list[str], top_k: int | None = None, *, batch_size: int | None = None, encoded: tuple | None = None

@@ -1,0 +1,130 @@
+"""The Python word-level pass gives exactly the Rust tokenizer's ids and trains exactly its vocabulary."""
+
+from __future__ import annotations
+
+import glob
+import os
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from tokenizers import Tokenizer, models, processors, trainers
+
+from textcnn.config import TokenizerConfig
+from textcnn.data.tokenizer import SPECIALS, UNK, _normalizer, _pre_tokenizer, encode_flat, train_tokenizer
+from textcnn.data.word_encoder import MIN_TEXTS, SEP, WordEncoder
+
+CORPUS = [
+    "A gorgeous, witty film.",
+    "It doesn't work; the plot's a mess!",
+    "They'll love it -- I'm sure. We'd've gone",
+    "the film is n't funny , ca n't stop",
+    "Witty and gorgeous: the best film of the year.",
+    "don't won't can't isn't aren't 'twas rock'n'roll O'Neil's",
+    "A mess of a film, dull and long... 3.5/10 #meh @you_2",
+    "Café crème brûlée — naïve",  # not ASCII: counted through the Rust pre-tokenizer
+] * 3
+
+# ASCII with every character class the pattern distinguishes, control characters and separators
+# included, plus the added tokens' text, and some non-ASCII that must take the Rust path.
+ALPHABET = st.sampled_from(
+    list("abnstT'`\"-_.,;:!?/#()[]{}019 ") + ["\t", "\n", "\r", "\x0b", "\x0c", "\x1c", "\x1f", "\x00", "\x7f"]
+    + ["n't", "'s", "'ll", "'ve", "'re", "'d", "'m", "[PAD]", "[UNK]", "[pad]", "é", "ß", "İ", "\u00a0", "😀", "ﬁ"]
+)  # fmt: skip
+TEXTS = st.lists(st.lists(ALPHABET, max_size=30).map("".join), min_size=1, max_size=80)
+
+
+def _rust_word_tokenizer(texts, cfg: TokenizerConfig) -> Tokenizer:
+    """What textcnn trained before the Python pass: Hugging Face's own WordLevelTrainer."""
+    tok = Tokenizer(models.WordLevel(unk_token=UNK))
+    tok.normalizer = _normalizer(cfg.lowercase)
+    tok.pre_tokenizer = _pre_tokenizer()
+    trainer = trainers.WordLevelTrainer(
+        vocab_size=cfg.vocab_size or 10_000_000, min_frequency=cfg.min_frequency, special_tokens=SPECIALS,
+        show_progress=False,
+    )  # fmt: skip
+    tok.train_from_iterator(texts, trainer=trainer)
+    return tok
+
+
+@pytest.fixture(scope="module", params=[True, False], ids=["lowercase", "cased"])
+def tok(request):
+    return train_tokenizer(CORPUS, TokenizerConfig(lowercase=request.param))
+
+
+def _rows(flat: np.ndarray, offsets: np.ndarray) -> list[list[int]]:
+    return [flat[a:b].tolist() for a, b in zip(offsets[:-1], offsets[1:], strict=True)]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(texts=TEXTS)
+def test_python_pass_gives_the_rust_ids(tok, texts):
+    words = WordEncoder.of(tok)
+    assert words is not None
+    flat, offsets = words.encode(texts)
+    assert flat.dtype == np.int32 and offsets[0] == 0 and len(offsets) == len(texts) + 1
+    assert _rows(flat, offsets) == [e.ids for e in tok.encode_batch(texts)]
+
+
+def test_the_fast_path_and_the_mixed_path_are_both_taken(tok):
+    words = WordEncoder.of(tok)
+    plain = ["a witty film", "", "don't", "  "]
+    assert all(words.takes(t) for t in plain)
+    assert not any(words.takes(t) for t in ["café", "a [PAD] b", "x\x00y", "[UNK]"])
+    assert words.takes("[unk]")  # the added tokens match the raw text only, as in Rust
+    mixed = plain + ["Café crème", "a [PAD] b", "x\x00y"] + plain
+    assert _rows(*words.encode(mixed)) == [e.ids for e in tok.encode_batch(mixed)]
+    assert _rows(*words.encode([])) == []
+
+
+def test_encode_flat_uses_the_pass_for_large_batches_with_the_same_result(tok):
+    texts = (CORPUS * 10)[: MIN_TEXTS + 5]
+    a = encode_flat(tok, texts, 6, WordEncoder.of(tok))
+    b = encode_flat(tok, texts, 6)
+    for x, y in zip(a, b, strict=True):
+        assert np.array_equal(x, y)
+    assert (a[2] > 6).any()  # truncation took place
+
+
+def test_only_the_word_scheme_gets_an_encoder():
+    assert WordEncoder.of(train_tokenizer(CORPUS, TokenizerConfig(kind="bpe", vocab_size=80))) is None
+    tok = train_tokenizer(CORPUS, TokenizerConfig())
+    tok.post_processor = processors.TemplateProcessing(single="[UNK] $A", special_tokens=[("[UNK]", 1)])
+    assert WordEncoder.of(tok) is None  # a post-processor adds tokens the pass would not
+
+
+@pytest.mark.parametrize(
+    "cfg",
+    [TokenizerConfig(), TokenizerConfig(lowercase=False, min_frequency=2), TokenizerConfig(vocab_size=9)],
+    ids=["default", "cased-min2", "capped"],
+)
+def test_training_gives_the_rust_trainers_tokenizer(cfg):
+    texts = CORPUS + ["b a c a b d e e e", "x y z z y [PAD] q q", None]
+    ours = train_tokenizer(texts, cfg)
+    theirs = _rust_word_tokenizer([t if isinstance(t, str) else "" for t in texts], cfg)
+    assert ours.to_str() == theirs.to_str()
+
+
+def test_the_separator_is_never_a_vocabulary_word(tok):
+    assert SEP not in tok.get_vocab()
+
+
+DATA = os.environ.get("TEXTCNN_DATA_DIR", os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data"))
+
+
+@pytest.mark.parametrize("name", ["mr", "trec", "sst5"])
+def test_real_sets_train_and_encode_the_same(name):
+    files = sorted(glob.glob(os.path.join(DATA, name, "**", "*.parquet"), recursive=True))
+    if not files:
+        pytest.skip(f"no local copy of {name} under {DATA}")
+    import pyarrow.parquet as pq
+
+    texts = []
+    for f in files:
+        table = pq.read_table(f)
+        texts += table.column("text" if "text" in table.column_names else "sentence").to_pylist()
+    cfg = TokenizerConfig()
+    ours = train_tokenizer(texts, cfg)
+    assert ours.to_str() == _rust_word_tokenizer(texts, cfg).to_str()
+    assert _rows(*WordEncoder.of(ours).encode(texts)) == [e.ids for e in ours.encode_batch_fast(texts)]
