@@ -10,17 +10,22 @@ import json
 import logging
 import random
 import shutil
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
 from conftest import FILL, NEG, POS, needs_shared_data, shared_data_dir, toy_rows
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from textcnn import run as runlib
 from textcnn.config import load_config
 from textcnn.errors import ConfigError
+from textcnn.inference import io as io_mod
 from textcnn.inference.evaluate import evaluate_run
 from textcnn.inference.io import (
+    BOM,
     predict_file,
     predict_stream,
     read_lines,
@@ -29,7 +34,7 @@ from textcnn.inference.io import (
     write_jsonl,
     write_predictions,
 )
-from textcnn.inference.predictor import PredictError, Prediction, Predictor
+from textcnn.inference.predictor import PredictError, Prediction, Predictor, Scores
 from textcnn.run import RunError
 
 MAX_LENGTH = 24
@@ -293,6 +298,42 @@ def test_read_lines_handles_bom_crlf_and_reports_invalid_utf8_with_its_line(tmp_
     assert "line 3 is not valid UTF-8" in caplog.text
     with pytest.raises(PredictError, match=r"line 3 is not valid UTF-8 \(byte 0xff at column 1\)"):
         list(read_lines(f, on_error="stop"))
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(parts=st.lists(st.sampled_from([b"a", b"b c", b"\r", b"\n", b"\r\n", b"\xff", b"\xc3\xa9", BOM, b"\x00", b"\x0b"]),
+                      max_size=40), block=st.integers(1, 12))  # fmt: skip
+def test_read_lines_by_blocks_reads_what_line_by_line_reads(tmp_path, monkeypatch, parts, block):
+    f = tmp_path / "in.txt"
+    f.write_bytes(b"".join(parts))
+    monkeypatch.setattr(io_mod, "READ_BLOCK", block)  # many blocks, some with a bad line
+    with open(f, "rb") as raw:
+        want_skipped: list[int] = []
+        want = list(io_mod._decode_each(raw.readlines(), 0, "f", "skip", want_skipped))
+    skipped: list[int] = []
+    assert list(read_lines(f, skipped=skipped)) == want
+    assert skipped == want_skipped
+
+
+def test_jsonl_from_scores_is_byte_for_byte_the_jsonl_of_the_predictions(predictor):
+    texts = ["", 'a "quoted" \\ text', "émoji 😀", "word " * 40, "great film", "awful"]
+    names = ["{neg}", 'p"o}s{', "{}"]  # label names that a format template must escape
+    probs = np.array([[0.2, 0.3, 0.5], [0.5, 0.25, 0.25], [1 / 3, 1 / 3, 1 / 3], [0.1, 0.8, 0.1], [0.6, 0.4, 0.0],
+                      [0.25, 0.25, 0.5]])  # fmt: skip
+    s = Scores(probs, probs.astype(np.float32), [0, 4, 3, 40, 2, 1], [False, False, False, True, False, False],
+               [0, 1, 0, 0, 2, 1])  # fmt: skip
+    fake = SimpleNamespace(label_names=names)
+    for top_k in (None, 1, 2, 3):
+        k = 1 if top_k is None else top_k
+        preds = Predictor.predictions(fake, texts, s, k)
+        want = io.StringIO()
+        write_jsonl(preds, want, top=top_k is not None)
+        assert want.getvalue().splitlines() == [
+            json.dumps(p.to_dict(top_k is not None), ensure_ascii=False) for p in preds
+        ]
+        got = io.StringIO()
+        assert io_mod.write_jsonl_scores(texts, s, names, got, top_k) == len(texts)
+        assert got.getvalue() == want.getvalue()
 
 
 def test_read_lines_errors(tmp_path):

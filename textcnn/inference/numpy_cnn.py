@@ -29,6 +29,8 @@ from textcnn.errors import RunError
 ACTIVATIONS = {"relu": lambda x: np.maximum(x, 0, out=x), "tanh": lambda x: np.tanh(x, out=x), "identity": lambda x: x}
 MONOTONE = ("relu", "tanh", "identity")
 """Non-decreasing: max_t f(c_t + b) == f(max_t c_t + b), so bias and activation can follow the max."""
+MAX_WORKERS = 4
+"""Most threads a job's batches are scored on by default: memory-bound lookups gain little beyond."""
 TABLE_BYTES_LIMIT = 256 * 2**20
 """Largest whole-vocabulary folded table (V x sum(widths) x feature_maps float32) kept in memory."""
 
@@ -91,8 +93,16 @@ class NumpyKimCNN:
         vocab_size: int,
         num_classes: int | None = None,
         source: str = "weights",
+        threads: int | None = None,
     ) -> None:
+        """`threads`: batches of one job scored at once (numpy's gathers and sums release the GIL);
+        None: the cores this process may use, at most `MAX_WORKERS`."""
         _check_shapes(arrays, model_cfg, vocab_size, num_classes, source)
+        if threads is None:
+            from textcnn.runtime import usable_cores
+
+            threads = min(usable_cores(), MAX_WORKERS)
+        self.workers = max(1, int(threads))
         emb = arrays["embedding.weight"].astype(np.float32, copy=False)
         if "embedding_static.weight" in arrays:  # multichannel: the channels side by side, as the model does
             emb = np.concatenate([emb, arrays["embedding_static.weight"].astype(np.float32, copy=False)], axis=1)

@@ -138,9 +138,10 @@ class Predictor:
         engine: Any = None,
     ) -> None:
         """`fold`: fold embeddings into the convolution for `cnn` models on the torch engine (None: when it
-        pays off). `threads`: intra-op threads while scoring (None: 1 for the folded CNN, whose small
-        memory-bound ops gain nothing from more and lose badly on a busy machine: measured 4 ms vs
-        86 ms per batch of 512 on 2 shared cores; the library's own setting for every other model).
+        pays off). `threads`: intra-op threads while scoring on torch (None: 1 for the folded CNN, whose
+        small memory-bound ops gain nothing from more and lose badly on a busy machine: measured 4 ms vs
+        86 ms per batch of 512 on 2 shared cores; the library's own setting for every other model); the
+        numpy engine takes its own (`from_run(threads=)`: batches scored at once, default the usable cores).
         `engine`: a numpy or ONNX engine for `RunFiles` (None: the torch engine of a `Run`)."""
         if batch_size < 1:
             raise PredictError(f"batch_size={batch_size} must be >= 1")
@@ -208,7 +209,8 @@ class Predictor:
                 else:
                     vocab = files.tokenizer.get_vocab_size()
                     np_engine = NumpyKimCNN(arrays, files.config.model, files.pad_id, vocab_size=vocab,
-                                            num_classes=len(files.label_names), source=str(files.weights))  # fmt: skip
+                                            num_classes=len(files.label_names), source=str(files.weights),
+                                            threads=threads)  # fmt: skip
                     return cls(files, engine=np_engine, **kwargs)
             if engine == "numpy":
                 raise PredictError(f"the numpy engine cannot run {path}: {reason}")
@@ -281,11 +283,24 @@ class Predictor:
         logits_out = np.zeros((n, C), dtype=np.float32)
         lengths = enc.lengths
         order = np.argsort(lengths, kind="stable")
+        starts = range(0, n, batch_size)
+        workers = min(getattr(self.engine, "workers", 1), len(starts))
         with self.engine.job(flat, lengths, self.pad_id) as forward:
-            for start in range(0, n, batch_size):
+
+            def one(start: int) -> None:
                 idx = order[start : start + batch_size]
                 batch_ids, batch_len = pad_ragged(flat, offsets, idx, self.min_length, self.pad_id)
                 logits_out[idx] = forward(batch_ids, batch_len)  # (B, C)
+
+            if workers > 1:  # the numpy engine: batches on several threads (disjoint rows of logits_out)
+                from concurrent.futures import ThreadPoolExecutor
+
+                with ThreadPoolExecutor(workers, thread_name_prefix="textcnn-score") as pool:
+                    for _ in pool.map(one, starts):
+                        pass
+            else:
+                for start in starts:
+                    one(start)
         bad = ~np.isfinite(logits_out).all(axis=1)
         if bad.any():
             raise PredictError(
@@ -300,7 +315,12 @@ class Predictor:
         return Scores(probs, logits_out, full.tolist(), (full > self.max_length).tolist(), n_unknown.tolist())
 
     def predict(
-        self, texts: list[str], top_k: int | None = None, *, batch_size: int | None = None, encoded: tuple | None = None
+        self,
+        texts: list[str],
+        top_k: int | None = None,
+        *,
+        batch_size: int | None = None,
+        encoded: Encoded | None = None,
     ) -> list[Prediction]:
         """One Prediction per text, in input order. `top_k`: also list the k most probable labels;
         `encoded`: `encode(texts)`, when already done (io.predict_stream encodes the next window meanwhile)."""
@@ -310,7 +330,10 @@ class Predictor:
         k = check_top_k(top_k, len(self.label_names))
         if not texts:
             return []
-        s = self.score(texts, batch_size=batch_size, encoded=encoded)
+        return self.predictions(texts, self.score(texts, batch_size=batch_size, encoded=encoded), k)
+
+    def predictions(self, texts: list[str], s: Scores, k: int = 1) -> list[Prediction]:
+        """One Prediction per text from its `score(texts)`, listing the `k` most probable labels."""
         names = self.label_names
         best = s.probs.argmax(axis=1).tolist()
         rows = s.probs.tolist()
