@@ -1,10 +1,11 @@
 """Prediction from a run folder: the Predictor, streaming file prediction, readers, writers, evaluation.
 
 `Predictor.from_run(RUN).predict(texts)` tokenizes with the run's own tokenizer (batches of
-word-level texts in one Python regex pass, data/word_encoder.py; the rest in Rust), sorts the texts by length, runs length-sorted padded batches through an engine and returns
-one `Prediction` per text, in input order, with the probability of every class. Engines
-(`from_run(engine='auto')`): numpy for `cnn` runs on the CPU (numpy_cnn.py; torch is never
-imported), ONNX Runtime for an export folder (onnx_engine.py), torch for everything else.
+word-level texts in one Python regex pass, data/word_encoder.py; the rest in Rust), sorts the texts
+by length, runs length-sorted padded batches through an engine and returns one `Prediction` per
+text, in input order, with the probability of every class. Engines (`from_run(engine='auto')`):
+numpy for `cnn` runs on the CPU (numpy_cnn.py; torch is never imported; a job's batches on every
+usable core), ONNX Runtime for an export folder (onnx_engine.py), torch for everything else.
 `predict_stream` does the same for an iterable of any size in windows of `window` texts, so memory
 stays bounded and results still come back in input order (io.py, with the readers and writers);
 `evaluate_run` (evaluate.py) scores a run on a labelled split.
