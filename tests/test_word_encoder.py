@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import glob
 import os
+from collections import Counter
 
 import numpy as np
 import pytest
@@ -12,6 +13,7 @@ from hypothesis import strategies as st
 from tokenizers import Tokenizer, models, processors, trainers
 
 from textcnn.config import TokenizerConfig
+from textcnn.data import word_encoder
 from textcnn.data.tokenizer import SPECIALS, UNK, _normalizer, _pre_tokenizer, encode_flat, train_tokenizer
 from textcnn.data.word_encoder import MIN_TEXTS, SEP, WordEncoder
 
@@ -65,6 +67,16 @@ def test_python_pass_gives_the_rust_ids(tok, texts):
     flat, offsets = words.encode(texts)
     assert flat.dtype == np.int32 and offsets[0] == 0 and len(offsets) == len(texts) + 1
     assert _rows(flat, offsets) == [e.ids for e in tok.encode_batch(texts)]
+
+
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(texts=TEXTS, limit=st.integers(1, 40))
+def test_long_batches_go_in_groups_of_characters_with_the_same_ids(tok, monkeypatch, texts, limit):
+    monkeypatch.setattr(word_encoder, "CHUNK_CHARS", limit)
+    words = WordEncoder.of(tok)
+    assert _rows(*words.encode(texts)) == [e.ids for e in tok.encode_batch(texts)]
+    rust = (w for t in texts for w, _ in tok.pre_tokenizer.pre_tokenize_str(tok.normalizer.normalize_str(t)))
+    assert word_encoder.count_words(texts, words.lowercase, tok) == Counter(rust)
 
 
 def test_the_fast_path_and_the_mixed_path_are_both_taken(tok):

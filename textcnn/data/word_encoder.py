@@ -25,7 +25,7 @@ import itertools
 import json
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import numpy as np
@@ -36,6 +36,8 @@ from textcnn.data.ragged import ragged
 WORD_PATTERN = r"n't|'(?:s|ve|re|d|ll|m)\b|\w+?(?=n't\b)|\w+|[^\w\s]"
 SEP = "\x00"
 """Joins the texts of a batch: a one-character token of its own (`[^\\w\\s]`), never part of a word."""
+CHUNK_CHARS = 1 << 20
+"""Characters joined into one regex pass: bounds the word strings held at once (~200,000 words)."""
 MIN_TEXTS = 64
 """Batches smaller than this use the Rust tokenizer (building the encoder reads the whole vocabulary)."""
 
@@ -101,6 +103,16 @@ class WordEncoder:
         return self.pattern.findall(joined.lower() if self.lowercase else joined)
 
     def encode(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        groups = list(_by_chars(texts, CHUNK_CHARS))
+        if len(groups) <= 1:
+            return self._encode_group(texts)
+        parts = [self._encode_group(g) for g in groups]  # bounded transient memory for long texts
+        flat = np.concatenate([ids for ids, _ in parts])
+        offsets = np.zeros(len(texts) + 1, dtype=np.int64)
+        np.cumsum(np.concatenate([np.diff(off) for _, off in parts]), out=offsets[1:])
+        return flat, offsets
+
+    def _encode_group(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
         n = len(texts)
         if n == 0:
             return np.zeros(0, np.int32), np.zeros(1, np.int64)
@@ -151,7 +163,7 @@ def count_words(texts: Iterable[str], lowercase: bool, tok: Any) -> Counter:
     regex pass, the others through `tok`'s own normalizer and pre-tokenizer."""
     pattern = re.compile(WORD_PATTERN, re.ASCII)
     counts: Counter = Counter()
-    for chunk in _chunks(texts, 10_000):
+    for chunk in _by_chars(texts, CHUNK_CHARS):
         plain = [t for t in chunk if t.isascii()]
         joined = "\n".join(plain)
         counts.update(pattern.findall(joined.lower() if lowercase else joined))
@@ -162,7 +174,15 @@ def count_words(texts: Iterable[str], lowercase: bool, tok: Any) -> Counter:
     return counts
 
 
-def _chunks(texts: Iterable[str], size: int):
-    it = iter(texts)
-    while chunk := list(itertools.islice(it, size)):
-        yield chunk
+def _by_chars(texts: Iterable[str], limit: int) -> Iterator[list[str]]:
+    """Consecutive groups of `texts` of about `limit` characters each (a longer text is a group alone)."""
+    group: list[str] = []
+    size = 0
+    for t in texts:
+        group.append(t)
+        size += len(t) + 1
+        if size >= limit:
+            yield group
+            group, size = [], 0
+    if group:
+        yield group
