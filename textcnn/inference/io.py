@@ -1,9 +1,11 @@
 """The file side of prediction: streaming any number of texts, reading lines, writing records.
 
 `predict_stream` runs a `Predictor` over an iterable of any size in windows, so memory stays bounded
-and results come back in input order; `read_lines` reads UTF-8 lines (a BOM, CRLF and lines that are
-not UTF-8 handled as `on_error` says); `write_jsonl` / `write_json` / `write_csv` write records with
-every class probability; `predict_file` wires them for `textcnn predict --file`.
+and results come back in input order (`scored_windows` gives each window's texts and Scores);
+`read_lines` reads UTF-8 lines (a BOM, CRLF and lines that are not UTF-8 handled as `on_error`
+says); `write_jsonl` / `write_json` / `write_csv` write records with every class probability
+(`write_jsonl_scores`: the same JSONL straight from a window's Scores); `predict_file` wires them
+for `textcnn predict --file`.
 
 Not here: scoring (predictor.py), evaluation (evaluate.py).
 """
