@@ -506,6 +506,17 @@ def test_cnn_runs_predict_in_numpy_with_the_torch_probabilities(run_dir, caplog)
     assert by_numpy.model.fc.out_features == 2
 
 
+def test_the_numpy_engine_scores_batches_on_threads_with_the_same_numbers(run_dir):
+    rng = random.Random(3)
+    texts = [" ".join(rng.choice(POS + NEG + FILL) for _ in range(rng.randint(0, 30))) for _ in range(300)]
+    one = Predictor.from_run(run_dir, threads=1)
+    three = Predictor.from_run(run_dir, threads=3)
+    assert (one.engine.workers, three.engine.workers) == (1, 3)
+    a, b = one.score(texts, batch_size=16), three.score(texts, batch_size=16)  # 19 batches over 3 threads
+    assert np.array_equal(a.logits, b.logits) and np.array_equal(a.probs, b.probs)
+    assert (a.n_tokens, a.truncated, a.n_unknown) == (b.n_tokens, b.truncated, b.n_unknown)
+
+
 def test_engine_choice_is_checked(run_dir):
     with pytest.raises(PredictError, match="engine='jax' is not one of"):
         Predictor.from_run(run_dir, engine="jax")

@@ -52,7 +52,10 @@ def predict(
     device: Annotated[
         Device | None, typer.Option(help="auto: the CPU for numpy and ONNX, else cuda, then cpu (torch).")
     ] = None,
-    threads: Annotated[int | None, typer.Option(help="CPU threads (default: 1 for numpy and ONNX, torch's).")] = None,
+    threads: Annotated[
+        int | None,
+        typer.Option(help="CPU threads (default: numpy the usable cores, ONNX 1, torch its own; 1 on a busy machine)."),
+    ] = None,
     engine: Annotated[
         Engine,
         typer.Option(
