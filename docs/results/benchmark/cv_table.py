@@ -1,7 +1,8 @@
 """The cross-validation rows of the benchmark table from run records gathered in several places: the
 `bench_result.json` of every unit under benchmark --out folders, and records .jsonl files (one
 `RunRecord` dict per line, as benchmark's records.jsonl). Each seed's figure is the mean over the
-folds it has; the row is the median over seeds ± their sd, as `textcnn benchmark` reports it. A
+folds that every seed has finished; the row is the median over seeds ± their sd, as `textcnn
+benchmark` reports it. A
 (dataset, system, fold, seed) given twice must agree, else it stops.
 
     python docs/results/benchmark/cv_table.py /tmp/bm10 docs/results/benchmark/cv10/folds1-3.jsonl
@@ -47,12 +48,12 @@ rows = defaultdict(lambda: defaultdict(dict))  # (dataset, system, variant) -> s
 for (dataset, system, variant, fold, seed), acc in units.items():
     rows[(dataset, system, variant)][seed][fold] = acc
 
-print("| set | system | folds (per seed) | per seed: mean over its folds | median ± sd |")
+print("| set | system | folds (1-based; every seed has them) | per seed: mean over those folds | median ± sd |")
 print("|---|---|---|---|---:|")
 for (dataset, system, variant), seeds in sorted(rows.items()):
-    means = {s: statistics.fmean(f.values()) for s, f in sorted(seeds.items())}
-    folds = sorted({len(f) for f in seeds.values()})
+    common = sorted(set.intersection(*(set(f) for f in seeds.values())))  # a fold counts once all seeds have it
+    means = {s: statistics.fmean(f[k] for k in common) for s, f in sorted(seeds.items())}
     sd = statistics.stdev(means.values()) if len(means) > 1 else 0.0
-    print(f"| {dataset} | {system} {variant} | {'/'.join(map(str, folds))} | "
+    print(f"| {dataset} | {system} {variant} | {common[0] + 1}–{common[-1] + 1} ({len(common)}) | "
           f"{' / '.join(f'{100 * m:.1f}' for m in means.values())} | "
           f"{100 * statistics.median(means.values()):.1f} ± {100 * sd:.1f} |")  # fmt: skip
