@@ -230,10 +230,12 @@ def encode_dataset(ds, tok: Tokenizer, max_length: int) -> Encoded:
     import datasets
     import pyarrow as pa
 
-    words = WordEncoder.of(tok)
+    words: list[WordEncoder | None] = []  # built on the first batch: a cached encoding never needs it
 
     def encode_batch(batch: pa.Table) -> pa.Table:
-        flat, offsets, full = encode_flat(tok, batch.column("text").to_pylist(), max_length, words)
+        if not words:
+            words.append(WordEncoder.of(tok))
+        flat, offsets, full = encode_flat(tok, batch.column("text").to_pylist(), max_length, words[0])
         ids = pa.ListArray.from_arrays(pa.array(offsets.astype(np.int32)), pa.array(flat, type=pa.int32()))
         return pa.table({"label": batch.column("label"), "ids": ids, "n_tokens": pa.array(full)})
 
@@ -268,7 +270,8 @@ def encode_dataset(ds, tok: Tokenizer, max_length: int) -> Encoded:
 
 def encode_list(tok: Tokenizer, texts: list[str], labels: list[int] | np.ndarray, max_length: int) -> Encoded:
     """Encode in memory (no cache): for small inputs and for callers without `datasets`."""
-    flat, offsets, full = encode_flat(tok, texts, max_length, WordEncoder.of(tok))
+    words = WordEncoder.of(tok) if len(texts) >= MIN_TEXTS else None  # encode_flat would not use it below
+    flat, offsets, full = encode_flat(tok, texts, max_length, words)
     return Encoded(flat, offsets, np.asarray(labels, dtype=np.int64), int((full > max_length).sum()), full)
 
 

@@ -95,12 +95,12 @@ class WordEncoder:
 
     def takes(self, text: str) -> bool:
         """Whether `encode` tokenizes this text itself (else it hands it to the Rust tokenizer)."""
-        return text.isascii() and SEP not in text and not any(a in text or a in text.lower() for a in self.added)
+        return text.isascii() and SEP not in text and not self._has_added(text, text.lower())
 
-    def words(self, texts: list[str]) -> list[str]:
-        """The word tokens of texts that `takes`, with one SEP between consecutive texts."""
-        joined = SEP.join(texts)
-        return self.pattern.findall(joined.lower() if self.lowercase else joined)
+    def _has_added(self, raw: str, lowered: str) -> bool:
+        """An added token in the raw text, or in its lowercased form (conservative: the Rust side may match
+        a normalized added token there)."""
+        return any(a in raw or a in lowered for a in self.added)
 
     def encode(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
         groups = list(_by_chars(texts, CHUNK_CHARS))
@@ -117,27 +117,30 @@ class WordEncoder:
         if n == 0:
             return np.zeros(0, np.int32), np.zeros(1, np.int64)
         joined = SEP.join(texts)
-        if joined.isascii() and joined.count(SEP) == n - 1 and not self._has_added(joined):
-            return self._encode_fast(texts)
+        lowered = joined.lower()
+        if joined.isascii() and joined.count(SEP) == n - 1 and not self._has_added(joined, lowered):
+            return self._encode_fast(lowered if self.lowercase else joined, n)
         take = [self.takes(t) for t in texts]
         mine = [i for i, ok in enumerate(take) if ok]
         rest = [i for i, ok in enumerate(take) if not ok]
-        parts = [(mine, self._encode_fast([texts[i] for i in mine]) if mine else None)]
+        parts = []
+        if mine:
+            sub = SEP.join(texts[i] for i in mine)
+            parts.append((mine, self._encode_fast(sub.lower() if self.lowercase else sub, len(mine))))
         if rest:
             enc = self.tok.encode_batch_fast([texts[i] for i in rest])
             parts.append((rest, ragged([e.ids for e in enc])))
-        return _merge(n, [(rows, p) for rows, p in parts if p is not None])
+        return _merge(n, parts)
 
-    def _has_added(self, joined: str) -> bool:
-        return any(a in joined for a in self.added) or (self.lowercase and any(a in joined.lower() for a in self.added))
-
-    def _encode_fast(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        words = self.words(texts)
+    def _encode_fast(self, normalized: str, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Ragged ids of the `n` texts that `normalized` holds, joined by SEP (and lowercased if the tokenizer
+        lowercases): one regex pass for the words, one dict lookup each."""
+        words = self.pattern.findall(normalized)
         ids = np.fromiter(map(self.vocab.get, words, itertools.repeat(self.unk)), dtype=np.int32, count=len(words))
         seps = np.flatnonzero(ids < 0)  # (N - 1,) positions of the separators
         ends = np.append(seps, len(ids))  # (N,) end of each text (exclusive)
         lengths = ends - np.concatenate([[0], seps + 1])
-        offsets = np.zeros(len(texts) + 1, dtype=np.int64)
+        offsets = np.zeros(n + 1, dtype=np.int64)
         np.cumsum(lengths, out=offsets[1:])
         return ids[ids >= 0], offsets
 
