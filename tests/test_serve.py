@@ -481,3 +481,72 @@ def test_sigterm_finishes_the_request_in_flight(runs, tmp_path):
     finally:
         assert load.stop_server(proc) in (0, -15)
     assert "Application shutdown complete" in (tmp_path / "serve.log").read_text()
+
+
+def _workers(pid: int) -> list[int]:
+    """The worker processes below a `serve --workers` supervisor (not multiprocessing's resource tracker)."""
+    from pathlib import Path
+
+    found = []
+    for p in load._tree(pid)[1:]:
+        try:
+            cmd = Path(f"/proc/{p}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"spawn_main" in cmd:
+            found.append(p)
+    return sorted(found)
+
+
+@pytest.mark.slow
+def test_workers_share_the_port_replace_a_dead_one_and_stop_on_sigterm(runs, tmp_path):
+    import os
+    import signal
+
+    from textcnn.serve.workers import balanced
+
+    if not balanced():
+        pytest.skip("--workers spreads connections with SO_REUSEPORT (Linux)")
+    port, log_path = load.free_port(), tmp_path / "serve.log"
+    proc = load.start_server(str(runs[0]), port, workers=2, log=log_path)
+    try:
+        deadline = time.monotonic() + 60
+        while len(workers := _workers(proc.pid)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert len(workers) == 2
+        before = {w: load.cpu_seconds(w) for w in workers}
+        res = asyncio.run(load._drive(port, 16, 20, 2000, 120, None, 0))
+        assert res["ok"] == 2000 and res["errors"] == 0
+        # 16 keep-alive connections spread over both workers' sockets: each one served some
+        assert all(load.cpu_seconds(w) > before[w] + 0.05 for w in workers), (before, workers)
+
+        os.kill(workers[0], signal.SIGKILL)  # a crash after start: the supervisor starts another
+        deadline = time.monotonic() + 60
+        while log_path.read_text().count("Application startup complete") < 3 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        now = _workers(proc.pid)
+        assert len(now) == 2 and workers[0] not in now and workers[1] in now
+        res = asyncio.run(load._drive(port, 4, 3, 200, 120, None, 1))
+        assert res["ok"] == 200 and res["errors"] == 0
+    finally:
+        assert load.stop_server(proc) == 0
+    text = log_path.read_text()
+    assert "starting another" in text and text.count("Application shutdown complete") == 2, text
+
+
+def test_workers_refuse_a_port_in_use(runs):
+    import socket
+
+    from typer.testing import CliRunner
+
+    from textcnn.cli import app
+    from textcnn.serve.workers import balanced
+
+    if not balanced():
+        pytest.skip("--workers spreads connections with SO_REUSEPORT (Linux)")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        res = CliRunner().invoke(app, ["serve", str(runs[0]), "--workers", "2", "--port", str(port)])
+    assert res.exit_code == 2 and f"cannot listen on 127.0.0.1:{port}" in res.output and "Traceback" not in res.output

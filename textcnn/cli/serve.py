@@ -47,7 +47,20 @@ def serve(
     max_texts: Annotated[int, typer.Option(min=1, help="Most texts per /v1/predict request.")] = 1000,
     max_chars: Annotated[int, typer.Option(min=1, help="Most characters per text.")] = 20_000,
     max_body_mb: Annotated[float, typer.Option(min=0.001, help="Largest request body, in MiB.")] = 2.0,
-    threads: Annotated[int | None, typer.Option(min=1, help="CPU threads for the models (default: torch's).")] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Server processes sharing the port, each with its own copy of the models (2 uses both cores of a 2-core machine).",
+        ),
+    ] = 1,
+    threads: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="CPU threads per worker (default: the usable cores divided among the workers; 1 on a busy machine).",
+        ),
+    ] = None,
     access_log: Annotated[bool, typer.Option(help="Log every request (costs time under load).")] = False,
 ) -> None:
     """Serve trained runs over HTTP: a JSON API (/v1/predict, /v1/explain, /v1/models, /healthz) and a page at /.
@@ -60,7 +73,7 @@ def serve(
 
       textcnn serve runs/sst2-cnn-20261125-101500 runs/sst2-lstm-20261125-120000 --port 8080
 
-      TEXTCNN_API_KEY=s3cret textcnn serve latest --host 0.0.0.0
+      TEXTCNN_API_KEY=s3cret textcnn serve latest --host 0.0.0.0 --workers 2
     """
     missing = [m for m in ("fastapi", "uvicorn") if importlib.util.find_spec(m) is None]
     if missing:
@@ -75,13 +88,12 @@ def serve(
         from textcnn.serve.app import serve as run_server
         from textcnn.serve.schemas import Limits
 
-        if threads:
-            from textcnn.runtime import set_threads
-
-            set_threads(threads)
         warning = host_warning(host)
         if warning:
             err.print(f"warning: {warning}", markup=False, highlight=False)
         limits = Limits(max_body_bytes=int(max_body_mb * 2**20), max_texts=max_texts, max_chars=max_chars)
-        run_server(list(runs), host=host, port=port, max_batch=max_batch, max_wait_ms=max_wait_ms,
-                   api_key=api_key or None, cors=cors or (), limits=limits, access_log=access_log)  # fmt: skip
+        code = run_server(list(runs), host=host, port=port, max_batch=max_batch, max_wait_ms=max_wait_ms,
+                   api_key=api_key or None, cors=cors or (), limits=limits, threads=threads, workers=workers,
+                   access_log=access_log)  # fmt: skip
+    if code:
+        raise typer.Exit(code)

@@ -17,7 +17,7 @@ CORS headers unless origins are given, and the page is served with a Content-Sec
 allows nothing but this server (no inline scripts, no third-party fetches). The interactive docs
 (/docs), which load scripts from a CDN, are off; the OpenAPI schema is at /v1/openapi.json.
 
-Not here: the schemas and limits (schemas.py), batching (batcher.py), the command-line options
+Not here: the schemas and limits (schemas.py), batching (batcher.py), several worker processes (workers.py), the command-line options
 (textcnn.cli.serve), prediction and explanation (textcnn.inference).
 """
 
@@ -28,7 +28,8 @@ import functools
 import hmac
 import json
 import logging
-from dataclasses import dataclass
+import os
+from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
@@ -40,6 +41,7 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from textcnn.errors import ServeError, TextcnnError
+from textcnn.runtime import usable_cores
 from textcnn.serve.batcher import MicroBatcher
 from textcnn.serve.schemas import (
     BadRequest,
@@ -52,6 +54,9 @@ from textcnn.serve.schemas import (
 )
 
 log = logging.getLogger(__name__)
+
+WORKER_SETTINGS = "TEXTCNN_SERVE_WORKER_SETTINGS"
+"""Where `serve(workers=N)` hands its settings to the worker processes uvicorn starts."""
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 STATIC = {"app.js": "text/javascript; charset=utf-8", "style.css": "text/css; charset=utf-8"}
@@ -90,13 +95,15 @@ class ServedModel:
     info: dict[str, Any]
 
 
-def load_predictors(runs: list[str]) -> list[Any]:
-    """A Predictor for each RUN (run folder, 'latest', dataset name, or export folder); RunError if one is missing."""
+def load_predictors(runs: list[str], threads: int | None = None) -> list[Any]:
+    """A Predictor for each RUN (run folder, 'latest', dataset name, or export folder); RunError if one is missing.
+
+    `threads`: CPU threads each model scores with (None: its engine's default)."""
     from textcnn.inference.predictor import Predictor
 
     if not runs:
         raise ServeError("name at least one run to serve")
-    return [Predictor.from_run(spec) for spec in runs]
+    return [Predictor.from_run(spec, threads=threads) for spec in runs]
 
 
 def model_info(name: str, predictor: Any) -> dict[str, Any]:
@@ -423,17 +430,54 @@ def serve(
     api_key: str | None = None,
     cors: list[str] | tuple[str, ...] = (),
     limits: Limits | None = None,
+    threads: int | None = None,
+    workers: int = 1,
     access_log: bool = False,
     log_level: str = "info",
-    on_ready=None,
-) -> None:
-    """Load `runs` and serve them with uvicorn until SIGINT or SIGTERM (in-flight requests finish first)."""
+) -> int:
+    """Load `runs` and serve them with uvicorn until SIGINT or SIGTERM (in-flight requests finish first).
+
+    `workers` > 1: that many server processes share the port (workers.py), each with its own copy of
+    the models and `threads` CPU threads (default: the usable cores divided among them). Returns the
+    exit code."""
     import uvicorn
 
-    predictors = load_predictors(runs)
-    app = create_app(
-        predictors, limits=limits, api_key=api_key, cors=cors, max_batch=max_batch, max_wait_ms=max_wait_ms
-    )
-    if on_ready is not None:
-        on_ready(app)
-    uvicorn.run(app, host=host, port=port, access_log=access_log, log_level=log_level, timeout_graceful_shutdown=30)
+    if workers < 1:
+        raise ServeError(f"workers must be at least 1, not {workers}")
+    predictors = load_predictors(runs, threads=threads or (None if workers == 1 else max(1, usable_cores() // workers)))
+    settings = {
+        "runs": [str(p.path) for p in predictors],  # resolved once: every worker serves the same folders
+        "threads": predictors[0].threads,
+        "limits": asdict(limits or Limits()),
+        "api_key": api_key,
+        "cors": list(cors),
+        "max_batch": max_batch,
+        "max_wait_ms": max_wait_ms,
+    }
+    options = {"host": host, "port": port, "access_log": access_log, "log_level": log_level,
+               "timeout_graceful_shutdown": 30}  # fmt: skip
+    if workers == 1:
+        uvicorn.run(app_from_settings(settings, predictors), **options)
+        return 0
+    del predictors  # loaded to fail here, once, with the one-line error; each worker loads its own
+    from textcnn.serve import workers as supervisor
+
+    if supervisor.balanced():
+        return supervisor.run(settings, workers, options)
+    os.environ[WORKER_SETTINGS] = json.dumps(settings)  # uvicorn's supervisor: one shared socket
+    uvicorn.run(f"{__name__}:worker_app", factory=True, workers=workers, **options)
+    return 0
+
+
+def worker_app() -> FastAPI:
+    """uvicorn's factory in each of its worker processes (platforms without SO_REUSEPORT): settings from the environment."""
+    return app_from_settings(json.loads(os.environ[WORKER_SETTINGS]))
+
+
+def app_from_settings(settings: dict[str, Any], predictors: list[Any] | None = None) -> FastAPI:
+    """The app `serve` builds from its settings (a worker process loads the runs itself)."""
+    if predictors is None:
+        predictors = load_predictors(settings["runs"], threads=settings["threads"])
+    return create_app(predictors, limits=Limits(**settings["limits"]), api_key=settings["api_key"],
+                      cors=tuple(settings["cors"]), max_batch=settings["max_batch"],
+                      max_wait_ms=settings["max_wait_ms"])  # fmt: skip

@@ -6,8 +6,9 @@ the server on a small machine), and has each send `POST /v1/predict` with `--tex
 request, one request at a time, until `--requests` requests are answered or `--seconds` pass. A
 warm-up (`--warmup` requests) runs first and is not counted. It measures requests/s, sentences/s,
 latency percentiles (client side: write to last byte read) and the server's resident memory
-(VmRSS from /proc) after the warm-up and at the end. Every response must be a 200 whose
-prediction count matches; anything else is counted as an error.
+(VmRSS from /proc; with `--workers`, the supervisor's and its workers' together) after the warm-up
+and at the end. Every response must be a 200 whose prediction count matches; anything else is
+counted as an error.
 
 Bounded on purpose: loopback only (127.0.0.1), at most 1,000 clients, 10 million requests and one
 hour. The sentences are synthetic (a seeded mix of common English words, about 20 a sentence, like
@@ -60,24 +61,46 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def _tree(pid: int) -> list[int]:
+    """pid and every process below it (Linux /proc): a server with --workers is a supervisor and its workers."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(stat.parent.name))
+    tree, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        tree.append(p)
+        todo.extend(children.get(p, []))
+    return tree
+
+
 def rss_mb(pid: int) -> float | None:
-    """Resident memory of a process in MB (Linux /proc), or None where that is not available."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        return None
-    return None
+    """Resident memory of a process and the processes below it, in MB (Linux /proc), or None where not available."""
+    total = None
+    for p in _tree(pid):
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total = (total or 0.0) + int(line.split()[1]) / 1024
+        except OSError:
+            continue
+    return total
 
 
 def cpu_seconds(pid: int) -> float | None:
-    """User + system CPU time of a process and its threads so far (Linux /proc), or None."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, IndexError, ValueError):
-        return None
+    """User + system CPU time so far of a process, its threads and the processes below it (Linux /proc), or None."""
+    total = None
+    for p in _tree(pid):
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total = (total or 0.0) + (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, IndexError, ValueError):
+            continue
+    return total
 
 
 def percentiles(latencies_s: list[float] | np.ndarray) -> dict[str, float]:
@@ -156,14 +179,16 @@ async def _drive(port, clients, n_texts, total, seconds, api_key, seed) -> dict[
 
 
 def start_server(run: str | list[str], port: int, *, max_batch: int = 256, max_wait_ms: float = 2.0,
-                 threads: int | None = None, api_key: str | None = None, log: Path | None = None,
-                 timeout: float = 180.0) -> subprocess.Popen:  # fmt: skip
+                 threads: int | None = None, workers: int = 1, api_key: str | None = None,
+                 log: Path | None = None, timeout: float = 180.0) -> subprocess.Popen:  # fmt: skip
     """`textcnn serve RUN [RUN ...]` on 127.0.0.1:port, returned once /healthz answers (RuntimeError if it never does)."""
     runs = [run] if isinstance(run, str) else list(run)
     cmd = [sys.executable, "-m", "textcnn", "serve", *runs, "--host", HOST, "--port", str(port),
            "--max-batch", str(max_batch), "--max-wait-ms", str(max_wait_ms)]  # fmt: skip
     if threads:
         cmd += ["--threads", str(threads)]
+    if workers > 1:
+        cmd += ["--workers", str(workers)]
     env = dict(os.environ)
     if api_key:
         env["TEXTCNN_API_KEY"] = api_key
@@ -212,6 +237,7 @@ def measure(
     max_batch: int = 256,
     max_wait_ms: float = 2.0,
     threads: int | None = None,
+    workers: int = 1,
     seed: int = 0,
     log: Path | None = None,
 ) -> dict[str, Any]:
@@ -220,7 +246,14 @@ def measure(
     api_key = "load-test-" + os.urandom(8).hex()
     port = free_port()
     proc = start_server(
-        run, port, max_batch=max_batch, max_wait_ms=max_wait_ms, threads=threads, api_key=api_key, log=log
+        run,
+        port,
+        max_batch=max_batch,
+        max_wait_ms=max_wait_ms,
+        threads=threads,
+        workers=workers,
+        api_key=api_key,
+        log=log,
     )
     try:
         rss_start_up = rss_mb(proc.pid)
@@ -255,6 +288,7 @@ def measure(
         "max_batch": max_batch,
         "max_wait_ms": max_wait_ms,
         "server_exit_code": code,
+        "workers": workers,
         "machine": _machine(threads),
     }
 
@@ -291,7 +325,7 @@ def render(r: dict[str, Any]) -> str:
     )
     return "\n".join([
         f"textcnn serve load test: {r['run']}",
-        f"  machine: {m['cpus']} CPUs, {m['platform']}, Python {m['python']}, torch {m['torch']}, server threads {m['threads'] or 'default'}",
+        f"  machine: {m['cpus']} CPUs, {m['platform']}, Python {m['python']}, torch {m['torch']}, server workers {r.get('workers', 1)} x threads {m['threads'] or 'default'}",
         f"  {r['clients']} clients x {r['texts_per_request']} texts/request, max_batch {r['max_batch']}, max_wait_ms {r['max_wait_ms']}, "
         f"{r['warmup_requests']} warm-up requests not counted",
         f"  {r['requests']:,} requests in {r['seconds']:.1f} s: {r['requests_per_s']:,.0f} requests/s, {r['sentences_per_s']:,.0f} sentences/s, "
@@ -318,13 +352,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--warmup", type=int, default=2000, help="Warm-up requests, not counted (default 2000).")
     ap.add_argument("--max-batch", type=int, default=256)
     ap.add_argument("--max-wait-ms", type=float, default=2.0)
-    ap.add_argument("--threads", type=int, default=None, help="The server's CPU threads (default: torch's).")
+    ap.add_argument("--threads", type=int, default=None, help="The server's CPU threads per worker (default: its own).")
+    ap.add_argument("--workers", type=int, default=1, help="Server processes (textcnn serve --workers; default 1).")
     ap.add_argument("--json", type=Path, default=None, help="Also write the record here.")
     ap.add_argument("--log", type=Path, default=None, help="Write the server's output here.")
     a = ap.parse_args(argv)
     try:
         r = measure(a.run, clients=a.clients, texts=a.texts, requests=a.requests, seconds=a.seconds, warmup=a.warmup,
-                    max_batch=a.max_batch, max_wait_ms=a.max_wait_ms, threads=a.threads, log=a.log)  # fmt: skip
+                    max_batch=a.max_batch, max_wait_ms=a.max_wait_ms, threads=a.threads, workers=a.workers, log=a.log)  # fmt: skip
     except (ValueError, RuntimeError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
