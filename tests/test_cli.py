@@ -137,6 +137,23 @@ def test_corrupted_weights_are_a_clear_error(trained, tmp_path):
     assert "model.safetensors" in res.output and "Traceback" not in res.output
 
 
+def test_main_builds_only_the_command_it_runs(trained):
+    """`main()` gives Typer only the command the arguments name: the same output and exit code as the
+    whole app (which keeps every command)."""
+    from textcnn.cli import COMMANDS, invoked
+
+    assert invoked(["-v", "predict", "RUN", "--top-k", "2"]) == "predict"
+    assert invoked(["--help"]) is None and invoked(["predikt", "x"]) is None and invoked([]) is None
+    _, out, _ = trained
+    for args in (["predict", str(out), "a wonderful film", "--format", "json"], ["predict", "-h"], ["predict"],
+                 ["predikt", "x"]):  # fmt: skip
+        got = subprocess.run([sys.executable, "-m", "textcnn", *args], capture_output=True, text=True)
+        want = runner.invoke(app, args, prog_name="python -m textcnn")
+        assert got.returncode == want.exit_code, args
+        assert (got.stdout + got.stderr).split() == want.output.split(), args  # line wrapping follows the terminal
+    assert len(app.registered_commands) == len(COMMANDS)
+
+
 def test_help_does_not_import_torch():
     code = (
         "import sys; from textcnn.cli import app; assert 'torch' not in sys.modules and 'datasets' not in sys.modules"
