@@ -438,8 +438,8 @@ def serve(
     """Load `runs` and serve them with uvicorn until SIGINT or SIGTERM (in-flight requests finish first).
 
     `workers` > 1: that many server processes share the port (workers.py), each with its own copy of
-    the models and `threads` CPU threads (default: the usable cores divided among them). Returns the
-    exit code."""
+    the models and `threads` CPU threads (default: the usable cores divided among them); they are
+    spawned, so a script of your own calls this under `if __name__ == "__main__":`. Returns the exit code."""
     import uvicorn
 
     if workers < 1:
