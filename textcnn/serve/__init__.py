@@ -7,6 +7,8 @@
 - `app.py`: the FastAPI app (`create_app`): /healthz, /v1/models, /v1/predict, /v1/explain, the
   page at /, the API key, the body-size guard and the error handlers that turn every bad input into
   a 4xx with a one-line JSON `{"error": ...}`; `serve()` runs it with uvicorn.
+- `workers.py`: `serve --workers N`: N server processes on one port (SO_REUSEPORT), supervised
+  (a crashed worker is replaced, SIGTERM drains each).
 - `load.py`: the load test (`python -m textcnn.serve.load RUN`): a server subprocess, N concurrent
   keep-alive clients on loopback, throughput, latency percentiles and the server's memory.
 - `static/`: the page (HTML, CSS, JavaScript), shipped in the package; nothing is fetched from the internet.
