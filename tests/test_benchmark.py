@@ -207,6 +207,24 @@ def test_markdown_puts_the_three_side_by_side():
     assert bm.KIM2014["sst2"]["multichannel"] == 0.881 and bm.KIM2014["trec"]["rand"] == 0.912
 
 
+def test_records_without_a_time_are_summarized_and_shown_as_a_dash():
+    """Records gathered from runs that kept no training time (docs/results/benchmark/cv_table.py) still
+    give accuracies; the time is the median of those that have one, or a dash."""
+    plan = bm.DatasetPlan("mr", "cv10", "x", ["a"] * 20, np.zeros(20, dtype=np.int64), ["neg", "pos"])
+
+    def rec(seed, fold, acc, secs):
+        return bm.RunRecord("mr", "textcnn", "cnn", fold, seed, acc, secs, 18, 2, "x")
+
+    records = [rec(0, 0, 0.7, None), rec(0, 1, 0.8, 30.0), rec(1, 0, 0.9, None), rec(1, 1, 0.6, 10.0)]
+    rep = bm.summarize(bm.BenchmarkResult({}, {"mr": plan}, records, {}))
+    s = rep["datasets"]["mr"]["textcnn"]["cnn"]
+    assert s["accuracies"] == pytest.approx([0.75, 0.75]) and s["train_seconds"] == 20.0
+    rep = bm.summarize(bm.BenchmarkResult({}, {"mr": plan}, [rec(0, 0, 0.7, None)], {}))
+    assert rep["datasets"]["mr"]["textcnn"]["cnn"]["train_seconds"] is None
+    row = next(line for line in benchmark_markdown(rep).splitlines() if line.startswith("| mr |"))
+    assert row.rstrip(" |").endswith("–")
+
+
 def test_an_interrupted_run_is_resumed_when_its_settings_match(tmp_path):
     from textcnn.config import load_config, resolve_for_data, to_toml
 

@@ -356,9 +356,10 @@ class RunRecord:
     fold: int | None
     seed: int
     accuracy: float
-    train_seconds: float
-    n_train: int
-    n_test: int
+    train_seconds: float | None
+    """None only in records gathered from runs that did not keep it."""
+    n_train: int | None
+    n_test: int | None
     run_dir: str
     reused: bool = False
 
@@ -587,13 +588,14 @@ def _fasttext_run(cfg: Config, split_dir: Path, run_dir: Path, plan, variant: st
 # Summary: the benchmark.json dict
 
 
-def _stats(accuracies: list[float], seconds: list[float]) -> dict[str, Any]:
+def _stats(accuracies: list[float], seconds: list[float | None]) -> dict[str, Any]:
+    timed = [s for s in seconds if s is not None]  # records gathered from elsewhere may carry no time
     return {
         "accuracies": accuracies,
         "median": statistics.median(accuracies),
         "mean": statistics.fmean(accuracies),
         "sd": statistics.stdev(accuracies) if len(accuracies) > 1 else 0.0,
-        "train_seconds": statistics.median(seconds),
+        "train_seconds": statistics.median(timed) if timed else None,
     }
 
 

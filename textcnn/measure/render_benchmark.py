@@ -64,7 +64,7 @@ def _acc(s: dict[str, Any] | None) -> str:
 
 
 def _secs(s: dict[str, Any] | None) -> str:
-    return "–" if not s else f"{fmt(s['train_seconds'])} s"
+    return "–" if not s or s["train_seconds"] is None else f"{fmt(s['train_seconds'])} s"
 
 
 def benchmark_markdown(rep: dict[str, Any], *, command: str | None = None, kim_variant: str = "rand",
