@@ -17,8 +17,9 @@ CORS headers unless origins are given, and the page is served with a Content-Sec
 allows nothing but this server (no inline scripts, no third-party fetches). The interactive docs
 (/docs), which load scripts from a CDN, are off; the OpenAPI schema is at /v1/openapi.json.
 
-Not here: the schemas and limits (schemas.py), batching (batcher.py), several worker processes (workers.py), the command-line options
-(textcnn.cli.serve), prediction and explanation (textcnn.inference).
+Not here: the schemas and limits (schemas.py), batching (batcher.py), several worker processes
+(workers.py), the command-line options (textcnn.cli.serve), prediction and explanation
+(textcnn.inference).
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ from textcnn.serve.schemas import (
 log = logging.getLogger(__name__)
 
 WORKER_SETTINGS = "TEXTCNN_SERVE_WORKER_SETTINGS"
-"""Where `serve(workers=N)` hands its settings to the worker processes uvicorn starts."""
+"""Where `serve(workers=N)` hands its settings to uvicorn's worker processes (platforms without SO_REUSEPORT)."""
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 STATIC = {"app.js": "text/javascript; charset=utf-8", "style.css": "text/css; charset=utf-8"}
