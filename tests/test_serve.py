@@ -550,3 +550,17 @@ def test_workers_refuse_a_port_in_use(runs):
         port = s.getsockname()[1]
         res = CliRunner().invoke(app, ["serve", str(runs[0]), "--workers", "2", "--port", str(port)])
     assert res.exit_code == 2 and f"cannot listen on 127.0.0.1:{port}" in res.output and "Traceback" not in res.output
+
+
+def test_worker_sockets_bind_as_uvicorn_does():
+    from textcnn.errors import ServeError
+    from textcnn.serve.workers import listen
+
+    with listen("localhost", 0, reuse_port=True) as s:
+        assert s.getsockname()[0] == "127.0.0.1"  # uvicorn's reading of "localhost", not ::1
+        with listen("127.0.0.1", s.getsockname()[1], reuse_port=True):  # the workers share the port
+            pass
+        with pytest.raises(ServeError, match="cannot listen on"):
+            listen("127.0.0.1", s.getsockname()[1], reuse_port=False)  # the supervisor's check
+    with pytest.raises(ServeError, match="cannot listen on no.such.host.invalid"):
+        listen("no.such.host.invalid", 8000, reuse_port=True)
