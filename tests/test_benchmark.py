@@ -204,6 +204,10 @@ def test_markdown_puts_the_three_side_by_side():
     row = next(line for line in md.splitlines() if line.startswith("| mr |"))
     assert "10-fold CV" in row and "81.0 ± 1.0" in row and "**+2.0**" in row and "76.1" in row and "+4.9" in row
     assert benchmark_markdown(rep, command="textcnn benchmark mr") == md  # deterministic
+    from textcnn.measure.render_benchmark import _diff
+
+    assert _diff(0.7560, 0.7557) == "+0.0" and _diff(0.7557, 0.7560) == "+0.0"  # level: neither bold nor -0.0
+    assert _diff(0.7580, 0.7557) == "**+0.2**" and _diff(0.7557, 0.7580) == "-0.2"
     assert bm.KIM2014["sst2"]["multichannel"] == 0.881 and bm.KIM2014["trec"]["rand"] == 0.912
 
 

@@ -46,7 +46,7 @@ def _pct(x: float | None) -> str:
 def _diff(a: float | None, b: float | None) -> str:
     if a is None or b is None:
         return "–"
-    d = 100 * (a - b)
+    d = round(100 * (a - b), 1) + 0.0  # bold only where the printed difference is ahead (+0.0 is level); no -0.0
     return f"**{d:+.1f}**" if d > 0 else f"{d:+.1f}"
 
 
