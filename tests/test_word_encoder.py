@@ -140,3 +140,22 @@ def test_real_sets_train_and_encode_the_same(name):
     ours = train_tokenizer(texts, cfg)
     assert ours.to_str() == _rust_word_tokenizer(texts, cfg).to_str()
     assert _rows(*WordEncoder.of(ours).encode(texts)) == [e.ids for e in ours.encode_batch_fast(texts)]
+
+
+def test_find_words_is_the_word_pattern_on_every_short_string():
+    """The faster pass (a tab before each "n't", the pattern without its lazy lookahead) finds exactly the
+    pattern's words: every string of up to 6 of the characters its alternatives turn on."""
+    import itertools
+    import re
+
+    full = re.compile(word_encoder.WORD_PATTERN, re.ASCII)
+    chars = ["n", "'", "t", "d", "l", "s", " ", "\v"]
+    checked = 0
+    for n in range(7):
+        for combo in itertools.product(chars, repeat=n):
+            text = "".join(combo)
+            assert word_encoder.find_words(text) == full.findall(text), repr(text)
+            checked += 1
+    assert checked == sum(len(chars) ** n for n in range(7))
+    long = "They don't, we'lln't; 'dn't isn't n'tx 'lln't ain't\x00can't\nwon't " * 50
+    assert word_encoder.find_words(long) == full.findall(long)
