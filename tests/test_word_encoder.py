@@ -159,3 +159,44 @@ def test_find_words_is_the_word_pattern_on_every_short_string():
     assert checked == sum(len(chars) ** n for n in range(7))
     long = "They don't, we'lln't; 'dn't isn't n'tx 'lln't ain't\x00can't\nwon't " * 50
     assert word_encoder.find_words(long) == full.findall(long)
+
+
+# Characters where Python's Unicode classes, its NFKC or its lowercasing could part from Rust's: marks,
+# connector punctuation, numbers, spaces, a final sigma, Turkish and Greek title case, ligatures,
+# fullwidth forms, zero-width joiners, controls, CJK, scripts with vowel signs, and U+1078C (new in
+# Unicode 14: Python NFKC maps it, the Rust tables do not know it).
+TRICKY = list(
+    "éßİıΣσςǅᾈﬁﬓ½²٣‿⁀＿Ａｂ１。、「」“”‘’—–…€£¥©®™°±×÷→√∞♥★😀👍🏽\u200d\u0301\u0307\u00a0\u2028\u2029\u3000\x85"
+)
+TRICKY += list("中文字한국어кириллицаΑΒΓक्षिअंग्रेज़ीالعربية")
+UNICODE_TEXTS = st.lists(
+    st.lists(st.one_of(ALPHABET, st.sampled_from(TRICKY), st.characters(exclude_categories=("Cs",))), max_size=25).map(
+        "".join
+    ),
+    min_size=1,
+    max_size=60,
+)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(texts=UNICODE_TEXTS)
+def test_non_ascii_texts_get_the_rust_words_and_ids(tok, texts):
+    """Non-ASCII texts whose characters Python and Rust class alike take the Unicode regex pass; every
+    word counted and every id must still be Rust's."""
+    words = WordEncoder.of(tok)
+    rust = (w for t in texts for w, _ in tok.pre_tokenizer.pre_tokenize_str(tok.normalizer.normalize_str(t)))
+    assert word_encoder.count_words(texts, words.lowercase, tok) == Counter(rust)
+    assert _rows(*words.encode(texts)) == [e.ids for e in tok.encode_batch(texts)]
+
+
+def test_the_unicode_pass_takes_letters_punctuation_and_symbols_only(tok):
+    safe = word_encoder.safe_normalized
+    assert safe("Café crème — naïve “quoted” ﬁne €5", True) == "café crème — naïve “quoted” fine €5"
+    assert safe("Στο ΣΠΙΤΙ", True) is None  # a capital sigma: Python lowercases it by context
+    assert safe("İstanbul", True) is None  # lowercases to i + a combining dot (a mark)
+    assert safe("a\u0301 ½", False) == "á 1⁄2"  # NFKC composes and decomposes first, as Rust's does
+    for text in ("x\u0301", "x‿y", "〇", "٣", "a\u2028b", "a\x85b", "a\x1cb", "👍🏽\u200d"):
+        assert safe(text, False) is None, repr(text)
+    words = WordEncoder.of(tok)
+    mixed = ["Café crème — naïve"] * 3 + ["İstanbul", "plain ascii"]
+    assert _rows(*words.encode(mixed)) == [e.ids for e in tok.encode_batch(mixed)]

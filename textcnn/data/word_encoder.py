@@ -24,6 +24,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
+import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -41,13 +42,46 @@ CHUNK_CHARS = 1 << 20
 MIN_TEXTS = 64
 """Batches smaller than this use the Rust tokenizer (building the encoder reads the whole vocabulary)."""
 
-_FULL = re.compile(WORD_PATTERN, re.ASCII)
-_FAST = re.compile(r"n't|'(?:s|ve|re|d|ll|m)\b(?!\v)|\w+|[^\w\s]", re.ASCII)
-_NT = re.compile(r"n't\b", re.ASCII)
+_FAST_PATTERN = r"n't|'(?:s|ve|re|d|ll|m)\b(?!\v)|\w+|[^\w\s]"
+_PATTERNS = {  # ASCII texts: re.ASCII classes; other texts, once safe_normalized: Unicode classes
+    flags: (re.compile(WORD_PATTERN, flags), re.compile(_FAST_PATTERN, flags), re.compile(r"n't\b", flags))
+    for flags in (re.ASCII, re.UNICODE)
+}
+SAFE_CATEGORIES = frozenset({"Lu", "Ll", "Lt", "Lm", "Lo", "Pd", "Ps", "Pe", "Pi", "Pf", "Po", "Sm", "Sc", "Sk", "So"})
+"""Unicode categories on which Python's `\\w`, `\\s` and `\\b` agree with onig's (the Rust regex):
+letters are word characters to both; punctuation (but connectors, which are word characters to onig)
+and symbols are neither word nor space to either. Marks, numbers other than ASCII digits, spaces,
+controls and unassigned characters are left to Rust."""
+OLD_UNICODE = unicodedata.ucd_3_2_0
+"""Unicode 3.2's tables: a character must be assigned, and in `SAFE_CATEGORIES`, in them too."""
+_NOT_SPACE_TO_RUST = frozenset("\x1c\x1d\x1e\x1f")  # whitespace to Python's Unicode \s, not to Rust
 
 
-def find_words(text: str) -> list[str]:
-    """`re.findall(WORD_PATTERN, text, re.ASCII)`, about 1.5x faster.
+def safe_normalized(text: str, lowercase: bool) -> str | None:
+    """`text` as the Rust normalizer makes it (NFKC, then lowercase), when Python's Unicode regex finds
+    the words of it that onig would (every character ASCII or in `SAFE_CATEGORIES`); else None.
+
+    Characters Unicode 3.2 had not assigned are left to Rust, whose Unicode tables are older than
+    Python's (NFKC maps U+1078C, new in Unicode 14, to "ɗ" here and leaves it there), and so is a
+    capital sigma: Python lowercases it to a final sigma at the end of a word."""
+    if any(not c.isascii() and OLD_UNICODE.category(c) == "Cn" for c in set(text)):
+        return None
+    n = unicodedata.normalize("NFKC", text)
+    if lowercase:
+        if "\u03a3" in n:
+            return None
+        n = n.lower()
+    for c in set(n):
+        if c.isascii():
+            if c in _NOT_SPACE_TO_RUST:
+                return None
+        elif unicodedata.category(c) not in SAFE_CATEGORIES or OLD_UNICODE.category(c) not in SAFE_CATEGORIES:
+            return None
+    return n
+
+
+def find_words(text: str, flags: int = re.ASCII) -> list[str]:
+    """`re.findall(WORD_PATTERN, text, flags)`, about 1.5x faster.
 
     The pattern's lazy alternative `\\w+?(?=n't\\b)` (the word before a "n't": "do" of "don't") tries its
     lookahead at every letter of every word. Here a vertical tab goes before each "n't" at a word
@@ -56,11 +90,12 @@ def find_words(text: str) -> list[str]:
     end at an inserted tab (`(?!\\v)`: in the text as given, the "n't" touches it with no boundary). A
     text that holds a vertical tab of its own takes the full pattern. tests/test_word_encoder.py checks
     it against the full pattern on every short string over the characters that matter."""
+    full, fast, nt = _PATTERNS[flags]
     if "\v" in text:
-        return _FULL.findall(text)
+        return full.findall(text)
     if "n't" in text:
-        text = _NT.sub("\vn't", text)
-    return _FAST.findall(text)
+        text = nt.sub("\vn't", text)
+    return fast.findall(text)
 
 
 def _spec_matches(spec: dict[str, Any], word_pattern: str) -> bool | None:
@@ -142,20 +177,35 @@ class WordEncoder:
             return self._encode_fast(lowered if self.lowercase else joined, n)
         take = [self.takes(t) for t in texts]
         mine = [i for i, ok in enumerate(take) if ok]
-        rest = [i for i, ok in enumerate(take) if not ok]
+        unicode, rest, normalized = [], [], []
+        for i, ok in enumerate(take):
+            if not ok:
+                norm = self._unicode_normalized(texts[i])
+                (rest if norm is None else unicode).append(i)
+                if norm is not None:
+                    normalized.append(norm)
         parts = []
         if mine:
             sub = SEP.join(texts[i] for i in mine)
             parts.append((mine, self._encode_fast(sub.lower() if self.lowercase else sub, len(mine))))
+        if unicode:
+            parts.append((unicode, self._encode_fast(SEP.join(normalized), len(unicode), re.UNICODE)))
         if rest:
             enc = self.tok.encode_batch_fast([texts[i] for i in rest])
             parts.append((rest, ragged([e.ids for e in enc])))
         return _merge(n, parts)
 
-    def _encode_fast(self, normalized: str, n: int) -> tuple[np.ndarray, np.ndarray]:
-        """Ragged ids of the `n` texts that `normalized` holds, joined by SEP (and lowercased if the tokenizer
-        lowercases): one regex pass for the words, one dict lookup each."""
-        words = find_words(normalized)
+    def _unicode_normalized(self, text: str) -> str | None:
+        """A non-ASCII text normalized for the Unicode regex pass, or None: Rust encodes it."""
+        if SEP in text or self._has_added(text, text.lower()):
+            return None
+        n = safe_normalized(text, self.lowercase)
+        return None if n is None or self._has_added(n, n) else n
+
+    def _encode_fast(self, normalized: str, n: int, flags: int = re.ASCII) -> tuple[np.ndarray, np.ndarray]:
+        """Ragged ids of the `n` texts that `normalized` holds, joined by SEP (and normalized as the
+        tokenizer normalizes): one regex pass for the words, one dict lookup each."""
+        words = find_words(normalized, flags)
         ids = np.fromiter(map(self.vocab.get, words, itertools.repeat(self.unk)), dtype=np.int32, count=len(words))
         seps = np.flatnonzero(ids < 0)  # (N - 1,) positions of the separators
         ends = np.append(seps, len(ids))  # (N,) end of each text (exclusive)
@@ -189,10 +239,17 @@ def count_words(texts: Iterable[str], lowercase: bool, tok: Any) -> Counter:
         plain = [t for t in chunk if t.isascii()]
         joined = "\n".join(plain)
         counts.update(find_words(joined.lower() if lowercase else joined))
+        unicode = []
         for t in chunk:
-            if not t.isascii():
+            if t.isascii():
+                continue
+            n = safe_normalized(t, lowercase)
+            if n is not None:
+                unicode.append(n)
+            else:
                 words = tok.pre_tokenizer.pre_tokenize_str(tok.normalizer.normalize_str(t))
                 counts.update(w for w, _ in words)
+        counts.update(find_words("\n".join(unicode), re.UNICODE))
     return counts
 
 
