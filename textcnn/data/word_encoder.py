@@ -9,8 +9,10 @@ trains with `kind = "word"` (NFKC, optional lowercase, `WORD_PATTERN`, WordLevel
 Exact by construction on the texts it takes, and tested against the Rust tokenizer: ASCII texts
 (there NFKC is the identity, Unicode lowercasing is ASCII lowercasing, and the ASCII classes of
 Python's `re` are onig's), holding no added token (`[PAD]`, `[UNK]`, which the Rust side matches in
-the raw text) and no separator character. The other texts of a batch go to the Rust tokenizer and the
-results are merged in input order. `WordEncoder.of(tok)` is None for any other tokenizer (subword
+the raw text) and no separator character; and, normalized here (NFKC, lowercase), non-ASCII texts whose
+characters Python's Unicode classes treat as onig's do (`safe_normalized`: letters, punctuation,
+symbols). The other texts of a batch go to the Rust tokenizer and the results are merged in input
+order. `WordEncoder.of(tok)` is None for any other tokenizer (subword
 kinds, a user's own tokenizer.json): those always use Rust.
 
 `count_words` counts words the same way for training a word-level vocabulary (tokenizer.py builds the
