@@ -149,33 +149,21 @@ def finish_split(mapped: datasets.Dataset, keep_unlabelled: bool) -> Split:
 
 
 def _text_hashes(texts: pa.ChunkedArray, rows_per_block: int = 20_000) -> np.ndarray:
-    """(N,) uint64: a 64-bit polynomial hash of each text's UTF-8 bytes and its length, computed with
-    numpy straight from the Arrow buffers in blocks, so a large split is never copied or turned into
-    Python strings (two different texts share a hash with probability ~N^2 / 2^64)."""
+    """(N,) uint64: Python's own 64-bit hash of each text, taken in blocks of `rows_per_block` Python
+    strings, so a large split is never held as Python strings at once (two different texts share a
+    hash with probability ~N^2 / 2^64). The hashes are compared within one process only (they change
+    with PYTHONHASHSEED): 0.25 s for 500,000 reviews, where a numpy polynomial hash over the Arrow
+    buffers took 4.9 s."""
     import numpy as np
-    import pyarrow as pa
 
-    out = np.empty(len(texts), dtype=np.uint64)
+    out = np.empty(len(texts), dtype=np.int64)
     row = 0
     for chunk in texts.chunks:
-        offset_type = np.int32 if pa.types.is_string(chunk.type) else np.int64  # string / large_string
         for start in range(0, len(chunk), rows_per_block):
-            part = chunk.slice(start, rows_per_block)
-            offsets = np.frombuffer(part.buffers()[1], dtype=offset_type)[part.offset : part.offset + len(part) + 1]
-            offsets = offsets.astype(np.int64)
-            data = np.frombuffer(part.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]] if len(part) else []
-            starts, lengths = offsets[:-1] - offsets[0], np.diff(offsets)
-            pos = np.arange(len(data), dtype=np.int64) - np.repeat(starts, lengths)  # byte index within its text
-            powers = np.cumprod(np.full(int(lengths.max(initial=0)) + 1, _HASH_BASE, dtype=np.uint64))
-            terms = (np.asarray(data, dtype=np.uint64) + np.uint64(1)) * powers[pos]  # wraps mod 2^64
-            sums = np.concatenate([np.zeros(1, dtype=np.uint64), np.cumsum(terms, dtype=np.uint64)])
-            h = sums[starts + lengths] - sums[starts]
-            out[row : row + len(part)] = h ^ (lengths.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15))
+            part = chunk.slice(start, rows_per_block).to_pylist()
+            out[row : row + len(part)] = np.fromiter(map(hash, part), dtype=np.int64, count=len(part))
             row += len(part)
-    return out
-
-
-_HASH_BASE = 0x100000001B3  # the 64-bit FNV prime, as a polynomial base
+    return out.view(np.uint64)
 
 
 def take_rows(s: Split, positions: np.ndarray, rows_in: int | None = None) -> Split:
