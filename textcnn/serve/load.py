@@ -78,29 +78,40 @@ def _tree(pid: int) -> list[int]:
     return tree
 
 
-def rss_mb(pid: int) -> float | None:
-    """Resident memory of a process and the processes below it, in MB (Linux /proc), or None where not available."""
-    total = None
+def _tree_total(pid: int, read: Any) -> float | None:
+    """The sum of `read(p)` over pid and the processes below it (Linux /proc), skipping those that
+    cannot be read (gone, not Linux); None when none could be."""
+    values = []
     for p in _tree(pid):
         try:
-            for line in Path(f"/proc/{p}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total = (total or 0.0) + int(line.split()[1]) / 1024
-        except OSError:
+            values.append(read(p))
+        except (OSError, IndexError, ValueError):
             continue
-    return total
+    return sum(values) if values else None
+
+
+def _rss_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise ValueError(f"process {pid} has no resident memory (a zombie)")
+
+
+def rss_mb(pid: int) -> float | None:
+    """Resident memory of a process and the processes below it, in MB (Linux /proc), or None where not available."""
+    kb = _tree_total(pid, _rss_kb)
+    return None if kb is None else kb / 1024
 
 
 def cpu_seconds(pid: int) -> float | None:
     """User + system CPU time so far of a process, its threads and the processes below it (Linux /proc), or None."""
-    total = None
-    for p in _tree(pid):
-        try:
-            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-            total = (total or 0.0) + (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-        except (OSError, IndexError, ValueError):
-            continue
-    return total
+    ticks = _tree_total(pid, _cpu_ticks)
+    return None if ticks is None else ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_ticks(pid: int) -> int:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime + stime
 
 
 def percentiles(latencies_s: list[float] | np.ndarray) -> dict[str, float]:
