@@ -445,10 +445,11 @@ def serve(
 
     if workers < 1:
         raise ServeError(f"workers must be at least 1, not {workers}")
-    predictors = load_predictors(runs, threads=threads or (None if workers == 1 else max(1, usable_cores() // workers)))
+    threads = threads or (None if workers == 1 else max(1, usable_cores() // workers))
+    predictors = load_predictors(runs, threads=threads)
     settings = {
         "runs": [str(p.path) for p in predictors],  # resolved once: every worker serves the same folders
-        "threads": predictors[0].threads,
+        "threads": threads,
         "limits": asdict(limits or Limits()),
         "api_key": api_key,
         "cors": list(cors),
