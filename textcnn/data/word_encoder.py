@@ -174,18 +174,19 @@ class WordEncoder:
         if n == 0:
             return np.zeros(0, np.int32), np.zeros(1, np.int64)
         joined = SEP.join(texts)
-        lowered = joined.lower()
-        if joined.isascii() and joined.count(SEP) == n - 1 and not self._has_added(joined, lowered):
-            return self._encode_fast(lowered if self.lowercase else joined, n)
-        take = [self.takes(t) for t in texts]
-        mine = [i for i, ok in enumerate(take) if ok]
-        unicode, rest, normalized = [], [], []
-        for i, ok in enumerate(take):
-            if not ok:
-                norm = self._unicode_normalized(texts[i])
-                (rest if norm is None else unicode).append(i)
-                if norm is not None:
-                    normalized.append(norm)
+        if joined.isascii() and joined.count(SEP) == n - 1:
+            lowered = joined.lower()
+            if not self._has_added(joined, lowered):
+                return self._encode_fast(lowered if self.lowercase else joined, n)
+        mine, unicode, normalized, rest = [], [], [], []
+        for i, t in enumerate(texts):
+            if self.takes(t):
+                mine.append(i)
+            elif (norm := self._unicode_normalized(t)) is not None:
+                unicode.append(i)
+                normalized.append(norm)
+            else:
+                rest.append(i)
         parts = []
         if mine:
             sub = SEP.join(texts[i] for i in mine)
@@ -235,7 +236,8 @@ def _merge(n: int, parts: list[tuple[list[int], tuple[np.ndarray, np.ndarray]]])
 
 def count_words(texts: Iterable[str], lowercase: bool, tok: Any) -> Counter:
     """How often each word of `texts` occurs, as the Rust WordLevel trainer counts them: ASCII texts by the
-    regex pass, the others through `tok`'s own normalizer and pre-tokenizer."""
+    regex pass, non-ASCII ones that `safe_normalized` takes by the Unicode regex pass, the others
+    through `tok`'s own normalizer and pre-tokenizer."""
     counts: Counter = Counter()
     for chunk in _by_chars(texts, CHUNK_CHARS):
         plain = [t for t in chunk if t.isascii()]
