@@ -117,13 +117,48 @@ def test_encoded_ids_are_int32_and_the_tokenizer_is_cached_by_fingerprint(tmp_pa
     csv = tmp_path / "d.csv"
     csv.write_text("text,label\n" + "\n".join(f'"{t}",{i % 2}' for i, t in enumerate(CORPUS)) + "\n")
     ds = datasets.load_dataset("csv", data_files=str(csv), split="train", cache_dir=str(tmp_path / "cache"))
-    first = train_tokenizer_cached(ds, TokenizerConfig())
+    first, ids = train_tokenizer_cached(ds, TokenizerConfig(), 6)
     assert first.to_str() == train_tokenizer(CORPUS, TokenizerConfig()).to_str()
-    assert encode_dataset(ds, first, 256).ids.dtype == np.int32
-    monkeypatch.setattr(tokmod, "train_tokenizer", lambda *a, **k: pytest.fail("trained again"))
-    assert train_tokenizer_cached(ds, TokenizerConfig()).to_str() == first.to_str()  # read back
+    # the ids of the training pass are the ones encoding gives, truncation included
+    plain = encode_list(first, CORPUS, [i % 2 for i in range(len(CORPUS))], 6)
+    assert all(np.array_equal(x, y) for x, y in zip(ids, (plain.ids, plain.offsets, plain.n_tokens), strict=True))
+    written = encode_dataset(ds, first, 6, ids)  # written to the cache as they are
+    assert written.ids.dtype == np.int32 and written.truncated == plain.truncated > 0
+    assert np.array_equal(written.ids, plain.ids) and np.array_equal(written.offsets, plain.offsets)
+    assert np.array_equal(written.labels, plain.labels)
+    monkeypatch.setattr(tokmod, "train_word_level", lambda *a, **k: pytest.fail("trained again"))
+    again, no_ids = train_tokenizer_cached(ds, TokenizerConfig(), 6)
+    assert again.to_str() == first.to_str() and no_ids is None  # read back
     with pytest.raises(pytest.fail.Exception):  # other settings: another key
         train_tokenizer_cached(ds, TokenizerConfig(lowercase=False))
+
+
+def test_a_large_set_is_counted_in_parts_on_several_cores_with_the_same_result(tmp_path, monkeypatch):
+    datasets = pytest.importorskip("datasets")
+    from textcnn.data import tokenizer as tokmod
+
+    csv = tmp_path / "d.csv"
+    csv.write_text("text,label\n" + "\n".join(f'"{t}",{i % 2}' for i, t in enumerate(CORPUS * 7)) + "\n")
+    ds = datasets.load_dataset("csv", data_files=str(csv), split="train", cache_dir=str(tmp_path / "cache"))
+    ds = ds.select(range(3, len(ds)))  # an indices mapping, as a carved train split has
+    monkeypatch.setattr(tokmod, "PARALLEL_BYTES", 0)
+    assert len(tokmod._text_shards(ds, 3)) == 3 and len(tokmod._text_shards(ds, 1)) == 1
+    assert [t for s in tokmod._text_shards(ds, 3) for t in s()] == ds["text"]  # pyarrow's gather, in order
+    assert list(tokmod._texts_of(ds.select([5, 2, 9]), batch=2)) == [ds["text"][i] for i in (5, 2, 9)]
+
+    class Opaque:  # a dataset whose Arrow layout is not the one known: read through `datasets` itself
+        def __len__(self):
+            return len(ds)
+
+        def select(self, rows):
+            return ds.select(rows)
+
+    assert list(tokmod._texts_of(Opaque(), 4, 11, batch=3)) == ds["text"][4:11]
+    tok, ids = tokmod.train_tokenizer_cached(ds, TokenizerConfig(), 6, workers=3)
+    texts = ds["text"]
+    assert tok.to_str() == train_tokenizer(texts, TokenizerConfig()).to_str()
+    plain = encode_list(tok, texts, [0] * len(texts), 6)
+    assert all(np.array_equal(x, y) for x, y in zip(ids, (plain.ids, plain.offsets, plain.n_tokens), strict=True))
 
 
 def test_stats(word_tok):

@@ -14,7 +14,15 @@ from tokenizers import Tokenizer, models, processors, trainers
 
 from textcnn.config import TokenizerConfig
 from textcnn.data import word_encoder
-from textcnn.data.tokenizer import SPECIALS, UNK, _normalizer, _pre_tokenizer, encode_flat, train_tokenizer
+from textcnn.data.tokenizer import (
+    SPECIALS,
+    UNK,
+    _normalizer,
+    _pre_tokenizer,
+    encode_flat,
+    train_tokenizer,
+    train_word_level,
+)
 from textcnn.data.word_encoder import MIN_TEXTS, SEP, WordEncoder
 
 CORPUS = [
@@ -139,7 +147,11 @@ def test_real_sets_train_and_encode_the_same(name):
     cfg = TokenizerConfig()
     ours = train_tokenizer(texts, cfg)
     assert ours.to_str() == _rust_word_tokenizer(texts, cfg).to_str()
-    assert _rows(*WordEncoder.of(ours).encode(texts)) == [e.ids for e in ours.encode_batch_fast(texts)]
+    rust = [e.ids for e in ours.encode_batch_fast(texts)]
+    assert _rows(*WordEncoder.of(ours).encode(texts)) == rust
+    one_pass, (flat, offsets, full) = train_word_level(texts, cfg, 40)
+    assert one_pass.to_str() == ours.to_str()
+    assert _rows(flat, offsets) == [ids[:40] for ids in rust] and full.tolist() == [len(ids) for ids in rust]
 
 
 def test_find_words_is_the_word_pattern_on_every_short_string():
@@ -200,3 +212,53 @@ def test_the_unicode_pass_takes_letters_punctuation_and_symbols_only(tok):
     words = WordEncoder.of(tok)
     mixed = ["Café crème — naïve"] * 3 + ["İstanbul", "plain ascii"]
     assert _rows(*words.encode(mixed)) == [e.ids for e in tok.encode_batch(mixed)]
+
+
+@settings(max_examples=120, deadline=None)
+@given(texts=UNICODE_TEXTS, max_length=st.integers(1, 8), lowercase=st.booleans(), limit=st.integers(1, 80))
+def test_one_pass_trains_the_rust_vocabulary_and_gives_the_rust_ids(texts, max_length, lowercase, limit):
+    """Counting and encoding in one pass (provisional ids mapped onto the vocabulary once it is cut) gives
+    the Rust trainer's tokenizer and, for every text, the ids its encoder gives, truncated the same way:
+    added tokens, separators and characters left to Rust included, over groups of any size."""
+    cfg = TokenizerConfig(lowercase=lowercase)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(word_encoder, "CHUNK_CHARS", limit)
+        tok, (flat, offsets, full) = train_word_level(texts, cfg, max_length)
+    rust = _rust_word_tokenizer(texts, cfg)
+    assert tok.to_str() == rust.to_str()
+    enc = rust.encode_batch(texts)
+    assert _rows(flat, offsets) == [e.ids[:max_length] for e in enc]
+    assert full.tolist() == [len(e.ids) for e in enc]
+    assert flat.dtype == np.int32 and offsets.dtype == np.int64
+
+
+def test_one_pass_with_no_texts():
+    tok, (flat, offsets, full) = train_word_level([], TokenizerConfig(), 5)
+    assert tok.get_vocab() == {"[PAD]": 0, "[UNK]": 1}
+    assert len(flat) == len(full) == 0 and offsets.tolist() == [0]
+
+
+def test_shards_counted_in_other_processes_give_the_one_pass_result(caplog):
+    """Parts counted at the same time in forked processes, merged in order: the tokenizer and the ids of
+    one pass, rows left to Rust included; a process that fails has its part counted here instead."""
+    texts = CORPUS * 5 + ["x\x00y [PAD] z", "Στο ΣΠΙΤΙ", "only in the last part"] + CORPUS[:7]
+    cfg = TokenizerConfig(lowercase=True)
+    one = train_word_level(texts, cfg, 6)
+    parts = [texts[:9], texts[9:9], texts[9:50], texts[50:]]
+    parent = os.getpid()
+
+    def part(p, fail=False):
+        def texts_of():
+            if fail and os.getpid() != parent:
+                raise RuntimeError("a helper's failure")
+            return iter(p)
+
+        return texts_of
+
+    for fail in (False, True):
+        shards = [part(p, fail and i == 2) for i, p in enumerate(parts)]
+        caplog.clear()
+        tok, ids = train_word_level(None, cfg, 6, shards=shards)
+        assert ("a helper's failure" in caplog.text) == fail  # then counted in this process
+        assert tok.to_str() == one[0].to_str()
+        assert all(np.array_equal(a, b) for a, b in zip(ids, one[1], strict=True))

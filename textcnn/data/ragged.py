@@ -22,6 +22,18 @@ def ragged(seqs: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray]:
     return flat, offsets
 
 
+def truncate(flat: np.ndarray, offsets: np.ndarray, max_length: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Ragged ids -> (ids with every row cut to its first `max_length`, their offsets, the full lengths)."""
+    full = np.diff(offsets)
+    if len(full) == 0 or full.max() <= max_length:
+        return flat, offsets, full
+    start_of = np.repeat(offsets[:-1], full)  # (total,) the start of each token's row
+    keep = np.arange(len(flat)) - start_of < max_length
+    cut = np.zeros_like(offsets)
+    np.cumsum(np.minimum(full, max_length), out=cut[1:])
+    return flat[keep], cut, full
+
+
 def pad_ragged(
     flat: np.ndarray, offsets: np.ndarray, rows: np.ndarray | Sequence[int], min_length: int = 1, pad_id: int = 0
 ) -> tuple[np.ndarray, np.ndarray]:

@@ -14,9 +14,10 @@ uses `encode_flat` only.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,8 +25,8 @@ import numpy as np
 from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 
 from textcnn.config import SUBWORD_KINDS, TokenizerConfig
-from textcnn.data.ragged import ragged
-from textcnn.data.word_encoder import MIN_TEXTS, WORD_PATTERN, WordEncoder, count_words
+from textcnn.data.ragged import ragged, truncate
+from textcnn.data.word_encoder import MIN_TEXTS, WORD_PATTERN, WordCount, WordEncoder
 from textcnn.errors import TokenizerError
 
 log = logging.getLogger(__name__)
@@ -55,7 +56,7 @@ def train_tokenizer(texts: Iterable[str], cfg: TokenizerConfig, length: int | No
         return load_tokenizer(cfg.kind)
     vocab_size = cfg.vocab_size or 10_000_000
     if cfg.kind == "word":
-        return _train_word_level(texts, cfg, vocab_size)
+        return train_word_level(texts, cfg)[0]
     if cfg.kind == "bpe":
         tok = Tokenizer(models.BPE(unk_token=UNK, continuing_subword_prefix="##"))
         trainer = trainers.BpeTrainer(
@@ -87,29 +88,55 @@ def train_tokenizer(texts: Iterable[str], cfg: TokenizerConfig, length: int | No
     return tok
 
 
-def _train_word_level(texts: Iterable[str], cfg: TokenizerConfig, vocab_size: int) -> Tokenizer:
+Ragged = tuple[np.ndarray, np.ndarray, np.ndarray]
+"""(ids truncated to a max length, offsets (N + 1,), full token counts (N,)): `encode_flat`'s result."""
+
+
+def train_word_level(
+    texts: Iterable[str] | None,
+    cfg: TokenizerConfig,
+    max_length: int | None = None,
+    shards: list[Callable[[], Iterable[str]]] | None = None,
+) -> tuple[Tokenizer, Ragged | None]:
     """The word-level tokenizer `trainers.WordLevelTrainer` would train (the same tokenizer.json, tested),
-    with the words counted by `word_encoder.count_words`: 2-3x faster on SST-2 and MR. The vocabulary
+    with the words counted by `word_encoder.WordCount`: 2-3x faster on SST-2 and MR. The vocabulary
     is the special tokens, then every word seen at least `min_frequency` times by decreasing count
-    (ties in code-point order), cut at `vocab_size` entries."""
+    (ties in code-point order), cut at `vocab_size` entries. With `max_length`, also the texts' ids
+    (`encode_flat(tok, texts, max_length)`), from the same pass over them. `shards` (instead of
+    `texts`): callables that each give the texts of one consecutive part, counted at the same time in
+    forked processes (`WordCount.add_shards`)."""
     tok = Tokenizer(models.WordLevel(unk_token=UNK))
     tok.normalizer = _normalizer(cfg.lowercase)
     tok.pre_tokenizer = _pre_tokenizer()
-    counts = count_words((t if isinstance(t, str) else "" for t in texts), cfg.lowercase, tok)
-    words = sorted((w for w, c in counts.items() if c >= cfg.min_frequency), key=lambda w: (-counts[w], w))
-    vocab = {w: i for i, w in enumerate((SPECIALS + words)[:vocab_size])}
+    if shards is None:
+        shards = [lambda: texts or ()]
+    count = WordCount(cfg.lowercase, tok, max_length, added=SPECIALS)
+    count.add_shards([lambda s=s: (t if isinstance(t, str) else "" for t in s()) for s in shards])
+    least = max(cfg.min_frequency, 1)
+    ranked = sorted((-c, w) for w, c in zip(count.index, count.counts.tolist(), strict=True) if c >= least)
+    vocab = {w: i for i, w in enumerate((SPECIALS + [w for _, w in ranked])[: cfg.vocab_size or None])}
     tok.model = models.WordLevel(vocab, unk_token=UNK)
     tok.add_special_tokens(SPECIALS)
-    return tok
+    return tok, (count.encode(vocab, vocab[UNK]) if max_length is not None else None)
 
 
-def train_tokenizer_cached(ds, cfg: TokenizerConfig) -> Tokenizer:
+PARALLEL_BYTES = 16 << 20
+"""Training sets with at least this much text count their words on several cores (`workers`)."""
+
+
+def train_tokenizer_cached(
+    ds, cfg: TokenizerConfig, max_length: int | None = None, workers: int = 1
+) -> tuple[Tokenizer, Ragged | None]:
     """`train_tokenizer` on the "text" column of a `datasets.Dataset`, cached beside the dataset's Arrow
     cache under a key of (its fingerprint, the tokenizer settings): a second run on the same data
     loads the tokenizer (milliseconds) instead of counting every word again. Uncached for in-memory
-    datasets (no cache files)."""
+    datasets (no cache files).
+
+    With `max_length`, a word-level tokenizer trained here also brings the split's ids, from the same
+    pass over the texts (for `encode_dataset(..., ids=)`); else the second item is None. A word-level
+    tokenizer counts a large set (`PARALLEL_BYTES`) in `workers` processes, one part each."""
     if cfg.kind.endswith(".json"):
-        return load_tokenizer(cfg.kind)
+        return load_tokenizer(cfg.kind), None
     path = None
     files, fingerprint = getattr(ds, "cache_files", None), getattr(ds, "_fingerprint", None)
     if files and fingerprint:
@@ -117,11 +144,14 @@ def train_tokenizer_cached(ds, cfg: TokenizerConfig) -> Tokenizer:
         path = Path(files[0]["filename"]).parent / f"textcnn-tokenizer-{key}.json"
         if path.is_file():
             try:
-                return Tokenizer.from_file(str(path))
+                return Tokenizer.from_file(str(path)), None
             except Exception:  # a damaged cache file: train again and overwrite it
                 log.warning("ignoring unreadable cached tokenizer %s", path)
-    texts = (t for batch in ds.with_format("arrow").iter(batch_size=10_000) for t in batch.column("text").to_pylist())
-    tok = train_tokenizer(texts, cfg, length=len(ds))
+    ids = None
+    if cfg.kind == "word":
+        tok, ids = train_word_level(None, cfg, max_length, shards=_text_shards(ds, workers))
+    else:
+        tok = train_tokenizer(_texts_of(ds), cfg, length=len(ds))
     if path is not None:
         try:
             tmp = path.with_suffix(f".{os.getpid()}.tmp")
@@ -129,7 +159,36 @@ def train_tokenizer_cached(ds, cfg: TokenizerConfig) -> Tokenizer:
             os.replace(tmp, path)
         except OSError as e:  # a read-only cache is not an error: the next run trains again
             log.info("tokenizer not cached (%s)", e)
-    return tok
+    return tok, ids
+
+
+def _texts_of(ds, start: int = 0, stop: int | None = None, batch: int = 10_000) -> Iterator[str]:
+    """The texts of rows [start, stop) of a `datasets.Dataset`, in order. A split carved out of a
+    larger table (an indices mapping) is read through pyarrow's own gather: `datasets` gathers such
+    rows one slice at a time (about 15 us a row, 7 s for 500,000 reviews)."""
+    stop = len(ds) if stop is None else stop
+    table, indices = getattr(getattr(ds, "data", None), "table", None), getattr(ds, "_indices", None)
+    try:
+        column = table.column("text")
+        rows = indices.column(0) if indices is not None else None
+    except AttributeError:  # another `datasets` layout: its own reader
+        column = None
+    for a in range(start, stop, batch):
+        n = min(batch, stop - a)
+        if column is None:
+            part = ds.select(range(a, a + n)).with_format("arrow")[:]["text"]
+        else:
+            part = column.slice(a, n) if rows is None else column.take(rows.slice(a, n))
+        yield from part.to_pylist()
+
+
+def _text_shards(ds, workers: int) -> list[Callable[[], Iterator[str]]]:
+    """`ds`'s texts as `workers` consecutive parts, or as one when it holds less than `PARALLEL_BYTES` of text."""
+    table = getattr(ds, "data", None)
+    size = table.column("text").nbytes * len(ds) / max(table.num_rows, 1) if table is not None else 0
+    n = min(workers, len(ds)) if size >= PARALLEL_BYTES else 1
+    bounds = [len(ds) * i // n for i in range(n + 1)]
+    return [lambda a=a, b=b: _texts_of(ds, a, b) for a, b in itertools.pairwise(bounds)]
 
 
 def load_tokenizer(path: str | Path) -> Tokenizer:
@@ -183,18 +242,6 @@ def encode_flat(
     return truncate(flat, offsets, max_length)
 
 
-def truncate(flat: np.ndarray, offsets: np.ndarray, max_length: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Ragged ids -> (ids with every row cut to its first `max_length`, their offsets, the full lengths)."""
-    full = np.diff(offsets)
-    if len(full) == 0 or full.max() <= max_length:
-        return flat, offsets, full
-    start_of = np.repeat(offsets[:-1], full)  # (total,) the start of each token's row
-    keep = np.arange(len(flat)) - start_of < max_length
-    cut = np.zeros_like(offsets)
-    np.cumsum(np.minimum(full, max_length), out=cut[1:])
-    return flat[keep], cut, full
-
-
 @dataclass
 class Encoded:
     """One split as flat token ids: example i is ids[offsets[i]:offsets[i+1]] (already truncated).
@@ -219,25 +266,30 @@ class Encoded:
             yield self.ids[a:b]
 
 
-def encode_dataset(ds, tok: Tokenizer, max_length: int) -> Encoded:
+def encode_dataset(ds, tok: Tokenizer, max_length: int, ids: Ragged | None = None) -> Encoded:
     """Encode a `datasets.Dataset` with columns text/label, once: `Dataset.map` caches the result by
     fingerprint (dataset + tokenizer + max length), so a second run with the same data and tokenizer
     reads the ids back from the cache (memory-mapped, int32) instead of tokenizing again.
 
     Each batch of 20,000 texts is tokenized by `encode_flat` (word-level: the Python pass of
     word_encoder.py; other kinds: the Rust batch API on every core) and written as one Arrow list
-    array of int32 ids."""
+    array of int32 ids. `ids`: the split's ids already (`train_tokenizer_cached`), written as they are."""
     import datasets
     import pyarrow as pa
 
     words: list[WordEncoder | None] = []  # built on the first batch: a cached encoding never needs it
 
-    def encode_batch(batch: pa.Table) -> pa.Table:
-        if not words:
-            words.append(WordEncoder.of(tok))
-        flat, offsets, full = encode_flat(tok, batch.column("text").to_pylist(), max_length, words[0])
-        ids = pa.ListArray.from_arrays(pa.array(offsets.astype(np.int32)), pa.array(flat, type=pa.int32()))
-        return pa.table({"label": batch.column("label"), "ids": ids, "n_tokens": pa.array(full)})
+    def encode_batch(batch: pa.Table, rows: list[int]) -> pa.Table:
+        if ids is not None and rows:  # rows are consecutive
+            a, b = rows[0], rows[-1] + 1
+            offsets = ids[1][a : b + 1]
+            flat, offsets, full = ids[0][offsets[0] : offsets[-1]], offsets - offsets[0], ids[2][a:b]
+        else:
+            if not words:
+                words.append(WordEncoder.of(tok))
+            flat, offsets, full = encode_flat(tok, batch.column("text").to_pylist(), max_length, words[0])
+        lists = pa.ListArray.from_arrays(pa.array(offsets.astype(np.int32)), pa.array(flat, type=pa.int32()))
+        return pa.table({"label": batch.column("label"), "ids": lists, "n_tokens": pa.array(full)})
 
     # An explicit fingerprint: the tokenizer's full JSON, the length and this function's version.
     key = f"{getattr(ds, '_fingerprint', '')}|{tok.to_str()}|{max_length}|encode-v2"
@@ -249,21 +301,25 @@ def encode_dataset(ds, tok: Tokenizer, max_length: int) -> Encoded:
             "n_tokens": datasets.Value("int64"),
         }
     )
-    mapped = ds.with_format("arrow").map(
+    source = ds.select_columns(["label"]) if ids is not None else ds  # the texts are not read again
+    mapped = source.with_format("arrow").map(
         encode_batch,
         batched=True,
+        with_indices=True,
         new_fingerprint=fingerprint,
         batch_size=20_000,
-        remove_columns=ds.column_names,
+        remove_columns=source.column_names,
         features=features,
         desc="tokenizing",
     )
     table = mapped.data.table if hasattr(mapped.data, "table") else mapped.data
+    labels = np.asarray(table.column("label").to_numpy(), dtype=np.int64)
+    if ids is not None:  # what was just written (or is cached for the same data and tokenizer): no second copy
+        return Encoded(ids=ids[0], offsets=ids[1], labels=labels, truncated=int((ids[2] > max_length).sum()))
     col = table.column("ids").combine_chunks()  # one int32 copy of the ids (the cache file's batches joined)
     offsets = col.offsets.to_numpy().astype(np.int64)
     flat = col.values.to_numpy(zero_copy_only=False)[offsets[0] : offsets[-1]]
     offsets -= offsets[0]
-    labels = np.asarray(table.column("label").to_numpy(), dtype=np.int64)
     n_tokens = np.asarray(table.column("n_tokens").to_numpy())
     return Encoded(ids=flat, offsets=offsets, labels=labels, truncated=int((n_tokens > max_length).sum()))
 

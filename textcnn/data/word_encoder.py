@@ -25,15 +25,21 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
+import multiprocessing
+import os
 import re
+import signal
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import numpy as np
 
-from textcnn.data.ragged import ragged
+from textcnn.data.ragged import ragged, truncate
+
+log = logging.getLogger(__name__)
 
 # Kim's clean_str, as one regex: clitics, a word up to a following n't, words, single punctuation marks.
 WORD_PATTERN = r"n't|'(?:s|ve|re|d|ll|m)\b|\w+?(?=n't\b)|\w+|[^\w\s]"
@@ -219,7 +225,8 @@ class WordEncoder:
 
 
 def _merge(n: int, parts: list[tuple[list[int], tuple[np.ndarray, np.ndarray]]]) -> tuple[np.ndarray, np.ndarray]:
-    """Ragged (flat, offsets) of row subsets -> one ragged batch of n rows in input order."""
+    """Ragged (flat, offsets) of row subsets -> one ragged batch of n rows in input order. A row may be in
+    more than one part if all but the last of them leave it empty."""
     lengths = np.zeros(n, dtype=np.int64)
     for rows, (_, off) in parts:
         lengths[rows] = np.diff(off)
@@ -234,27 +241,230 @@ def _merge(n: int, parts: list[tuple[list[int], tuple[np.ndarray, np.ndarray]]])
     return flat, offsets
 
 
-def count_words(texts: Iterable[str], lowercase: bool, tok: Any) -> Counter:
-    """How often each word of `texts` occurs, as the Rust WordLevel trainer counts them: ASCII texts by the
-    regex pass, non-ASCII ones that `safe_normalized` takes by the Unicode regex pass, the others
-    through `tok`'s own normalizer and pre-tokenizer."""
-    counts: Counter = Counter()
-    for chunk in _by_chars(texts, CHUNK_CHARS):
-        plain = [t for t in chunk if t.isascii()]
-        joined = "\n".join(plain)
-        counts.update(find_words(joined.lower() if lowercase else joined))
-        unicode = []
-        for t in chunk:
+class _Index(dict):
+    """word -> provisional id, in order of first sight: a missing word gets the next id."""
+
+    def __missing__(self, word: str) -> int:
+        i = self[word] = len(self)
+        return i
+
+
+class WordCount:
+    """The words of many texts counted as the Rust WordLevel trainer counts them and, with `max_length`,
+    each text's words kept as provisional ids (in order of first sight), mapped onto the vocabulary by
+    `encode` once it is cut: one regex pass over the training texts both counts and encodes them (the
+    ids `WordEncoder.encode` gives, truncated to `max_length`), where training a tokenizer and then
+    encoding took two.
+
+    Counting: ASCII texts by the regex pass, non-ASCII ones that `safe_normalized` takes by the Unicode
+    regex pass, the others through `tok`'s own normalizer and pre-tokenizer. Keeping ids: a text that
+    `WordEncoder` would hand to Rust (an added token in it, the separator, characters left to Rust) is
+    counted here and encoded by `tok` in `encode`."""
+
+    def __init__(self, lowercase: bool, tok: Any, max_length: int | None = None, added: Iterable[str] = ()) -> None:
+        self.lowercase = lowercase
+        self.tok = tok
+        self.max_length = max_length
+        self.added = list(added)
+        self.index = _Index({SEP: 0})  # separators get id 0 and are dropped before counting
+        self.counts = np.zeros(1, dtype=np.int64)
+        self.parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # per group: ids, offsets, full lengths
+        self.deferred: list[tuple[int, str]] = []  # (row, text) that `encode` hands to `tok`
+        self.rows = 0
+
+    def add(self, texts: Iterable[str]) -> WordCount:
+        for group in _by_chars(texts, CHUNK_CHARS):
+            self._add_group(group)
+            self.rows += len(group)
+        return self
+
+    def add_shards(self, shards: list[Callable[[], Iterable[str]]]) -> WordCount:
+        """`add` the texts of every shard, in order: the first here and each other one in a forked process
+        at the same time (one core each), merged as they finish. Where processes cannot be forked (not
+        Linux), or one fails, its shard is added here."""
+        if len(shards) < 2 or "fork" not in multiprocessing.get_all_start_methods():
+            for shard in shards:
+                self.add(shard())
+            return self
+        ctx = multiprocessing.get_context("fork")
+        helpers = []
+        quiet = "TOKENIZERS_PARALLELISM" not in os.environ
+        if quiet:  # the Rust tokenizer would warn in a forked child if this process used its threads
+            os.environ["TOKENIZERS_PARALLELISM"] = "false"
+        try:
+            for shard in shards[1:]:
+                recv, send = ctx.Pipe(duplex=False)
+                p = ctx.Process(target=self._shard_child, args=(send, shard), daemon=True)
+                p.start()
+                send.close()
+                helpers.append((p, recv, shard))
+        finally:
+            if quiet:
+                del os.environ["TOKENIZERS_PARALLELISM"]
+        try:
+            self.add(shards[0]())
+            for p, recv, shard in helpers:
+                try:
+                    self._merge_child(recv)
+                except (EOFError, OSError, RuntimeError) as e:
+                    log.warning("a tokenizing process failed (%s); its texts are counted here", e)
+                    self.add(shard())
+                finally:
+                    recv.close()
+                    p.join()
+        finally:
+            for p, _, _ in helpers:
+                if p.is_alive():
+                    p.terminate()
+        return self
+
+    def _shard_child(self, send: Any, shard: Callable[[], Iterable[str]]) -> None:
+        """In a forked process: count (and keep the ids of) one shard, send the result to the parent."""
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles ^C and ends its helpers
+        try:
+            child = WordCount(self.lowercase, self.tok, self.max_length, self.added).add(shard())
+            parts, child.parts = child.parts, []
+            ids = np.concatenate([np.zeros(0, np.int32)] + [i for i, _, _ in parts])
+            full = np.concatenate([np.zeros(0, np.int64)] + [f for _, _, f in parts])
+            lengths = np.concatenate([np.zeros(0, np.int64)] + [np.diff(o) for _, o, _ in parts])
+            del parts
+            send.send(("ok", list(child.index), child.counts, child.rows, child.deferred, full, lengths, len(ids)))
+            view = memoryview(ids).cast("B")  # raw, straight from the array (`send_bytes` would copy it)
+            while view:
+                view = view[os.write(send.fileno(), view) :]
+        except BaseException as e:  # noqa: BLE001 - reported to the parent, which counts the shard itself
+            send.send(("error", f"{type(e).__name__}: {e}"))
+        finally:
+            send.close()
+
+    def _merge_child(self, recv: Any) -> None:
+        """Add what `_shard_child` sent: its words, counts, kept ids and rows after this count's."""
+        msg = recv.recv()
+        if msg[0] != "ok":
+            raise RuntimeError(msg[1])
+        _, words, counts, rows, deferred, full, lengths, n_ids = msg
+        ids = np.empty(n_ids, dtype=np.int32)
+        view = memoryview(ids).cast("B")  # read into the array (`recv_bytes_into` reads into a buffer first)
+        while view:
+            got = os.readv(recv.fileno(), [view])
+            if not got:
+                raise EOFError("the tokenizing process stopped sending")
+            view = view[got:]
+        remap = np.fromiter(map(self.index.__getitem__, words), dtype=np.int32, count=len(words))
+        self._count(np.zeros(0, np.int32))  # grows the counts to the words just added
+        self.counts[remap] += counts
+        if self.max_length is not None:
+            _remap(remap, ids, ids)
+            offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
+            np.cumsum(lengths, out=offsets[1:])
+            self.parts.append((ids, offsets, full))
+            self.deferred += [(self.rows + r, t) for r, t in deferred]
+        self.rows += rows
+
+    def counter(self) -> Counter:
+        """The counts as a Counter of words (every word counted at least once)."""
+        return Counter({w: int(c) for w, c in zip(self.index, self.counts.tolist(), strict=True) if c})
+
+    def _has_added(self, raw: str, lowered: str) -> bool:
+        return any(a in raw or a in lowered for a in self.added)
+
+    def _add_group(self, texts: list[str]) -> None:
+        n = len(texts)
+        joined = SEP.join(texts)
+        if joined.isascii() and joined.count(SEP) == n - 1:
+            lowered = joined.lower()
+            if not self._has_added(joined, lowered):
+                self._keep(n, [(list(range(n)), self._ids(lowered if self.lowercase else joined, n))])
+                return
+        mine, unicode, normalized, extra = [], [], [], []
+        for i, t in enumerate(texts):
+            lowered = t.lower()
             if t.isascii():
-                continue
-            n = safe_normalized(t, lowercase)
-            if n is not None:
-                unicode.append(n)
+                if SEP not in t and not self._has_added(t, lowered):
+                    mine.append(i)
+                    continue
+                words = find_words(lowered if self.lowercase else t)
+            elif (norm := safe_normalized(t, self.lowercase)) is not None:
+                if SEP not in t and not self._has_added(t, lowered) and not self._has_added(norm, norm):
+                    unicode.append(i)
+                    normalized.append(norm)
+                    continue
+                words = find_words(norm, re.UNICODE)
             else:
-                words = tok.pre_tokenizer.pre_tokenize_str(tok.normalizer.normalize_str(t))
-                counts.update(w for w, _ in words)
-        counts.update(find_words("\n".join(unicode), re.UNICODE))
-    return counts
+                words = [w for w, _ in self.tok.pre_tokenizer.pre_tokenize_str(self.tok.normalizer.normalize_str(t))]
+            extra.extend(words)  # counted; Rust encodes the text (`encode`)
+            if self.max_length is not None:
+                self.deferred.append((self.rows + i, t))
+        self._count(np.fromiter(map(self.index.__getitem__, extra), dtype=np.int32, count=len(extra)))
+        parts = []
+        if mine:
+            sub = SEP.join(texts[i] for i in mine)
+            parts.append((mine, self._ids(sub.lower() if self.lowercase else sub, len(mine))))
+        if unicode:
+            parts.append((unicode, self._ids(SEP.join(normalized), len(unicode), re.UNICODE)))
+        self._keep(n, parts)
+
+    def _ids(self, normalized: str, n: int, flags: int = re.ASCII) -> tuple[np.ndarray, np.ndarray]:
+        """Provisional ragged ids of the `n` texts `normalized` holds, joined by SEP; counted."""
+        words = find_words(normalized, flags)
+        ids = np.fromiter(map(self.index.__getitem__, words), dtype=np.int32, count=len(words))
+        seps = np.flatnonzero(ids == 0)  # (n - 1,): no text here holds SEP
+        lengths = np.diff(np.concatenate([[-1], seps, [len(ids)]])) - 1
+        offsets = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        ids = ids[ids != 0]
+        self._count(ids)
+        return ids, offsets
+
+    def _count(self, ids: np.ndarray) -> None:
+        if len(self.counts) < len(self.index):  # room for the words seen since
+            self.counts = np.concatenate([self.counts, np.zeros(len(self.index) - len(self.counts), np.int64)])
+        if len(ids):
+            self.counts += np.bincount(ids, minlength=len(self.counts))
+
+    def _keep(self, n: int, parts: list[tuple[list[int], tuple[np.ndarray, np.ndarray]]]) -> None:
+        if self.max_length is None:
+            return
+        if len(parts) == 1 and len(parts[0][0]) == n:
+            flat, offsets = parts[0][1]
+        else:
+            flat, offsets = _merge(n, parts)  # deferred rows stay empty until `encode`
+        self.parts.append(truncate(flat, offsets, self.max_length))
+
+    def encode(self, vocab: dict[str, int], unk: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(ids truncated to `max_length`, their offsets (N + 1,), full token counts (N,)) of every text
+        added, with `vocab`: `encode_flat`'s result for the same texts."""
+        if self.max_length is None:
+            raise ValueError("WordCount kept no ids (no max_length)")
+        remap = np.fromiter(map(vocab.get, self.index, itertools.repeat(unk)), dtype=np.int32, count=len(self.index))
+        parts, self.parts = self.parts, []
+        full = np.concatenate([np.zeros(0, np.int64)] + [f for _, _, f in parts])
+        offsets = np.zeros(len(full) + 1, dtype=np.int64)
+        np.cumsum(np.concatenate([np.zeros(0, np.int64)] + [np.diff(off) for _, off, _ in parts]), out=offsets[1:])
+        flat = np.empty(int(offsets[-1]), dtype=np.int32)
+        at = 0
+        while parts:  # each group's provisional ids freed once mapped: one copy of the ids at a time
+            ids = parts.pop(0)[0]
+            _remap(remap, ids, flat[at : at + len(ids)])
+            at += len(ids)
+        if self.deferred:  # their rows are empty so far
+            rows = [r for r, _ in self.deferred]
+            enc = self.tok.encode_batch_fast([t for _, t in self.deferred])
+            d_flat, d_off, full[rows] = truncate(*ragged([e.ids for e in enc]), self.max_length)
+            flat, offsets = _merge(len(full), [(np.arange(len(full)), (flat, offsets)), (rows, (d_flat, d_off))])
+        return flat, offsets, full
+
+
+def _remap(remap: np.ndarray, ids: np.ndarray, out: np.ndarray, step: int = 1 << 20) -> None:
+    """out[:] = remap[ids], `step` ids at a time (`out` may be `ids`): numpy would first copy all of
+    `ids` to 64-bit indices, twice the memory of the ids themselves."""
+    for a in range(0, len(ids), step):
+        out[a : a + step] = remap[ids[a : a + step]]
+
+
+def count_words(texts: Iterable[str], lowercase: bool, tok: Any) -> Counter:
+    """How often each word of `texts` occurs, as the Rust WordLevel trainer counts them (`WordCount`)."""
+    return WordCount(lowercase, tok).add(texts).counter()
 
 
 def _by_chars(texts: Iterable[str], limit: int) -> Iterator[list[str]]:

@@ -20,6 +20,7 @@ from textcnn.config import Config
 from textcnn.data.tokenizer import Encoded, encode_dataset, pad_id, train_tokenizer_cached
 from textcnn.errors import TrainingError
 from textcnn.events import Callback
+from textcnn.runtime import usable_cores
 
 log = logging.getLogger(__name__)
 
@@ -57,9 +58,15 @@ def prepare(cfg: Config, tokenizer=None, label_names: list[str] | None = None) -
     if label_names is not None and list(label_names) != list(data.label_names):
         raise TrainingError(f"the data's labels {data.label_names} differ from the run's {label_names}")
     train_ds = data.splits["train"]
-    if tokenizer is None:
-        tokenizer = train_tokenizer_cached(train_ds, cfg.tokenizer)  # read back when this data was seen before
-    encoded = {name: encode_dataset(ds, tokenizer, cfg.tokenizer.max_length) for name, ds in data.splits.items()}
+    max_length, train_ids = cfg.tokenizer.max_length, None
+    if tokenizer is None:  # read back when this data was seen before; else the train ids come with it
+        workers = cfg.train.threads or usable_cores()  # a large set counts its words on these cores
+        tokenizer, train_ids = train_tokenizer_cached(train_ds, cfg.tokenizer, max_length, workers)
+    encoded = {
+        name: encode_dataset(ds, tokenizer, max_length, train_ids if name == "train" else None)
+        for name, ds in data.splits.items()
+    }
+    del train_ids
     return Prepared(
         cfg=cfg,
         tokenizer=tokenizer,
