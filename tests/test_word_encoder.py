@@ -262,3 +262,20 @@ def test_shards_counted_in_other_processes_give_the_one_pass_result(caplog):
         assert ("a helper's failure" in caplog.text) == fail  # then counted in this process
         assert tok.to_str() == one[0].to_str()
         assert all(np.array_equal(a, b) for a, b in zip(ids, one[1], strict=True))
+
+
+def test_id_blocks_give_the_ids_back_in_order_and_release_them(monkeypatch):
+    import mmap
+
+    page = mmap.PAGESIZE // 4  # ids a page holds
+    monkeypatch.setattr(word_encoder._IdBlocks, "BLOCK", 3 * page)
+    monkeypatch.setattr(word_encoder._IdBlocks, "STEP", page)
+    blocks = word_encoder._IdBlocks()
+    blocks.append(np.arange(0, 5 * page, dtype=np.int32))  # two blocks
+    blocks.block_of(page + 1)[:] = np.arange(5 * page, 6 * page + 1)  # a helper's ids, read in place
+    blocks.block_of(0)
+    blocks.append(np.arange(6 * page + 1, 7 * page, dtype=np.int32))
+    assert blocks.n == 7 * page
+    steps = [s.copy() for s in blocks.take()]  # each step used before the next is asked for
+    assert np.array_equal(np.concatenate(steps), np.arange(7 * page)) and blocks.n == 0
+    assert max(len(s) for s in steps) == page

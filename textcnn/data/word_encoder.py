@@ -26,6 +26,7 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+import mmap
 import multiprocessing
 import os
 import re
@@ -268,7 +269,9 @@ class WordCount:
         self.added = list(added)
         self.index = _Index({SEP: 0})  # separators get id 0 and are dropped before counting
         self.counts = np.zeros(1, dtype=np.int64)
-        self.parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # per group: ids, offsets, full lengths
+        self.ids = _IdBlocks()  # the kept (truncated) provisional ids of every text, end to end
+        self.lengths: list[np.ndarray] = []  # per group: each text's kept ids
+        self.full: list[np.ndarray] = []  # per group: each text's token count before truncation
         self.deferred: list[tuple[int, str]] = []  # (row, text) that `encode` hands to `tok`
         self.rows = 0
 
@@ -323,15 +326,12 @@ class WordCount:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles ^C and ends its helpers
         try:
             child = WordCount(self.lowercase, self.tok, self.max_length, self.added).add(shard())
-            parts, child.parts = child.parts, []
-            ids = np.concatenate([np.zeros(0, np.int32)] + [i for i, _, _ in parts])
-            full = np.concatenate([np.zeros(0, np.int64)] + [f for _, _, f in parts])
-            lengths = np.concatenate([np.zeros(0, np.int64)] + [np.diff(o) for _, o, _ in parts])
-            del parts
-            send.send(("ok", list(child.index), child.counts, child.rows, child.deferred, full, lengths, len(ids)))
-            view = memoryview(ids).cast("B")  # raw, straight from the array (`send_bytes` would copy it)
-            while view:
-                view = view[os.write(send.fileno(), view) :]
+            full, lengths = _joined(child.full, np.int64), _joined(child.lengths, np.int64)
+            send.send(("ok", list(child.index), child.counts, child.rows, child.deferred, full, lengths, child.ids.n))
+            for block in child.ids.take():  # raw, straight from the arrays (`send_bytes` would copy them)
+                view = memoryview(block).cast("B")
+                while view:
+                    view = view[os.write(send.fileno(), view) :]
         except BaseException as e:  # noqa: BLE001 - reported to the parent, which counts the shard itself
             send.send(("error", f"{type(e).__name__}: {e}"))
         finally:
@@ -343,7 +343,7 @@ class WordCount:
         if msg[0] != "ok":
             raise RuntimeError(msg[1])
         _, words, counts, rows, deferred, full, lengths, n_ids = msg
-        ids = np.empty(n_ids, dtype=np.int32)
+        ids = self.ids.block_of(n_ids) if self.max_length is not None else np.empty(n_ids, dtype=np.int32)
         view = memoryview(ids).cast("B")  # read into the array (`recv_bytes_into` reads into a buffer first)
         while view:
             got = os.readv(recv.fileno(), [view])
@@ -355,9 +355,8 @@ class WordCount:
         self.counts[remap] += counts
         if self.max_length is not None:
             _remap(remap, ids, ids)
-            offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
-            np.cumsum(lengths, out=offsets[1:])
-            self.parts.append((ids, offsets, full))
+            self.lengths.append(lengths)
+            self.full.append(full)
             self.deferred += [(self.rows + r, t) for r, t in deferred]
         self.rows += rows
 
@@ -429,7 +428,10 @@ class WordCount:
             flat, offsets = parts[0][1]
         else:
             flat, offsets = _merge(n, parts)  # deferred rows stay empty until `encode`
-        self.parts.append(truncate(flat, offsets, self.max_length))
+        flat, offsets, full = truncate(flat, offsets, self.max_length)
+        self.ids.append(flat)
+        self.lengths.append(np.diff(offsets))
+        self.full.append(full)
 
     def encode(self, vocab: dict[str, int], unk: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(ids truncated to `max_length`, their offsets (N + 1,), full token counts (N,)) of every text
@@ -437,22 +439,75 @@ class WordCount:
         if self.max_length is None:
             raise ValueError("WordCount kept no ids (no max_length)")
         remap = np.fromiter(map(vocab.get, self.index, itertools.repeat(unk)), dtype=np.int32, count=len(self.index))
-        parts, self.parts = self.parts, []
-        full = np.concatenate([np.zeros(0, np.int64)] + [f for _, _, f in parts])
+        full, lengths = _joined(self.full, np.int64), _joined(self.lengths, np.int64)
+        self.full, self.lengths = [], []
         offsets = np.zeros(len(full) + 1, dtype=np.int64)
-        np.cumsum(np.concatenate([np.zeros(0, np.int64)] + [np.diff(off) for _, off, _ in parts]), out=offsets[1:])
-        flat = np.empty(int(offsets[-1]), dtype=np.int32)
+        np.cumsum(lengths, out=offsets[1:])
+        flat = np.empty(self.ids.n, dtype=np.int32)
         at = 0
-        while parts:  # each group's provisional ids freed once mapped: one copy of the ids at a time
-            ids = parts.pop(0)[0]
-            _remap(remap, ids, flat[at : at + len(ids)])
-            at += len(ids)
+        for block in self.ids.take():  # each block freed once mapped: about one copy of the ids at a time
+            _remap(remap, block, flat[at : at + len(block)])
+            at += len(block)
         if self.deferred:  # their rows are empty so far
             rows = [r for r, _ in self.deferred]
             enc = self.tok.encode_batch_fast([t for _, t in self.deferred])
             d_flat, d_off, full[rows] = truncate(*ragged([e.ids for e in enc]), self.max_length)
             flat, offsets = _merge(len(full), [(np.arange(len(full)), (flat, offsets)), (rows, (d_flat, d_off))])
         return flat, offsets, full
+
+
+class _IdBlocks:
+    """int32 ids appended end to end into anonymous memory maps of `BLOCK` ids (256 MB of address space,
+    resident as they fill). `take` gives them back in steps and returns each step's memory to the
+    system once given, so mapping them into the final array never holds two copies of the ids."""
+
+    BLOCK = 1 << 26
+    STEP = 1 << 22
+
+    def __init__(self) -> None:
+        self.blocks: list[tuple[mmap.mmap, np.ndarray]] = []  # (map, its ids so far)
+        self.n = 0  # ids held
+
+    def _new(self, size: int) -> np.ndarray:
+        m = mmap.mmap(-1, max(size, 1) * 4)
+        self.blocks.append((m, np.frombuffer(m, dtype=np.int32)[:0]))
+        return np.frombuffer(m, dtype=np.int32)
+
+    def append(self, ids: np.ndarray) -> None:
+        while len(ids):
+            if not self.blocks or len(self.blocks[-1][1]) == len(self.blocks[-1][0]) // 4:
+                self._new(self.BLOCK)
+            m, held = self.blocks[-1]
+            k = min(len(m) // 4 - len(held), len(ids))
+            whole = np.frombuffer(m, dtype=np.int32)
+            whole[len(held) : len(held) + k] = ids[:k]
+            self.blocks[-1] = (m, whole[: len(held) + k])
+            self.n += k
+            ids = ids[k:]
+
+    def block_of(self, n: int) -> np.ndarray:
+        """A new block of exactly `n` ids, held from now on, for the caller to fill."""
+        ids = self._new(n)[:n]  # full: later ids go to a new block
+        self.blocks[-1] = (self.blocks[-1][0], ids)
+        self.n += n
+        return ids
+
+    def take(self) -> Iterator[np.ndarray]:
+        """The ids held, in order, `STEP` at a time; each step's memory is released once the next is asked for."""
+        release = hasattr(mmap, "MADV_DONTNEED")  # else (not Linux) a block is freed with its last view
+        while self.blocks:
+            m, held = self.blocks.pop(0)
+            for a in range(0, len(held), self.STEP):
+                yield held[a : a + self.STEP]
+                lo = -(-a * 4 // mmap.PAGESIZE) * mmap.PAGESIZE  # the whole pages of this step
+                hi = min(len(held), a + self.STEP) * 4 // mmap.PAGESIZE * mmap.PAGESIZE
+                if release and hi > lo:
+                    m.madvise(mmap.MADV_DONTNEED, lo, hi - lo)
+        self.n = 0
+
+
+def _joined(arrays: list[np.ndarray], dtype: type) -> np.ndarray:
+    return np.concatenate([np.zeros(0, dtype)] + arrays)
 
 
 def _remap(remap: np.ndarray, ids: np.ndarray, out: np.ndarray, step: int = 1 << 20) -> None:
