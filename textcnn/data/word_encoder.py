@@ -27,7 +27,6 @@ import itertools
 import json
 import logging
 import mmap
-import multiprocessing
 import os
 import re
 import signal
@@ -285,6 +284,8 @@ class WordCount:
         """`add` the texts of every shard, in order: the first here and each other one in a forked process
         at the same time (one core each), merged as they finish. Where processes cannot be forked (not
         Linux), or one fails, its shard is added here."""
+        import multiprocessing  # here: prediction imports this module and never forks
+
         if len(shards) < 2 or "fork" not in multiprocessing.get_all_start_methods():
             for shard in shards:
                 self.add(shard())
