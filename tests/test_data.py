@@ -686,3 +686,19 @@ def test_importing_the_module_is_cheap():
 
     code = "import sys, textcnn.data.sources; textcnn.data.sources.list_presets(); assert 'datasets' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)
+
+
+def test_duplicate_and_conflict_counts_match_a_plain_count():
+    from collections import Counter
+
+    import numpy as np
+
+    from textcnn.data.report import _duplicates
+
+    rng = np.random.default_rng(0)
+    for n in (0, 1, 2, 7, 300):
+        hashes = rng.integers(0, 6, n).astype(np.uint64) * np.uint64(2**61)  # few texts, hashes far apart
+        labels = rng.integers(0, 3, n)
+        pairs = Counter(zip(hashes.tolist(), labels.tolist(), strict=True))
+        labels_per_text = Counter(h for h, _ in pairs)
+        assert _duplicates(hashes, labels) == (n - len(pairs), sum(c > 1 for c in labels_per_text.values()))

@@ -55,18 +55,16 @@ def _clean_batch(
     """Raw rows -> text (stripped), label id (-1 = none) and the reason to drop the row ("" = keep)."""
     texts = batch[text_column]
     raw_labels = batch[label_column] if label_column else [None] * len(texts)
+    decided: dict = {}  # raw label -> (label id, reason): a batch holds few distinct labels
     out_text, out_label, out_drop = [], [], []
     for text, raw in zip(texts, raw_labels, strict=True):
-        label, reason = NO_LABEL, ""
-        key = label_key(raw, numeric)
-        if key is None:
-            reason = "no label"
-        elif key in mapping:
-            label = mapping[key]
-        elif key in (NO_LABEL, str(NO_LABEL)):
-            reason = "no label"
-        else:
-            reason = "unknown label"
+        key = (raw.__class__, raw)  # True and 1 are equal keys, not equal labels
+        try:
+            label, reason = decided[key]
+        except KeyError:
+            label, reason = decided[key] = _label_of(raw, numeric, mapping)
+        except TypeError:  # an unhashable value
+            label, reason = _label_of(raw, numeric, mapping)
         text = text.strip() if text is not None else None
         if text is None:
             reason = "missing text"
@@ -78,10 +76,20 @@ def _clean_batch(
     return {"text": out_text, "label": out_label, "_drop": out_drop}
 
 
+def _label_of(raw, numeric: bool, mapping: dict) -> tuple[int, str]:
+    """A raw label's id and the reason to drop its row ("" = keep)."""
+    key = label_key(raw, numeric)
+    if key is None or key in (NO_LABEL, str(NO_LABEL)) and key not in mapping:
+        return NO_LABEL, "no label"
+    if key in mapping:
+        return mapping[key], ""
+    return NO_LABEL, "unknown label"
+
+
 @functools.cache
 def _code_hash() -> str:
     """Hash of the cleaning code: `datasets` hashes module functions by name only, not by their code."""
-    src = "".join(inspect.getsource(f) for f in (_clean_batch, label_key))
+    src = "".join(inspect.getsource(f) for f in (_clean_batch, _label_of, label_key))
     return hashlib.sha256(src.encode()).hexdigest()[:16]
 
 

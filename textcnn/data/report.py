@@ -107,9 +107,14 @@ def _duplicates(hashes: np.ndarray, labels: np.ndarray) -> tuple[int, int]:
 
     if len(hashes) == 0:
         return 0, 0
-    pairs = np.unique(np.stack([hashes, labels.astype(np.uint64)], axis=1), axis=0)  # (P, 2) distinct pairs
-    _, per_text = np.unique(pairs[:, 0], return_counts=True)
-    return len(hashes) - len(pairs), int((per_text > 1).sum())
+    order = np.lexsort(
+        (labels, hashes)
+    )  # by text, then label (a 2-key sort: np.unique(axis=0) sorts rows as bytes, ~10x slower)
+    h, y = hashes[order], labels[order]
+    pair_starts = np.flatnonzero(np.r_[True, (h[1:] != h[:-1]) | (y[1:] != y[:-1])])  # (P,) distinct pairs
+    first_of_text = np.r_[True, h[pair_starts[1:]] != h[pair_starts[:-1]]]  # (P,) the first pair of each text
+    per_text = np.diff(np.r_[np.flatnonzero(first_of_text), len(pair_starts)])  # distinct labels of each text
+    return len(hashes) - len(pair_starts), int((per_text > 1).sum())
 
 
 def require_two_classes(labels: np.ndarray, names: list[str], source: str, what: str) -> None:
