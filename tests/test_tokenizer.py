@@ -107,6 +107,13 @@ def test_encode_dataset_is_cached_and_matches_in_memory_encoding(word_tok, tmp_p
     # the second encoding reads the cache: same fingerprinted file, same ids
     c = encode_dataset(ds, word_tok, 6)
     assert np.array_equal(a.ids, c.ids)
+    # in memory (no cache files) and carved (an indices mapping): the same ids for the rows selected
+    rows = [7, 0, 3, 3, 12]
+    mem = datasets.Dataset.from_dict({"text": CORPUS, "label": [i % 2 for i in range(len(CORPUS))]}).select(rows)
+    d = encode_dataset(mem, word_tok, 6)
+    e = encode_list(word_tok, [CORPUS[i] for i in rows], [i % 2 for i in rows], 6)
+    assert np.array_equal(d.ids, e.ids) and np.array_equal(d.offsets, e.offsets)
+    assert np.array_equal(d.labels, e.labels)
 
 
 def test_encoded_ids_are_int32_and_the_tokenizer_is_cached_by_fingerprint(tmp_path, monkeypatch):
@@ -126,6 +133,11 @@ def test_encoded_ids_are_int32_and_the_tokenizer_is_cached_by_fingerprint(tmp_pa
     assert written.ids.dtype == np.int32 and written.truncated == plain.truncated > 0
     assert np.array_equal(written.ids, plain.ids) and np.array_equal(written.offsets, plain.offsets)
     assert np.array_equal(written.labels, plain.labels)
+    with monkeypatch.context() as m:  # a later run finds them in the cache: nothing is encoded again
+        m.setattr(tokmod, "encode_flat", lambda *a, **k: pytest.fail("encoded again"))
+        again = encode_dataset(ds, first, 6)
+    assert np.array_equal(again.ids, plain.ids) and np.array_equal(again.offsets, plain.offsets)
+    assert np.array_equal(again.labels, plain.labels) and again.truncated == plain.truncated
     monkeypatch.setattr(tokmod, "train_word_level", lambda *a, **k: pytest.fail("trained again"))
     again, no_ids = train_tokenizer_cached(ds, TokenizerConfig(), 6)
     assert again.to_str() == first.to_str() and no_ids is None  # read back
@@ -159,6 +171,11 @@ def test_a_large_set_is_counted_in_parts_on_several_cores_with_the_same_result(t
     assert tok.to_str() == train_tokenizer(texts, TokenizerConfig()).to_str()
     plain = encode_list(tok, texts, [0] * len(texts), 6)
     assert all(np.array_equal(x, y) for x, y in zip(ids, (plain.ids, plain.offsets, plain.n_tokens), strict=True))
+    written = tokmod.encode_dataset(ds, tok, 6, ids)  # labels gathered by pyarrow, rows as selected
+    assert written.labels.tolist() == ds["label"] and np.array_equal(written.ids, plain.ids)
+    monkeypatch.setattr(tokmod, "encode_flat", lambda *a, **k: pytest.fail("encoded again"))
+    again = tokmod.encode_dataset(ds, tok, 6)  # found where `datasets` looks for it
+    assert again.labels.tolist() == ds["label"] and np.array_equal(again.ids, plain.ids)
 
 
 def test_stats(word_tok):
@@ -169,3 +186,12 @@ def test_stats(word_tok):
     assert s["truncated"] == enc.truncated
     assert s["length_max"] <= 5
     assert st["examples"][0]["tokens"] == ["a", "witty", "[UNK]"]
+
+
+def test_gather_takes_rows_chunk_by_chunk_in_the_order_asked():
+    pa = pytest.importorskip("pyarrow")
+    from textcnn.data.tokenizer import gather
+
+    column = pa.chunked_array([["a", "b", "c"], [], ["d"], ["e", "f"]])
+    for rows in ([0, 1, 2, 3, 4, 5], [5, 0, 3, 3, 1], [4], [], [2, 3]):
+        assert gather(column, np.array(rows, dtype=np.int64)).to_pylist() == [column[i].as_py() for i in rows]
