@@ -171,6 +171,11 @@ def test_a_large_set_is_counted_in_parts_on_several_cores_with_the_same_result(t
     assert tok.to_str() == train_tokenizer(texts, TokenizerConfig()).to_str()
     plain = encode_list(tok, texts, [0] * len(texts), 6)
     assert all(np.array_equal(x, y) for x, y in zip(ids, (plain.ids, plain.offsets, plain.n_tokens), strict=True))
+    # another split of a new tokenizer: encoded in parts the same way, its counts unused
+    in_parts = tokmod.encode_in_parts(ds, tok, 6, workers=2)
+    assert all(np.array_equal(x, y) for x, y in zip(in_parts, ids, strict=True))
+    assert tokmod.encode_in_parts(ds, tok, 6, workers=1) is None
+    assert tokmod.encode_in_parts(ds, train_tokenizer(texts, TokenizerConfig(kind="bpe", vocab_size=60)), 6, 2) is None
     written = tokmod.encode_dataset(ds, tok, 6, ids)  # labels gathered by pyarrow, rows as selected
     assert written.labels.tolist() == ds["label"] and np.array_equal(written.ids, plain.ids)
     monkeypatch.setattr(tokmod, "encode_flat", lambda *a, **k: pytest.fail("encoded again"))

@@ -293,6 +293,18 @@ class Encoded:
             yield self.ids[a:b]
 
 
+def encode_in_parts(ds, tok: Tokenizer, max_length: int, workers: int) -> Ragged | None:
+    """The ids of a large split (`PARALLEL_BYTES`) for a word-level `tok`, by the word pass in `workers`
+    processes at once (`WordCount.add_shards`, its counts unused): for `encode_dataset(..., ids=)`.
+    None for other tokenizers, small splits or one worker: `encode_dataset` encodes those itself."""
+    words = WordEncoder.of(tok)
+    shards = _text_shards(ds, workers) if words is not None else []
+    if len(shards) < 2:
+        return None
+    count = WordCount(words.lowercase, tok, max_length, words.added).add_shards(shards)
+    return count.encode(tok.get_vocab(), words.unk)
+
+
 def encode_dataset(ds, tok: Tokenizer, max_length: int, ids: Ragged | None = None) -> Encoded:
     """Encode a `datasets.Dataset` with columns text/label, once: `Dataset.map` caches the result by
     fingerprint (dataset + tokenizer + max length), so a second run with the same data and tokenizer

@@ -17,7 +17,7 @@ from pathlib import Path
 from textcnn import events as ev
 from textcnn import run as runlib
 from textcnn.config import Config
-from textcnn.data.tokenizer import Encoded, encode_dataset, pad_id, train_tokenizer_cached
+from textcnn.data.tokenizer import Encoded, encode_dataset, encode_in_parts, pad_id, train_tokenizer_cached
 from textcnn.errors import TrainingError
 from textcnn.events import Callback
 from textcnn.runtime import usable_cores
@@ -59,14 +59,16 @@ def prepare(cfg: Config, tokenizer=None, label_names: list[str] | None = None) -
         raise TrainingError(f"the data's labels {data.label_names} differ from the run's {label_names}")
     train_ds = data.splits["train"]
     max_length, train_ids = cfg.tokenizer.max_length, None
+    workers = cfg.train.threads or usable_cores()  # a large set is tokenized on these cores
     if tokenizer is None:  # read back when this data was seen before; else the train ids come with it
-        workers = cfg.train.threads or usable_cores()  # a large set counts its words on these cores
         tokenizer, train_ids = train_tokenizer_cached(train_ds, cfg.tokenizer, max_length, workers)
-    encoded = {
-        name: encode_dataset(ds, tokenizer, max_length, train_ids if name == "train" else None)
-        for name, ds in data.splits.items()
-    }
-    del train_ids
+    encoded = {}
+    for name, ds in data.splits.items():
+        ids = train_ids if name == "train" else None
+        if name != "train" and train_ids is not None:  # a new tokenizer: no other split is cached yet
+            ids = encode_in_parts(ds, tokenizer, max_length, workers)
+        encoded[name] = encode_dataset(ds, tokenizer, max_length, ids)
+    del train_ids, ids
     return Prepared(
         cfg=cfg,
         tokenizer=tokenizer,
