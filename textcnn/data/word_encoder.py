@@ -158,12 +158,7 @@ class WordEncoder:
 
     def takes(self, text: str) -> bool:
         """Whether `encode` tokenizes this text itself (else it hands it to the Rust tokenizer)."""
-        return text.isascii() and SEP not in text and not self._has_added(text, text.lower())
-
-    def _has_added(self, raw: str, lowered: str) -> bool:
-        """An added token in the raw text, or in its lowercased form (conservative: the Rust side may match
-        a normalized added token there)."""
-        return any(a in raw or a in lowered for a in self.added)
+        return text.isascii() and SEP not in text and not _has_added(self.added, text, text.lower())
 
     def encode(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
         groups = list(_by_chars(texts, CHUNK_CHARS))
@@ -179,39 +174,13 @@ class WordEncoder:
         n = len(texts)
         if n == 0:
             return np.zeros(0, np.int32), np.zeros(1, np.int64)
-        joined = SEP.join(texts)
-        if joined.isascii() and joined.count(SEP) == n - 1:
-            lowered = joined.lower()
-            if not self._has_added(joined, lowered):
-                return self._encode_fast(lowered if self.lowercase else joined, n)
-        mine, unicode, normalized, rest = [], [], [], []
-        for i, t in enumerate(texts):
-            if self.takes(t):
-                mine.append(i)
-            elif (norm := self._unicode_normalized(t)) is not None:
-                unicode.append(i)
-                normalized.append(norm)
-            else:
-                rest.append(i)
-        parts = []
-        if mine:
-            sub = SEP.join(texts[i] for i in mine)
-            parts.append((mine, self._encode_fast(sub.lower() if self.lowercase else sub, len(mine))))
-        if unicode:
-            parts.append((unicode, self._encode_fast(SEP.join(normalized), len(unicode), re.UNICODE)))
+        parts, rest = _regex_passes(texts, self.lowercase, self.added, self._encode_fast)
         if rest:
             enc = self.tok.encode_batch_fast([texts[i] for i in rest])
             parts.append((rest, ragged([e.ids for e in enc])))
-        return _merge(n, parts)
+        return parts[0][1] if len(parts) == 1 and len(parts[0][0]) == n else _merge(n, parts)
 
-    def _unicode_normalized(self, text: str) -> str | None:
-        """A non-ASCII text normalized for the Unicode regex pass, or None: Rust encodes it."""
-        if SEP in text or self._has_added(text, text.lower()):
-            return None
-        n = safe_normalized(text, self.lowercase)
-        return None if n is None or self._has_added(n, n) else n
-
-    def _encode_fast(self, normalized: str, n: int, flags: int = re.ASCII) -> tuple[np.ndarray, np.ndarray]:
+    def _encode_fast(self, normalized: str, n: int, flags: int) -> tuple[np.ndarray, np.ndarray]:
         """Ragged ids of the `n` texts that `normalized` holds, joined by SEP (and normalized as the
         tokenizer normalizes): one regex pass for the words, one dict lookup each."""
         words = find_words(normalized, flags)
@@ -222,6 +191,49 @@ class WordEncoder:
         offsets = np.zeros(n + 1, dtype=np.int64)
         np.cumsum(lengths, out=offsets[1:])
         return ids[ids >= 0], offsets
+
+
+Pass = Callable[[str, int, int], tuple[np.ndarray, np.ndarray]]
+"""(texts joined by SEP and normalized, how many, regex flags) -> their ragged ids."""
+
+
+def _regex_passes(
+    texts: list[str], lowercase: bool, added: list[str], run: Pass
+) -> tuple[list[tuple[list[int], tuple[np.ndarray, np.ndarray]]], list[int]]:
+    """The texts of a group that the regex passes tokenize exactly, through `run`: ASCII texts (one pass
+    over the whole group when every text is ASCII) and non-ASCII texts that `safe_normalized` takes,
+    neither holding the separator or an added token. -> ([(rows, ragged ids)], the other rows)."""
+    n = len(texts)
+    joined = SEP.join(texts)
+    if joined.isascii() and joined.count(SEP) == n - 1:
+        lowered = joined.lower()
+        if not _has_added(added, joined, lowered):
+            return [(list(range(n)), run(lowered if lowercase else joined, n, re.ASCII))], []
+    mine, unicode, normalized, rest = [], [], [], []
+    for i, t in enumerate(texts):
+        if SEP not in t and not _has_added(added, t, t.lower()):
+            if t.isascii():
+                mine.append(i)
+                continue
+            norm = safe_normalized(t, lowercase)
+            if norm is not None and not _has_added(added, norm, norm):
+                unicode.append(i)
+                normalized.append(norm)
+                continue
+        rest.append(i)
+    parts = []
+    if mine:
+        sub = SEP.join(texts[i] for i in mine)
+        parts.append((mine, run(sub.lower() if lowercase else sub, len(mine), re.ASCII)))
+    if unicode:
+        parts.append((unicode, run(SEP.join(normalized), len(unicode), re.UNICODE)))
+    return parts, rest
+
+
+def _has_added(added: list[str], raw: str, lowered: str) -> bool:
+    """An added token in the raw text, or in its lowercased form (conservative: the Rust side may match
+    a normalized added token there)."""
+    return any(a in raw or a in lowered for a in added)
 
 
 def _merge(n: int, parts: list[tuple[list[int], tuple[np.ndarray, np.ndarray]]]) -> tuple[np.ndarray, np.ndarray]:
@@ -365,46 +377,23 @@ class WordCount:
         """The counts as a Counter of words (every word counted at least once)."""
         return Counter({w: int(c) for w, c in zip(self.index, self.counts.tolist(), strict=True) if c})
 
-    def _has_added(self, raw: str, lowered: str) -> bool:
-        return any(a in raw or a in lowered for a in self.added)
-
     def _add_group(self, texts: list[str]) -> None:
-        n = len(texts)
-        joined = SEP.join(texts)
-        if joined.isascii() and joined.count(SEP) == n - 1:
-            lowered = joined.lower()
-            if not self._has_added(joined, lowered):
-                self._keep(n, [(list(range(n)), self._ids(lowered if self.lowercase else joined, n))])
-                return
-        mine, unicode, normalized, extra = [], [], [], []
-        for i, t in enumerate(texts):
-            lowered = t.lower()
+        parts, rest = _regex_passes(texts, self.lowercase, self.added, self._ids)
+        extra: list[str] = []  # the words of the other texts, counted here; Rust encodes them (`encode`)
+        for i in rest:
+            t = texts[i]
             if t.isascii():
-                if SEP not in t and not self._has_added(t, lowered):
-                    mine.append(i)
-                    continue
-                words = find_words(lowered if self.lowercase else t)
+                extra += find_words(t.lower() if self.lowercase else t)
             elif (norm := safe_normalized(t, self.lowercase)) is not None:
-                if SEP not in t and not self._has_added(t, lowered) and not self._has_added(norm, norm):
-                    unicode.append(i)
-                    normalized.append(norm)
-                    continue
-                words = find_words(norm, re.UNICODE)
+                extra += find_words(norm, re.UNICODE)
             else:
-                words = [w for w, _ in self.tok.pre_tokenizer.pre_tokenize_str(self.tok.normalizer.normalize_str(t))]
-            extra.extend(words)  # counted; Rust encodes the text (`encode`)
+                extra += [w for w, _ in self.tok.pre_tokenizer.pre_tokenize_str(self.tok.normalizer.normalize_str(t))]
             if self.max_length is not None:
                 self.deferred.append((self.rows + i, t))
         self._count(np.fromiter(map(self.index.__getitem__, extra), dtype=np.int32, count=len(extra)))
-        parts = []
-        if mine:
-            sub = SEP.join(texts[i] for i in mine)
-            parts.append((mine, self._ids(sub.lower() if self.lowercase else sub, len(mine))))
-        if unicode:
-            parts.append((unicode, self._ids(SEP.join(normalized), len(unicode), re.UNICODE)))
-        self._keep(n, parts)
+        self._keep(len(texts), parts)
 
-    def _ids(self, normalized: str, n: int, flags: int = re.ASCII) -> tuple[np.ndarray, np.ndarray]:
+    def _ids(self, normalized: str, n: int, flags: int) -> tuple[np.ndarray, np.ndarray]:
         """Provisional ragged ids of the `n` texts `normalized` holds, joined by SEP; counted."""
         words = find_words(normalized, flags)
         ids = np.fromiter(map(self.index.__getitem__, words), dtype=np.int32, count=len(words))
