@@ -15,8 +15,11 @@ symbols). The other texts of a batch go to the Rust tokenizer and the results ar
 order. `WordEncoder.of(tok)` is None for any other tokenizer (subword
 kinds, a user's own tokenizer.json): those always use Rust.
 
-`count_words` counts words the same way for training a word-level vocabulary (tokenizer.py builds the
-WordLevel model from the counts, as the Rust trainer orders them).
+`WordCount` counts words the same way for training a word-level vocabulary (tokenizer.py builds the
+WordLevel model from the counts, as the Rust trainer orders them) and keeps each text's words as
+provisional ids, mapped onto the vocabulary once it is cut: one pass over the training texts both
+trains and encodes, and `add_shards` runs it over parts of a large set in forked processes at once.
+`_regex_passes` picks the texts both classes tokenize in Python.
 
 Not here: training and loading tokenizers, the Rust batch path (tokenizer.py), padding (ragged.py).
 """
