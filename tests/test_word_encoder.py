@@ -238,7 +238,7 @@ def test_one_pass_with_no_texts():
     assert len(flat) == len(full) == 0 and offsets.tolist() == [0]
 
 
-def test_shards_counted_in_other_processes_give_the_one_pass_result(caplog):
+def test_shards_counted_in_other_processes_give_the_one_pass_result(caplog, monkeypatch):
     """Parts counted at the same time in forked processes, merged in order: the tokenizer and the ids of
     one pass, rows left to Rust included; a process that fails has its part counted here instead."""
     texts = CORPUS * 5 + ["x\x00y [PAD] z", "Στο ΣΠΙΤΙ", "only in the last part"] + CORPUS[:7]
@@ -263,6 +263,20 @@ def test_shards_counted_in_other_processes_give_the_one_pass_result(caplog):
         assert tok.to_str() == one[0].to_str()
         assert all(np.array_equal(a, b) for a, b in zip(ids, one[1], strict=True))
 
+    taken = word_encoder._IdBlocks.take
+
+    def dies_sending(self):  # in a helper: the header went out, then the process ends mid-ids
+        if os.getpid() != parent:
+            raise RuntimeError("gone")
+        return taken(self)
+
+    monkeypatch.setattr(word_encoder._IdBlocks, "take", dies_sending)
+    caplog.clear()
+    tok, ids = train_word_level(None, cfg, 6, shards=[part(p) for p in parts])
+    assert "stopped sending" in caplog.text
+    assert tok.to_str() == one[0].to_str()
+    assert all(np.array_equal(a, b) for a, b in zip(ids, one[1], strict=True))
+
 
 def test_id_blocks_give_the_ids_back_in_order_and_release_them(monkeypatch):
     import mmap
@@ -272,8 +286,11 @@ def test_id_blocks_give_the_ids_back_in_order_and_release_them(monkeypatch):
     monkeypatch.setattr(word_encoder._IdBlocks, "STEP", page)
     blocks = word_encoder._IdBlocks()
     blocks.append(np.arange(0, 5 * page, dtype=np.int32))  # two blocks
-    blocks.block_of(page + 1)[:] = np.arange(5 * page, 6 * page + 1)  # a helper's ids, read in place
-    blocks.block_of(0)
+    helper = blocks.reserve(page + 1)
+    helper[1][:] = np.arange(5 * page, 6 * page + 1)  # a helper's ids, read in place
+    assert blocks.n == 5 * page  # not held until told
+    blocks.hold(helper)
+    blocks.hold(blocks.reserve(0))
     blocks.append(np.arange(6 * page + 1, 7 * page, dtype=np.int32))
     assert blocks.n == 7 * page
     steps = [s.copy() for s in blocks.take()]  # each step used before the next is asked for

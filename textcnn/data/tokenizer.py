@@ -171,8 +171,8 @@ def _texts_of(ds, start: int = 0, stop: int | None = None, batch: int = 10_000) 
 
 def _column_part(ds, name: str, start: int, n: int):
     """Rows [start, start + n) of a column of a `datasets.Dataset`, as Arrow. A split carved out of a
-    larger table (an indices mapping) is read through pyarrow's own gather: `datasets` gathers such
-    rows one slice at a time (about 15 us a row, 7 s for 500,000 reviews)."""
+    larger table (an indices mapping) is read by `gather`: `datasets` gathers such rows one slice at
+    a time (about 15 us a row, 7 s for 500,000 reviews)."""
     table, indices = getattr(getattr(ds, "data", None), "table", None), getattr(ds, "_indices", None)
     try:
         column = table.column(name)
@@ -314,7 +314,7 @@ def encode_dataset(ds, tok: Tokenizer, max_length: int, ids: Ragged | None = Non
     word_encoder.py; other kinds: the Rust batch API on every core) and written as one Arrow list
     array of int32 ids. `ids`: the split's ids already (`train_tokenizer_cached`), written as they are.
     `datasets` would gather the rows of a carved split one slice at a time (most of the time here):
-    the texts and labels are read through pyarrow's gather instead (`_column_part`)."""
+    the texts and labels are read by `gather` instead (`_column_part`)."""
     import datasets
     import pyarrow as pa
 
@@ -343,15 +343,15 @@ def encode_dataset(ds, tok: Tokenizer, max_length: int, ids: Ragged | None = Non
             "n_tokens": datasets.Value("int64"),
         }
     )
-    # The map runs over the labels only: `encode_batch` reads its texts through pyarrow's gather
-    # (`_column_part`). Where `ds` is cached on disk, over a copy of its labels in memory, gathered
-    # at once, writing to the file `ds.map` would look for (a later run reads it back from there).
+    # The map runs over the labels only: `encode_batch` reads its texts by `_column_part`. Where `ds`
+    # is cached on disk, over a copy of its labels in memory, gathered at once, writing to the file
+    # `ds.map` would look for (a later run reads it back from there).
     source, where = ds.select_columns(["label"]), {}
     cache_path = getattr(ds, "_get_cache_file_path", None)
     if getattr(ds, "cache_files", None) and datasets.is_caching_enabled() and cache_path is not None:
-        labels = pa.table({"label": _column_part(ds, "label", 0, len(ds))})
+        label_table = pa.table({"label": _column_part(ds, "label", 0, len(ds))})
         info = datasets.DatasetInfo(features=datasets.Features({"label": ds.features["label"]}))
-        source = datasets.Dataset(datasets.table.InMemoryTable(labels), info=info)
+        source = datasets.Dataset(datasets.table.InMemoryTable(label_table), info=info)
         where = {"cache_file_name": cache_path(fingerprint)}
     mapped = source.with_format("arrow").map(
         encode_batch,

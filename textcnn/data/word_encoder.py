@@ -340,16 +340,19 @@ class WordCount:
     def _shard_child(self, send: Any, shard: Callable[[], Iterable[str]]) -> None:
         """In a forked process: count (and keep the ids of) one shard, send the result to the parent."""
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles ^C and ends its helpers
+        sent = False
         try:
             child = WordCount(self.lowercase, self.tok, self.max_length, self.added).add(shard())
             full, lengths = _joined(child.full, np.int64), _joined(child.lengths, np.int64)
             send.send(("ok", list(child.index), child.counts, child.rows, child.deferred, full, lengths, child.ids.n))
+            sent = True
             for block in child.ids.take():  # raw, straight from the arrays (`send_bytes` would copy them)
                 view = memoryview(block).cast("B")
                 while view:
                     view = view[os.write(send.fileno(), view) :]
         except BaseException as e:  # noqa: BLE001 - reported to the parent, which counts the shard itself
-            send.send(("error", f"{type(e).__name__}: {e}"))
+            if not sent:  # else the parent reads ids: it sees them end early (EOFError)
+                send.send(("error", f"{type(e).__name__}: {e}"))
         finally:
             send.close()
 
@@ -359,7 +362,8 @@ class WordCount:
         if msg[0] != "ok":
             raise RuntimeError(msg[1])
         _, words, counts, rows, deferred, full, lengths, n_ids = msg
-        ids = self.ids.block_of(n_ids) if self.max_length is not None else np.empty(n_ids, dtype=np.int32)
+        block = self.ids.reserve(n_ids)
+        ids = block[1]
         view = memoryview(ids).cast("B")  # read into the array (`recv_bytes_into` reads into a buffer first)
         while view:
             got = os.readv(recv.fileno(), [view])
@@ -371,6 +375,7 @@ class WordCount:
         self.counts[remap] += counts
         if self.max_length is not None:
             _remap(remap, ids, ids)
+            self.ids.hold(block)
             self.lengths.append(lengths)
             self.full.append(full)
             self.deferred += [(self.rows + r, t) for r, t in deferred]
@@ -461,15 +466,22 @@ class _IdBlocks:
         self.blocks: list[tuple[mmap.mmap, np.ndarray]] = []  # (map, its ids so far)
         self.n = 0  # ids held
 
-    def _new(self, size: int) -> np.ndarray:
-        m = mmap.mmap(-1, max(size, 1) * 4)
-        self.blocks.append((m, np.frombuffer(m, dtype=np.int32)[:0]))
-        return np.frombuffer(m, dtype=np.int32)
+    @staticmethod
+    def reserve(n: int) -> tuple[mmap.mmap, np.ndarray]:
+        """A new map for exactly `n` ids, not held yet: fill it, then `hold` it."""
+        m = mmap.mmap(-1, max(n, 1) * 4)
+        return m, np.frombuffer(m, dtype=np.int32)[:n]
+
+    def hold(self, block: tuple[mmap.mmap, np.ndarray]) -> None:
+        """Hold a block from `reserve` after the ids held so far (later ids go to a new block)."""
+        self.blocks.append(block)
+        self.n += len(block[1])
 
     def append(self, ids: np.ndarray) -> None:
         while len(ids):
             if not self.blocks or len(self.blocks[-1][1]) == len(self.blocks[-1][0]) // 4:
-                self._new(self.BLOCK)
+                m, _ = self.reserve(self.BLOCK)
+                self.blocks.append((m, np.frombuffer(m, dtype=np.int32)[:0]))
             m, held = self.blocks[-1]
             k = min(len(m) // 4 - len(held), len(ids))
             whole = np.frombuffer(m, dtype=np.int32)
@@ -477,13 +489,6 @@ class _IdBlocks:
             self.blocks[-1] = (m, whole[: len(held) + k])
             self.n += k
             ids = ids[k:]
-
-    def block_of(self, n: int) -> np.ndarray:
-        """A new block of exactly `n` ids, held from now on, for the caller to fill."""
-        ids = self._new(n)[:n]  # full: later ids go to a new block
-        self.blocks[-1] = (self.blocks[-1][0], ids)
-        self.n += n
-        return ids
 
     def take(self) -> Iterator[np.ndarray]:
         """The ids held, in order, `STEP` at a time; each step's memory is released once the next is asked for."""
