@@ -296,3 +296,14 @@ def test_id_blocks_give_the_ids_back_in_order_and_release_them(monkeypatch):
     steps = [s.copy() for s in blocks.take()]  # each step used before the next is asked for
     assert np.array_equal(np.concatenate(steps), np.arange(7 * page)) and blocks.n == 0
     assert max(len(s) for s in steps) == page
+
+
+def test_shards_are_counted_in_one_process_off_linux(monkeypatch):
+    texts = CORPUS * 3
+    cfg = TokenizerConfig()
+    monkeypatch.setattr(word_encoder.sys, "platform", "darwin")
+    monkeypatch.setattr(os, "fork", lambda: pytest.fail("forked"))
+    tok, ids = train_word_level(None, cfg, 6, shards=[lambda: iter(texts[:10]), lambda: iter(texts[10:])])
+    one = train_word_level(texts, cfg, 6)
+    assert tok.to_str() == one[0].to_str()
+    assert all(np.array_equal(a, b) for a, b in zip(ids, one[1], strict=True))

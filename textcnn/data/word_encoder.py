@@ -33,6 +33,7 @@ import mmap
 import os
 import re
 import signal
+import sys
 import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -297,11 +298,12 @@ class WordCount:
 
     def add_shards(self, shards: list[Callable[[], Iterable[str]]]) -> WordCount:
         """`add` the texts of every shard, in order: the first here and each other one in a forked process
-        at the same time (one core each), merged as they finish. Where processes cannot be forked (not
-        Linux), or one fails, its shard is added here."""
+        at the same time (one core each), merged as they finish. Not on Linux (where forking a process
+        that has loaded torch is not safe: macOS) every shard is added here, as is the shard of a helper
+        that fails."""
         import multiprocessing  # here: prediction imports this module and never forks
 
-        if len(shards) < 2 or "fork" not in multiprocessing.get_all_start_methods():
+        if len(shards) < 2 or not sys.platform.startswith("linux"):
             for shard in shards:
                 self.add(shard())
             return self
