@@ -223,6 +223,8 @@ def test_one_pass_trains_the_rust_vocabulary_and_gives_the_rust_ids(texts, max_l
     cfg = TokenizerConfig(lowercase=lowercase)
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(word_encoder, "CHUNK_CHARS", limit)
+        mp.setattr(word_encoder._IdBlocks, "BLOCK", 5)  # Rust's ids placed across blocks and steps too
+        mp.setattr(word_encoder._IdBlocks, "STEP", 3)
         tok, (flat, offsets, full) = train_word_level(texts, cfg, max_length)
     rust = _rust_word_tokenizer(texts, cfg)
     assert tok.to_str() == rust.to_str()

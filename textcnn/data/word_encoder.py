@@ -241,8 +241,7 @@ def _has_added(added: list[str], raw: str, lowered: str) -> bool:
 
 
 def _merge(n: int, parts: list[tuple[list[int], tuple[np.ndarray, np.ndarray]]]) -> tuple[np.ndarray, np.ndarray]:
-    """Ragged (flat, offsets) of row subsets -> one ragged batch of n rows in input order. A row may be in
-    more than one part if all but the last of them leave it empty."""
+    """Ragged (flat, offsets) of row subsets -> one ragged batch of n rows in input order."""
     lengths = np.zeros(n, dtype=np.int64)
     for rows, (_, off) in parts:
         lengths[rows] = np.diff(off)
@@ -441,18 +440,26 @@ class WordCount:
         remap = np.fromiter(map(vocab.get, self.index, itertools.repeat(unk)), dtype=np.int32, count=len(self.index))
         full, lengths = _joined(self.full, np.int64), _joined(self.lengths, np.int64)
         self.full, self.lengths = [], []
+        rows = np.array([r for r, _ in self.deferred], dtype=np.int64)  # ascending; empty rows so far
+        enc = self.tok.encode_batch_fast([t for _, t in self.deferred]) if self.deferred else []
+        d_flat, d_off, full[rows] = truncate(*ragged([e.ids for e in enc]), self.max_length)
+        kept_at = np.cumsum(lengths)[rows]  # (D,) where they go among the kept ids (their own lengths are 0)
+        lengths[rows] = np.diff(d_off)
         offsets = np.zeros(len(full) + 1, dtype=np.int64)
         np.cumsum(lengths, out=offsets[1:])
-        flat = np.empty(self.ids.n, dtype=np.int32)
-        at = 0
+        flat = np.empty(int(offsets[-1]), dtype=np.int32)
+        for j, r in enumerate(rows.tolist()):
+            flat[offsets[r] : offsets[r + 1]] = d_flat[d_off[j] : d_off[j + 1]]
+        at = 0  # position among the kept ids
         for block in self.ids.take():  # each block freed once mapped: about one copy of the ids at a time
-            _remap(remap, block, flat[at : at + len(block)])
+            a = 0
+            while a < len(block):  # up to the next deferred row's place, after the Rust ids of the k before it
+                k = int(np.searchsorted(kept_at, at + a, side="right"))
+                end = len(block) if k == len(kept_at) else min(len(block), int(kept_at[k]) - at)
+                start = at + a + int(d_off[k])
+                _remap(remap, block[a:end], flat[start : start + end - a])
+                a = end
             at += len(block)
-        if self.deferred:  # their rows are empty so far
-            rows = [r for r, _ in self.deferred]
-            enc = self.tok.encode_batch_fast([t for _, t in self.deferred])
-            d_flat, d_off, full[rows] = truncate(*ragged([e.ids for e in enc]), self.max_length)
-            flat, offsets = _merge(len(full), [(np.arange(len(full)), (flat, offsets)), (rows, (d_flat, d_off))])
         return flat, offsets, full
 
 
