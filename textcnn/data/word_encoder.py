@@ -189,12 +189,7 @@ class WordEncoder:
         tokenizer normalizes): one regex pass for the words, one dict lookup each."""
         words = find_words(normalized, flags)
         ids = np.fromiter(map(self.vocab.get, words, itertools.repeat(self.unk)), dtype=np.int32, count=len(words))
-        seps = np.flatnonzero(ids < 0)  # (N - 1,) positions of the separators
-        ends = np.append(seps, len(ids))  # (N,) end of each text (exclusive)
-        lengths = ends - np.concatenate([[0], seps + 1])
-        offsets = np.zeros(n + 1, dtype=np.int64)
-        np.cumsum(lengths, out=offsets[1:])
-        return ids[ids >= 0], offsets
+        return _cut_at(ids, ids < 0, n)  # SEP's vocabulary id is -1
 
 
 Pass = Callable[[str, int, int], tuple[np.ndarray, np.ndarray]]
@@ -232,6 +227,16 @@ def _regex_passes(
     if unicode:
         parts.append((unicode, run(SEP.join(normalized), len(unicode), re.UNICODE)))
     return parts, rest
+
+
+def _cut_at(ids: np.ndarray, is_sep: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ids of `n` texts joined by SEP (where `is_sep`, (T,) bool) -> (their ids without the n - 1
+    separators, offsets (n + 1,))."""
+    seps = np.flatnonzero(is_sep)  # (n - 1,): no text here holds SEP
+    lengths = np.diff(np.concatenate([[-1], seps, [len(ids)]])) - 1
+    offsets = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    return ids[~is_sep], offsets
 
 
 def _has_added(added: list[str], raw: str, lowered: str) -> bool:
@@ -406,11 +411,7 @@ class WordCount:
         """Provisional ragged ids of the `n` texts `normalized` holds, joined by SEP; counted."""
         words = find_words(normalized, flags)
         ids = np.fromiter(map(self.index.__getitem__, words), dtype=np.int32, count=len(words))
-        seps = np.flatnonzero(ids == 0)  # (n - 1,): no text here holds SEP
-        lengths = np.diff(np.concatenate([[-1], seps, [len(ids)]])) - 1
-        offsets = np.zeros(n + 1, dtype=np.int64)
-        np.cumsum(lengths, out=offsets[1:])
-        ids = ids[ids != 0]
+        ids, offsets = _cut_at(ids, ids == 0, n)  # SEP's provisional id is 0
         self._count(ids)
         return ids, offsets
 
