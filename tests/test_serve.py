@@ -488,7 +488,7 @@ def _workers(pid: int) -> list[int]:
     from pathlib import Path
 
     found = []
-    for p in load._tree(pid)[1:]:
+    for p in load.process_tree(pid)[1:]:
         try:
             cmd = Path(f"/proc/{p}/cmdline").read_bytes()
         except OSError:

@@ -61,7 +61,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def _tree(pid: int) -> list[int]:
+def process_tree(pid: int) -> list[int]:
     """pid and every process below it (Linux /proc): a server with --workers is a supervisor and its workers."""
     children: dict[int, list[int]] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
@@ -78,11 +78,11 @@ def _tree(pid: int) -> list[int]:
     return tree
 
 
-def _tree_total(pid: int, read: Any) -> float | None:
+def tree_total(pid: int, read: Any) -> float | None:
     """The sum of `read(p)` over pid and the processes below it (Linux /proc), skipping those that
     cannot be read (gone, not Linux); None when none could be."""
     values = []
-    for p in _tree(pid):
+    for p in process_tree(pid):
         try:
             values.append(read(p))
         except (OSError, IndexError, ValueError):
@@ -90,7 +90,7 @@ def _tree_total(pid: int, read: Any) -> float | None:
     return sum(values) if values else None
 
 
-def _rss_kb(pid: int) -> int:
+def rss_kb(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
@@ -99,13 +99,13 @@ def _rss_kb(pid: int) -> int:
 
 def rss_mb(pid: int) -> float | None:
     """Resident memory of a process and the processes below it, in MB (Linux /proc), or None where not available."""
-    kb = _tree_total(pid, _rss_kb)
+    kb = tree_total(pid, rss_kb)
     return None if kb is None else kb / 1024
 
 
 def cpu_seconds(pid: int) -> float | None:
     """User + system CPU time so far of a process, its threads and the processes below it (Linux /proc), or None."""
-    ticks = _tree_total(pid, _cpu_ticks)
+    ticks = tree_total(pid, _cpu_ticks)
     return None if ticks is None else ticks / os.sysconf("SC_CLK_TCK")
 
 
