@@ -203,6 +203,31 @@ def test_corrupted_weights(run_dir, tmp_path, damage):
     assert "\n" not in str(e.value)
 
 
+def test_the_numpy_engine_maps_the_weights_read_only_as_safetensors_reads_them(run_dir):
+    from safetensors.numpy import load_file
+
+    mapped, read = runlib.map_arrays(run_dir / "model.safetensors"), load_file(run_dir / "model.safetensors")
+    assert sorted(mapped) == sorted(read)
+    for name, a in mapped.items():
+        assert a.dtype == read[name].dtype and np.array_equal(a, read[name]) and not a.flags.writeable
+
+
+def test_weights_numpy_cannot_map_are_refused_by_name(tmp_path):
+    from textcnn.storage import save_tensors
+
+    f = tmp_path / "model.safetensors"
+    save_tensors(f, {"w": torch.ones(2, 3, dtype=torch.bfloat16)})
+    with pytest.raises(RunError, match="w is BF16, which numpy has no type for"):
+        runlib.map_arrays(f)
+    save_tensors(f, {"w": torch.ones(2, 3)})
+    data = f.read_bytes()
+    n = int.from_bytes(data[:8], "little")
+    header = data[8 : 8 + n].replace(b"[2,3]", b"[3,3]")  # a shape the data cannot hold; the sha256 covers data only
+    f.write_bytes(data[:8] + header + data[8 + n :])
+    with pytest.raises(RunError, match=r"corrupt: w's extent does not match its shape \[3, 3\]"):
+        runlib.map_arrays(f)
+
+
 def test_weights_of_another_shape(run_dir, tmp_path):
     from textcnn.models import build_model
 
@@ -552,6 +577,28 @@ def test_cli_predict_of_a_cnn_run_never_imports_torch(run_dir, tmp_path):
     for rec, p in zip(records, expected, strict=True):
         assert rec["label"] == p.label
         assert abs(rec["probability"] - p.probability) < 1e-5
+
+
+def test_cli_prediction_starts_numpy_with_one_blas_thread_unless_told_otherwise(run_dir):
+    """The env var is read when numpy is first imported: importing the CLI must not import numpy."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import os, sys\n"
+        "import textcnn.cli\n"
+        "before = 'numpy' in sys.modules\n"
+        f"sys.argv = ['textcnn', 'predict', {str(run_dir)!r}, 'a fine film']\n"
+        "try:\n    textcnn.cli.main()\nexcept SystemExit:\n    pass\n"
+        "print(before, os.environ.get('OPENBLAS_NUM_THREADS'))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env, timeout=120)
+    assert out.stdout.strip().splitlines()[-1] == "False 1"
+    env["OPENBLAS_NUM_THREADS"] = "2"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env, timeout=120)
+    assert out.stdout.strip().splitlines()[-1] == "False 2"
 
 
 # ---------------------------------------------------------------------------------------------

@@ -37,6 +37,7 @@ from textcnn.storage import (  # noqa: F401  (re-exported: callers write run fil
     atomic_write_json,
     atomic_write_text,
     load_tensors,
+    map_arrays,
     read_jsonl,
     read_tensors,
     save_tensors,
@@ -439,22 +440,6 @@ def load_run_files(path: str | Path, weights: str = "model.safetensors") -> RunF
     tok, labels = load_tokenizer_and_labels(p)
     summary = _read_summary(p)
     return RunFiles(p, cfg, tok, labels, tokenizer_pad_id(tok), p / weights, summary)
-
-
-def load_arrays(path: str | Path) -> dict:
-    """A safetensors file as numpy arrays (no torch), checked like `read_tensors` (framing, sha256); a
-    RunError when it is missing, damaged, or holds a dtype numpy has no type for (bf16)."""
-    from safetensors.numpy import load
-
-    p = Path(path)
-    if not p.is_file():
-        raise RunError(f"{p} is missing")
-    blob = p.read_bytes()
-    verify_tensors_file(p, blob)
-    try:
-        return load(blob)
-    except Exception as e:  # SafetensorError for bad headers or sizes, TypeError / ValueError for bf16
-        raise RunError(f"{p} cannot be read as numpy arrays ({str(e).splitlines()[0]})") from None
 
 
 def run_name(dataset: str) -> str:

@@ -16,6 +16,7 @@ Not here: anything that computes (the library packages do), tensors, training lo
 from __future__ import annotations
 
 import copy
+import os
 import sys
 
 from textcnn.cli import benchmark, data, export, measure, predict, serve, train
@@ -32,11 +33,20 @@ for _command in COMMANDS:
     app.command()(_command)
 
 
+ONE_BLAS_THREAD = ("predict", "evaluate")
+"""Commands that score on the numpy engine, which runs its batches (and folds) on its own threads:
+numpy's OpenBLAS is kept to one thread there (unless OPENBLAS_NUM_THREADS says otherwise), since it
+starts a thread per core when numpy is imported and joins them at exit, 40 ms of a 0.4 s one-sentence
+prediction, for matrix products that are a few rows or already split over the engine's threads."""
+
+
 def main() -> None:
     """Run the command line. Typer reads every command's signature to build the command tree (about 70 ms
     for all of them here), so when the arguments name a command, only that one is built; `--help`
     and anything unrecognised get the whole tree (and its messages)."""
     name = invoked(sys.argv[1:])
+    if name in ONE_BLAS_THREAD:
+        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # read when numpy is first imported
     if name is None:
         app()
         return

@@ -31,6 +31,8 @@ MONOTONE = ("relu", "tanh", "identity")
 """Non-decreasing: max_t f(c_t + b) == f(max_t c_t + b), so bias and activation can follow the max."""
 MAX_WORKERS = 4
 """Most threads a job's batches are scored on by default: memory-bound lookups gain little beyond."""
+FOLD_ROWS_PER_THREAD = 2048
+"""Rows of a fold below which it stays on one thread (a one-sentence job folds a handful)."""
 TABLE_BYTES_LIMIT = 256 * 2**20
 """Largest whole-vocabulary folded table (V x sum(widths) x feature_maps float32) kept in memory."""
 
@@ -133,8 +135,23 @@ class NumpyKimCNN:
     def _fold(self, rows: np.ndarray | None) -> list[np.ndarray]:
         """Per width w, the (w, R, F) table of every tap: table[j, r] = (emb[rows[r]] @ W)[block(w, j)]."""
         emb = self.emb if rows is None else self.emb[rows]  # (R, C_in*E)
-        folded = emb @ self.conv_weight  # (R, C_in*E) @ (C_in*E, sum(w)*F) -> (R, sum(w)*F)
-        R, nf, off, tables = folded.shape[0], self.nf, 0, []
+        R = emb.shape[0]
+        folded = np.empty((R, self.conv_weight.shape[1]), dtype=np.float32)  # (R, sum(w)*F)
+        k = self.workers if R >= FOLD_ROWS_PER_THREAD else 1
+        bounds = [R * i // k for i in range(k + 1)]
+
+        def fold(i: int) -> None:  # rows a:b, (b-a, C_in*E) @ (C_in*E, sum(w)*F)
+            a, b = bounds[i], bounds[i + 1]
+            np.matmul(emb[a:b], self.conv_weight, out=folded[a:b])
+
+        if k > 1:  # parts of the rows on this engine's threads (the CLI keeps numpy's BLAS to one thread)
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(k, thread_name_prefix="textcnn-fold") as pool:
+                list(pool.map(fold, range(k)))
+        else:
+            fold(0)
+        nf, off, tables = self.nf, 0, []
         for w in self.widths:
             block = folded[:, off : off + w * nf].reshape(R, w, nf)  # (R, w*F) -> (R, w, F)
             tables.append(np.ascontiguousarray(block.transpose(1, 0, 2)))  # -> (w, R, F)

@@ -40,7 +40,7 @@ from textcnn.data.ragged import pad_ragged
 from textcnn.data.tokenizer import Encoded, encode_flat, unk_id
 from textcnn.data.word_encoder import MIN_TEXTS, WordEncoder
 from textcnn.errors import PredictError
-from textcnn.run import Run, RunError, RunFiles, load_arrays, load_run, load_run_files, resolve_run
+from textcnn.run import Run, RunError, RunFiles, load_run, load_run_files, map_arrays, resolve_run
 
 log = logging.getLogger(__name__)
 
@@ -204,7 +204,7 @@ class Predictor:
             reason = unsupported(files.config.model) or (None if on_cpu else f"device {device!r} asks for torch")
             if reason is None:
                 try:
-                    arrays = load_arrays(files.weights)
+                    arrays = map_arrays(files.weights)
                 except RunError as e:  # bf16 weights, say: torch reads them (and names any other problem)
                     reason = str(e)
                 else:
