@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -76,6 +77,34 @@ def test_reloaded_run_reproduces_the_best_validation_accuracy(toy_csv, tmp_path)
     val = make_split(prepared.encoded["validation"], prepared.pad_id)
     acc = evaluate(loaded.model, val, min_length=loaded.model.min_length)["accuracy"]
     assert acc == pytest.approx(json.loads((run_dir / "summary.json").read_text())["best_val_accuracy"])
+
+
+def test_a_pass_with_many_tokens_per_word_scores_a_cnn_folded_with_the_same_results():
+    from textcnn.data.batching import make_split
+    from textcnn.data.tokenizer import Encoded
+    from textcnn.models import build_model
+    from textcnn.models.kim import FoldedKimCNN
+    from textcnn.training import trainer
+
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(0, 12, 300)  # empty texts included
+    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    enc = Encoded(rng.integers(2, 40, offsets[-1]), offsets, rng.integers(0, 3, 300), 0)
+    split = make_split(enc, pad_id=0)
+    model = build_model(load_config(sets=["model.widths=2,3", "model.feature_maps=6", "model.embedding_dim=8",
+                                          "model.edge_padding=true"]).model, 40, 3)  # fmt: skip
+    n = int(lengths.sum())
+    assert n >= trainer.FOLD_TOKENS_PER_ROW * 40  # this pass folds ...
+    assert isinstance(trainer.scoring_form(model, n, "fp32"), FoldedKimCNN)
+    assert trainer.scoring_form(model, 79, "fp32") is model  # ... a short one does not, nor bf16
+    assert trainer.scoring_form(model, n, "bf16") is model
+    folded = trainer.evaluate(model, split, batch_size=32, min_length=model.min_length)
+    with mock.patch.object(trainer, "FOLD_TOKENS_PER_ROW", 10**9):
+        plain = trainer.evaluate(model, split, batch_size=32, min_length=model.min_length)
+    assert np.array_equal(folded["predictions"], plain["predictions"])
+    assert folded["accuracy"] == plain["accuracy"] and folded["n"] == plain["n"] == 300
+    assert folded["loss"] == pytest.approx(plain["loss"], rel=1e-6)
 
 
 def test_same_seed_same_metrics(toy_csv, tmp_path):

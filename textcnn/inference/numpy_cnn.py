@@ -34,7 +34,8 @@ MAX_WORKERS = 4
 FOLD_ROWS_PER_THREAD = 2048
 """Rows of a fold below which it stays on one thread (a one-sentence job folds a handful)."""
 TABLE_BYTES_LIMIT = 256 * 2**20
-"""Largest whole-vocabulary folded table (V x sum(widths) x feature_maps float32) kept in memory."""
+"""Largest whole-vocabulary folded table (V x sum(widths) x feature_maps float32) kept in memory; also
+the limit of the torch engine's and the trainer's `KimCNN.folded()`."""
 
 
 def unsupported(model_cfg: Any) -> str | None:

@@ -40,12 +40,10 @@ from textcnn.data.ragged import pad_ragged
 from textcnn.data.tokenizer import Encoded, encode_flat, unk_id
 from textcnn.data.word_encoder import MIN_TEXTS, WordEncoder
 from textcnn.errors import PredictError
+from textcnn.inference.numpy_cnn import TABLE_BYTES_LIMIT
 from textcnn.run import Run, RunError, RunFiles, load_run, load_run_files, map_arrays, resolve_run
 
 log = logging.getLogger(__name__)
-
-TABLE_BYTES_LIMIT = 256 * 2**20
-"""Largest folded vocabulary table (vocabulary x sum(widths) x feature_maps floats) `KimCNN.folded()` builds."""
 
 
 # ---------------------------------------------------------------------------------------------
