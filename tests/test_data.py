@@ -561,6 +561,49 @@ def test_unreadable_file_is_one_line(tmp_path):
         load_data(DataConfig(dataset=str(p)))
 
 
+def test_a_failed_read_is_reported_once_not_also_logged_by_datasets(tmp_path, caplog):
+    p = tmp_path / "latin1.csv"
+    p.write_bytes("text,label\ncaf\u00e9 cr\u00e8me,pos\n".encode("latin-1"))
+    with caplog.at_level("DEBUG"), pytest.raises(DataError, match="not UTF-8 text"):
+        load_data(DataConfig(dataset=str(p)))
+    assert not [r for r in caplog.records if r.name.startswith("datasets") and r.levelname == "ERROR"]
+
+
+@pytest.mark.parametrize("sep", [";", "\t", "|"])
+@pytest.mark.parametrize("compressed", [False, True])
+def test_a_csv_written_with_another_separator_is_read_with_it(tmp_path, caplog, sep, compressed):
+    import gzip
+
+    body = [[x["text"] + (", really" if i % 3 == 0 else ""), x["label"]] for i, x in enumerate(rows(20))]
+    p = write_csv(tmp_path / "export.csv", ["text", "label"], body, sep=sep, newline="\r\n")
+    if compressed:
+        gz = tmp_path / "export.csv.gz"
+        gz.write_bytes(gzip.compress(p.read_bytes()))
+        p.unlink()
+        p = gz
+    with caplog.at_level("WARNING"):
+        ld = load_data(DataConfig(dataset=str(p)))
+    assert (ld.text_column, ld.label_column) == ("text", "label") and ld.label_names == ["neg", "pos"]
+    texts = list(ld.splits["train"]["text"]) + list(ld.splits["validation"]["text"])
+    assert sorted(texts) == sorted(t for t, _ in body)  # commas inside texts stay in them
+    assert f"reading it as {sep!r}-separated" in caplog.text
+
+
+def test_an_unquoted_separator_in_a_text_is_named_with_its_line(tmp_path):
+    body = [[x["text"], x["label"]] for x in rows(20)]
+    first = write_csv(tmp_path / "first.csv", ["text", "label"], [["a dull, boring film", "neg"], *body])
+    with pytest.raises(DataError, match=r"first.csv: line 2 has 3 fields but the header has 2 \(text, label\); "
+                                        r"a text that holds the separator ',' must be quoted") as e:  # fmt: skip
+        load_data(DataConfig(dataset=str(first)))  # pandas alone would make the texts an index, shifting the labels
+    assert "\n" not in str(e.value)
+    later = write_csv(tmp_path / "later.csv", ["text", "label"], [*body] * 3 + [["a dull, boring film", "neg"]])
+    with pytest.raises(DataError, match=r"later.csv: .*Expected 2 fields in line 62, saw 3.*must be quoted"):
+        load_data(DataConfig(dataset=str(later)))
+    quoted = write_csv(tmp_path / "quoted.csv", ["text", "label"], [['"a dull, boring\nfilm"', "neg"], *body])
+    ld = load_data(DataConfig(dataset=str(quoted)))  # quoted separators and line breaks are texts
+    assert "a dull, boring\nfilm" in list(ld.splits["train"]["text"]) + list(ld.splits["validation"]["text"])
+
+
 def test_report_lines_summarise_each_split(tmp_path):
     write_csv(tmp_path / "train.csv", ["text", "label"], [[x["text"], x["label"]] for x in rows(20)] + [["  ", "pos"]])
     write_csv(tmp_path / "test.csv", ["text"], [["a"], ["b"]])

@@ -349,6 +349,80 @@ def _require_rows(f: Path, builder: str, sep: str) -> None:
         raise DataError(f"{f} has a header line ({', '.join(map(str, head.columns))}) but no data rows")
 
 
+OTHER_SEPARATORS = (";", "\t", "|")
+"""Separators a `.csv` may use instead of commas (spreadsheet exports in many locales write ';')."""
+HEAD_BYTES = 1 << 16
+"""How much of a csv / tsv `_separator` reads to check its header against its first rows."""
+
+
+def _head_text(f: Path) -> str | None:
+    """The first HEAD_BYTES of a (possibly compressed) text file, decoded (bad bytes replaced), cut after
+    its last whole line; None for a compression the standard library cannot read (.zst)."""
+    import bz2
+    import gzip
+    import lzma
+
+    opener = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open, ".zst": None}.get(f.suffix.lower(), open)
+    if opener is None:
+        return None
+    try:
+        with opener(f, "rb") as fh:
+            raw = fh.read(HEAD_BYTES)
+    except (OSError, EOFError, lzma.LZMAError):
+        return None  # the reader below names the problem
+    if len(raw) == HEAD_BYTES and b"\n" in raw:
+        raw = raw[: raw.rindex(b"\n") + 1]
+    return raw.decode("utf-8", errors="replace").removeprefix("\ufeff")
+
+
+def _separator(f: Path, sep: str) -> str:
+    """The separator to read a csv / tsv with, checked on its first lines: `sep`, or, for a .csv whose
+    header has no comma but splits on ';', a tab or '|' into several columns, that one (said in a
+    warning). A DataError when one of the first data rows has more fields than the header: a text
+    holding an unquoted separator, which pandas would otherwise take as an index column, silently
+    shifting every column by one."""
+    head = _head_text(f)
+    if not head or "\ufffd" in head or "\x00" in head:  # not UTF-8 text: the reader says so
+        return sep
+    rows = _first_rows(head, sep, 21)
+    if not rows:
+        return sep
+    if len(rows[0][1]) == 1 and sep == ",":
+        for other in OTHER_SEPARATORS:
+            names = (_first_rows(head, other, 1) or [(1, [])])[0][1]
+            if len(names) >= 2 and all(n.strip() and n.isprintable() for n in names):  # column names, not bytes
+                log.warning("%s: reading it as %r-separated (its header line has no comma)", f.name, other)
+                return _separator(f, other)
+    header = rows[0][1]
+    for line, row in rows[1:]:
+        if len(row) > len(header):
+            shown = "tab" if sep == "\t" else repr(sep)
+            raise DataError(
+                f"{f}: line {line} has {len(row)} fields but the header has {len(header)} ({', '.join(header)}); "
+                f'a text that holds the separator {shown} must be quoted ("a dull, boring film",neg)'
+            )
+    return sep
+
+
+def _first_rows(head: str, delimiter: str, n: int) -> list[tuple[int, list[str]]]:
+    """(line number where it ends, fields) of the first `n` non-blank csv rows of `head`; [] when the csv
+    module cannot read them (NUL bytes and the like: the reader names the problem)."""
+    import csv
+    import io
+
+    reader = csv.reader(io.StringIO(head, newline=None), delimiter=delimiter)  # "\r\n" and "\r" end lines too
+    out = []
+    try:
+        for row in reader:
+            if row:
+                out.append((reader.line_num, row))
+                if len(out) == n:
+                    break
+    except csv.Error:
+        return []
+    return out
+
+
 def _read_files(split: str, files: list[Path]) -> datasets.Dataset:
     """Load the data files of one split (csv, tsv, json, jsonl, parquet, arrow) into one Dataset."""
     import datasets
@@ -361,23 +435,42 @@ def _read_files(split: str, files: list[Path]) -> datasets.Dataset:
         builder, options = FORMATS[suffix]
         options = dict(options)
         _require_rows(f, builder, options.get("sep", ","))
+        if builder == "csv":
+            options["sep"] = _separator(f, options.get("sep", ","))
         try:
             if builder == "csv":
                 # Only empty cells are missing: "NA", "null" or "None" stay texts.
                 options.update(
                     features=_csv_features(f, options.get("sep", ",")), keep_default_na=False, na_values=[""]
                 )
-            parts.append(datasets.load_dataset(builder, data_files={split: [str(f)]}, split=split, **options))
+            with _quiet("datasets.packaged_modules"):  # it logs a failure before raising it; we report it once
+                parts.append(datasets.load_dataset(builder, data_files={split: [str(f)]}, split=split, **options))
         except DataError:
             raise
         except Exception as e:  # pandas / pyarrow parse errors, bad encodings, empty files
-            raise DataError(f"could not read {f}: {_first_line(e)}") from None
+            why = _first_line(e)
+            if builder == "csv" and "fields in line" in why:  # pandas: "Expected 2 fields in line 62, saw 3"
+                sep = "tab" if options["sep"] == "\t" else repr(options["sep"])
+                why += f" (a text that holds the separator {sep} must be quoted)"
+            raise DataError(f"could not read {f}: {why}") from None
     if len(parts) == 1:
         return parts[0]
     try:
         return datasets.concatenate_datasets(parts)
     except Exception as e:
         raise DataError(f"the {split} files do not share the same columns and types: {_first_line(e)}") from None
+
+
+@contextlib.contextmanager
+def _quiet(logger: str):
+    """No log records from `logger` (and its children) below CRITICAL while inside."""
+    lg = logging.getLogger(logger)
+    level = lg.level
+    lg.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        lg.setLevel(level)
 
 
 def _load_local(p: Path, hub_config: str | None) -> datasets.DatasetDict:
