@@ -589,6 +589,20 @@ def test_a_csv_written_with_another_separator_is_read_with_it(tmp_path, caplog, 
     assert f"reading it as {sep!r}-separated" in caplog.text
 
 
+def test_a_spreadsheet_sep_line_names_the_separator(tmp_path):
+    body = [[x["text"] + ", really", x["label"]] for x in rows(20)]
+    p = write_csv(tmp_path / "excel.csv", ["text", "label"], body, sep=";")
+    p.write_text("sep=;\n" + p.read_text(encoding="utf-8"), encoding="utf-8")
+    ld = load_data(DataConfig(dataset=str(p)))
+    assert (ld.text_column, ld.label_column) == ("text", "label")
+    assert len(ld.splits["train"]) + len(ld.splits["validation"]) == 20
+    bad = write_csv(tmp_path / "bad.csv", ["text", "label"], [["a; b", "pos", "x"], *body], sep=";")
+    bad.write_text("sep=;\n" + bad.read_text(encoding="utf-8"), encoding="utf-8")
+    with pytest.raises(DataError, match=r"bad.csv: line 3 has 4 fields but the header has 2 .* must be quoted") as e:
+        load_data(DataConfig(dataset=str(bad)))
+    assert str(e.value).endswith("""separator ';' must be quoted ("a dull; boring film";neg)""")
+
+
 def test_an_unquoted_separator_in_a_text_is_named_with_its_line(tmp_path):
     body = [[x["text"], x["label"]] for x in rows(20)]
     first = write_csv(tmp_path / "first.csv", ["text", "label"], [["a dull, boring film", "neg"], *body])

@@ -322,12 +322,12 @@ def _format_suffix(p: Path) -> str | None:
     return suffixes[-1] if suffixes and suffixes[-1] in FORMATS else None
 
 
-def _csv_features(path: Path, sep: str) -> datasets.Features:
+def _csv_features(path: Path, sep: str, skiprows: int = 0) -> datasets.Features:
     """Read every CSV column as a string, so labels and texts are typed by us, not guessed per chunk."""
     import datasets
     import pandas as pd
 
-    columns = list(pd.read_csv(path, sep=sep, nrows=0).columns)
+    columns = list(pd.read_csv(path, sep=sep, nrows=0, skiprows=skiprows).columns)
     return datasets.Features({c: datasets.Value("string") for c in columns})
 
 
@@ -375,19 +375,24 @@ def _head_text(f: Path) -> str | None:
     return raw.decode("utf-8", errors="replace").removeprefix("\ufeff")
 
 
-def _separator(f: Path, sep: str) -> str:
-    """The separator to read a csv / tsv with, checked on its first lines: `sep`, or, for a .csv whose
-    header has no comma but splits on ';', a tab or '|' into several columns, that one (said in a
-    warning). A DataError when one of the first data rows has more fields than the header: a text
-    holding an unquoted separator, which pandas would otherwise take as an index column, silently
-    shifting every column by one."""
+def _separator(f: Path, sep: str) -> tuple[str, int]:
+    """(separator, lines to skip) to read a csv / tsv with, checked on its first lines: `sep`, or the one
+    a spreadsheet's "sep=;" first line names (that line skipped), or, for a .csv whose header has no
+    comma but splits on ';', a tab or '|' into several columns, that one (said in a warning). A
+    DataError when one of the first data rows has more fields than the header: a text holding an
+    unquoted separator, which pandas would otherwise take as an index column, silently shifting every
+    column by one."""
     head = _head_text(f)
     if not head or "\ufffd" in head or "\x00" in head:  # not UTF-8 text: the reader says so
-        return sep
+        return sep, 0
+    excel = re.match(r"sep=([^\r\n])\r?\n", head)  # Excel's separator line
+    skip = int(excel is not None)
+    if excel:
+        sep, head = excel.group(1), head[excel.end() :]
     rows = _first_rows(head, sep, 21)
     if not rows:
-        return sep
-    if len(rows[0][1]) == 1 and sep == ",":
+        return sep, skip
+    if len(rows[0][1]) == 1 and sep == "," and not excel:
         for other in OTHER_SEPARATORS:
             names = (_first_rows(head, other, 1) or [(1, [])])[0][1]
             if len(names) >= 2 and all(n.strip() and n.isprintable() for n in names):  # column names, not bytes
@@ -396,12 +401,14 @@ def _separator(f: Path, sep: str) -> str:
     header = rows[0][1]
     for line, row in rows[1:]:
         if len(row) > len(header):
-            shown = "tab" if sep == "\t" else repr(sep)
-            raise DataError(
-                f"{f}: line {line} has {len(row)} fields but the header has {len(header)} ({', '.join(header)}); "
-                f'a text that holds the separator {shown} must be quoted ("a dull, boring film",neg)'
+            shown = (
+                "tab must be quoted" if sep == "\t" else f'{sep!r} must be quoted ("a dull{sep} boring film"{sep}neg)'
             )
-    return sep
+            raise DataError(
+                f"{f}: line {line + skip} has {len(row)} fields but the header has {len(header)} "
+                f"({', '.join(header)}); a text that holds the separator {shown}"
+            )
+    return sep, skip
 
 
 def _first_rows(head: str, delimiter: str, n: int) -> list[tuple[int, list[str]]]:
@@ -436,13 +443,14 @@ def _read_files(split: str, files: list[Path]) -> datasets.Dataset:
         options = dict(options)
         _require_rows(f, builder, options.get("sep", ","))
         if builder == "csv":
-            options["sep"] = _separator(f, options.get("sep", ","))
+            options["sep"], skip = _separator(f, options.get("sep", ","))
+            if skip:  # only then: every option is part of the data's cache key
+                options["skiprows"] = skip
         try:
             if builder == "csv":
                 # Only empty cells are missing: "NA", "null" or "None" stay texts.
-                options.update(
-                    features=_csv_features(f, options.get("sep", ",")), keep_default_na=False, na_values=[""]
-                )
+                features = _csv_features(f, options["sep"], options.get("skiprows", 0))
+                options.update(features=features, keep_default_na=False, na_values=[""])
             with _quiet("datasets.packaged_modules"):  # it logs a failure before raising it; we report it once
                 parts.append(datasets.load_dataset(builder, data_files={split: [str(f)]}, split=split, **options))
         except DataError:
