@@ -88,6 +88,19 @@ def test_predict_file_keeps_input_order_and_reports_bad_lines(trained, tmp_path)
     assert "line 2" in res.output
 
 
+def test_predict_file_reads_a_tables_text_column(trained, tmp_path):
+    _, out, _ = trained
+    f = tmp_path / "test.csv"
+    f.write_text('id,review,label\n1,"superb, lovely film",positive\n2,awful boring dull,negative\n', encoding="utf-8")
+    res = runner.invoke(app, ["predict", str(out), "--file", str(f), "--text-column", "review"])
+    assert res.exit_code == 0, res.output
+    records = [json.loads(x) for x in res.stdout.splitlines() if x.startswith("{")]
+    assert [r["text"] for r in records] == ["superb, lovely film", "awful boring dull"]
+    assert [r["label"] for r in records] == ["positive", "negative"]
+    res = runner.invoke(app, ["predict", str(out), "some text", "--text-column", "review"])
+    assert res.exit_code == 2 and "--text-column names the text column of a --file table" in res.output
+
+
 def test_evaluate_json(trained):
     csv, out, _ = trained
     res = runner.invoke(app, ["evaluate", str(out), "--format", "json"])

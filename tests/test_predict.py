@@ -172,6 +172,72 @@ def test_wrong_input_types_are_one_clear_error(predictor):
     assert predictor.predict([]) == []
 
 
+TABLE_TEXTS = ["great film, truly", "awful\nand dull", "", "a moving story"]
+
+
+def _table(tmp_path, kind):
+    """TABLE_TEXTS as a table of `kind` with an id and a label column around the text column ("review")."""
+    import gzip
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = [{"id": i, "review": t, "stars": 5 - i} for i, t in enumerate(TABLE_TEXTS)]
+    p = tmp_path / f"table.{kind}"
+    if kind in ("csv", "csv.gz", "tsv"):
+        sep = "\t" if kind == "tsv" else ","
+        buf = io.StringIO(newline="")
+        writer = csv.writer(buf, delimiter=sep, lineterminator="\r\n")
+        writer.writerow(["id", "review", "stars"])
+        writer.writerows([[r["id"], r["review"], r["stars"]] for r in rows])
+        data = b"\xef\xbb\xbf" + buf.getvalue().encode("utf-8")  # a BOM and CRLF, as spreadsheets write
+        p.write_bytes(gzip.compress(data) if kind.endswith(".gz") else data)
+    elif kind == "jsonl":
+        rows[2].pop("review")  # a record without the text: an empty text
+        p.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    elif kind == "json":
+        p.write_text(json.dumps({k: [r[k] for r in rows] for k in rows[0]}), encoding="utf-8")  # columns
+    else:
+        pq.write_table(pa.Table.from_pylist(rows), p)
+    return p
+
+
+@pytest.mark.parametrize("kind", ["csv", "csv.gz", "tsv", "jsonl", "json", "parquet"])
+def test_a_table_file_is_predicted_from_its_text_column(predictor, tmp_path, kind):
+    p = _table(tmp_path, kind)
+    out = io.StringIO()
+    summary = predict_file(predictor, p, out, fmt="jsonl")
+    records = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert [r["text"] for r in records] == TABLE_TEXTS  # one record per row, in order; not one per line
+    assert summary.written == 4 and summary.empty == 1 and records[2]["empty"]
+    expected = predictor.predict(TABLE_TEXTS)
+    assert [r["label"] for r in records] == [e.label for e in expected]
+
+
+def test_the_text_column_of_a_table_is_chosen_or_named(predictor, tmp_path):
+    p = _table(tmp_path, "csv")
+    out = io.StringIO()
+    predict_file(predictor, p, out, text_column="stars")
+    assert [json.loads(line)["text"] for line in out.getvalue().splitlines()] == ["5", "4", "3", "2"]
+    with pytest.raises(PredictError, match=r"text column 'nope' is not in .*table.csv \(columns: id, review, stars\)"):
+        predict_file(predictor, p, io.StringIO(), text_column="nope")
+    odd = tmp_path / "odd.jsonl"
+    odd.write_text('{"a": "x", "b": "y"}\n', encoding="utf-8")
+    with pytest.raises(PredictError, match="no text column found in .*odd.jsonl .*choose one with --text-column"):
+        predict_file(predictor, odd, io.StringIO())
+    numbers = tmp_path / "numbers.jsonl"
+    numbers.write_text('{"text": 3}\n', encoding="utf-8")
+    with pytest.raises(PredictError, match="row 1: the text column holds int values, not text"):
+        predict_file(predictor, numbers, io.StringIO())
+    lines = tmp_path / "lines.txt"
+    lines.write_text("text,label\ngood,pos\n", encoding="utf-8")  # not a table: every line is a text
+    out = io.StringIO()
+    predict_file(predictor, lines, out)
+    assert [json.loads(line)["text"] for line in out.getvalue().splitlines()] == ["text,label", "good,pos"]
+    with pytest.raises(PredictError, match="--text-column is for tables"):
+        predict_file(predictor, lines, io.StringIO(), text_column="text")
+
+
 # ---------------------------------------------------------------------------------------------
 # Bad run folders
 

@@ -30,7 +30,17 @@ def predict(
         list[str] | None,
         typer.Argument(help="Texts to classify (or --file, or pipe lines on stdin).", show_default=False),
     ] = None,
-    file: Annotated[str | None, typer.Option("--file", "-f", help="One text per line, UTF-8; '-' reads stdin.")] = None,
+    file: Annotated[
+        str | None,
+        typer.Option(
+            "--file",
+            "-f",
+            help="One text per line, UTF-8, or a csv / tsv / json / jsonl / parquet table; '-' reads stdin.",
+        ),
+    ] = None,
+    text_column: Annotated[
+        str | None, typer.Option(help="The text column of a --file table (default: the run's, or text, sentence, ...).")
+    ] = None,
     top_k: Annotated[
         int | None, typer.Option("--top-k", "-k", min=1, help="Also show the K most probable labels.")
     ] = None,
@@ -76,6 +86,8 @@ def predict(
 
       cat reviews.txt | textcnn predict sst2 > predictions.jsonl
 
+      textcnn predict latest --file test.csv   (a table: its text column, one record per row)
+
       textcnn predict exported/ "a dull mess"   (a `textcnn export` folder, on ONNX Runtime)
     """
     with user_errors():
@@ -83,6 +95,8 @@ def predict(
 
         if texts and file:
             raise typer.BadParameter("give TEXT arguments or --file, not both")
+        if text_column and not file:
+            raise typer.BadParameter("--text-column names the text column of a --file table")
         if not texts and file is None:
             if sys.stdin.isatty():
                 raise typer.BadParameter("give TEXT arguments, --file PATH, or pipe lines on stdin")
@@ -93,7 +107,7 @@ def predict(
             if file is not None:
                 summary = predict_file(
                     predictor, file, sink, fmt=(format_ or OutputFormat.jsonl).value, top_k=top_k,
-                    on_error=on_error.value, batch_size=batch_size,
+                    on_error=on_error.value, batch_size=batch_size, text_column=text_column,
                 )  # fmt: skip
                 _print_file_summary(summary, file, out)
                 return
@@ -110,7 +124,7 @@ def _print_file_summary(summary, file: str, out: Path | None) -> None:
         shown = ", ".join(map(str, summary.skipped_lines[:10]))
         err.print(f"skipped {len(summary.skipped_lines)} lines that are not UTF-8: {shown}", highlight=False)
     if summary.empty:
-        err.print(f'{summary.empty} empty lines were predicted from padding alone ("empty": true)')
+        err.print(f'{summary.empty} empty texts were predicted from padding alone ("empty": true)')
     if summary.written == 0 and not summary.skipped_lines:
         err.print(f"note: {'stdin' if file == '-' else file} holds no lines; nothing to predict")
     if out:

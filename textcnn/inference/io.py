@@ -3,7 +3,7 @@
 `predict_stream` runs a `Predictor` over an iterable of any size in windows, so memory stays bounded
 and results come back in input order (`scored_windows` gives each window's texts and Scores);
 `read_lines` reads UTF-8 lines (a BOM, CRLF and lines that are not UTF-8 handled as `on_error`
-says); `write_jsonl` / `write_json` / `write_csv` write records with every class probability
+says), `read_texts` a table's text column (csv, tsv, json, jsonl, parquet) or else the lines; `write_jsonl` / `write_json` / `write_csv` write records with every class probability
 (`write_jsonl_scores`: the same JSONL straight from a window's Scores); `predict_file` wires them
 for `textcnn predict --file`.
 
@@ -111,6 +111,163 @@ def read_lines(path: str | Path, on_error: str = "skip", skipped: list[int] | No
         raise PredictError(f"cannot read {p}: {e.strerror}") from None
     with f:
         yield from _decode_lines(f, name, on_error, skipped)
+
+
+TABLES = (".csv", ".tsv", ".tab", ".jsonl", ".ndjson", ".json", ".parquet")
+"""Suffixes (before an optional .gz / .bz2 / .xz) `read_texts` reads as tables: their text column."""
+
+
+def read_texts(
+    path: str | Path, on_error: str = "skip", skipped: list[int] | None = None, *, text_column: str | None = None,
+    default_column: str | None = None,
+) -> Iterator[str]:  # fmt: skip
+    """The texts of a file: for a table (csv, tsv, json, jsonl, parquet: `table_suffix`), the cells of
+    its text column (`text_column`, else `default_column` (the run's own) when the table has it, else
+    the first of the usual names: text, sentence, review, ...); for anything else, its lines
+    (`read_lines`). Every row gives one text, in order (a missing cell: an empty text)."""
+    p = Path(path)
+    suffix = table_suffix(p) if str(path) != "-" else None
+    if suffix is None:
+        if text_column is not None:
+            raise PredictError(f"--text-column is for tables (csv, tsv, json, jsonl, parquet); {path} is read as lines")
+        return read_lines(path, on_error=on_error, skipped=skipped)
+    if not p.is_file():
+        raise PredictError(f"input file {p} does not exist" if not p.exists() else f"input {p} is not a file")
+    reader = {".jsonl": _jsonl_cells, ".ndjson": _jsonl_cells, ".json": _json_cells, ".parquet": _parquet_cells}
+    return reader.get(suffix, _csv_cells)(p, text_column, default_column)
+
+
+def table_suffix(p: Path) -> str | None:
+    """The table format of a file name (`TABLES`, a compression suffix allowed after it), or None."""
+    suffixes = [x.lower() for x in p.suffixes]
+    if suffixes and suffixes[-1] in (".gz", ".bz2", ".xz"):
+        suffixes = suffixes[:-1]
+    return suffixes[-1] if suffixes and suffixes[-1] in TABLES else None
+
+
+def _text_column(columns: list[str], given: str | None, default: str | None, p: Path) -> str:
+    listing = f"(columns: {', '.join(map(str, columns))})"
+    if given is not None:
+        if given not in columns:
+            raise PredictError(f"text column {given!r} is not in {p} {listing}")
+        return given
+    if default in columns:
+        return default
+    from textcnn.data.columns import TEXT_NAMES
+
+    lower = {str(c).lower(): c for c in columns}
+    found = [lower[n] for n in TEXT_NAMES if n in lower]
+    if found:
+        return found[0]
+    if len(columns) == 1:
+        return columns[0]
+    raise PredictError(f"no text column found in {p} {listing}; choose one with --text-column")
+
+
+def _open_text(p: Path):
+    import bz2
+    import gzip
+    import lzma
+
+    opener = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}.get(p.suffix.lower(), open)
+    return opener(p, "rt", encoding="utf-8-sig", newline="")
+
+
+def _csv_cells(p: Path, given: str | None, default: str | None) -> Iterator[str]:
+    from textcnn.data.sources import _separator
+
+    sep, skip = _separator(p, "\t" if table_suffix(p) in (".tsv", ".tab") else ",")
+    with _open_text(p) as f:
+        try:
+            for _ in range(skip):
+                f.readline()
+            reader = csv.reader(f, delimiter=sep)
+            header = next(reader, None)
+            if header is None:
+                return
+            i = header.index(_text_column(header, given, default, p))
+            for row in reader:
+                if len(row) > len(header):
+                    raise PredictError(
+                        f"{p} line {reader.line_num + skip}: {len(row)} fields but the header has {len(header)}; "
+                        f"a text that holds the separator {sep!r} must be quoted"
+                    )
+                yield row[i] if i < len(row) else ""
+        except UnicodeDecodeError as e:
+            raise PredictError(f"{p} is not UTF-8 text ({e.reason}); save it as UTF-8") from None
+        except csv.Error as e:
+            raise PredictError(f"cannot read {p} as csv: {e}") from None
+
+
+def _jsonl_cells(p: Path, given: str | None, default: str | None) -> Iterator[str]:
+    def records() -> Iterator[tuple[int, dict]]:
+        with _open_text(p) as f:
+            for number, line in enumerate(f, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    record = json.loads(line)
+                except (ValueError, UnicodeDecodeError):
+                    raise PredictError(f"{p} line {number} is not a JSON object") from None
+                if not isinstance(record, dict):
+                    raise PredictError(f"{p} line {number} is a JSON {type(record).__name__}, not an object")
+                yield number, record
+
+    yield from _record_cells(records(), p, given, default)
+
+
+def _json_cells(p: Path, given: str | None, default: str | None) -> Iterator[str]:
+    with _open_text(p) as f:
+        try:
+            data = json.load(f)
+        except (ValueError, UnicodeDecodeError) as e:
+            raise PredictError(f"{p} is not valid JSON ({str(e).splitlines()[0]})") from None
+    if isinstance(data, dict) and data and all(isinstance(v, list) for v in data.values()):  # columns
+        column = _text_column(list(data), given, default, p)
+        for number, value in enumerate(data[column], start=1):
+            yield _cell(value, p, number)
+        return
+    if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
+        raise PredictError(f"{p}: expected a JSON list of objects (or an object of columns)")
+    yield from _record_cells(enumerate(data, start=1), p, given, default)
+
+
+def _record_cells(
+    records: Iterator[tuple[int, dict]], p: Path, given: str | None, default: str | None
+) -> Iterator[str]:
+    """The text cell of each (number, record): the column chosen from the keys of the first 100 records
+    (a record without it: an empty text)."""
+    first = list(itertools.islice(records, 100))
+    if not first:
+        return
+    keys = list(dict.fromkeys(k for _, r in first for k in r))
+    column = _text_column(keys, given, default, p)
+    for number, record in itertools.chain(first, records):
+        yield _cell(record.get(column), p, number)
+
+
+def _parquet_cells(p: Path, given: str | None, default: str | None) -> Iterator[str]:
+    import pyarrow.parquet as pq
+
+    try:
+        f = pq.ParquetFile(p)
+    except Exception as e:  # pyarrow's own errors for a damaged or non-parquet file
+        raise PredictError(f"cannot read {p} as parquet: {str(e).splitlines()[0]}") from None
+    column = _text_column(f.schema_arrow.names, given, default, p)
+    number = 0
+    for batch in f.iter_batches(columns=[column], batch_size=20_000):
+        for value in batch.column(0).to_pylist():
+            number += 1
+            yield _cell(value, p, number)
+
+
+def _cell(value: Any, p: Path, number: int) -> str:
+    """A table cell as a text: a string, or "" for a missing one."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise PredictError(f"{p} row {number}: the text column holds {type(value).__name__} values, not text")
+    return value
 
 
 def _decode_lines(f, name: str, on_error: str, skipped: list[int] | None) -> Iterator[str]:
@@ -309,13 +466,16 @@ def predict_file(
     on_error: str = "skip",
     batch_size: int = 512,
     window: int = 20000,
+    text_column: str | None = None,
 ) -> FileSummary:
-    """Read texts from `path` ('-': stdin), predict them in streaming windows and write records to `out`."""
+    """Read texts from `path` ('-': stdin; a table's text column, `read_texts`), predict them in streaming
+    windows and write records to `out`."""
     if fmt not in FORMATS:
         raise PredictError(f"format {fmt!r} is not one of {', '.join(FORMATS)}")
     k = check_top_k(top_k, len(predictor.label_names))
     skipped: list[int] = []
-    lines = read_lines(path, on_error=on_error, skipped=skipped)
+    default = getattr(getattr(predictor.config, "data", None), "text_column", None)  # the run's own
+    lines = read_texts(path, on_error=on_error, skipped=skipped, text_column=text_column, default_column=default)
     if fmt == "jsonl":  # straight from each window's scores: no Prediction objects
         n = empty = truncated = 0
         for texts, s in scored_windows(predictor, lines, batch_size=batch_size, window=window):
