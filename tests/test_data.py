@@ -618,6 +618,25 @@ def test_an_unquoted_separator_in_a_text_is_named_with_its_line(tmp_path):
     assert "a dull, boring\nfilm" in list(ld.splits["train"]["text"]) + list(ld.splits["validation"]["text"])
 
 
+def test_a_fasttext_txt_is_read_as_texts_and_labels(tmp_path):
+    lines = [f"__label__{x['label']}  {x['text']} " for x in rows(20)]
+    p = tmp_path / "train.txt"
+    p.write_text("\n".join([lines[0], "", "no label here", *lines[1:]]) + "\n", encoding="utf-8")
+    ld = load_data(DataConfig(dataset=str(p)))
+    assert (ld.text_column, ld.label_column, ld.label_names) == ("text", "label", ["neg", "pos"])
+    texts = sorted(list(ld.splits["train"]["text"]) + list(ld.splits["validation"]["text"]))
+    assert texts == sorted(x["text"] for x in rows(20))  # the prefix and the spaces around the text gone
+    assert "1 no label" in "\n".join(ld.report.lines()) and "1 empty text" in "\n".join(ld.report.lines())
+    multi = tmp_path / "multi.txt"
+    multi.write_text(lines[0] + "\n__label__pos __label__neg a mixed bag\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"multi.txt line 2 has 2 labels \(pos, neg\); textcnn does single-label"):
+        load_data(DataConfig(dataset=str(multi)))
+    plain = tmp_path / "plain.txt"
+    plain.write_text("a gorgeous film\na dull mess\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"plain.txt: a .txt is read as fastText lines .* has no __label__"):
+        load_data(DataConfig(dataset=str(plain)))
+
+
 def test_report_lines_summarise_each_split(tmp_path):
     write_csv(tmp_path / "train.csv", ["text", "label"], [[x["text"], x["label"]] for x in rows(20)] + [["  ", "pos"]])
     write_csv(tmp_path / "test.csv", ["text"], [["a"], ["b"]])

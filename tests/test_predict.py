@@ -645,7 +645,7 @@ def test_cli_predict_of_a_cnn_run_never_imports_torch(run_dir, tmp_path):
         assert abs(rec["probability"] - p.probability) < 1e-5
 
 
-def test_cli_prediction_starts_numpy_with_one_blas_thread_unless_told_otherwise(run_dir):
+def test_cli_starts_numpy_with_one_blas_thread_and_datasets_without_progress_bars_unless_told(run_dir):
     """The env var is read when numpy is first imported: importing the CLI must not import numpy."""
     import os
     import subprocess
@@ -657,14 +657,17 @@ def test_cli_prediction_starts_numpy_with_one_blas_thread_unless_told_otherwise(
         "before = 'numpy' in sys.modules\n"
         f"sys.argv = ['textcnn', 'predict', {str(run_dir)!r}, 'a fine film']\n"
         "try:\n    textcnn.cli.main()\nexcept SystemExit:\n    pass\n"
-        "print(before, os.environ.get('OPENBLAS_NUM_THREADS'))\n"
+        "print(before, os.environ.get('OPENBLAS_NUM_THREADS'), os.environ.get('HF_DATASETS_DISABLE_PROGRESS_BARS'))\n"
     )
-    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("OPENBLAS_NUM_THREADS", "HF_DATASETS_DISABLE_PROGRESS_BARS")
+    }
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env, timeout=120)
-    assert out.stdout.strip().splitlines()[-1] == "False 1"
+    assert out.stdout.strip().splitlines()[-1] == "False 1 1"  # and no progress bars from datasets
     env["OPENBLAS_NUM_THREADS"] = "2"
+    env["HF_DATASETS_DISABLE_PROGRESS_BARS"] = "0"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env, timeout=120)
-    assert out.stdout.strip().splitlines()[-1] == "False 2"
+    assert out.stdout.strip().splitlines()[-1] == "False 2 0"
 
 
 # ---------------------------------------------------------------------------------------------

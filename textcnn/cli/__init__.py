@@ -45,6 +45,7 @@ def main() -> None:
     for all of them here), so when the arguments name a command, only that one is built; `--help`
     and anything unrecognised get the whole tree (and its messages)."""
     name = invoked(sys.argv[1:])
+    os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")  # ours report progress; theirs interleave
     if name in ONE_BLAS_THREAD:
         os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # read when numpy is first imported
     if name is None:

@@ -59,6 +59,7 @@ FORMATS = {
     ".ndjson": ("json", {}),
     ".parquet": ("parquet", {}),
     ".arrow": ("arrow", {}),
+    ".txt": ("fasttext", {}),
 }
 """File suffix -> (datasets builder, its options); a trailing .gz / .bz2 / .xz / .zst is allowed."""
 
@@ -430,6 +431,51 @@ def _first_rows(head: str, delimiter: str, n: int) -> list[tuple[int, list[str]]
     return out
 
 
+FASTTEXT_LABEL = "__label__"
+_FASTTEXT_LINE = re.compile(r"\s*((?:__label__\S+(?:\s+|$))*)(.*?)\s*$", re.S)
+
+
+def _fasttext_rows(batch: dict[str, list], indices: list[int], *, name: str) -> dict[str, list]:
+    """fastText lines ('__label__positive a gorgeous film') -> text and label (None: a line without one)."""
+    texts, labels = [], []
+    for line, i in zip(batch["text"], indices, strict=True):
+        found, text = _FASTTEXT_LINE.match(line).groups()
+        tags = found.split()
+        if len(tags) > 1:
+            raise DataError(
+                f"{name} line {i + 1} has {len(tags)} labels ({', '.join(t[len(FASTTEXT_LABEL) :] for t in tags)}); "
+                "textcnn does single-label classification"
+            )
+        texts.append(text)
+        labels.append(tags[0][len(FASTTEXT_LABEL) :] if tags else None)
+    return {"text": texts, "label": labels}
+
+
+def _read_fasttext(f: Path, split: str) -> datasets.Dataset:
+    """A .txt of fastText lines as columns text and label (cached by `datasets`); a DataError when its first
+    line has no label."""
+    import inspect
+
+    import datasets
+    from datasets.fingerprint import Hasher
+
+    head = _head_text(f) or ""
+    first = next((line for line in head.splitlines() if line.strip()), "")
+    if not first.lstrip().startswith(FASTTEXT_LABEL):
+        raise DataError(
+            f"{f}: a .txt is read as fastText lines ('__label__positive a gorgeous film'), and its first line has "
+            "no __label__; give a table (csv, tsv, json, jsonl, parquet) instead, or use `textcnn predict --file` "
+            "for unlabelled texts"
+        )
+    with _quiet("datasets.packaged_modules"):
+        raw = datasets.load_dataset("text", data_files={split: [str(f)]}, split=split)
+    features = datasets.Features({"text": datasets.Value("string"), "label": datasets.Value("string")})
+    code = inspect.getsource(_fasttext_rows) + _FASTTEXT_LINE.pattern
+    return raw.map(_fasttext_rows, batched=True, with_indices=True, fn_kwargs={"name": str(f)},
+                   remove_columns=["text"], features=features, new_fingerprint=Hasher.hash([raw._fingerprint, code]),
+                   desc=f"Reading {f.name}")  # fmt: skip
+
+
 def _read_files(split: str, files: list[Path]) -> datasets.Dataset:
     """Load the data files of one split (csv, tsv, json, jsonl, parquet, arrow) into one Dataset."""
     import datasets
@@ -438,10 +484,18 @@ def _read_files(split: str, files: list[Path]) -> datasets.Dataset:
     for f in files:
         suffix = _format_suffix(f)
         if suffix is None:
-            raise DataError(f"{f}: unsupported file type; use csv, tsv, json, jsonl or parquet")
+            raise DataError(f"{f}: unsupported file type; use csv, tsv, json, jsonl, parquet or fastText .txt")
         builder, options = FORMATS[suffix]
         options = dict(options)
         _require_rows(f, builder, options.get("sep", ","))
+        if builder == "fasttext":
+            try:
+                parts.append(_read_fasttext(f, split))
+            except DataError:
+                raise
+            except Exception as e:  # bad encodings and the like
+                raise DataError(f"could not read {f}: {_first_line(e)}") from None
+            continue
         if builder == "csv":
             options["sep"], skip = _separator(f, options.get("sep", ","))
             if skip:  # only then: every option is part of the data's cache key
@@ -510,7 +564,7 @@ def _load_local(p: Path, hub_config: str | None) -> datasets.DatasetDict:
         if usable:
             splits[str(split)] = usable
     if not splits:
-        raise DataError(f"no data files (csv, tsv, json, jsonl, parquet) found in {p}")
+        raise DataError(f"no data files (csv, tsv, json, jsonl, parquet, fastText .txt) found in {p}")
     return datasets.DatasetDict({split: _read_files(split, files) for split, files in splits.items()})
 
 
