@@ -637,6 +637,21 @@ def test_a_fasttext_txt_is_read_as_texts_and_labels(tmp_path):
         load_data(DataConfig(dataset=str(plain)))
 
 
+def test_json_lines_whose_labels_mix_numbers_and_numeric_strings_are_one_label_set(tmp_path):
+    records = [{"text": x["text"], "label": (1 if x["label"] == "pos" else 0)} for x in rows(20)]
+    for r in records[::3]:
+        r["label"] = str(r["label"])  # "1" in some lines, 1 in others: datasets types the column Json
+    ld = load_data(DataConfig(dataset=str(write_jsonl(tmp_path / "mixed.jsonl", records))))
+    assert ld.label_names == ["0", "1"]
+    by_text = {r["text"]: int(r["label"]) for r in records}
+    for split in ("train", "validation"):
+        for row in ld.splits[split]:
+            assert row["label"] == by_text[row["text"]]
+    records[1]["label"] = ["0", "1"]  # several labels in one row: refused
+    with pytest.raises(DataError, match="holds Json values, not one label per row"):
+        load_data(DataConfig(dataset=str(write_jsonl(tmp_path / "lists.jsonl", records))))
+
+
 def test_report_lines_summarise_each_split(tmp_path):
     write_csv(tmp_path / "train.csv", ["text", "label"], [[x["text"], x["label"]] for x in rows(20)] + [["  ", "pos"]])
     write_csv(tmp_path / "test.csv", ["text"], [["a"], ["b"]])

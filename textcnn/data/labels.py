@@ -90,14 +90,15 @@ def plan_labels(ds: datasets.Dataset, label: str, where: str) -> Labels:
         mapping.update({n: i for i, n in enumerate(names)})
         return Labels(names, mapping, numeric=True, classlabel=True)
     dtype = getattr(feature, "dtype", None)
-    if not isinstance(feature, datasets.Value) or dtype in ("binary", "large_binary", "null"):
+    mixed = _json_scalars(ds, label) if type(feature).__name__ == "Json" else None
+    if mixed is None and (not isinstance(feature, datasets.Value) or dtype in ("binary", "large_binary", "null")):
         raise DataError(
             f"label column {label!r} in {where} holds {describe(feature)} values, not one label per row "
             "(textcnn does single-label classification); choose another with --label-column"
         )
-    raw = [v for v in unique_values(ds, label) if v is not None]
+    raw = mixed if mixed is not None else [v for v in unique_values(ds, label) if v is not None]
     numeric = dtype != "bool" and not is_string(feature)
-    if is_string(feature):
+    if is_string(feature) or mixed is not None:
         keys = {label_key(v, numeric=True) for v in raw} - {None}
         numeric = bool(keys) and all(isinstance(k, (int, float)) for k in keys)
     keys = {label_key(v, numeric) for v in raw} - {None}
@@ -122,6 +123,23 @@ def plan_labels(ds: datasets.Dataset, label: str, where: str) -> Labels:
             "is it really the label? choose one with --label-column"
         )
     return Labels(names, {v: i for i, v in enumerate(values)}, numeric=numeric)
+
+
+def _json_scalars(ds: datasets.Dataset, label: str) -> list[Any] | None:
+    """The distinct values of a column `datasets` typed as Json because its rows mix types (JSON lines
+    with 1 in some and "1" in others), when every one is a single value; None when any is a list or an
+    object (several labels per row)."""
+    import json
+
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    column = arrow_table(ds).column(label)
+    storage = pa.chunked_array([c.storage if isinstance(c, pa.ExtensionArray) else c for c in column.chunks])
+    values = [json.loads(v) for v in pc.unique(storage).to_pylist() if v is not None]
+    if any(isinstance(v, (list, dict)) for v in values):
+        return None
+    return [v for v in values if v is not None]
 
 
 def _names_from_text_column(ds: datasets.Dataset, label: str, values: list[int]) -> list[str] | None:
