@@ -652,6 +652,25 @@ def test_json_lines_whose_labels_mix_numbers_and_numeric_strings_are_one_label_s
         load_data(DataConfig(dataset=str(write_jsonl(tmp_path / "lists.jsonl", records))))
 
 
+@pytest.mark.parametrize("orient", ["columns", "split", "index", "lists", "lines"])
+def test_a_json_file_laid_out_by_columns_is_read_as_rows(tmp_path, orient):
+    import pandas as pd
+
+    r = rows(20)
+    df = pd.DataFrame(r)
+    p = tmp_path / "frame.json"
+    if orient == "lists":
+        p.write_text(json.dumps({k: [x[k] for x in r] for k in ("text", "label")}), encoding="utf-8")
+    elif orient == "lines":
+        df.to_json(p, orient="records", lines=True)  # JSON lines in a .json: the datasets reader's
+    else:
+        df.to_json(p, orient=orient)  # "columns" is pandas' default
+    ld = load_data(DataConfig(dataset=str(p)))
+    assert (ld.text_column, ld.label_column, ld.label_names) == ("text", "label", ["neg", "pos"])
+    got = {(row["text"], ld.label_names[row["label"]]) for split in ld.splits.values() for row in split}
+    assert got == {(x["text"], x["label"]) for x in r}
+
+
 def test_report_lines_summarise_each_split(tmp_path):
     write_csv(tmp_path / "train.csv", ["text", "label"], [[x["text"], x["label"]] for x in rows(20)] + [["  ", "pos"]])
     write_csv(tmp_path / "test.csv", ["text"], [["a"], ["b"]])

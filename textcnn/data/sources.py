@@ -356,18 +356,24 @@ HEAD_BYTES = 1 << 16
 """How much of a csv / tsv `_separator` reads to check its header against its first rows."""
 
 
-def _head_text(f: Path) -> str | None:
-    """The first HEAD_BYTES of a (possibly compressed) text file, decoded (bad bytes replaced), cut after
-    its last whole line; None for a compression the standard library cannot read (.zst)."""
+def open_file(f: Path, mode: str = "rb", **kwargs: Any):
+    """`open`, or gzip's, bz2's or lzma's for a .gz, .bz2 or .xz file (same arguments)."""
     import bz2
     import gzip
     import lzma
 
-    opener = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open, ".zst": None}.get(f.suffix.lower(), open)
-    if opener is None:
+    return {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}.get(f.suffix.lower(), open)(f, mode, **kwargs)
+
+
+def _head_text(f: Path) -> str | None:
+    """The first HEAD_BYTES of a (possibly compressed) text file, decoded (bad bytes replaced), cut after
+    its last whole line; None for a compression the standard library cannot read (.zst)."""
+    import lzma
+
+    if f.suffix.lower() == ".zst":
         return None
     try:
-        with opener(f, "rb") as fh:
+        with open_file(f) as fh:
             raw = fh.read(HEAD_BYTES)
     except (OSError, EOFError, lzma.LZMAError):
         return None  # the reader below names the problem
@@ -476,6 +482,45 @@ def _read_fasttext(f: Path, split: str) -> datasets.Dataset:
                    desc=f"Reading {f.name}")  # fmt: skip
 
 
+def _json_columns(f: Path) -> dict[str, list] | None:
+    """The columns of a .json file holding one object laid out by columns, as pandas' `to_json` writes
+    them by default ({"text": {"0": ..., "1": ...}, "label": {...}}), or with orient="split" / "index",
+    or as lists ({"text": [...], "label": [...]}); None for a list of records or JSON lines (the
+    `datasets` reader takes those)."""
+    import json
+
+    head = (_head_text(f) or "").lstrip()
+    if not head.startswith("{"):
+        return None
+    try:
+        _, end = json.JSONDecoder().raw_decode(head)
+    except ValueError:
+        end = None  # a first object longer than the head: one object, read below
+    if end is not None and head[end:].strip():
+        return None  # JSON lines
+    try:
+        with open_file(f, "rt", encoding="utf-8-sig") as fh:
+            data = json.load(fh)
+    except (ValueError, UnicodeDecodeError, OSError):
+        return None  # the datasets reader names the problem
+    if not isinstance(data, dict) or not data:
+        return None
+    values = list(data.values())
+    if set(data) >= {"columns", "data"} and isinstance(data["columns"], list):  # orient="split"
+        rows = data["data"] if isinstance(data["data"], list) else []
+        return {str(c): [r[i] if isinstance(r, list) and i < len(r) else None for r in rows]
+                for i, c in enumerate(data["columns"])}  # fmt: skip
+    if all(isinstance(v, list) for v in values) and len({len(v) for v in values}) == 1:
+        return {str(k): v for k, v in data.items()}
+    if all(isinstance(v, dict) for v in values):
+        if all(str(k).isdigit() for k in data):  # orient="index": row number -> record
+            keys = list(dict.fromkeys(k for v in values for k in v))
+            return {str(k): [v.get(k) for v in values] for k in keys}
+        index = list(dict.fromkeys(i for v in values for i in v))  # orient="columns": column -> row -> value
+        return {str(k): [v.get(i) for i in index] for k, v in data.items()}
+    return None
+
+
 def _read_files(split: str, files: list[Path]) -> datasets.Dataset:
     """Load the data files of one split (csv, tsv, json, jsonl, parquet, arrow) into one Dataset."""
     import datasets
@@ -488,6 +533,13 @@ def _read_files(split: str, files: list[Path]) -> datasets.Dataset:
         builder, options = FORMATS[suffix]
         options = dict(options)
         _require_rows(f, builder, options.get("sep", ","))
+        columns = _json_columns(f) if suffix == ".json" else None
+        if columns is not None:
+            try:
+                parts.append(datasets.Dataset.from_dict(columns, split=datasets.Split(split)))
+            except Exception as e:  # a column whose values mix types arrow cannot hold together
+                raise DataError(f"could not read {f}: {_first_line(e)}") from None
+            continue
         if builder == "fasttext":
             try:
                 parts.append(_read_fasttext(f, split))

@@ -165,12 +165,9 @@ def _text_column(columns: list[str], given: str | None, default: str | None, p: 
 
 
 def _open_text(p: Path):
-    import bz2
-    import gzip
-    import lzma
+    from textcnn.data.sources import open_file
 
-    opener = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}.get(p.suffix.lower(), open)
-    return opener(p, "rt", encoding="utf-8-sig", newline="")
+    return open_file(p, "rt", encoding="utf-8-sig", newline="")
 
 
 def _csv_cells(p: Path, given: str | None, default: str | None) -> Iterator[str]:
