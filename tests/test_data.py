@@ -181,7 +181,7 @@ def test_save_to_disk_folder(tmp_path):
 
 def test_unsupported_and_missing_files(tmp_path):
     (tmp_path / "notes.xlsx").write_bytes(b"x")
-    with pytest.raises(DataError, match="unsupported file type"):
+    with pytest.raises(DataError, match=r"unsupported file type \(a spreadsheet: save it as CSV UTF-8\)"):
         load_data(DataConfig(path=str(tmp_path / "notes.xlsx")))
     with pytest.raises(DataError, match="does not exist"):
         load_data(DataConfig(path=str(tmp_path / "nope.csv")))
@@ -669,6 +669,13 @@ def test_a_json_file_laid_out_by_columns_is_read_as_rows(tmp_path, orient):
     assert (ld.text_column, ld.label_column, ld.label_names) == ("text", "label", ["neg", "pos"])
     got = {(row["text"], ld.label_names[row["label"]]) for split in ld.splits.values() for row in split}
     assert got == {(x["text"], x["label"]) for x in r}
+
+
+def test_labels_that_differ_only_in_case_are_noted(tmp_path):
+    body = [[x["text"], x["label"].upper() if i % 4 == 0 else x["label"]] for i, x in enumerate(rows(40))]
+    ld = load_data(DataConfig(dataset=str(write_csv(tmp_path / "cased.csv", ["text", "label"], body))))
+    assert ld.label_names == ["POS", "neg", "pos"]
+    assert "note: labels 'POS', 'pos' differ only in case or spacing: they are separate classes" in ld.report.lines()
 
 
 def test_report_lines_summarise_each_split(tmp_path):

@@ -136,6 +136,12 @@ def note_unknown_labels(ds: datasets.Dataset, label: str, labels: Labels, role: 
 def note_classes(train: Split, validation: Split, names: list[str], notes: list[str]) -> None:
     import numpy as np
 
+    variants: dict[str, list[str]] = {}
+    for name in names:  # "Positive" and "positive" are two classes: say so, it is rarely meant
+        variants.setdefault(" ".join(name.casefold().split()), []).append(name)
+    for same in (v for v in variants.values() if len(v) > 1):
+        notes.append(f"labels {', '.join(map(repr, same))} differ only in case or spacing: they are separate classes")
+
     in_train = np.bincount(train.labels[train.labels >= 0], minlength=len(names))
     in_val = np.bincount(validation.labels[validation.labels >= 0], minlength=len(names))
     for i, name in enumerate(names):

@@ -65,6 +65,7 @@ FORMATS = {
 
 
 COMPRESSED = (".gz", ".bz2", ".xz", ".zst")
+SPREADSHEETS = (".xlsx", ".xls", ".xlsm", ".ods", ".numbers")
 
 
 @dataclass
@@ -529,7 +530,8 @@ def _read_files(split: str, files: list[Path]) -> datasets.Dataset:
     for f in files:
         suffix = _format_suffix(f)
         if suffix is None:
-            raise DataError(f"{f}: unsupported file type; use csv, tsv, json, jsonl, parquet or fastText .txt")
+            sheet = " (a spreadsheet: save it as CSV UTF-8)" if f.suffix.lower() in SPREADSHEETS else ""
+            raise DataError(f"{f}: unsupported file type{sheet}; use csv, tsv, json, jsonl, parquet or fastText .txt")
         builder, options = FORMATS[suffix]
         options = dict(options)
         _require_rows(f, builder, options.get("sep", ","))
