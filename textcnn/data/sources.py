@@ -746,7 +746,7 @@ def _hold_out_validation(
     validation = take_rows(train, val_pos)
     train_dropped[HELD_OUT] = len(val_pos)
     notes.append(
-        f"no validation split: held out {len(val_pos):,} training rows "
+        f"no validation split: held out {len(val_pos):,} training row{'' if len(val_pos) == 1 else 's'} "
         f"({cfg.validation_fraction:.0%}, stratified, seed {seed})"
     )
     return take_rows(train, keep, rows_in=train.rows_in), validation
