@@ -183,7 +183,7 @@ def _table(tmp_path, kind):
     import pyarrow.parquet as pq
 
     rows = [{"id": i, "review": t, "stars": 5 - i} for i, t in enumerate(TABLE_TEXTS)]
-    p = tmp_path / f"table.{kind}"
+    p = tmp_path / ("table.json" if kind.startswith("json ") else f"table.{kind}")
     if kind in ("csv", "csv.gz", "tsv"):
         sep = "\t" if kind == "tsv" else ","
         buf = io.StringIO(newline="")
@@ -197,12 +197,18 @@ def _table(tmp_path, kind):
         p.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     elif kind == "json":
         p.write_text(json.dumps({k: [r[k] for r in rows] for k in rows[0]}), encoding="utf-8")  # columns
+    elif kind == "json pandas":
+        import pandas as pd
+
+        pd.DataFrame(rows).to_json(p)  # pandas' default: {"review": {"0": ..., ...}, ...}
+    elif kind == "json lines":
+        p.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     else:
         pq.write_table(pa.Table.from_pylist(rows), p)
     return p
 
 
-@pytest.mark.parametrize("kind", ["csv", "csv.gz", "tsv", "jsonl", "json", "parquet"])
+@pytest.mark.parametrize("kind", ["csv", "csv.gz", "tsv", "jsonl", "json", "json pandas", "json lines", "parquet"])
 def test_a_table_file_is_predicted_from_its_text_column(predictor, tmp_path, kind):
     p = _table(tmp_path, kind)
     out = io.StringIO()

@@ -15,6 +15,11 @@ the last part of the hub id); the dataset given as a local file or folder; the h
 `datasets.load_dataset` and its normal cache (HF_HOME / HF_DATASETS_CACHE), so a second run works
 offline.
 
+Local files: csv / tsv (`csv_separator` checks the first lines: another separator, a spreadsheet's
+"sep=;" line, a text holding the separator unquoted), json (a list of records, JSON lines, or one
+object laid out by columns: `json_columns`), jsonl, parquet, arrow, fastText .txt; `open_file`
+opens them through .gz / .bz2 / .xz. `textcnn predict --file` reads tables with the same helpers.
+
 The messy-data policy (what happens to each odd input) is written at the top of cleaning.py; label
 discovery is labels.py, column discovery columns.py, the report report.py.
 """
@@ -354,7 +359,7 @@ def _require_rows(f: Path, builder: str, sep: str) -> None:
 OTHER_SEPARATORS = (";", "\t", "|")
 """Separators a `.csv` may use instead of commas (spreadsheet exports in many locales write ';')."""
 HEAD_BYTES = 1 << 16
-"""How much of a csv / tsv `_separator` reads to check its header against its first rows."""
+"""How much of a csv / tsv `csv_separator` reads to check its header against its first rows."""
 
 
 def open_file(f: Path, mode: str = "rb", **kwargs: Any):
@@ -383,7 +388,7 @@ def _head_text(f: Path) -> str | None:
     return raw.decode("utf-8", errors="replace").removeprefix("\ufeff")
 
 
-def _separator(f: Path, sep: str) -> tuple[str, int]:
+def csv_separator(f: Path, sep: str) -> tuple[str, int]:
     """(separator, lines to skip) to read a csv / tsv with, checked on its first lines: `sep`, or the one
     a spreadsheet's "sep=;" first line names (that line skipped), or, for a .csv whose header has no
     comma but splits on ';', a tab or '|' into several columns, that one (said in a warning). A
@@ -405,7 +410,7 @@ def _separator(f: Path, sep: str) -> tuple[str, int]:
             names = (_first_rows(head, other, 1) or [(1, [])])[0][1]
             if len(names) >= 2 and all(n.strip() and n.isprintable() for n in names):  # column names, not bytes
                 log.warning("%s: reading it as %r-separated (its header line has no comma)", f.name, other)
-                return _separator(f, other)
+                return csv_separator(f, other)
     header = rows[0][1]
     for line, row in rows[1:]:
         if len(row) > len(header):
@@ -483,7 +488,7 @@ def _read_fasttext(f: Path, split: str) -> datasets.Dataset:
                    desc=f"Reading {f.name}")  # fmt: skip
 
 
-def _json_columns(f: Path) -> dict[str, list] | None:
+def json_columns(f: Path) -> dict[str, list] | None:
     """The columns of a .json file holding one object laid out by columns, as pandas' `to_json` writes
     them by default ({"text": {"0": ..., "1": ...}, "label": {...}}), or with orient="split" / "index",
     or as lists ({"text": [...], "label": [...]}); None for a list of records or JSON lines (the
@@ -535,7 +540,7 @@ def _read_files(split: str, files: list[Path]) -> datasets.Dataset:
         builder, options = FORMATS[suffix]
         options = dict(options)
         _require_rows(f, builder, options.get("sep", ","))
-        columns = _json_columns(f) if suffix == ".json" else None
+        columns = json_columns(f) if suffix == ".json" else None
         if columns is not None:
             try:
                 parts.append(datasets.Dataset.from_dict(columns, split=datasets.Split(split)))
@@ -551,7 +556,7 @@ def _read_files(split: str, files: list[Path]) -> datasets.Dataset:
                 raise DataError(f"could not read {f}: {_first_line(e)}") from None
             continue
         if builder == "csv":
-            options["sep"], skip = _separator(f, options.get("sep", ","))
+            options["sep"], skip = csv_separator(f, options.get("sep", ","))
             if skip:  # only then: every option is part of the data's cache key
                 options["skiprows"] = skip
         try:

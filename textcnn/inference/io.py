@@ -3,7 +3,8 @@
 `predict_stream` runs a `Predictor` over an iterable of any size in windows, so memory stays bounded
 and results come back in input order (`scored_windows` gives each window's texts and Scores);
 `read_lines` reads UTF-8 lines (a BOM, CRLF and lines that are not UTF-8 handled as `on_error`
-says), `read_texts` a table's text column (csv, tsv, json, jsonl, parquet) or else the lines; `write_jsonl` / `write_json` / `write_csv` write records with every class probability
+says), `read_texts` a table's text column (csv, tsv, json, jsonl, parquet) or else the lines;
+`write_jsonl` / `write_json` / `write_csv` write records with every class probability
 (`write_jsonl_scores`: the same JSONL straight from a window's Scores); `predict_file` wires them
 for `textcnn predict --file`.
 
@@ -171,9 +172,9 @@ def _open_text(p: Path):
 
 
 def _csv_cells(p: Path, given: str | None, default: str | None) -> Iterator[str]:
-    from textcnn.data.sources import _separator
+    from textcnn.data.sources import csv_separator
 
-    sep, skip = _separator(p, "\t" if table_suffix(p) in (".tsv", ".tab") else ",")
+    sep, skip = csv_separator(p, "\t" if table_suffix(p) in (".tsv", ".tab") else ",")
     with _open_text(p) as f:
         try:
             for _ in range(skip):
@@ -214,18 +215,26 @@ def _jsonl_cells(p: Path, given: str | None, default: str | None) -> Iterator[st
 
 
 def _json_cells(p: Path, given: str | None, default: str | None) -> Iterator[str]:
+    """A .json: one object laid out by columns (as training reads it: `json_columns`), a list of
+    records, or JSON lines."""
+    from textcnn.data.sources import json_columns
+
+    columns = json_columns(p)
+    if columns is not None:
+        column = _text_column(list(columns), given, default, p)
+        for number, value in enumerate(columns[column], start=1):
+            yield _cell(value, p, number)
+        return
     with _open_text(p) as f:
         try:
             data = json.load(f)
-        except (ValueError, UnicodeDecodeError) as e:
-            raise PredictError(f"{p} is not valid JSON ({str(e).splitlines()[0]})") from None
-    if isinstance(data, dict) and data and all(isinstance(v, list) for v in data.values()):  # columns
-        column = _text_column(list(data), given, default, p)
-        for number, value in enumerate(data[column], start=1):
-            yield _cell(value, p, number)
+        except (ValueError, UnicodeDecodeError):
+            data = None  # JSON lines, or not JSON: read line by line, which names a bad line
+    if data is None:
+        yield from _jsonl_cells(p, given, default)
         return
     if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
-        raise PredictError(f"{p}: expected a JSON list of objects (or an object of columns)")
+        raise PredictError(f"{p}: expected a JSON list of objects, JSON lines or an object of columns")
     yield from _record_cells(enumerate(data, start=1), p, given, default)
 
 
