@@ -293,12 +293,15 @@ def test_preset_names_are_case_insensitive(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize(
-    "content, fragment",
-    [("", "is empty (0 bytes)"), ("text,label\n", "has a header line (text, label) but no data rows"),
-     ("\n\n", "holds no columns")],
+    "name, content, fragment",
+    [("reviews.csv", "", "is empty (0 bytes): expected a header line such as text,label"),
+     ("reviews.jsonl", "", 'is empty (0 bytes): expected JSON records such as {"text"'),
+     ("reviews.txt", "", "is empty (0 bytes): expected one line per example such as __label__positive"),
+     ("reviews.csv", "text,label\n", "has a header line (text, label) but no data rows"),
+     ("reviews.csv", "\n\n", "holds no columns")],
 )  # fmt: skip
-def test_empty_and_header_only_files_are_named_in_words(tmp_path, content, fragment):
-    f = tmp_path / "reviews.csv"
+def test_empty_and_header_only_files_are_named_in_words(tmp_path, name, content, fragment):
+    f = tmp_path / name
     f.write_text(content)
     line = _one_error_line(runner.invoke(app, ["train", str(f)]))
     assert str(f) in line and fragment in line

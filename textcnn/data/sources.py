@@ -341,7 +341,12 @@ def _csv_features(path: Path, sep: str, skiprows: int = 0) -> datasets.Features:
 def _require_rows(f: Path, builder: str, sep: str) -> None:
     """An empty file, or a csv with a header and no rows, is a DataError in words that name the file."""
     if f.stat().st_size == 0:
-        raise DataError(f"{f} is empty (0 bytes): expected a header line such as text,label and one row per example")
+        expected = {
+            "csv": "a header line such as text,label and one row per example",
+            "json": 'JSON records such as {"text": "a gorgeous film", "label": "positive"}',
+            "fasttext": "one line per example such as __label__positive a gorgeous film",
+        }.get(builder, "a data file")
+        raise DataError(f"{f} is empty (0 bytes): expected {expected}")
     if builder != "csv":
         return
     import pandas as pd
