@@ -267,6 +267,15 @@ def test_textcnn_data_dir_beats_the_hub(tmp_path, monkeypatch, fake_hub):
     assert len(ld.splits["train"]) == 18
     ld = load_data(DataConfig(dataset="someone/reviews"))  # the hub id's last part
     assert fake_hub == [] and len(ld.splits["train"]) == 9
+    assert ld.source == f"{tmp_path / 'reviews'} (local copy of someone/reviews)"
+
+
+def test_a_file_given_by_a_relative_name_is_the_data_not_a_copy(tmp_path, monkeypatch):
+    """A run saves its file's absolute path beside the name it was given (`evaluate` reads both)."""
+    write_csv(tmp_path / "reviews.csv", ["text", "label"], [[x["text"], x["label"]] for x in rows(20)])
+    monkeypatch.chdir(tmp_path.parent)
+    ld = load_data(DataConfig(dataset=f"{tmp_path.name}/reviews.csv", path=str(tmp_path / "reviews.csv")))
+    assert ld.source == str(tmp_path / "reviews.csv")
 
 
 def test_data_path_beats_textcnn_data_dir(tmp_path, monkeypatch, fake_hub):

@@ -646,7 +646,8 @@ def _load_raw(cfg: DataConfig) -> tuple[datasets.DatasetDict, str, DataConfig]:
     cfg, preset = _with_preset(cfg)
     local, hub_id = _resolve(cfg, preset)
     if local is not None:
-        given = cfg.dataset and Path(cfg.dataset).expanduser() == local
+        named = Path(cfg.dataset).expanduser() if cfg.dataset else None  # a file named is the data, not a copy
+        given = named is not None and (named.resolve() == local.resolve() or _format_suffix(named) is not None)
         origin = cfg.hub_id or (cfg.dataset if cfg.dataset and not given else None)
         source = f"{local} (local copy of {origin})" if origin else str(local)
         return _load_local(local, cfg.hub_config), source, cfg
