@@ -612,6 +612,33 @@ def test_a_spreadsheet_sep_line_names_the_separator(tmp_path):
     assert str(e.value).endswith("""separator ';' must be quoted ("a dull; boring film";neg)""")
 
 
+@pytest.mark.parametrize("sep, label_first", [(",", False), ("\t", True)])
+def test_a_file_without_a_header_line_is_read_as_text_and_label(tmp_path, caplog, sep, label_first):
+    import csv
+    import io
+
+    r = rows(30)
+    buf = io.StringIO(newline="")
+    csv.writer(buf, delimiter=sep).writerows(
+        [(x["label"], x["text"]) if label_first else (x["text"], x["label"]) for x in r]
+    )
+    p = tmp_path / ("plain.tsv" if sep == "\t" else "plain.csv")
+    p.write_text(buf.getvalue(), encoding="utf-8")
+    with caplog.at_level("WARNING"):
+        ld = load_data(DataConfig(dataset=str(p)))
+    order = "label, text" if label_first else "text, label"
+    assert f"its first line is data, not column names: read as columns {order}" in caplog.text
+    got = {(row["text"], ld.label_names[row["label"]]) for split in ld.splits.values() for row in split}
+    assert got == {(x["text"], x["label"]) for x in r}  # the first line is a row too
+
+
+def test_a_header_of_unusual_names_is_still_a_header(tmp_path):
+    body = [[x["text"], 5 if x["label"] == "pos" else 1] for x in rows(20)]
+    ld = load_data(DataConfig(dataset=str(write_csv(tmp_path / "amazon.csv", ["review_body", "star_rating"], body))))
+    assert (ld.text_column, ld.label_column, ld.label_names) == ("review_body", "star_rating", ["1", "5"])
+    assert len(ld.splits["train"]) + len(ld.splits["validation"]) == 20
+
+
 def test_an_unquoted_separator_in_a_text_is_named_with_its_line(tmp_path):
     body = [[x["text"], x["label"]] for x in rows(20)]
     first = write_csv(tmp_path / "first.csv", ["text", "label"], [["a dull, boring film", "neg"], *body])

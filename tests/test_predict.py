@@ -235,6 +235,13 @@ def test_the_text_column_of_a_table_is_chosen_or_named(predictor, tmp_path):
     numbers.write_text('{"text": 3}\n', encoding="utf-8")
     with pytest.raises(PredictError, match="row 1: the text column holds int values, not text"):
         predict_file(predictor, numbers, io.StringIO())
+    bare = tmp_path / "bare.csv"  # no header line: its columns are named text and label
+    bare.write_text(
+        "".join(f"{t},{'pos' if i % 2 else 'neg'}\n" for i, t in enumerate(["good", "bad", "fine", "dull"] * 2))
+    )
+    out = io.StringIO()
+    predict_file(predictor, bare, out)
+    assert [json.loads(line)["text"] for line in out.getvalue().splitlines()] == ["good", "bad", "fine", "dull"] * 2
     lines = tmp_path / "lines.txt"
     lines.write_text("text,label\ngood,pos\n", encoding="utf-8")  # not a table: every line is a text
     out = io.StringIO()

@@ -13,11 +13,13 @@ if TYPE_CHECKING:  # pragma: no cover
     import datasets
 
 
-TEXT_NAMES = ("text", "sentence", "content", "review", "document", "review_text", "tweet", "comment", "body")
+TEXT_NAMES = ("text", "sentence", "content", "review", "document", "review_text", "review_body", "reviewtext", "tweet",
+              "comment", "body", "message", "utterance")  # fmt: skip
 """Column names taken for the text, in order of preference (case-insensitive)."""
 
 
-LABEL_NAMES = ("label", "labels", "class", "category", "target", "sentiment", "polarity", "y")
+LABEL_NAMES = ("label", "labels", "class", "category", "target", "sentiment", "polarity", "y", "intent", "rating",
+               "stars", "star_rating", "overall", "score")  # fmt: skip
 """Column names taken for the label, in order of preference (case-insensitive)."""
 
 

@@ -15,8 +15,8 @@ the last part of the hub id); the dataset given as a local file or folder; the h
 `datasets.load_dataset` and its normal cache (HF_HOME / HF_DATASETS_CACHE), so a second run works
 offline.
 
-Local files: csv / tsv (`csv_separator` checks the first lines: another separator, a spreadsheet's
-"sep=;" line, a text holding the separator unquoted), json (a list of records, JSON lines, or one
+Local files: csv / tsv (`csv_layout` checks the first lines: another separator, a spreadsheet's
+"sep=;" line, no header line, a text holding the separator unquoted), json (a list of records, JSON lines, or one
 object laid out by columns: `json_columns`), jsonl, parquet, arrow, fastText .txt; `open_file`
 opens them through .gz / .bz2 / .xz. `textcnn predict --file` reads tables with the same helpers.
 
@@ -34,7 +34,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from textcnn.config import CONFIG_DIR, ConfigError, DataConfig, preset_path, read_toml
 from textcnn.data.cleaning import HELD_OUT, OVER_MAX, Split, clean_split, finish_split, holdout, take_rows
@@ -364,7 +364,7 @@ def _require_rows(f: Path, builder: str, sep: str) -> None:
 OTHER_SEPARATORS = (";", "\t", "|")
 """Separators a `.csv` may use instead of commas (spreadsheet exports in many locales write ';')."""
 HEAD_BYTES = 1 << 16
-"""How much of a csv / tsv `csv_separator` reads to check its header against its first rows."""
+"""How much of a csv / tsv `csv_layout` reads to check its header against its first rows."""
 
 
 def open_file(f: Path, mode: str = "rb", **kwargs: Any):
@@ -393,29 +393,39 @@ def _head_text(f: Path) -> str | None:
     return raw.decode("utf-8", errors="replace").removeprefix("\ufeff")
 
 
-def csv_separator(f: Path, sep: str) -> tuple[str, int]:
-    """(separator, lines to skip) to read a csv / tsv with, checked on its first lines: `sep`, or the one
-    a spreadsheet's "sep=;" first line names (that line skipped), or, for a .csv whose header has no
-    comma but splits on ';', a tab or '|' into several columns, that one (said in a warning). A
-    DataError when one of the first data rows has more fields than the header: a text holding an
-    unquoted separator, which pandas would otherwise take as an index column, silently shifting every
-    column by one."""
+class CsvLayout(NamedTuple):
+    """How to read a csv / tsv (`csv_layout`)."""
+
+    sep: str
+    skip: int
+    """Lines before the header (a spreadsheet's "sep=;" line)."""
+    names: list[str] | None
+    """Column names for a file whose first line is already data (None: the first line names them)."""
+
+
+def csv_layout(f: Path, sep: str) -> CsvLayout:
+    """How to read a csv / tsv, checked on its first lines: `sep`, or the one a spreadsheet's "sep=;" first
+    line names (that line skipped), or, for a .csv whose header has no comma but splits on ';', a tab or
+    '|' into several columns, that one (said in a warning); column names `text` / `label` when the first
+    line is data, not names (`_headerless_names`, said in a warning). A DataError when one of the first
+    rows has more fields than the header: a text holding an unquoted separator, which pandas would
+    otherwise take as an index column, silently shifting every column by one."""
     head = _head_text(f)
     if not head or "\ufffd" in head or "\x00" in head:  # not UTF-8 text: the reader says so
-        return sep, 0
+        return CsvLayout(sep, 0, None)
     excel = re.match(r"sep=([^\r\n])\r?\n", head)  # Excel's separator line
     skip = int(excel is not None)
     if excel:
         sep, head = excel.group(1), head[excel.end() :]
     rows = _first_rows(head, sep, 21)
     if not rows:
-        return sep, skip
+        return CsvLayout(sep, skip, None)
     if len(rows[0][1]) == 1 and sep == "," and not excel:
         for other in OTHER_SEPARATORS:
             names = (_first_rows(head, other, 1) or [(1, [])])[0][1]
             if len(names) >= 2 and all(n.strip() and n.isprintable() for n in names):  # column names, not bytes
                 log.warning("%s: reading it as %r-separated (its header line has no comma)", f.name, other)
-                return csv_separator(f, other)
+                return csv_layout(f, other)
     header = rows[0][1]
     for line, row in rows[1:]:
         if len(row) > len(header):
@@ -426,7 +436,29 @@ def csv_separator(f: Path, sep: str) -> tuple[str, int]:
                 f"{f}: line {line + skip} has {len(row)} fields but the header has {len(header)} "
                 f"({', '.join(header)}); a text that holds the separator {shown}"
             )
-    return sep, skip
+    names = _headerless_names(header, [row for _, row in rows[1:]])
+    if names is not None:
+        log.warning("%s: its first line is data, not column names: read as columns %s", f.name, ", ".join(names))
+    return CsvLayout(sep, skip, names)
+
+
+def _headerless_names(first: list[str], body: list[list[str]]) -> list[str] | None:
+    """Column names for a file without a header line, or None when `first` names its columns. A first
+    line is data when none of its cells is a usual column name (text, label, ...) and one column's first
+    cell recurs below it in a column of few distinct values: a label ("pos" in "a fine film,pos"). That
+    column is `label`, the column of the longest cells `text`, any other `column<N>`."""
+    from textcnn.data.columns import LABEL_NAMES, TEXT_NAMES
+
+    known = {n.lower() for n in (*TEXT_NAMES, *LABEL_NAMES)}
+    if len(first) < 2 or len(body) < 4 or any(c.strip().lower() in known for c in first):
+        return None
+    columns = [[r[j].strip() for r in body if j < len(r)] for j in range(len(first))]
+    labels = [j for j, col in enumerate(columns) if first[j].strip() in col and len(set(col)) <= len(col) // 2]
+    if not labels:
+        return None
+    label = min(labels, key=lambda j: len(set(columns[j])))
+    text = max((j for j in range(len(first)) if j != label), key=lambda j: sum(map(len, columns[j])))
+    return ["label" if j == label else "text" if j == text else f"column{j + 1}" for j in range(len(first))]
 
 
 def _first_rows(head: str, delimiter: str, n: int) -> list[tuple[int, list[str]]]:
@@ -561,13 +593,20 @@ def _read_files(split: str, files: list[Path]) -> datasets.Dataset:
                 raise DataError(f"could not read {f}: {_first_line(e)}") from None
             continue
         if builder == "csv":
-            options["sep"], skip = csv_separator(f, options.get("sep", ","))
-            if skip:  # only then: every option is part of the data's cache key
-                options["skiprows"] = skip
+            layout = csv_layout(f, options.get("sep", ","))
+            options["sep"] = layout.sep
+            if layout.skip:  # only then: every option is part of the data's cache key
+                options["skiprows"] = layout.skip
+            if layout.names:
+                options.update(header=None, names=layout.names)
         try:
             if builder == "csv":
                 # Only empty cells are missing: "NA", "null" or "None" stay texts.
-                features = _csv_features(f, options["sep"], options.get("skiprows", 0))
+                features = (
+                    _csv_features(f, options["sep"], options.get("skiprows", 0))
+                    if not layout.names
+                    else datasets.Features({c: datasets.Value("string") for c in layout.names})
+                )
                 options.update(features=features, keep_default_na=False, na_values=[""])
             with _quiet("datasets.packaged_modules"):  # it logs a failure before raising it; we report it once
                 parts.append(datasets.load_dataset(builder, data_files={split: [str(f)]}, split=split, **options))

@@ -172,15 +172,15 @@ def _open_text(p: Path):
 
 
 def _csv_cells(p: Path, given: str | None, default: str | None) -> Iterator[str]:
-    from textcnn.data.sources import csv_separator
+    from textcnn.data.sources import csv_layout
 
-    sep, skip = csv_separator(p, "\t" if table_suffix(p) in (".tsv", ".tab") else ",")
+    sep, skip, names = csv_layout(p, "\t" if table_suffix(p) in (".tsv", ".tab") else ",")
     with _open_text(p) as f:
         try:
             for _ in range(skip):
                 f.readline()
             reader = csv.reader(f, delimiter=sep)
-            header = next(reader, None)
+            header = names or next(reader, None)
             if header is None:
                 return
             i = header.index(_text_column(header, given, default, p))
