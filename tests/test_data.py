@@ -564,15 +564,15 @@ def test_unreadable_file_is_one_line(tmp_path):
     with pytest.raises(DataError, match="could not read") as e:
         load_data(DataConfig(dataset=str(p)))
     assert "\n" not in str(e.value)
-    p = tmp_path / "latin1.csv"
-    p.write_bytes("text,label\ncaf\u00e9 cr\u00e8me,pos\n".encode("latin-1"))
-    with pytest.raises(DataError, match=r"could not read .*latin1.csv: not UTF-8 text"):
+    p = tmp_path / "mixed.csv"  # UTF-8 with a stray byte: not a Windows-1252 file either
+    p.write_bytes("text,label\ncaf\u00e9 cr\u00e8me,pos\n".encode("utf-8") + b"bad \xff byte,neg\n")
+    with pytest.raises(DataError, match=r"could not read .*mixed.csv: not UTF-8 text"):
         load_data(DataConfig(dataset=str(p)))
 
 
 def test_a_failed_read_is_reported_once_not_also_logged_by_datasets(tmp_path, caplog):
-    p = tmp_path / "latin1.csv"
-    p.write_bytes("text,label\ncaf\u00e9 cr\u00e8me,pos\n".encode("latin-1"))
+    p = tmp_path / "mixed.csv"
+    p.write_bytes("text,label\ncaf\u00e9 cr\u00e8me,pos\n".encode("utf-8") + b"bad \xff byte,neg\n")
     with caplog.at_level("DEBUG"), pytest.raises(DataError, match="not UTF-8 text"):
         load_data(DataConfig(dataset=str(p)))
     assert not [r for r in caplog.records if r.name.startswith("datasets") and r.levelname == "ERROR"]
@@ -596,6 +596,17 @@ def test_a_csv_written_with_another_separator_is_read_with_it(tmp_path, caplog, 
     texts = list(ld.splits["train"]["text"]) + list(ld.splits["validation"]["text"])
     assert sorted(texts) == sorted(t for t, _ in body)  # commas inside texts stay in them
     assert f"reading it as {sep!r}-separated" in caplog.text
+
+
+def test_a_windows_1252_csv_is_read_in_it_with_a_warning(tmp_path, caplog):
+    r = [{"text": f"{x['text']} caf\u00e9 \u201cna\u00efve\u201d", "label": x["label"]} for x in rows(20)]
+    p = tmp_path / "excel.csv"
+    p.write_bytes(("text,label\r\n" + "".join(f"{x['text']},{x['label']}\r\n" for x in r)).encode("cp1252"))
+    with caplog.at_level("WARNING"):
+        ld = load_data(DataConfig(dataset=str(p)))
+    assert "excel.csv is not UTF-8: read as Windows-1252 (cp1252)" in caplog.text
+    texts = sorted(list(ld.splits["train"]["text"]) + list(ld.splits["validation"]["text"]))
+    assert texts == sorted(x["text"] for x in r)  # é, ï and curly quotes as written
 
 
 def test_a_spreadsheet_sep_line_names_the_separator(tmp_path):

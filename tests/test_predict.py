@@ -242,6 +242,11 @@ def test_the_text_column_of_a_table_is_chosen_or_named(predictor, tmp_path):
     out = io.StringIO()
     predict_file(predictor, bare, out)
     assert [json.loads(line)["text"] for line in out.getvalue().splitlines()] == ["good", "bad", "fine", "dull"] * 2
+    western = tmp_path / "western.csv"  # Windows-1252, as spreadsheets on Windows write it
+    western.write_bytes("text,label\ngreat caf\u00e9,pos\n".encode("cp1252"))
+    out = io.StringIO()
+    predict_file(predictor, western, out)
+    assert [json.loads(line)["text"] for line in out.getvalue().splitlines()] == ["great caf\u00e9"]
     lines = tmp_path / "lines.txt"
     lines.write_text("text,label\ngood,pos\n", encoding="utf-8")  # not a table: every line is a text
     out = io.StringIO()

@@ -329,12 +329,12 @@ def _format_suffix(p: Path) -> str | None:
     return suffixes[-1] if suffixes and suffixes[-1] in FORMATS else None
 
 
-def _csv_features(path: Path, sep: str, skiprows: int = 0) -> datasets.Features:
+def _csv_features(path: Path, sep: str, skiprows: int = 0, encoding: str = "utf-8") -> datasets.Features:
     """Read every CSV column as a string, so labels and texts are typed by us, not guessed per chunk."""
     import datasets
     import pandas as pd
 
-    columns = list(pd.read_csv(path, sep=sep, nrows=0, skiprows=skiprows).columns)
+    columns = list(pd.read_csv(path, sep=sep, nrows=0, skiprows=skiprows, encoding=encoding).columns)
     return datasets.Features({c: datasets.Value("string") for c in columns})
 
 
@@ -376,9 +376,9 @@ def open_file(f: Path, mode: str = "rb", **kwargs: Any):
     return {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}.get(f.suffix.lower(), open)(f, mode, **kwargs)
 
 
-def _head_text(f: Path) -> str | None:
-    """The first HEAD_BYTES of a (possibly compressed) text file, decoded (bad bytes replaced), cut after
-    its last whole line; None for a compression the standard library cannot read (.zst)."""
+def _head_bytes(f: Path) -> bytes | None:
+    """The first HEAD_BYTES of a (possibly compressed) file, cut after its last whole line; None for a
+    compression the standard library cannot read (.zst) or a file it cannot open."""
     import lzma
 
     if f.suffix.lower() == ".zst":
@@ -390,7 +390,39 @@ def _head_text(f: Path) -> str | None:
         return None  # the reader below names the problem
     if len(raw) == HEAD_BYTES and b"\n" in raw:
         raw = raw[: raw.rindex(b"\n") + 1]
-    return raw.decode("utf-8", errors="replace").removeprefix("\ufeff")
+    return raw
+
+
+def _head_text(f: Path, encoding: str = "utf-8") -> str | None:
+    """`_head_bytes` decoded (bad bytes replaced, a BOM dropped)."""
+    raw = _head_bytes(f)
+    return None if raw is None else raw.decode(encoding, errors="replace").removeprefix("\ufeff")
+
+
+WESTERN = "cp1252"
+"""The encoding a csv that is not UTF-8 is read in when it is valid Windows-1252 (`text_encoding`)."""
+_UTF8_MULTIBYTE = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}")
+
+
+def text_encoding(f: Path) -> str:
+    """'utf-8', or WESTERN for a file whose first HEAD_BYTES are not UTF-8, hold no UTF-8 character of
+    several bytes at all (so not UTF-8 with a stray byte, which stays an error) and are valid Windows-1252:
+    what spreadsheets on Windows write for Western languages ("café" as one byte 0xE9)."""
+    raw = _head_bytes(f)
+    if not raw:
+        return "utf-8"
+    try:
+        raw.decode("utf-8")
+        return "utf-8"
+    except UnicodeDecodeError:
+        pass
+    if b"\x00" in raw or _UTF8_MULTIBYTE.search(raw):
+        return "utf-8"
+    try:
+        raw.decode(WESTERN)
+    except UnicodeDecodeError:
+        return "utf-8"
+    return WESTERN
 
 
 class CsvLayout(NamedTuple):
@@ -401,6 +433,8 @@ class CsvLayout(NamedTuple):
     """Lines before the header (a spreadsheet's "sep=;" line)."""
     names: list[str] | None
     """Column names for a file whose first line is already data (None: the first line names them)."""
+    encoding: str = "utf-8"
+    """'utf-8', or WESTERN for a file that is not (`text_encoding`)."""
 
 
 def csv_layout(f: Path, sep: str) -> CsvLayout:
@@ -410,7 +444,8 @@ def csv_layout(f: Path, sep: str) -> CsvLayout:
     line is data, not names (`_headerless_names`, said in a warning). A DataError when one of the first
     rows has more fields than the header: a text holding an unquoted separator, which pandas would
     otherwise take as an index column, silently shifting every column by one."""
-    head = _head_text(f)
+    encoding = text_encoding(f)
+    head = _head_text(f, encoding)
     if not head or "\ufffd" in head or "\x00" in head:  # not UTF-8 text: the reader says so
         return CsvLayout(sep, 0, None)
     excel = re.match(r"sep=([^\r\n])\r?\n", head)  # Excel's separator line
@@ -419,7 +454,7 @@ def csv_layout(f: Path, sep: str) -> CsvLayout:
         sep, head = excel.group(1), head[excel.end() :]
     rows = _first_rows(head, sep, 21)
     if not rows:
-        return CsvLayout(sep, skip, None)
+        return CsvLayout(sep, skip, None, encoding)
     if len(rows[0][1]) == 1 and sep == "," and not excel:
         for other in OTHER_SEPARATORS:
             names = (_first_rows(head, other, 1) or [(1, [])])[0][1]
@@ -439,7 +474,7 @@ def csv_layout(f: Path, sep: str) -> CsvLayout:
     names = _headerless_names(header, [row for _, row in rows[1:]])
     if names is not None:
         log.warning("%s: its first line is data, not column names: read as columns %s", f.name, ", ".join(names))
-    return CsvLayout(sep, skip, names)
+    return CsvLayout(sep, skip, names, encoding)
 
 
 def _headerless_names(first: list[str], body: list[list[str]]) -> list[str] | None:
@@ -599,11 +634,15 @@ def _read_files(split: str, files: list[Path]) -> datasets.Dataset:
                 options["skiprows"] = layout.skip
             if layout.names:
                 options.update(header=None, names=layout.names)
+            if layout.encoding != "utf-8":
+                log.warning("%s is not UTF-8: read as Windows-1252 (%s); save it as UTF-8 if it is in another "
+                            "encoding", f.name, layout.encoding)  # fmt: skip
+                options["encoding"] = layout.encoding
         try:
             if builder == "csv":
                 # Only empty cells are missing: "NA", "null" or "None" stay texts.
                 features = (
-                    _csv_features(f, options["sep"], options.get("skiprows", 0))
+                    _csv_features(f, options["sep"], options.get("skiprows", 0), layout.encoding)
                     if not layout.names
                     else datasets.Features({c: datasets.Value("string") for c in layout.names})
                 )

@@ -165,17 +165,19 @@ def _text_column(columns: list[str], given: str | None, default: str | None, p: 
     raise PredictError(f"no text column found in {p} {listing}; choose one with --text-column")
 
 
-def _open_text(p: Path):
+def _open_text(p: Path, encoding: str = "utf-8"):
     from textcnn.data.sources import open_file
 
-    return open_file(p, "rt", encoding="utf-8-sig", newline="")
+    return open_file(p, "rt", encoding="utf-8-sig" if encoding == "utf-8" else encoding, newline="")
 
 
 def _csv_cells(p: Path, given: str | None, default: str | None) -> Iterator[str]:
     from textcnn.data.sources import csv_layout
 
-    sep, skip, names = csv_layout(p, "\t" if table_suffix(p) in (".tsv", ".tab") else ",")
-    with _open_text(p) as f:
+    sep, skip, names, encoding = csv_layout(p, "\t" if table_suffix(p) in (".tsv", ".tab") else ",")
+    if encoding != "utf-8":
+        log.warning("%s is not UTF-8: read as Windows-1252 (%s)", p, encoding)
+    with _open_text(p, encoding) as f:
         try:
             for _ in range(skip):
                 f.readline()
