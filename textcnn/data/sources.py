@@ -329,13 +329,11 @@ def _format_suffix(p: Path) -> str | None:
     return suffixes[-1] if suffixes and suffixes[-1] in FORMATS else None
 
 
-def _csv_features(path: Path, sep: str, skiprows: int = 0, encoding: str = "utf-8") -> datasets.Features:
-    """Read every CSV column as a string, so labels and texts are typed by us, not guessed per chunk."""
-    import datasets
+def _csv_columns(f: Path, layout: CsvLayout) -> list[str]:
+    """The column names of a csv's header line, as pandas reads them."""
     import pandas as pd
 
-    columns = list(pd.read_csv(path, sep=sep, nrows=0, skiprows=skiprows, encoding=encoding).columns)
-    return datasets.Features({c: datasets.Value("string") for c in columns})
+    return list(pd.read_csv(f, sep=layout.sep, nrows=0, skiprows=layout.skip, encoding=layout.encoding).columns)
 
 
 def _require_rows(f: Path, builder: str, sep: str) -> None:
@@ -393,10 +391,10 @@ def _head_bytes(f: Path) -> bytes | None:
     return raw
 
 
-def _head_text(f: Path, encoding: str = "utf-8") -> str | None:
-    """`_head_bytes` decoded (bad bytes replaced, a BOM dropped)."""
+def head_text(f: Path) -> str | None:
+    """`_head_bytes` decoded as UTF-8 (bad bytes replaced, a BOM dropped)."""
     raw = _head_bytes(f)
-    return None if raw is None else raw.decode(encoding, errors="replace").removeprefix("\ufeff")
+    return None if raw is None else raw.decode("utf-8", errors="replace").removeprefix("\ufeff")
 
 
 WESTERN = "cp1252"
@@ -404,11 +402,10 @@ WESTERN = "cp1252"
 _UTF8_MULTIBYTE = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}")
 
 
-def text_encoding(f: Path) -> str:
-    """'utf-8', or WESTERN for a file whose first HEAD_BYTES are not UTF-8, hold no UTF-8 character of
-    several bytes at all (so not UTF-8 with a stray byte, which stays an error) and are valid Windows-1252:
-    what spreadsheets on Windows write for Western languages ("café" as one byte 0xE9)."""
-    raw = _head_bytes(f)
+def text_encoding(raw: bytes) -> str:
+    """'utf-8', or WESTERN for a file whose first bytes `raw` (`_head_bytes`) are not UTF-8, hold no UTF-8
+    character of several bytes at all (so not UTF-8 with a stray byte, which stays an error) and are valid
+    Windows-1252: what spreadsheets on Windows write for Western languages ("café" as one byte 0xE9)."""
     if not raw:
         return "utf-8"
     try:
@@ -440,14 +437,31 @@ class CsvLayout(NamedTuple):
 def csv_layout(f: Path, sep: str) -> CsvLayout:
     """How to read a csv / tsv, checked on its first lines: `sep`, or the one a spreadsheet's "sep=;" first
     line names (that line skipped), or, for a .csv whose header has no comma but splits on ';', a tab or
-    '|' into several columns, that one (said in a warning); column names `text` / `label` when the first
-    line is data, not names (`_headerless_names`, said in a warning). A DataError when one of the first
-    rows has more fields than the header: a text holding an unquoted separator, which pandas would
-    otherwise take as an index column, silently shifting every column by one."""
-    encoding = text_encoding(f)
-    head = _head_text(f, encoding)
+    '|' into several columns, that one; column names `text` / `label` when the first line is data, not
+    names (`_headerless_names`); Windows-1252 for a file that is not UTF-8 but is that (`text_encoding`);
+    each said in a warning. A DataError when one of the first rows has more fields than the header: a text
+    holding an unquoted separator, which pandas would otherwise take as an index column, silently
+    shifting every column by one."""
+    raw = _head_bytes(f)
+    encoding = text_encoding(raw) if raw else "utf-8"
+    head = raw.decode(encoding, errors="replace").removeprefix("\ufeff") if raw else None
     if not head or "\ufffd" in head or "\x00" in head:  # not UTF-8 text: the reader says so
         return CsvLayout(sep, 0, None)
+    if encoding != "utf-8":
+        log.warning("%s is not UTF-8: read as Windows-1252 (%s); save it as UTF-8 if it is in another encoding",
+                    f.name, encoding)  # fmt: skip
+    return _layout(f, head, sep, encoding)
+
+
+def quote_hint(sep: str) -> str:
+    """What the errors that find a text holding the separator unquoted tell the user to do."""
+    if sep == "\t":
+        return "a text that holds the separator tab must be quoted"
+    return f'a text that holds the separator {sep!r} must be quoted ("a dull{sep} boring film"{sep}neg)'
+
+
+def _layout(f: Path, head: str, sep: str, encoding: str) -> CsvLayout:
+    """`csv_layout` of a file whose first lines are `head` (decoded in `encoding`)."""
     excel = re.match(r"sep=([^\r\n])\r?\n", head)  # Excel's separator line
     skip = int(excel is not None)
     if excel:
@@ -460,16 +474,13 @@ def csv_layout(f: Path, sep: str) -> CsvLayout:
             names = (_first_rows(head, other, 1) or [(1, [])])[0][1]
             if len(names) >= 2 and all(n.strip() and n.isprintable() for n in names):  # column names, not bytes
                 log.warning("%s: reading it as %r-separated (its header line has no comma)", f.name, other)
-                return csv_layout(f, other)
+                return _layout(f, head, other, encoding)
     header = rows[0][1]
     for line, row in rows[1:]:
         if len(row) > len(header):
-            shown = (
-                "tab must be quoted" if sep == "\t" else f'{sep!r} must be quoted ("a dull{sep} boring film"{sep}neg)'
-            )
             raise DataError(
                 f"{f}: line {line + skip} has {len(row)} fields but the header has {len(header)} "
-                f"({', '.join(header)}); a text that holds the separator {shown}"
+                f"({', '.join(header)}); {quote_hint(sep)}"
             )
     names = _headerless_names(header, [row for _, row in rows[1:]])
     if names is not None:
@@ -543,7 +554,7 @@ def _read_fasttext(f: Path, split: str) -> datasets.Dataset:
     import datasets
     from datasets.fingerprint import Hasher
 
-    head = _head_text(f) or ""
+    head = head_text(f) or ""
     first = next((line for line in head.splitlines() if line.strip()), "")
     if not first.lstrip().startswith(FASTTEXT_LABEL):
         raise DataError(
@@ -567,7 +578,7 @@ def json_columns(f: Path) -> dict[str, list] | None:
     `datasets` reader takes those)."""
     import json
 
-    head = (_head_text(f) or "").lstrip()
+    head = (head_text(f) or "").lstrip()
     if not head.startswith("{"):
         return None
     try:
@@ -599,6 +610,24 @@ def json_columns(f: Path) -> dict[str, list] | None:
     return None
 
 
+def _csv_options(f: Path, layout: CsvLayout) -> dict[str, Any]:
+    """The `datasets` csv reader's options for a file of this layout: every column read as a string, and
+    only empty cells missing ("NA", "null" or "None" stay texts). An option is set only where the layout
+    needs it: every option is part of the data's cache key."""
+    import datasets
+
+    names = layout.names or _csv_columns(f, layout)
+    options: dict[str, Any] = {"sep": layout.sep, "keep_default_na": False, "na_values": [""]}
+    options["features"] = datasets.Features({c: datasets.Value("string") for c in names})
+    if layout.skip:
+        options["skiprows"] = layout.skip
+    if layout.names:
+        options.update(header=None, names=layout.names)
+    if layout.encoding != "utf-8":
+        options["encoding"] = layout.encoding
+    return options
+
+
 def _read_files(split: str, files: list[Path]) -> datasets.Dataset:
     """Load the data files of one split (csv, tsv, json, jsonl, parquet, arrow) into one Dataset."""
     import datasets
@@ -612,50 +641,23 @@ def _read_files(split: str, files: list[Path]) -> datasets.Dataset:
         builder, options = FORMATS[suffix]
         options = dict(options)
         _require_rows(f, builder, options.get("sep", ","))
-        columns = json_columns(f) if suffix == ".json" else None
-        if columns is not None:
-            try:
-                parts.append(datasets.Dataset.from_dict(columns, split=datasets.Split(split)))
-            except Exception as e:  # a column whose values mix types arrow cannot hold together
-                raise DataError(f"could not read {f}: {_first_line(e)}") from None
-            continue
-        if builder == "fasttext":
-            try:
-                parts.append(_read_fasttext(f, split))
-            except DataError:
-                raise
-            except Exception as e:  # bad encodings and the like
-                raise DataError(f"could not read {f}: {_first_line(e)}") from None
-            continue
-        if builder == "csv":
-            layout = csv_layout(f, options.get("sep", ","))
-            options["sep"] = layout.sep
-            if layout.skip:  # only then: every option is part of the data's cache key
-                options["skiprows"] = layout.skip
-            if layout.names:
-                options.update(header=None, names=layout.names)
-            if layout.encoding != "utf-8":
-                log.warning("%s is not UTF-8: read as Windows-1252 (%s); save it as UTF-8 if it is in another "
-                            "encoding", f.name, layout.encoding)  # fmt: skip
-                options["encoding"] = layout.encoding
+        layout = csv_layout(f, options.get("sep", ",")) if builder == "csv" else None
         try:
-            if builder == "csv":
-                # Only empty cells are missing: "NA", "null" or "None" stay texts.
-                features = (
-                    _csv_features(f, options["sep"], options.get("skiprows", 0), layout.encoding)
-                    if not layout.names
-                    else datasets.Features({c: datasets.Value("string") for c in layout.names})
-                )
-                options.update(features=features, keep_default_na=False, na_values=[""])
-            with _quiet("datasets.packaged_modules"):  # it logs a failure before raising it; we report it once
-                parts.append(datasets.load_dataset(builder, data_files={split: [str(f)]}, split=split, **options))
+            if suffix == ".json" and (columns := json_columns(f)) is not None:
+                parts.append(datasets.Dataset.from_dict(columns, split=datasets.Split(split)))
+            elif builder == "fasttext":
+                parts.append(_read_fasttext(f, split))
+            else:
+                if layout is not None:
+                    options.update(_csv_options(f, layout))
+                with _quiet("datasets.packaged_modules"):  # it logs a failure before raising it; we report it once
+                    parts.append(datasets.load_dataset(builder, data_files={split: [str(f)]}, split=split, **options))
         except DataError:
             raise
-        except Exception as e:  # pandas / pyarrow parse errors, bad encodings, empty files
+        except Exception as e:  # pandas / pyarrow parse errors, bad encodings, columns arrow cannot hold together
             why = _first_line(e)
-            if builder == "csv" and "fields in line" in why:  # pandas: "Expected 2 fields in line 62, saw 3"
-                sep = "tab" if options["sep"] == "\t" else repr(options["sep"])
-                why += f" (a text that holds the separator {sep} must be quoted)"
+            if layout is not None and "fields in line" in why:  # pandas: "Expected 2 fields in line 62, saw 3"
+                why += f" ({quote_hint(layout.sep)})"
             raise DataError(f"could not read {f}: {why}") from None
     if len(parts) == 1:
         return parts[0]

@@ -172,11 +172,9 @@ def _open_text(p: Path, encoding: str = "utf-8"):
 
 
 def _csv_cells(p: Path, given: str | None, default: str | None) -> Iterator[str]:
-    from textcnn.data.sources import csv_layout
+    from textcnn.data.sources import csv_layout, quote_hint
 
     sep, skip, names, encoding = csv_layout(p, "\t" if table_suffix(p) in (".tsv", ".tab") else ",")
-    if encoding != "utf-8":
-        log.warning("%s is not UTF-8: read as Windows-1252 (%s)", p, encoding)
     with _open_text(p, encoding) as f:
         try:
             for _ in range(skip):
@@ -190,7 +188,7 @@ def _csv_cells(p: Path, given: str | None, default: str | None) -> Iterator[str]
                 if len(row) > len(header):
                     raise PredictError(
                         f"{p} line {reader.line_num + skip}: {len(row)} fields but the header has {len(header)}; "
-                        f"a text that holds the separator {sep!r} must be quoted"
+                        f"{quote_hint(sep)}"
                     )
                 yield row[i] if i < len(row) else ""
         except UnicodeDecodeError as e:
@@ -219,7 +217,7 @@ def _jsonl_cells(p: Path, given: str | None, default: str | None) -> Iterator[st
 def _json_cells(p: Path, given: str | None, default: str | None) -> Iterator[str]:
     """A .json: one object laid out by columns (as training reads it: `json_columns`), a list of
     records, or JSON lines."""
-    from textcnn.data.sources import json_columns
+    from textcnn.data.sources import head_text, json_columns
 
     columns = json_columns(p)
     if columns is not None:
@@ -227,14 +225,14 @@ def _json_cells(p: Path, given: str | None, default: str | None) -> Iterator[str
         for number, value in enumerate(columns[column], start=1):
             yield _cell(value, p, number)
         return
+    if not (head_text(p) or "").lstrip().startswith("["):  # JSON lines: read line by line, not loaded whole
+        yield from _jsonl_cells(p, given, default)
+        return
     with _open_text(p) as f:
         try:
             data = json.load(f)
-        except (ValueError, UnicodeDecodeError):
-            data = None  # JSON lines, or not JSON: read line by line, which names a bad line
-    if data is None:
-        yield from _jsonl_cells(p, given, default)
-        return
+        except (ValueError, UnicodeDecodeError) as e:
+            raise PredictError(f"{p} is not valid JSON ({str(e).splitlines()[0]})") from None
     if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
         raise PredictError(f"{p}: expected a JSON list of objects, JSON lines or an object of columns")
     yield from _record_cells(enumerate(data, start=1), p, given, default)
