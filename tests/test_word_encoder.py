@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import glob
 import os
+import re
 from collections import Counter
 
 import numpy as np
@@ -105,6 +106,36 @@ def test_encode_flat_uses_the_pass_for_large_batches_with_the_same_result(tok):
     for x, y in zip(a, b, strict=True):
         assert np.array_equal(x, y)
     assert (a[2] > 6).any()  # truncation took place
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(batches=st.lists(TEXTS, min_size=2, max_size=6), limit=st.sampled_from([3, 1 << 19]))
+def test_one_encoder_remembers_its_tokens_across_batches_with_the_same_ids(tok, monkeypatch, batches, limit):
+    """The tokens learnt from earlier batches (or forgotten past the limit) never change later ids."""
+    monkeypatch.setattr(word_encoder, "PIECES_LIMIT", limit)
+    words = WordEncoder.of(tok)
+    for texts in batches:
+        assert _rows(*words.encode(texts)) == [e.ids for e in tok.encode_batch(texts)]
+
+
+def test_an_encoder_forgets_its_tokens_past_the_limit(tok, monkeypatch):
+    monkeypatch.setattr(word_encoder, "PIECES_LIMIT", 3)
+    words = WordEncoder.of(tok)
+    words.encode([f"w{i} x{i}" for i in range(20)])
+    assert len(words.pieces[re.ASCII].types) == 41  # 40 words and the separator
+    few = ["a film", "Film"]
+    assert _rows(*words.encode(few)) == [e.ids for e in tok.encode_batch(few)]
+    assert set(words.pieces[re.ASCII].types) == {b"a", b"film", b"\x00"} | (set() if words.lowercase else {b"Film"})
+
+
+def test_one_encoder_shared_by_threads_gives_each_the_rust_ids(tok):
+    import concurrent.futures
+
+    words = WordEncoder.of(tok)
+    batches = [[f"{t} {i} w{i * j}" for j, t in enumerate(CORPUS)] for i in range(40)]
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(lambda b: _rows(*words.encode(b)), batches))
+    assert got == [[e.ids for e in tok.encode_batch(b)] for b in batches]
 
 
 def test_only_the_word_scheme_gets_an_encoder():

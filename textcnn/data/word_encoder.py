@@ -34,7 +34,9 @@ import os
 import re
 import signal
 import sys
+import threading
 import unicodedata
+from array import array
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
@@ -48,7 +50,9 @@ log = logging.getLogger(__name__)
 # Kim's clean_str, as one regex: clitics, a word up to a following n't, words, single punctuation marks.
 WORD_PATTERN = r"n't|'(?:s|ve|re|d|ll|m)\b|\w+?(?=n't\b)|\w+|[^\w\s]"
 SEP = "\x00"
-"""Joins the texts of a batch: a one-character token of its own (`[^\\w\\s]`), never part of a word."""
+"""Separates the texts of a batch: a one-character token of its own (`[^\\w\\s]`), never part of a word."""
+JOIN = f" {SEP} "
+"""Joins the texts of a batch: the separator as a whitespace-separated token of its own (`Pieces`)."""
 CHUNK_CHARS = 1 << 20
 """Characters joined into one regex pass: bounds the word strings held at once (~200,000 words)."""
 MIN_TEXTS = 64
@@ -110,6 +114,68 @@ def find_words(text: str, flags: int = re.ASCII) -> list[str]:
     return fast.findall(text)
 
 
+PIECES_LIMIT = 1 << 19
+"""Distinct whitespace-separated tokens a `Pieces` remembers (about 60 MB of them); then it starts over."""
+
+
+class Pieces:
+    """`ids(text)`: the ids of the words of a normalized text (`find_words`), found once per distinct
+    whitespace-separated token and remembered.
+
+    No match of `WORD_PATTERN` (its lookarounds included) reaches across whitespace, and the Rust
+    pre-tokenizer splits at whitespace before it applies the pattern: the words of a text are the
+    words of its whitespace-separated tokens, end to end. Splitting at whitespace and one dict lookup
+    per token cost less than the regex and a lookup per word (a token such as "film," is two words,
+    and a corpus repeats its tokens). ASCII texts are split as bytes, whose whitespace is the ASCII
+    `\\s` (`str.split` would also split at \\x1c-\\x1f); Unicode texts as str, whose whitespace is the
+    Unicode `\\s`. `word_id(word)` gives a word's id; `lock`: one caller at a time."""
+
+    def __init__(self, word_id: Callable[[str], int], flags: int) -> None:
+        self.word_id, self.flags = word_id, flags
+        self.lock = threading.Lock()
+        self._forget()
+
+    def _forget(self) -> None:
+        self.types = _Types(self)  # token -> its number: where its ids are in `flat`
+        self.starts, self.lens, self.flat = array("q"), array("q"), array("i")
+
+    def learn(self, token: bytes | str) -> None:
+        """Find the words of a token not seen before and keep their ids."""
+        text = token.decode("ascii") if isinstance(token, bytes) else token
+        ids = [self.word_id(w) for w in find_words(text, self.flags)]
+        self.starts.append(len(self.flat))
+        self.lens.append(len(ids))
+        self.flat.extend(ids)
+
+    def ids(self, text: str) -> np.ndarray:
+        """(T,) int32: the ids of every word of `text`, in order."""
+        with self.lock:
+            if len(self.types) > PIECES_LIMIT:
+                self._forget()
+            tokens = text.encode("ascii").split() if self.flags == re.ASCII else text.split()
+            kinds = np.fromiter(map(self.types.__getitem__, tokens), dtype=np.int64, count=len(tokens))
+            flat = np.frombuffer(self.flat, dtype=np.int32)  # views: released before the next token is learnt
+            starts = np.frombuffer(self.starts, dtype=np.int64)[kinds]
+            lens = np.frombuffer(self.lens, dtype=np.int64)[kinds]
+            n = int(lens.sum())
+            if n == len(kinds):  # every token one word
+                return flat[starts]
+            return flat[np.repeat(starts - (np.cumsum(lens) - lens), lens) + np.arange(n)]
+
+
+class _Types(dict):
+    """token -> its number in a `Pieces`; a token not seen before is learnt (its words found) first."""
+
+    def __init__(self, pieces: Pieces) -> None:
+        super().__init__()
+        self.pieces = pieces
+
+    def __missing__(self, token: bytes | str) -> int:
+        self.pieces.learn(token)
+        i = self[token] = len(self)
+        return i
+
+
 def _spec_matches(spec: dict[str, Any], word_pattern: str) -> bool | None:
     """The tokenizer.json `spec` is textcnn's word scheme: None if not, else whether it lowercases."""
     norm, pre, model = spec.get("normalizer") or {}, spec.get("pre_tokenizer") or {}, spec.get("model") or {}
@@ -145,6 +211,8 @@ class WordEncoder:
         self.unk = unk
         self.lowercase = lowercase
         self.added = added
+        lookup = self.vocab.get
+        self.pieces = {f: Pieces(lambda w: lookup(w, unk), f) for f in (re.ASCII, re.UNICODE)}
 
     @classmethod
     def of(cls, tok: Any) -> WordEncoder | None:
@@ -186,9 +254,8 @@ class WordEncoder:
 
     def _encode_fast(self, normalized: str, n: int, flags: int) -> tuple[np.ndarray, np.ndarray]:
         """Ragged ids of the `n` texts that `normalized` holds, joined by SEP (and normalized as the
-        tokenizer normalizes): one regex pass for the words, one dict lookup each."""
-        words = find_words(normalized, flags)
-        ids = np.fromiter(map(self.vocab.get, words, itertools.repeat(self.unk)), dtype=np.int32, count=len(words))
+        tokenizer normalizes): the words of each whitespace-separated token, known or found (`Pieces`)."""
+        ids = self.pieces[flags].ids(normalized)
         return _cut_at(ids, ids < 0, n)  # SEP's vocabulary id is -1
 
 
@@ -203,7 +270,7 @@ def _regex_passes(
     over the whole group when every text is ASCII) and non-ASCII texts that `safe_normalized` takes,
     neither holding the separator or an added token. -> ([(rows, ragged ids)], the other rows)."""
     n = len(texts)
-    joined = SEP.join(texts)
+    joined = JOIN.join(texts)
     if joined.isascii() and joined.count(SEP) == n - 1:
         lowered = joined.lower()
         if not _has_added(added, joined, lowered):
@@ -222,10 +289,10 @@ def _regex_passes(
         rest.append(i)
     parts = []
     if mine:
-        sub = SEP.join(texts[i] for i in mine)
+        sub = JOIN.join(texts[i] for i in mine)
         parts.append((mine, run(sub.lower() if lowercase else sub, len(mine), re.ASCII)))
     if unicode:
-        parts.append((unicode, run(SEP.join(normalized), len(unicode), re.UNICODE)))
+        parts.append((unicode, run(JOIN.join(normalized), len(unicode), re.UNICODE)))
     return parts, rest
 
 
@@ -293,6 +360,7 @@ class WordCount:
         self.full: list[np.ndarray] = []  # per group: each text's token count before truncation
         self.deferred: list[tuple[int, str]] = []  # (row, text) that `encode` hands to `tok`
         self.rows = 0
+        self.pieces = {f: Pieces(self.index.__getitem__, f) for f in (re.ASCII, re.UNICODE)}
 
     def add(self, texts: Iterable[str]) -> WordCount:
         for group in _by_chars(texts, CHUNK_CHARS):
@@ -409,8 +477,7 @@ class WordCount:
 
     def _ids(self, normalized: str, n: int, flags: int) -> tuple[np.ndarray, np.ndarray]:
         """Provisional ragged ids of the `n` texts `normalized` holds, joined by SEP; counted."""
-        words = find_words(normalized, flags)
-        ids = np.fromiter(map(self.index.__getitem__, words), dtype=np.int32, count=len(words))
+        ids = self.pieces[flags].ids(normalized)
         ids, offsets = _cut_at(ids, ids == 0, n)  # SEP's provisional id is 0
         self._count(ids)
         return ids, offsets
