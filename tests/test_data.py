@@ -13,6 +13,7 @@ from conftest import REPO, needs_shared_data, shared_data_dir
 from textcnn.config import CONFIG_DIR, DataConfig, load_config, read_toml
 from textcnn.data import cleaning, report
 from textcnn.data import sources as D
+from textcnn.data.labels import NO_LABEL
 from textcnn.data.sources import DataError, load_data, load_split
 
 REAL_LOAD_DATASET = datasets.load_dataset
@@ -866,3 +867,51 @@ def test_duplicate_and_conflict_counts_match_a_plain_count():
         pairs = Counter(zip(hashes.tolist(), labels.tolist(), strict=True))
         labels_per_text = Counter(h for h, _ in pairs)
         assert _duplicates(hashes, labels) == (n - len(pairs), sum(c > 1 for c in labels_per_text.values()))
+
+
+def test_arrow_strips_exactly_the_characters_python_strips():
+    import sys
+
+    assert set(cleaning.WHITESPACE) == {c for c in map(chr, range(sys.maxunicode + 1)) if c.isspace()}
+
+
+@pytest.mark.parametrize(
+    "labels",
+    [
+        [1, 0, None, 1, 2, 0, 5, None],
+        ["pos", " neg ", None, "", "pos", "neg", "other", "-1"],
+        [1.0, 0.0, float("nan"), 1.0, None, 0.0, 2.5, 1.0],
+        [True, False, None, True, False, True, True, False],
+    ],
+)
+def test_cleaning_in_arrow_keeps_the_python_rules(labels):
+    """Texts stripped as str.strip() strips them; each raw label decided as `_label_of` decides it."""
+    import pyarrow as pa
+
+    texts = ["  a film\u3000", None, "\x1c\t\n", "", "x\u00a0y ", "\u2028b\x85", "ok", " c "]
+    numeric = not isinstance(labels[0], (str, bool))
+    mapping = (
+        {0: 0, 1: 1, "neg": 0, "pos": 1, "True": 1, "False": 0, NO_LABEL: 2}
+        if numeric
+        else {"neg": 0, "pos": 1, "True": 1, "False": 0}
+    )
+    got = cleaning._clean_table(
+        pa.table({"t": texts, "l": labels}), text_column="t", label_column="l", mapping=mapping, numeric=numeric
+    ).to_pydict()
+    want_label = [cleaning._label_of(v, numeric, mapping) for v in labels]
+    want_text = [t.strip() if t is not None else "" for t in texts]
+    reasons = [
+        "missing text" if t is None else "empty text" if not t.strip() else r
+        for t, (_, r) in zip(texts, want_label, strict=True)
+    ]
+    assert got == {"text": want_text, "label": [i for i, _ in want_label], "_drop": reasons}
+
+
+def test_mixed_json_labels_are_decided_from_their_json_values(tmp_path):
+    p = tmp_path / "x.jsonl"
+    p.write_text('{"text": "a", "label": 1}\n{"text": "b", "label": "1"}\n{"text": "c", "label": null}\n')
+    ds = datasets.load_dataset("json", data_files=str(p), split="train")
+    assert type(ds.features["label"]).__name__ == "Json"
+    table = ds.with_format("arrow")[:]
+    got = cleaning._clean_table(table, text_column="text", label_column="label", mapping={1: 0}, numeric=True)
+    assert got.column("label").to_pylist() == [0, 0, -1] and got.column("_drop").to_pylist() == ["", "", "no label"]

@@ -49,31 +49,58 @@ REASONS = ("missing text", "empty text", "no label", "unknown label")
 """Why a row is dropped while cleaning, in report order."""
 
 
-def _clean_batch(
-    batch: dict[str, list], *, text_column: str, label_column: str | None, mapping: dict, numeric: bool
-) -> dict[str, list]:
-    """Raw rows -> text (stripped), label id (-1 = none) and the reason to drop the row ("" = keep)."""
-    texts = batch[text_column]
-    raw_labels = batch[label_column] if label_column else [None] * len(texts)
-    decided: dict = {}  # raw label -> (label id, reason): a batch holds few distinct labels
-    out_text, out_label, out_drop = [], [], []
-    for text, raw in zip(texts, raw_labels, strict=True):
-        key = (raw.__class__, raw)  # True and 1 are equal keys, not equal labels
-        try:
-            label, reason = decided[key]
-        except KeyError:
-            label, reason = decided[key] = _label_of(raw, numeric, mapping)
-        except TypeError:  # an unhashable value
-            label, reason = _label_of(raw, numeric, mapping)
-        text = text.strip() if text is not None else None
-        if text is None:
-            reason = "missing text"
-        elif not text:
-            reason = "empty text"
-        out_text.append(text or "")
-        out_label.append(label)
-        out_drop.append(reason)
-    return {"text": out_text, "label": out_label, "_drop": out_drop}
+WHITESPACE = (
+    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008"
+    "\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+)
+"""Every character `str.strip()` strips (`str.isspace`; a test checks): Arrow trims texts as Python would."""
+
+
+def _clean_table(
+    batch: pa.Table, *, text_column: str, label_column: str | None, mapping: dict, numeric: bool
+) -> pa.Table:
+    """Raw rows -> text (stripped), label id (-1 = none) and the reason to drop the row ("" = keep), in
+    Arrow: a batch's texts never become Python strings, and each distinct raw label is decided once."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    raw = batch.column(text_column)
+    if pa.types.is_null(raw.type):  # every text missing
+        raw = raw.cast(pa.string())
+    text = pc.utf8_trim(raw, characters=WHITESPACE)
+    if label_column:
+        label, reason = _labels(batch.column(label_column), numeric, mapping)
+    else:
+        label, reason = _labels(pa.nulls(batch.num_rows), numeric, mapping)
+    reason = pc.if_else(
+        pc.is_null(raw), "missing text", pc.if_else(pc.equal(pc.utf8_length(text), 0), "empty text", reason)
+    )
+    return pa.table({"text": pc.fill_null(text, ""), "label": label, "_drop": reason})
+
+
+def _labels(raw: pa.ChunkedArray | pa.Array, numeric: bool, mapping: dict) -> tuple[pa.Array, pa.Array]:
+    """Each raw label's id and reason to drop its row, deciding each distinct value once (`_label_of`)."""
+    import json
+
+    import pyarrow as pa
+
+    if isinstance(raw, pa.ChunkedArray):
+        raw = raw.combine_chunks()
+    json_text = isinstance(raw.type, pa.ExtensionType)  # `datasets`' Json: rows mixing 1 and "1", as JSON text
+    if json_text:
+        raw = raw.storage
+    try:
+        encoded = raw.dictionary_encode()
+        values, rows = encoded.dictionary.to_pylist(), encoded.indices
+    except (pa.ArrowNotImplementedError, pa.ArrowInvalid, pa.ArrowTypeError):  # lists, structs: row by row
+        values, rows = raw.to_pylist(), pa.array(range(len(raw)), pa.int64())
+    if json_text:
+        values = [None if v is None else json.loads(v) for v in values]
+    decided = [_label_of(v, numeric, mapping) for v in values + [None]]  # the last: a missing label
+    rows = rows.fill_null(len(values))
+    ids = pa.array([d[0] for d in decided], pa.int64()).take(rows)
+    reasons = pa.array([d[1] for d in decided], pa.string()).take(rows)
+    return ids, reasons
 
 
 def _label_of(raw, numeric: bool, mapping: dict) -> tuple[int, str]:
@@ -89,7 +116,7 @@ def _label_of(raw, numeric: bool, mapping: dict) -> tuple[int, str]:
 @functools.cache
 def _code_hash() -> str:
     """Hash of the cleaning code: `datasets` hashes module functions by name only, not by their code."""
-    src = "".join(inspect.getsource(f) for f in (_clean_batch, _label_of, label_key))
+    src = "".join(inspect.getsource(f) for f in (_clean_table, _labels, _label_of, label_key)) + WHITESPACE
     return hashlib.sha256(src.encode()).hexdigest()[:16]
 
 
@@ -105,8 +132,8 @@ def clean_split(ds: datasets.Dataset, text: str, label: str | None, labels: Labe
     features = datasets.Features(
         {"text": datasets.Value("string"), "label": datasets.Value("int64"), "_drop": datasets.Value("string")}
     )
-    return ds.map(
-        _clean_batch,
+    mapped = ds.with_format("arrow").map(
+        _clean_table,
         batched=True,
         batch_size=10_000,
         fn_kwargs=kwargs,
@@ -115,6 +142,7 @@ def clean_split(ds: datasets.Dataset, text: str, label: str | None, labels: Labe
         new_fingerprint=fingerprint,
         desc=f"Cleaning {split}",
     )
+    return mapped.with_format(None)
 
 
 @dataclass
