@@ -271,13 +271,13 @@ def _regex_passes(
     neither holding the separator or an added token. -> ([(rows, ragged ids)], the other rows)."""
     n = len(texts)
     joined = JOIN.join(texts)
-    if joined.isascii() and joined.count(SEP) == n - 1:
-        lowered = joined.lower()
-        if not _has_added(added, joined, lowered):
-            return [(list(range(n)), run(lowered if lowercase else joined, n, re.ASCII))], []
+    lowered = joined.lower()
+    plain = joined.count(SEP) == n - 1 and not _has_added(added, joined, lowered)  # no text holds either
+    if plain and joined.isascii():
+        return [(list(range(n)), run(lowered if lowercase else joined, n, re.ASCII))], []
     mine, unicode, normalized, rest = [], [], [], []
     for i, t in enumerate(texts):
-        if SEP not in t and not _has_added(added, t, t.lower()):
+        if plain or (SEP not in t and not _has_added(added, t, t.lower())):
             if t.isascii():
                 mine.append(i)
                 continue
