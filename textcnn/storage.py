@@ -138,6 +138,11 @@ def _with_checksum(blob: bytes) -> bytes:
 
 def verify_tensors_file(p: Path, blob: bytes) -> dict[str, str]:
     """Check a safetensors file's framing and checksum; its metadata, or a RunError saying what is wrong."""
+    return _checked_header(p, blob)[1].get("__metadata__") or {}
+
+
+def _checked_header(p: Path, blob: bytes) -> tuple[int, dict]:
+    """(header length, header) of a safetensors file whose framing and checksum `verify_tensors_file` checks."""
     import hashlib
 
     if len(blob) < 8:
@@ -157,7 +162,7 @@ def verify_tensors_file(p: Path, blob: bytes) -> dict[str, str]:
     want = metadata.get(SHA_KEY)
     if want is not None and hashlib.sha256(memoryview(blob)[8 + n :]).hexdigest() != want:
         raise RunError(f"{p} is corrupt: damaged, its data does not match the sha256 written with it")
-    return metadata
+    return n, header
 
 
 NUMPY_DTYPES = {"F64": "<f8", "F32": "<f4", "F16": "<f2", "I64": "<i8", "I32": "<i4", "I16": "<i2", "I8": "i1",
@@ -183,9 +188,7 @@ def map_arrays(path: str | Path) -> dict:
         raise RunError(f"{p} is missing")
     with open(p, "rb") as f:
         blob = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if os.fstat(f.fileno()).st_size else b""
-    verify_tensors_file(p, blob)
-    n = int.from_bytes(blob[:8], "little")
-    header = json.loads(blob[8 : 8 + n])
+    n, header = _checked_header(p, blob)
     size = len(blob) - 8 - n
     arrays = {}
     for name, entry in header.items():
