@@ -32,7 +32,8 @@ def describe(feature: Any) -> str:
     return dtype if isinstance(dtype, str) and dtype != "list" else type(feature).__name__
 
 
-def _pick(columns: list[str], names: tuple[str, ...], exclude: str | None) -> list[str]:
+def named(columns: list[str], names: tuple[str, ...], exclude: str | None = None) -> list[str]:
+    """The columns (but `exclude`) that carry one of `names`, case-insensitively, in the order of `names`."""
     lower = {c.lower(): c for c in columns if c != exclude}
     return [lower[n] for n in names if n in lower]
 
@@ -55,7 +56,7 @@ def find_columns(
 
     label = label_column
     if label is None:
-        found = _pick(columns, LABEL_NAMES, text_column)
+        found = named(columns, LABEL_NAMES, text_column)
         if not found:
             found = [c for c in columns if isinstance(features[c], datasets.ClassLabel) and c != text_column]
         if not found:
@@ -70,7 +71,7 @@ def find_columns(
 
     text = text_column
     if text is None:
-        found = _pick(columns, TEXT_NAMES, label)
+        found = named(columns, TEXT_NAMES, label)
         if not found:
             found = [c for c in columns if c != label and is_string(features[c])]
         if len(found) > 1 and found[0].lower() != "text":

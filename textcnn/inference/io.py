@@ -154,10 +154,9 @@ def _text_column(columns: list[str], given: str | None, default: str | None, p: 
         return given
     if default in columns:
         return default
-    from textcnn.data.columns import TEXT_NAMES
+    from textcnn.data.columns import TEXT_NAMES, named
 
-    lower = {str(c).lower(): c for c in columns}
-    found = [lower[n] for n in TEXT_NAMES if n in lower]
+    found = named(columns, TEXT_NAMES)
     if found:
         return found[0]
     if len(columns) == 1:
