@@ -298,6 +298,10 @@ def test_preset_names_are_case_insensitive(tmp_path, monkeypatch):
      ("reviews.jsonl", "", 'is empty (0 bytes): expected JSON records such as {"text"'),
      ("reviews.txt", "", "is empty (0 bytes): expected one line per example such as __label__positive"),
      ("reviews.csv", "text,label\n", "has a header line (text, label) but no data rows"),
+     # read with the separator and skipped lines the file's layout says, not a comma
+     ("reviews.csv", "text;label\n", "has a header line (text, label) but no data rows"),
+     ("reviews.csv", "sep=;\ntext;label\n", "has a header line (text, label) but no data rows"),
+     ("reviews.tsv", "text\tlabel\n", "has a header line (text, label) but no data rows"),
      ("reviews.csv", "\n\n", "holds no columns")],
 )  # fmt: skip
 def test_empty_and_header_only_files_are_named_in_words(tmp_path, name, content, fragment):

@@ -330,14 +330,23 @@ def _format_suffix(p: Path) -> str | None:
 
 
 def _csv_columns(f: Path, layout: CsvLayout) -> list[str]:
-    """The column names of a csv's header line, as pandas reads them."""
+    """The column names of a csv read with its layout (`csv_layout`), as pandas reads them, from one read of
+    its header and first row; a DataError in words that name the file for a file of blank lines or a
+    header without rows. Other parse problems propagate: the caller names the file."""
     import pandas as pd
 
-    return list(pd.read_csv(f, sep=layout.sep, nrows=0, skiprows=layout.skip, encoding=layout.encoding).columns)
+    try:
+        head = pd.read_csv(f, sep=layout.sep, nrows=1, skiprows=layout.skip, encoding=layout.encoding, dtype=str,
+                           keep_default_na=False, header=None if layout.names else "infer", names=layout.names)  # fmt: skip
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{f} holds no columns (only blank lines): expected a header line such as text,label") from None
+    if len(head) == 0:
+        raise DataError(f"{f} has a header line ({', '.join(map(str, head.columns))}) but no data rows")
+    return [str(c) for c in head.columns]
 
 
-def _require_rows(f: Path, builder: str, sep: str) -> None:
-    """An empty file, or a csv with a header and no rows, is a DataError in words that name the file."""
+def _require_bytes(f: Path, builder: str) -> None:
+    """An empty file is a DataError in words that name the file and what it should hold."""
     if f.stat().st_size == 0:
         expected = {
             "csv": "a header line such as text,label and one row per example",
@@ -345,18 +354,6 @@ def _require_rows(f: Path, builder: str, sep: str) -> None:
             "fasttext": "one line per example such as __label__positive a gorgeous film",
         }.get(builder, "a data file")
         raise DataError(f"{f} is empty (0 bytes): expected {expected}")
-    if builder != "csv":
-        return
-    import pandas as pd
-
-    try:
-        head = pd.read_csv(f, sep=sep, nrows=1, dtype=str, keep_default_na=False)
-    except pd.errors.EmptyDataError:
-        raise DataError(f"{f} holds no columns (only blank lines): expected a header line such as text,label") from None
-    except Exception:
-        return  # other parse problems are reported by the reader below, with its own words
-    if len(head) == 0:
-        raise DataError(f"{f} has a header line ({', '.join(map(str, head.columns))}) but no data rows")
 
 
 OTHER_SEPARATORS = (";", "\t", "|")
@@ -616,7 +613,7 @@ def _csv_options(f: Path, layout: CsvLayout) -> dict[str, Any]:
     needs it: every option is part of the data's cache key."""
     import datasets
 
-    names = layout.names or _csv_columns(f, layout)
+    names = _csv_columns(f, layout)
     options: dict[str, Any] = {"sep": layout.sep, "keep_default_na": False, "na_values": [""]}
     options["features"] = datasets.Features({c: datasets.Value("string") for c in names})
     if layout.skip:
@@ -640,7 +637,7 @@ def _read_files(split: str, files: list[Path]) -> datasets.Dataset:
             raise DataError(f"{f}: unsupported file type{sheet}; use csv, tsv, json, jsonl, parquet or fastText .txt")
         builder, options = FORMATS[suffix]
         options = dict(options)
-        _require_rows(f, builder, options.get("sep", ","))
+        _require_bytes(f, builder)
         layout = csv_layout(f, options.get("sep", ",")) if builder == "csv" else None
         try:
             if suffix == ".json" and (columns := json_columns(f)) is not None:
