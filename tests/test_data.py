@@ -644,6 +644,40 @@ def test_a_file_without_a_header_line_is_read_as_text_and_label(tmp_path, caplog
     assert got == {(x["text"], x["label"]) for x in r}  # the first line is a row too
 
 
+@pytest.mark.parametrize("layout", ["semicolon", "sep-line", "headerless"])
+def test_a_text_holding_the_replacement_character_keeps_the_layout_checks(tmp_path, caplog, layout):
+    # valid UTF-8 holding U+FFFD itself (183 of MR's texts do) is text, not a sign of another encoding
+    r = [
+        {"text": x["text"] + (" here\ufffd ." if i % 4 == 0 else ""), "label": x["label"]}
+        for i, x in enumerate(rows(20))
+    ]
+    if layout == "headerless":
+        p = write_csv(tmp_path / "plain.tsv", ["label", "text"], [[x["label"], x["text"]] for x in r], sep="\t")
+        p.write_text(p.read_text(encoding="utf-8").split("\n", 1)[1], encoding="utf-8")
+    else:
+        p = write_csv(
+            tmp_path / "export.csv", ["text", "label"], [[x["text"] + ", really", x["label"]] for x in r], sep=";"
+        )
+        if layout == "sep-line":
+            p.write_text("sep=;\n" + p.read_text(encoding="utf-8"), encoding="utf-8")
+    with caplog.at_level("WARNING"):
+        ld = load_data(DataConfig(dataset=str(p)))
+    assert (ld.text_column, ld.label_column, ld.label_names) == ("text", "label", ["neg", "pos"])
+    got = sorted(row["text"] for split in ld.splits.values() for row in split)
+    assert got == sorted(x["text"] + ("" if layout == "headerless" else ", really") for x in r)
+
+
+def test_a_head_cut_inside_a_character_is_still_utf8(tmp_path, monkeypatch):
+    from textcnn.data import sources
+
+    p = write_csv(tmp_path / "export.csv", ["text", "label"], [["caf\u00e9 " * 40 + ", fine", "pos"]] * 3, sep=";")
+    raw = p.read_bytes()
+    cut = raw.index("\u00e9".encode()) + 1  # inside the two bytes of the first é
+    monkeypatch.setattr(sources, "_head_bytes", lambda f: raw[:cut])
+    layout = sources.csv_layout(p, ",")  # "text;label" is whole; the cut character is left out
+    assert (layout.sep, layout.encoding) == (";", "utf-8")  # UTF-8 cut short, not Windows-1252
+
+
 def test_a_header_of_unusual_names_is_still_a_header(tmp_path):
     body = [[x["text"], 5 if x["label"] == "pos" else 1] for x in rows(20)]
     ld = load_data(DataConfig(dataset=str(write_csv(tmp_path / "amazon.csv", ["review_body", "star_rating"], body))))

@@ -394,6 +394,19 @@ def head_text(f: Path) -> str | None:
     return None if raw is None else raw.decode("utf-8", errors="replace").removeprefix("\ufeff")
 
 
+def _decoded(raw: bytes, encoding: str) -> str | None:
+    """`raw` decoded strictly in `encoding` (a BOM dropped; a character cut by the end of `raw` left out), or
+    None when it holds bytes that are not. Strictly, not with errors="replace": a text may hold U+FFFD
+    itself (scraped reviews do: 183 of MR's 9,596 texts), which is no sign of a file in another encoding."""
+    try:
+        text = raw.decode(encoding)
+    except UnicodeDecodeError as e:
+        if e.reason != "unexpected end of data":
+            return None
+        text = raw[: e.start].decode(encoding)
+    return text.removeprefix("\ufeff")
+
+
 WESTERN = "cp1252"
 """The encoding a csv that is not UTF-8 is read in when it is valid Windows-1252 (`text_encoding`)."""
 _UTF8_MULTIBYTE = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}")
@@ -403,13 +416,8 @@ def text_encoding(raw: bytes) -> str:
     """'utf-8', or WESTERN for a file whose first bytes `raw` (`_head_bytes`) are not UTF-8, hold no UTF-8
     character of several bytes at all (so not UTF-8 with a stray byte, which stays an error) and are valid
     Windows-1252: what spreadsheets on Windows write for Western languages ("café" as one byte 0xE9)."""
-    if not raw:
+    if not raw or _decoded(raw, "utf-8") is not None:
         return "utf-8"
-    try:
-        raw.decode("utf-8")
-        return "utf-8"
-    except UnicodeDecodeError:
-        pass
     if b"\x00" in raw or _UTF8_MULTIBYTE.search(raw):
         return "utf-8"
     try:
@@ -441,8 +449,8 @@ def csv_layout(f: Path, sep: str) -> CsvLayout:
     shifting every column by one."""
     raw = _head_bytes(f)
     encoding = text_encoding(raw) if raw else "utf-8"
-    head = raw.decode(encoding, errors="replace").removeprefix("\ufeff") if raw else None
-    if not head or "\ufffd" in head or "\x00" in head:  # not UTF-8 text: the reader says so
+    head = _decoded(raw, encoding) if raw else None
+    if not head or "\x00" in head:  # not text in that encoding: the reader says so
         return CsvLayout(sep, 0, None)
     if encoding != "utf-8":
         log.warning("%s is not UTF-8: read as Windows-1252 (%s); save it as UTF-8 if it is in another encoding",
