@@ -678,6 +678,28 @@ def test_a_head_cut_inside_a_character_is_still_utf8(tmp_path, monkeypatch):
     assert (layout.sep, layout.encoding) == (";", "utf-8")  # UTF-8 cut short, not Windows-1252
 
 
+def test_column_names_are_found_through_spaces_case_and_hyphens(tmp_path):
+    body = [[i, x["text"], x["label"]] for i, x in enumerate(rows(20))]
+    p = write_csv(tmp_path / "export.csv", ["ID", " Review Text ", " Sentiment "], body)
+    ld = load_data(DataConfig(dataset=str(p)))
+    assert (ld.text_column, ld.label_column) == (" Review Text ", " Sentiment ")
+    assert len(ld.splits["train"]) + len(ld.splits["validation"]) == 20
+
+
+def test_the_text_column_is_the_one_of_plainly_longest_cells_when_no_name_says(tmp_path, caplog):
+    body = [[f"r{i}", "2024-01-02", x["text"] + " and more words", x["label"]] for i, x in enumerate(rows(20))]
+    p = write_csv(tmp_path / "export.csv", ["id", "date", "notes", "label"], body)
+    with caplog.at_level("WARNING"):
+        ld = load_data(DataConfig(dataset=str(p)))
+    assert ld.text_column == "notes" and "taking 'notes' for the text column" in caplog.text
+    # two columns of texts alike in length: still a question for the user
+    twin = write_csv(
+        tmp_path / "twin.csv", ["notes", "remark", "label"], [[x["text"], x["text"], x["label"]] for x in rows(20)]
+    )
+    with pytest.raises(DataError, match="ambiguous text column .*: notes, remark .*--text-column"):
+        load_data(DataConfig(dataset=str(twin)))
+
+
 def test_a_header_of_unusual_names_is_still_a_header(tmp_path):
     body = [[x["text"], 5 if x["label"] == "pos" else 1] for x in rows(20)]
     ld = load_data(DataConfig(dataset=str(write_csv(tmp_path / "amazon.csv", ["review_body", "star_rating"], body))))

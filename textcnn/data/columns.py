@@ -5,6 +5,9 @@ Not here: reading the data (sources.py), what the label values mean (labels.py).
 
 from __future__ import annotations
 
+import logging
+import re
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from textcnn.errors import ColumnNotFound, DataError
@@ -12,15 +15,17 @@ from textcnn.errors import ColumnNotFound, DataError
 if TYPE_CHECKING:  # pragma: no cover
     import datasets
 
+log = logging.getLogger(__name__)
+
 
 TEXT_NAMES = ("text", "sentence", "content", "review", "document", "review_text", "review_body", "reviewtext", "tweet",
               "comment", "body", "message", "utterance")  # fmt: skip
-"""Column names taken for the text, in order of preference (case-insensitive)."""
+"""Column names taken for the text, in order of preference (as `key` compares names)."""
 
 
 LABEL_NAMES = ("label", "labels", "class", "category", "target", "sentiment", "polarity", "y", "intent", "rating",
                "stars", "star_rating", "overall", "score")  # fmt: skip
-"""Column names taken for the label, in order of preference (case-insensitive)."""
+"""Column names taken for the label, in order of preference (as `key` compares names)."""
 
 
 def is_string(feature: Any) -> bool:
@@ -32,10 +37,41 @@ def describe(feature: Any) -> str:
     return dtype if isinstance(dtype, str) and dtype != "list" else type(feature).__name__
 
 
+def key(name: str) -> str:
+    """A column name as the lookups compare it: trimmed, lowercased, a run of spaces, hyphens or dots as one
+    '_' (a spreadsheet's " Review Text " is review_text)."""
+    return re.sub(r"[\s\-.]+", "_", str(name).strip().lower()).strip("_")
+
+
 def named(columns: list[str], names: tuple[str, ...], exclude: str | None = None) -> list[str]:
-    """The columns (but `exclude`) that carry one of `names`, case-insensitively, in the order of `names`."""
-    lower = {c.lower(): c for c in columns if c != exclude}
-    return [lower[n] for n in names if n in lower]
+    """The columns (but `exclude`) that carry one of `names` (compared by `key`), in the order of `names`."""
+    keyed = {}
+    for c in columns:
+        if c != exclude:
+            keyed.setdefault(key(c), c)
+    return [keyed[n] for n in names if n in keyed]
+
+
+TEXT_LENGTH_RATIO = 3.0
+"""A column whose cells are on average this many times longer than every other string column's is taken
+for the text when no column has a text name (`longest_text`)."""
+
+
+def longest_text(candidates: list[str], rows: dict[str, list]) -> str | None:
+    """The one of several string columns that holds the text, judged on a sample `rows`: its cells are on
+    average `TEXT_LENGTH_RATIO` times longer than each other's (an id, a date or a title beside a review),
+    and hold several words; None when no column stands out so."""
+
+    def mean_length(c: str) -> float:
+        cells = [v for v in rows.get(c, []) if isinstance(v, str)]
+        return sum(map(len, cells)) / max(len(cells), 1)
+
+    means = sorted(((mean_length(c), c) for c in candidates), reverse=True)
+    (top, column), (second, _) = means[0], means[1]
+    words = [len(v.split()) for v in rows.get(column, []) if isinstance(v, str)]
+    if top >= TEXT_LENGTH_RATIO * max(second, 1.0) and sum(words) >= 3 * max(len(words), 1):
+        return column
+    return None
 
 
 def find_columns(
@@ -44,8 +80,11 @@ def find_columns(
     label_column: str | None = None,
     where: str = "the data",
     require_label: bool = True,
+    rows: Callable[[], dict[str, list]] | None = None,
 ) -> tuple[str, str | None]:
-    """The (text, label) column names: the given ones, else found by common names and types."""
+    """The (text, label) column names: the given ones, else found by common names and types. `rows`: a
+    sample of the first rows by column, asked for only when several string columns could be the text
+    (`longest_text` then picks the one that plainly is, said in a warning)."""
     import datasets
 
     columns = list(features)
@@ -60,8 +99,8 @@ def find_columns(
         if not found:
             found = [c for c in columns if isinstance(features[c], datasets.ClassLabel) and c != text_column]
         if not found:
-            found = [c for c in columns if c.lower().endswith("label") and c != text_column]
-        if len(found) > 1 and found[0].lower() != "label":
+            found = [c for c in columns if key(c).endswith("label") and c != text_column]
+        if len(found) > 1 and key(found[0]) != "label":
             raise DataError(
                 f"ambiguous label column in {where}: {', '.join(found)} {listing}; choose one with --label-column"
             )
@@ -74,7 +113,11 @@ def find_columns(
         found = named(columns, TEXT_NAMES, label)
         if not found:
             found = [c for c in columns if c != label and is_string(features[c])]
-        if len(found) > 1 and found[0].lower() != "text":
+            if len(found) > 1 and rows is not None and (longest := longest_text(found, rows())) is not None:
+                log.warning("%s: taking %r for the text column: its cells are the longest of %s (--text-column "
+                            "chooses another)", where, longest, ", ".join(found))  # fmt: skip
+                found = [longest]
+        if len(found) > 1 and key(found[0]) != "text":
             raise DataError(
                 f"ambiguous text column in {where}: {', '.join(found)} {listing}; choose one with --text-column"
             )

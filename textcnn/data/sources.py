@@ -52,6 +52,8 @@ log = logging.getLogger(__name__)
 __all__ = ["DataError", "LoadedData", "holdout", "list_presets", "load_data", "load_split", "resolved_path"]
 
 VALIDATION_NAMES = ("validation", "valid", "dev", "val")
+SAMPLE_ROWS = 200
+"""Training rows `find_columns` looks at when it must tell the text column from other string columns."""
 """Split names used for model selection when data.validation_split is unset."""
 
 
@@ -762,7 +764,10 @@ def load_data(cfg: DataConfig, seed: int = 0) -> LoadedData:
     raw, source, cfg = _load_raw(cfg)
     train_name, val_name, test_name = _choose_splits(list(raw), cfg)
     where = f"{source} split {train_name!r}"
-    text_col, label_col = find_columns(raw[train_name].features, cfg.text_column, cfg.label_column, where)
+    train_ds = raw[train_name]
+    text_col, label_col = find_columns(
+        train_ds.features, cfg.text_column, cfg.label_column, where, rows=lambda: train_ds[:SAMPLE_ROWS]
+    )
     assert label_col is not None
     plan = plan_labels(raw[train_name], label_col, where)
     names = plan.names
