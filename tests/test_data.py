@@ -571,6 +571,19 @@ def test_unreadable_file_is_one_line(tmp_path):
         load_data(DataConfig(dataset=str(p)))
 
 
+def test_a_broken_json_line_is_named_by_its_line_number(tmp_path):
+    lines = [json.dumps(r) for r in rows(8)]
+    lines[5] = '{"text": "broken, "label": "pos"}'  # line 7 of the file, after a blank line
+    p = tmp_path / "broken.jsonl"
+    p.write_text("\n".join(lines[:3] + [""] + lines[3:]) + "\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"could not read .*broken.jsonl: line 7 is not a JSON record \(Expecting"):
+        load_data(DataConfig(dataset=str(p)))
+    p = tmp_path / "listed.jsonl"
+    p.write_text("\n".join(lines[:2] + ["[1, 2]"] + lines[2:]) + "\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"listed.jsonl: .*line 3"):
+        load_data(DataConfig(dataset=str(p)))
+
+
 def test_a_failed_read_is_reported_once_not_also_logged_by_datasets(tmp_path, caplog):
     p = tmp_path / "mixed.csv"
     p.write_bytes("text,label\ncaf\u00e9 cr\u00e8me,pos\n".encode("utf-8") + b"bad \xff byte,neg\n")

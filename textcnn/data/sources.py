@@ -617,6 +617,30 @@ def json_columns(f: Path) -> dict[str, list] | None:
     return None
 
 
+def _bad_json_line(f: Path) -> str | None:
+    """For JSON lines that the reader rejected: "line N is not a JSON record (why)" for the first line that
+    is not, counted from 1 as editors count; None when the file is not JSON lines (its first line alone is
+    not a record: a list of records, an object over several lines) or every line reads."""
+    import json
+
+    try:
+        with open_file(f, "rt", encoding="utf-8-sig", errors="replace") as fh:
+            first = True
+            for n, line in enumerate(fh, 1):
+                if not line.strip():
+                    continue
+                try:
+                    record = json.loads(line)
+                except ValueError as e:
+                    return None if first else f"line {n} is not a JSON record ({e.msg}, column {e.colno})"
+                if not isinstance(record, dict):
+                    return None if first else f"line {n} is not a JSON record (a {type(record).__name__})"
+                first = False
+    except OSError:
+        return None
+    return None
+
+
 def _csv_options(f: Path, layout: CsvLayout) -> dict[str, Any]:
     """The `datasets` csv reader's options for a file of this layout: every column read as a string, and
     only empty cells missing ("NA", "null" or "None" stay texts). An option is set only where the layout
@@ -665,6 +689,8 @@ def _read_files(split: str, files: list[Path]) -> datasets.Dataset:
             why = _first_line(e)
             if layout is not None and "fields in line" in why:  # pandas: "Expected 2 fields in line 62, saw 3"
                 why += f" ({quote_hint(layout.sep)})"
+            if builder == "json" and (line := _bad_json_line(f)) is not None:
+                why = line  # pyarrow's "JSON parse error: ... in row 300" counts rows from 0, blank lines not at all
             raise DataError(f"could not read {f}: {why}") from None
     if len(parts) == 1:
         return parts[0]
