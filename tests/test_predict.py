@@ -8,6 +8,7 @@ import io
 import itertools
 import json
 import logging
+import os
 import random
 import shutil
 from types import SimpleNamespace
@@ -398,15 +399,30 @@ def test_stream_is_lazy_and_bounded(predictor):
 
 def test_read_lines_handles_bom_crlf_and_reports_invalid_utf8_with_its_line(tmp_path, caplog):
     f = tmp_path / "in.txt"
-    f.write_bytes(b"\xef\xbb\xbfgreat film\r\nsecond line\n\xff\xfe bad bytes\n\nlast without newline")
+    f.write_bytes(b"\xef\xbb\xbfgreat film\r\nsecond line\n\xff\xfe bad bytes\n\nlast without newline, caf\xc3\xa9")
     skipped: list[int] = []
     with caplog.at_level(logging.WARNING, logger="textcnn.inference.predictor"):
         lines = list(read_lines(f, skipped=skipped))
-    assert lines == ["great film", "second line", "", "last without newline"]
+    assert lines == ["great film", "second line", "", "last without newline, caf\u00e9"]
     assert skipped == [3]
     assert "line 3 is not valid UTF-8" in caplog.text
     with pytest.raises(PredictError, match=r"line 3 is not valid UTF-8 \(byte 0xff at column 1\)"):
         list(read_lines(f, on_error="stop"))
+
+
+def test_read_lines_reads_a_windows_1252_file_in_it_as_training_reads_a_csv(tmp_path, caplog):
+    f = tmp_path / "excel.txt"
+    texts = ["caf\u00e9 cr\u00e8me", "\u201cna\u00efve\u201d film", "plain"]
+    f.write_bytes("\r\n".join(texts).encode("cp1252"))
+    with caplog.at_level(logging.WARNING):
+        assert list(read_lines(f)) == texts  # not three skipped lines
+    assert "excel.txt is not UTF-8: read as Windows-1252" in caplog.text
+    r, w = os.pipe()  # a pipe cannot be read twice: UTF-8, as stdin, its bad lines skipped
+    os.write(w, "\n".join(texts).encode("cp1252"))
+    os.close(w)
+    skipped: list[int] = []
+    assert list(read_lines(f"/dev/fd/{r}", skipped=skipped)) == ["plain"] and skipped == [1, 2]
+    os.close(r)
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -416,9 +432,10 @@ def test_read_lines_by_blocks_reads_what_line_by_line_reads(tmp_path, monkeypatc
     f = tmp_path / "in.txt"
     f.write_bytes(b"".join(parts))
     monkeypatch.setattr(io_mod, "READ_BLOCK", block)  # many blocks, some with a bad line
+    encoding = io_mod.encoding_of(f.read_bytes()[: io_mod.HEAD_BYTES], "f")  # Windows-1252 without a UTF-8 é
     with open(f, "rb") as raw:
         want_skipped: list[int] = []
-        want = list(io_mod._decode_each(raw.readlines(), 0, "f", "skip", want_skipped))
+        want = list(io_mod._decode_each(raw.readlines(), 0, "f", "skip", want_skipped, encoding))
     skipped: list[int] = []
     assert list(read_lines(f, skipped=skipped)) == want
     assert skipped == want_skipped
@@ -498,15 +515,29 @@ def test_jsonl_lines_are_exactly_json_dumps_of_the_records(predictor):
         assert buf.getvalue().splitlines() == want
 
 
+@pytest.mark.parametrize("suffix", [".jsonl", ".json"])
+def test_json_lines_that_are_not_records_are_skipped_by_number_or_stop(predictor, tmp_path, suffix):
+    lines = [json.dumps({"text": t}).encode() for t in ("great film", "awful", "fine", "dull")]
+    lines[1:1] = [b'{"text": "broken, }', b"[1, 2]", b'{"text": "bad \xff byte"}', b""]  # lines 2-5
+    f = tmp_path / f"in{suffix}"
+    f.write_bytes(b"\n".join(lines) + b"\n")
+    out = io.StringIO()
+    summary = predict_file(predictor, f, out, fmt="jsonl")
+    assert [json.loads(x)["text"] for x in out.getvalue().splitlines()] == ["great film", "awful", "fine", "dull"]
+    assert summary.skipped_lines == [2, 3, 4]  # the blank line 5 is no record, not an error
+    with pytest.raises(PredictError, match=r"line 2 is not a JSON object \(.*\); fix the file or use --on-error skip"):
+        predict_file(predictor, f, io.StringIO(), on_error="stop")
+
+
 def test_predict_file_end_to_end(predictor, tmp_path):
     f = tmp_path / "in.txt"
-    f.write_bytes(b"great film\n\xff\nawful\n\n")
+    f.write_bytes(b"great film\n\xff\nawful\n\n\xc3\xa9")  # UTF-8 (the last line's é) with a stray byte
     out = io.StringIO()
     summary = predict_file(predictor, f, out, fmt="jsonl")
     records = [json.loads(line) for line in out.getvalue().splitlines()]
-    assert [r["text"] for r in records] == ["great film", "awful", ""]
+    assert [r["text"] for r in records] == ["great film", "awful", "", "\u00e9"]
     assert [r["label"] for r in records[:2]] == ["positive", "negative"]
-    assert summary.written == 3 and summary.skipped_lines == [2] and summary.empty == 1
+    assert summary.written == 4 and summary.skipped_lines == [2] and summary.empty == 1
     with pytest.raises(PredictError, match="line 2"):
         predict_file(predictor, f, io.StringIO(), on_error="stop")
     with pytest.raises(PredictError, match="format"):

@@ -56,7 +56,11 @@ def predict(
         Path | None, typer.Option("--out", "-o", help="Write the records to this file (default: stdout).")
     ] = None,
     on_error: Annotated[
-        OnError, typer.Option(case_sensitive=False, help="A line that is not UTF-8: skip it with a warning, or stop.")
+        OnError,
+        typer.Option(
+            case_sensitive=False,
+            help="A line that cannot be read (not UTF-8, not a JSON record): skip it with a warning, or stop.",
+        ),
     ] = OnError.skip,
     batch_size: Annotated[int, typer.Option(min=1, help="Texts per batch (sorted by length).")] = 512,
     device: Annotated[
@@ -119,10 +123,10 @@ def predict(
 
 
 def _print_file_summary(summary, file: str, out: Path | None) -> None:
-    """On stderr: skipped (not UTF-8) and empty lines, an empty input, where the records went."""
+    """On stderr: skipped (not UTF-8, not a JSON record) and empty lines, an empty input, where the records went."""
     if summary.skipped_lines:
         shown = ", ".join(map(str, summary.skipped_lines[:10]))
-        err.print(f"skipped {len(summary.skipped_lines)} lines that are not UTF-8: {shown}", highlight=False)
+        err.print(f"skipped {len(summary.skipped_lines)} lines that could not be read: {shown}", highlight=False)
     if summary.empty:
         err.print(f'{summary.empty} empty texts were predicted from padding alone ("empty": true)')
     if summary.written == 0 and not summary.skipped_lines:

@@ -33,10 +33,12 @@ log = logging.getLogger(__name__)
 FORMATS = ("jsonl", "json", "csv")
 """Output formats of `write_predictions`."""
 ON_ERROR = ("skip", "stop")
-"""What `read_lines` does with a line that is not valid UTF-8."""
+"""What `read_lines` and the JSON-lines readers do with a line they cannot read (not UTF-8, not a record)."""
 BOM = b"\xef\xbb\xbf"
 READ_BLOCK = 1 << 20
 """Bytes of whole lines `read_lines` decodes at a time."""
+HEAD_BYTES = 1 << 16
+"""Bytes of a file `read_lines` looks at to tell UTF-8 from Windows-1252 (`encoding_of`)."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -92,7 +94,8 @@ def read_lines(path: str | Path, on_error: str = "skip", skipped: list[int] | No
     """The texts of a UTF-8 file, one per line ('-' reads stdin), without the line ending.
 
     A UTF-8 byte-order mark is dropped, "\\r\\n" endings are handled, and every line is one text (an
-    empty line is an empty text). A line that is not valid UTF-8 is logged with its line number and
+    empty line is an empty text). A file (not stdin) whose first bytes are Windows-1252 and not UTF-8 is
+    read in that (`encoding_of`). A line that is not valid UTF-8 (or that) is logged with its line number and
     skipped (`on_error='skip'`; its number is appended to `skipped` when given) or stops the reading
     with a PredictError that names the line (`on_error='stop'`)."""
     if on_error not in ON_ERROR:
@@ -111,7 +114,11 @@ def read_lines(path: str | Path, on_error: str = "skip", skipped: list[int] | No
     except OSError as e:
         raise PredictError(f"cannot read {p}: {e.strerror}") from None
     with f:
-        yield from _decode_lines(f, name, on_error, skipped)
+        encoding = "utf-8"
+        if f.seekable():  # not a pipe (`--file <(...)`), which cannot be read twice
+            encoding = encoding_of(f.read(HEAD_BYTES), name)
+            f.seek(0)
+        yield from _decode_lines(f, name, on_error, skipped, encoding)
 
 
 TABLES = (".csv", ".tsv", ".tab", ".jsonl", ".ndjson", ".json", ".parquet")
@@ -125,7 +132,8 @@ def read_texts(
     """The texts of a file: for a table (csv, tsv, json, jsonl, parquet: `table_suffix`), the cells of
     its text column (`text_column`, else `default_column` (the run's own) when the table has it, else
     the first of the usual names: text, sentence, review, ...); for anything else, its lines
-    (`read_lines`). Every row gives one text, in order (a missing cell: an empty text)."""
+    (`read_lines`). Every row gives one text, in order (a missing cell: an empty text). `on_error` and
+    `skipped` are for lines: of a text file, and of JSON lines (one that is not a record)."""
     p = Path(path)
     suffix = table_suffix(p) if str(path) != "-" else None
     if suffix is None:
@@ -134,8 +142,10 @@ def read_texts(
         return read_lines(path, on_error=on_error, skipped=skipped)
     if not p.is_file():
         raise PredictError(f"input file {p} does not exist" if not p.exists() else f"input {p} is not a file")
-    reader = {".jsonl": _jsonl_cells, ".ndjson": _jsonl_cells, ".json": _json_cells, ".parquet": _parquet_cells}
-    return reader.get(suffix, _csv_cells)(p, text_column, default_column)
+    if suffix in (".jsonl", ".ndjson", ".json"):
+        reader = _jsonl_cells if suffix != ".json" else _json_cells
+        return reader(p, text_column, default_column, on_error, skipped)
+    return (_parquet_cells if suffix == ".parquet" else _csv_cells)(p, text_column, default_column)
 
 
 def table_suffix(p: Path) -> str | None:
@@ -196,26 +206,45 @@ def _csv_cells(p: Path, given: str | None, default: str | None) -> Iterator[str]
             raise PredictError(f"cannot read {p} as csv: {e}") from None
 
 
-def _jsonl_cells(p: Path, given: str | None, default: str | None) -> Iterator[str]:
+def _jsonl_cells(
+    p: Path, given: str | None, default: str | None, on_error: str = "stop", skipped: list[int] | None = None
+) -> Iterator[str]:
+    """JSON lines (blank lines skipped). A line that is not a JSON object (or not UTF-8) is logged with its
+    number and skipped (`on_error='skip'`, its number appended to `skipped`) or stops the reading."""
+    from textcnn.data.sources import open_file
+
     def records() -> Iterator[tuple[int, dict]]:
-        with _open_text(p) as f:
-            for number, line in enumerate(f, start=1):
-                if not line.strip():
+        with open_file(p, "rb") as f:
+            for number, raw in enumerate(f, start=1):
+                if number == 1:
+                    raw = raw.removeprefix(BOM)
+                if not raw.strip():
                     continue
                 try:
-                    record = json.loads(line)
-                except (ValueError, UnicodeDecodeError):
-                    raise PredictError(f"{p} line {number} is not a JSON object") from None
-                if not isinstance(record, dict):
-                    raise PredictError(f"{p} line {number} is a JSON {type(record).__name__}, not an object")
-                yield number, record
+                    record = json.loads(raw.decode("utf-8"))
+                    problem = None if isinstance(record, dict) else f"a JSON {type(record).__name__}, not an object"
+                except UnicodeDecodeError as e:
+                    problem = f"not valid UTF-8 (byte 0x{raw[e.start]:02x} at column {e.start + 1})"
+                except ValueError as e:
+                    problem = f"not a JSON object ({getattr(e, 'msg', e)}, column {getattr(e, 'colno', '?')})"
+                if problem is None:
+                    yield number, record
+                    continue
+                msg = f"{p} line {number} is {problem}"
+                if on_error == "stop":
+                    raise PredictError(msg + "; fix the file or use --on-error skip")
+                log.warning("%s; skipped", msg)
+                if skipped is not None:
+                    skipped.append(number)
 
     yield from _record_cells(records(), p, given, default)
 
 
-def _json_cells(p: Path, given: str | None, default: str | None) -> Iterator[str]:
+def _json_cells(
+    p: Path, given: str | None, default: str | None, on_error: str = "stop", skipped: list[int] | None = None
+) -> Iterator[str]:
     """A .json: one object laid out by columns (as training reads it: `json_columns`), a list of
-    records, or JSON lines."""
+    records, or JSON lines (`_jsonl_cells`, with `on_error` and `skipped`)."""
     from textcnn.data.sources import head_text, json_columns
 
     columns = json_columns(p)
@@ -225,7 +254,7 @@ def _json_cells(p: Path, given: str | None, default: str | None) -> Iterator[str
             yield _cell(value, p, number)
         return
     if not (head_text(p) or "").lstrip().startswith("["):  # JSON lines: read line by line, not loaded whole
-        yield from _jsonl_cells(p, given, default)
+        yield from _jsonl_cells(p, given, default, on_error, skipped)
         return
     with _open_text(p) as f:
         try:
@@ -275,18 +304,18 @@ def _cell(value: Any, p: Path, number: int) -> str:
     return value
 
 
-def _decode_lines(f, name: str, on_error: str, skipped: list[int] | None) -> Iterator[str]:
-    """Blocks of whole lines decoded at once (a block that is not valid UTF-8 is decoded line by line,
-    to name and skip the bad lines): the same texts as line by line, several times faster."""
+def _decode_lines(f, name: str, on_error: str, skipped: list[int] | None, encoding: str = "utf-8") -> Iterator[str]:
+    """Blocks of whole lines decoded at once (a block that is not valid in `encoding` is decoded line by
+    line, to name and skip the bad lines): the same texts as line by line, several times faster."""
     number = 0  # lines read before this block
     while block := f.readlines(READ_BLOCK):
         data = b"".join(block)
         if number == 0 and data.startswith(BOM):
             data = data[len(BOM) :]
         try:
-            text = data.decode("utf-8")
+            text = data.decode(encoding)
         except UnicodeDecodeError:
-            yield from _decode_each(block, number, name, on_error, skipped)
+            yield from _decode_each(block, number, name, on_error, skipped, encoding)
         else:
             text = text.replace("\r\n", "\n")
             if text.endswith("\n") or text.endswith("\r"):  # "\r": the file's last line, without a newline
@@ -295,7 +324,24 @@ def _decode_lines(f, name: str, on_error: str, skipped: list[int] | None) -> Ite
         number += len(block)
 
 
-def _decode_each(block: list[bytes], before: int, name: str, on_error: str, skipped: list[int] | None) -> Iterator[str]:
+def encoding_of(head: bytes, name: str) -> str:
+    """'utf-8', or Windows-1252 for a file whose first bytes `head` are that and not UTF-8, as training reads
+    such a csv (`sources.text_encoding`; a warning says so)."""
+    if head.isascii():
+        return "utf-8"
+    from textcnn.data.sources import WESTERN, text_encoding  # only for a file that is not plain ASCII
+
+    if text_encoding(head) != WESTERN:
+        return "utf-8"
+    log.warning("%s is not UTF-8: read as Windows-1252 (%s); save it as UTF-8 if it is in another encoding",
+                name, WESTERN)  # fmt: skip
+    return WESTERN
+
+
+def _decode_each(
+    block: list[bytes], before: int, name: str, on_error: str, skipped: list[int] | None, encoding: str = "utf-8"
+) -> Iterator[str]:
+    what = "UTF-8" if encoding == "utf-8" else encoding
     for number, raw in enumerate(block, start=before + 1):
         if number == 1 and raw.startswith(BOM):
             raw = raw[len(BOM) :]
@@ -304,9 +350,9 @@ def _decode_each(block: list[bytes], before: int, name: str, on_error: str, skip
         if raw.endswith(b"\r"):
             raw = raw[:-1]
         try:
-            yield raw.decode("utf-8")
+            yield raw.decode(encoding)
         except UnicodeDecodeError as e:
-            msg = f"{name} line {number} is not valid UTF-8 (byte 0x{raw[e.start]:02x} at column {e.start + 1})"
+            msg = f"{name} line {number} is not valid {what} (byte 0x{raw[e.start]:02x} at column {e.start + 1})"
             if on_error == "stop":
                 raise PredictError(msg + "; fix the file or use --on-error skip") from None
             log.warning("%s; skipped", msg)
