@@ -496,6 +496,14 @@ def test_missing_empty_and_whitespace_texts_and_labels_are_dropped_and_counted(t
     )
 
 
+def test_spreadsheet_missing_value_labels_are_no_label_not_a_class(tmp_path):
+    body = [[x["text"], "5.0" if x["label"] == "pos" else "1.0"] for x in rows(20)]
+    body += [["marked missing one", "N/A"], ["marked missing two", "#N/A"], ["marked missing three", " null "]]
+    ld = load_data(DataConfig(dataset=str(write_csv(tmp_path / "stars.csv", ["text", "stars"], body))))
+    assert ld.label_names == ["1", "5"]  # the numbers stay numbers: N/A is no class beside them
+    assert ld.report.splits["train"].dropped["no label"] == 3
+
+
 def test_unknown_labels_in_validation_are_dropped_and_noted(tmp_path):
     write_csv(tmp_path / "train.csv", ["text", "label"], [[x["text"], x["label"]] for x in rows(10)])
     write_csv(tmp_path / "validation.csv", ["text", "label"], [["a", "pos"], ["b", "meh"], ["c", "neg"]])
@@ -949,6 +957,7 @@ def test_arrow_strips_exactly_the_characters_python_strips():
     [
         [1, 0, None, 1, 2, 0, 5, None],
         ["pos", " neg ", None, "", "pos", "neg", "other", "-1"],
+        ["pos", "N/A", "neg", "null", " NaN ", "#N/A", "na", "none"],
         [1.0, 0.0, float("nan"), 1.0, None, 0.0, 2.5, 1.0],
         [True, False, None, True, False, True, True, False],
     ],

@@ -9,7 +9,8 @@ Messy data policy (each case is counted in the report):
   integers (and whole-number floats or numeric strings) are sorted, named by their value ("2", "5",
   "9") and mapped to contiguous ids 0..C-1 (a `label_text` / `<label>_text` column, as in SetFit
   datasets, names them when it matches one-to-one). Non-whole floats and list labels are refused.
-- null / empty labels mean "no label", and so does -1 (HF convention) with a ClassLabel or next to
+- null / empty labels and missing-value markers (`labels.MISSING_LABELS`: N/A, #N/A, NA, NaN, null) mean "no
+  label", and so does -1 (HF convention) with a ClassLabel or next to
   integer classes 0..K-1; elsewhere -1 is a class (polarity labels -1 / 1). Unlabelled rows are
   dropped from train and validation; a test split whose every label is missing is kept and flagged
   `test_labelled=False` (never scored); a partly labelled one loses its unlabelled rows.

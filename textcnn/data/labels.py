@@ -2,8 +2,8 @@
 
 The rules are the "labels" lines of the messy-data policy (cleaning.py): a ClassLabel gives the names;
 otherwise strings are sorted, integers (and whole-number floats or numeric strings) are sorted and named
-by their value, a `label_text` column names them when it matches one-to-one; -1 next to 0..K-1 means
-"no label". `match_labels` maps an evaluation split onto a trained run's names.
+by their value, a `label_text` column names them when it matches one-to-one; -1 next to 0..K-1, an
+empty cell and `MISSING_LABELS` ("N/A", "null", ...) mean "no label". `match_labels` maps an evaluation split onto a trained run's names.
 
 Not here: dropping rows (cleaning.py), the report (report.py). `datasets` and `pyarrow` are imported
 inside the functions that need them.
@@ -26,6 +26,9 @@ if TYPE_CHECKING:  # pragma: no cover
 log = logging.getLogger(__name__)
 
 NO_LABEL = -1
+MISSING_LABELS = frozenset({"n/a", "na", "nan", "null", "#n/a"})
+"""Label cells that mean "no label" (any case), as spreadsheets and pandas write a missing value: such a row is
+dropped as unlabelled, never trained as a class of its own ("none" is not here: it is a class in some sets)."""
 
 
 @dataclass
@@ -51,7 +54,7 @@ def label_key(value: Any, numeric: bool) -> Any:
     if isinstance(value, int) and not isinstance(value, bool):
         return value if numeric else str(value)
     s = str(value).strip()
-    if not s:
+    if not s or s.lower() in MISSING_LABELS:
         return None
     if numeric:
         try:
