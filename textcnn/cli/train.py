@@ -200,7 +200,7 @@ def _print_summary(summary: dict, run_dir: Path) -> None:
             f"{test:.4f}"
             if test is not None
             else (
-                "not scored: the test split has no labels (-1, as on the hub)"
+                "not scored: the test split has no labels (no label column, or -1 as on the hub)"
                 if summary.get("has_test")
                 else "no test split"
             ),
