@@ -348,6 +348,11 @@ def test_evaluate_says_which_split_and_source(trained, tmp_path):
     )
     assert res.exit_code == 0, res.output
     assert f"split train of {other}" in res.stdout and "local copy" not in res.output
+    res = runner.invoke(app, ["evaluate", str(out), str(other)])  # the dataset as an argument, as --data
+    assert res.exit_code == 0, res.output
+    assert f"split train of {other}" in res.stdout
+    res = runner.invoke(app, ["evaluate", str(out), str(other), "--data", str(csv)])
+    assert res.exit_code == 2 and "give the dataset once" in res.output
     res = runner.invoke(app, ["evaluate", str(out), "--format", "csv"])
     assert res.exit_code == 2 and "'csv' is not" in res.output  # only the formats that work are offered
     res = runner.invoke(app, ["explain", str(out), "superb", "--format", "csv"])

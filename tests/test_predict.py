@@ -742,6 +742,15 @@ def test_evaluate_run_on_another_file_with_the_same_labels(run_dir, tmp_path):
     assert report.n == 40
 
 
+def test_evaluate_run_reads_other_data_once(run_dir, tmp_path, caplog):
+    other = tmp_path / "other.csv"  # ';'-separated: its layout is said in a warning each time it is read
+    other.write_text("review;sentiment\n" + "".join(f"{t};{y}\n" for t, y in toy_rows(40, seed=9)), encoding="utf-8")
+    with caplog.at_level(logging.WARNING):
+        report = evaluate_run(run_dir, data_path=other)  # tries test, validation, then train: one read
+    assert report.n == 40 and report.split == "train"
+    assert caplog.text.count("reading it as ';'-separated") == 1
+
+
 def test_evaluate_run_refuses_unlabelled_and_unknown_data(run_dir, tmp_path):
     unlabelled = tmp_path / "unlabelled.csv"
     unlabelled.write_text("text,label\ngreat film,\nawful film,\n", encoding="utf-8")

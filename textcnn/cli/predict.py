@@ -160,6 +160,12 @@ def _print_predictions(preds: list, top_k: int | None) -> None:
 
 def evaluate(
     run: RunArg,
+    dataset: Annotated[
+        str | None,
+        typer.Argument(
+            help="Another dataset with the same labels, as --data (default: the run's).", show_default=False
+        ),
+    ] = None,
     data: Annotated[
         str | None, typer.Option("--data", help="Another dataset with the same labels (default: the run's).")
     ] = None,
@@ -186,11 +192,14 @@ def evaluate(
 
       textcnn evaluate runs/sst2-cnn-20261125-101500 --split validation --format json
 
-      textcnn evaluate latest --data other_reviews.csv
+      textcnn evaluate latest other_reviews.csv   (or --data other_reviews.csv)
     """
     with user_errors():
         from textcnn.inference.evaluate import evaluate_run
 
+        if dataset is not None and data is not None and dataset != data:
+            raise typer.BadParameter(f"give the dataset once: {dataset!r} or --data {data!r}")
+        data = data or dataset
         if data is None and (text_column or label_column):
             raise typer.BadParameter("--text-column / --label-column name the columns of --data")
         report = evaluate_run(

@@ -896,12 +896,30 @@ def _cap_train_rows(
     return train
 
 
-def load_split(cfg: DataConfig, split: str, label_names: list[str] | None = None) -> tuple[datasets.Dataset, list[str]]:
+def load_raw(cfg: DataConfig) -> tuple[datasets.DatasetDict, str]:
+    """The splits of a dataset as stored and a readable source, read once for several `load_split(raw=)`
+    calls (each split, each column choice) over the same data."""
+    raw, source, _ = _load_raw(cfg)
+    return raw, source
+
+
+def load_split(
+    cfg: DataConfig,
+    split: str,
+    label_names: list[str] | None = None,
+    *,
+    raw: tuple[datasets.DatasetDict, str] | None = None,
+) -> tuple[datasets.Dataset, list[str]]:
     """One split as a (text, label) Dataset for evaluation, its labels mapped onto `label_names` (a run's).
 
     Rows without text or without a label are dropped (logged); labels the run does not know are an error.
+    `raw`: what `load_raw(cfg)` returned for this data (no preset then fills `cfg`'s columns).
     """
-    raw, source, cfg = _load_raw(cfg)
+    if raw is None:
+        dd, source, cfg = _load_raw(cfg)
+    else:
+        dd, source = raw
+    raw = dd
     available = list(raw)
     name = split
     if name not in available and name in VALIDATION_NAMES:

@@ -93,15 +93,19 @@ def _unlabelled(what: str) -> str:
 def _load_labelled_split(cfg, split: str | None, names: list[str]):
     """`data.load_split` with the run's column names (other data may name them differently: then they are
     detected) and, when `split` is None, the first of test, validation, train that exists and has labels."""
-    from textcnn.data.sources import load_split
+    from textcnn.data.sources import load_raw, load_split
     from textcnn.errors import ColumnNotFound, NoLabelledRows, SplitNotFound
 
     candidates = [split] if split else ["test", "validation", "train"]
+    # a file or folder of other data is read once (not once per split and column choice tried, each
+    # saying its warnings again); the run's own data goes through its preset each time
+    raw = load_raw(cfg) if cfg.path and not cfg.dataset else None
     last: Exception | None = None
     for name in candidates:
         for columns in ((cfg.text_column, cfg.label_column), (None, None)):
             try:
-                ds, _ = load_split(replace(cfg, text_column=columns[0], label_column=columns[1]), name, names)
+                choice = replace(cfg, text_column=columns[0], label_column=columns[1])
+                ds, _ = load_split(choice, name, names, raw=raw)
                 return ds, name
             except ColumnNotFound as e:
                 last = e
