@@ -3,7 +3,8 @@
 The rules are the "labels" lines of the messy-data policy (cleaning.py): a ClassLabel gives the names;
 otherwise strings are sorted, integers (and whole-number floats or numeric strings) are sorted and named
 by their value, a `label_text` column names them when it matches one-to-one; -1 next to 0..K-1, an
-empty cell and `MISSING_LABELS` ("N/A", "null", ...) mean "no label". `match_labels` maps an evaluation split onto a trained run's names.
+empty cell and `MISSING_LABELS` ("N/A", "null", ...) mean "no label". `match_labels` maps an evaluation
+split onto a trained run's names.
 
 Not here: dropping rows (cleaning.py), the report (report.py). `datasets` and `pyarrow` are imported
 inside the functions that need them.
@@ -27,8 +28,9 @@ log = logging.getLogger(__name__)
 
 NO_LABEL = -1
 MISSING_LABELS = frozenset({"n/a", "na", "nan", "null", "#n/a"})
-"""Label cells that mean "no label" (any case), as spreadsheets and pandas write a missing value: such a row is
-dropped as unlabelled, never trained as a class of its own ("none" is not here: it is a class in some sets)."""
+"""Label cells that mean "no label" (any case), as spreadsheets and pandas write a missing value: such a
+row is dropped as unlabelled, never trained as a class of its own ("none" is not here: it is a class in
+some sets)."""
 
 
 @dataclass

@@ -52,9 +52,9 @@ log = logging.getLogger(__name__)
 __all__ = ["DataError", "LoadedData", "holdout", "list_presets", "load_data", "load_split", "resolved_path"]
 
 VALIDATION_NAMES = ("validation", "valid", "dev", "val")
+"""Split names used for model selection when data.validation_split is unset."""
 SAMPLE_ROWS = 200
 """Training rows `find_columns` looks at when it must tell the text column from other string columns."""
-"""Split names used for model selection when data.validation_split is unset."""
 
 
 FORMATS = {

@@ -327,9 +327,13 @@ def _decode_lines(f, name: str, on_error: str, skipped: list[int] | None, encodi
 def encoding_of(head: bytes, name: str) -> str:
     """'utf-8', or Windows-1252 for a file whose first bytes `head` are that and not UTF-8, as training reads
     such a csv (`sources.text_encoding`; a warning says so)."""
-    if head.isascii():
+    try:
+        head.decode("utf-8")
         return "utf-8"
-    from textcnn.data.sources import WESTERN, text_encoding  # only for a file that is not plain ASCII
+    except UnicodeDecodeError as e:
+        if e.reason == "unexpected end of data":  # a character cut by the end of the head
+            return encoding_of(head[: e.start], name)
+    from textcnn.data.sources import WESTERN, text_encoding  # only for a file that is not UTF-8
 
     if text_encoding(head) != WESTERN:
         return "utf-8"
