@@ -631,6 +631,19 @@ def test_a_windows_1252_csv_is_read_in_it_with_a_warning(tmp_path, caplog):
     assert texts == sorted(x["text"] for x in r)  # é, ï and curly quotes as written
 
 
+@pytest.mark.parametrize("codec", ["utf-16", "utf-16-be"])
+def test_a_utf16_csv_with_its_byte_order_mark_is_read_in_it(tmp_path, caplog, codec):
+    r = [{"text": f"{x['text']} caf\u00e9 \u201cna\u00efve\u201d \u6f22", "label": x["label"]} for x in rows(20)]
+    p = tmp_path / "unicode.tsv"  # what Windows PowerShell's Out-File writes: a BOM, then two bytes a character
+    body = "text\tlabel\r\n" + "".join(f"{x['text']}\t{x['label']}\r\n" for x in r)
+    p.write_bytes(("\ufeff" + body).encode(codec))
+    with caplog.at_level("WARNING"):
+        ld = load_data(DataConfig(dataset=str(p)))
+    assert "unicode.tsv is UTF-16" in caplog.text
+    texts = sorted(list(ld.splits["train"]["text"]) + list(ld.splits["validation"]["text"]))
+    assert texts == sorted(x["text"] for x in r)
+
+
 def test_a_spreadsheet_sep_line_names_the_separator(tmp_path):
     body = [[x["text"] + ", really", x["label"]] for x in rows(20)]
     p = write_csv(tmp_path / "excel.csv", ["text", "label"], body, sep=";")

@@ -425,6 +425,18 @@ def test_read_lines_reads_a_windows_1252_file_in_it_as_training_reads_a_csv(tmp_
     os.close(r)
 
 
+def test_read_texts_reads_utf16_lines_and_tables_after_their_byte_order_mark(tmp_path, caplog):
+    texts = ["caf\u00e9 cr\u00e8me", "", "\u6f22\u5b57 film", "plain, with a comma"]
+    lines = tmp_path / "unicode.txt"
+    lines.write_bytes("\r\n".join(texts).encode("utf-16"))  # BOM, little-endian, CRLF
+    with caplog.at_level(logging.WARNING):
+        assert list(read_lines(lines)) == texts
+    assert "unicode.txt is UTF-16" in caplog.text
+    table = tmp_path / "unicode.csv"
+    table.write_bytes(("text,id\n" + "".join(f'"{t}",{i}\n' for i, t in enumerate(texts))).encode("utf-16"))
+    assert list(io_mod.read_texts(table)) == texts
+
+
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(parts=st.lists(st.sampled_from([b"a", b"b c", b"\r", b"\n", b"\r\n", b"\xff", b"\xc3\xa9", BOM, b"\x00", b"\x0b"]),
                       max_size=40), block=st.integers(1, 12))  # fmt: skip

@@ -38,7 +38,7 @@ BOM = b"\xef\xbb\xbf"
 READ_BLOCK = 1 << 20
 """Bytes of whole lines `read_lines` decodes at a time."""
 HEAD_BYTES = 1 << 16
-"""Bytes of a file `read_lines` looks at to tell UTF-8 from Windows-1252 (`encoding_of`)."""
+"""Bytes of a file `read_lines` looks at to tell UTF-8 from UTF-16 and Windows-1252 (`encoding_of`)."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -94,8 +94,8 @@ def read_lines(path: str | Path, on_error: str = "skip", skipped: list[int] | No
     """The texts of a UTF-8 file, one per line ('-' reads stdin), without the line ending.
 
     A UTF-8 byte-order mark is dropped, "\\r\\n" endings are handled, and every line is one text (an
-    empty line is an empty text). A file (not stdin) whose first bytes are Windows-1252 and not UTF-8 is
-    read in that (`encoding_of`). A line that is not valid UTF-8 (or that) is logged with its line number and
+    empty line is an empty text). A file (not stdin) that starts with a UTF-16 byte-order mark, or whose
+    first bytes are Windows-1252 and not UTF-8, is read in that (`encoding_of`). A line that is not valid UTF-8 (or that) is logged with its line number and
     skipped (`on_error='skip'`; its number is appended to `skipped` when given) or stops the reading
     with a PredictError that names the line (`on_error='stop'`)."""
     if on_error not in ON_ERROR:
@@ -118,6 +118,9 @@ def read_lines(path: str | Path, on_error: str = "skip", skipped: list[int] | No
         if f.seekable():  # not a pipe (`--file <(...)`), which cannot be read twice
             encoding = encoding_of(f.read(HEAD_BYTES), name)
             f.seek(0)
+        if encoding == "utf-16":
+            yield from _wide_lines(f, name)
+            return
         yield from _decode_lines(f, name, on_error, skipped, encoding)
 
 
@@ -325,21 +328,32 @@ def _decode_lines(f, name: str, on_error: str, skipped: list[int] | None, encodi
 
 
 def encoding_of(head: bytes, name: str) -> str:
-    """'utf-8', or Windows-1252 for a file whose first bytes `head` are that and not UTF-8, as training reads
-    such a csv (`sources.text_encoding`; a warning says so)."""
+    """'utf-8', or UTF-16 or Windows-1252 for a file whose first bytes `head` are that and not UTF-8, as
+    training reads such a csv (`sources.text_encoding`; a warning says so)."""
     try:
         head.decode("utf-8")
         return "utf-8"
     except UnicodeDecodeError as e:
         if e.reason == "unexpected end of data":  # a character cut by the end of the head
             return encoding_of(head[: e.start], name)
-    from textcnn.data.sources import WESTERN, text_encoding  # only for a file that is not UTF-8
+    from textcnn.data.sources import encoding_note, text_encoding  # only for a file that is not UTF-8
 
-    if text_encoding(head) != WESTERN:
-        return "utf-8"
-    log.warning("%s is not UTF-8: read as Windows-1252 (%s); save it as UTF-8 if it is in another encoding",
-                name, WESTERN)  # fmt: skip
-    return WESTERN
+    encoding = text_encoding(head)
+    if encoding != "utf-8":
+        log.warning("%s", encoding_note(name, encoding))
+    return encoding
+
+
+def _wide_lines(f, name: str) -> Iterator[str]:
+    """The lines of a UTF-16 file (`encoding_of`): decoded as a stream, since its line ends are two bytes."""
+    import io
+
+    try:
+        for line in io.TextIOWrapper(f, encoding="utf-16", newline=""):
+            line = line[:-1] if line.endswith("\n") else line
+            yield line[:-1] if line.endswith("\r") else line
+    except UnicodeDecodeError as e:
+        raise PredictError(f"{name} is not valid UTF-16 ({e.reason}); save it as UTF-8") from None
 
 
 def _decode_each(
