@@ -8,6 +8,7 @@ nothing about torch or datasets: it only describes and validates settings.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import sys
 import types
 import typing
@@ -385,6 +386,7 @@ def resolve_for_data(cfg: Config, n_train: int) -> str | None:
 _SECTION_TYPES = {"data": DataConfig, "tokenizer": TokenizerConfig, "model": ModelConfig, "train": TrainConfig}
 
 
+@functools.cache  # typing.get_type_hints compiles every annotation string: once per section and process
 def _field_types(cls: type) -> dict[str, Any]:
     hints = typing.get_type_hints(cls)
     return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
