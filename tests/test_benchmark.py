@@ -12,6 +12,7 @@ from conftest import toy_rows
 from typer.testing import CliRunner
 
 from textcnn.cli import app
+from textcnn.config import holdout_fraction
 from textcnn.measure import benchmark as bm
 from textcnn.measure.render_benchmark import benchmark_markdown
 
@@ -99,7 +100,7 @@ def test_fasttext_and_textcnn_see_identical_splits_and_tokens(data_dir, tmp_path
 
     plan = bm.plan_dataset("cvset", data_dir, folds=4)
     cfg = bm.dataset_config("cvset", data_dir, TINY)
-    split = bm.unit_split(plan, 1, seed=0, validation_fraction=cfg.data.validation_fraction)
+    split = bm.unit_split(plan, 1, seed=0, validation_fraction=lambda n: holdout_fraction(cfg, n))
     folder = bm.write_split_files(plan, split, tmp_path / "unit")
     prepared = prepare(bm.unit_config(cfg, folder, seed=0))
     inputs = bm.fasttext_inputs(folder, cfg.tokenizer)

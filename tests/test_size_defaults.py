@@ -8,7 +8,15 @@ from conftest import toy_rows
 
 from textcnn import events as ev
 from textcnn import run as runlib
-from textcnn.config import LARGE_DATA, SIZE_DEFAULTS, Config, load_config, resolve_for_data
+from textcnn.config import (
+    LARGE_DATA,
+    SELECT_FRACTION,
+    SIZE_DEFAULTS,
+    Config,
+    holdout_fraction,
+    load_config,
+    resolve_for_data,
+)
 
 SIZED = ("train.epochs", "train.evals_per_epoch", "train.patience", "model.embedding_dropout", "model.edge_padding",
          "train.select_by")  # fmt: skip
@@ -84,3 +92,30 @@ def test_a_run_records_the_resolved_values_and_reports_the_choice(tmp_path):
     (data,) = [e for e in events if isinstance(e, ev.DataLoaded)]
     assert any(line.startswith("defaults for the data size:") and "train.epochs" not in line for line in data.lines)
     assert len(runlib.read_jsonl(run_dir / "metrics.jsonl")) == 2  # one validation pass per epoch
+
+
+@pytest.mark.parametrize(
+    ("n", "sets", "share"),
+    [(5_452, [], 0.02), (9_596, [], 0.02), (2_000, [], 0.05), (500, [], SELECT_FRACTION), (1_000, [], SELECT_FRACTION),
+     (67_349, [], SELECT_FRACTION),  # large: the best pass is kept, chosen on the held-out rows
+     (5_452, ["train.select_by=accuracy"], SELECT_FRACTION), (5_452, ["train.patience=3"], SELECT_FRACTION),
+     (67_349, ["train.select_by=last", "train.patience=0"], 0.02), (5_452, ["data.validation_fraction=0.3"], 0.3)],
+)  # fmt: skip
+def test_the_held_out_share_is_a_selections_where_one_is_made_else_a_watch(n, sets, share):
+    assert holdout_fraction(load_config("x.csv", sets=sets), n) == pytest.approx(share)
+
+
+def test_a_run_that_keeps_its_last_epoch_holds_out_a_watch_and_records_its_share(tmp_path):
+    from textcnn.training.prepare import prepare
+
+    csv = tmp_path / "toy.csv"
+    csv.write_text("text,label\n" + "".join(f"{t},{y}\n" for t, y in toy_rows(2_000)))
+    cfg = load_config(str(csv))
+    prepared = prepare(cfg)
+    assert (len(prepared.encoded["train"]), len(prepared.encoded["validation"])) == (1_900, 100)  # 5%: 100 rows
+    assert cfg.data.validation_fraction == pytest.approx(0.05)  # what the run's config.toml will hold
+    assert any("held out 100 training rows (5%" in line and "only watch training" in line
+               for line in prepared.report_lines)  # fmt: skip
+    chooses = load_config(str(csv), sets=["train.select_by=accuracy"])
+    prepared = prepare(chooses)
+    assert len(prepared.encoded["validation"]) == 200 and chooses.data.validation_fraction == SELECT_FRACTION

@@ -31,12 +31,12 @@ import functools
 import logging
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from textcnn.config import CONFIG_DIR, ConfigError, DataConfig, preset_path, read_toml
+from textcnn.config import CONFIG_DIR, SELECT_FRACTION, ConfigError, DataConfig, preset_path, read_toml
 from textcnn.data.cleaning import HELD_OUT, OVER_MAX, Split, clean_split, finish_split, holdout, take_rows
 from textcnn.data.columns import find_columns
 from textcnn.data.labels import Labels, match_labels, plan_labels, split_labels
@@ -91,6 +91,8 @@ class LoadedData:
     test_labelled: bool
     """False when there is no test split or every test label is missing (-1)."""
     report: DataReport
+    validation_fraction: float | None = None
+    """The share of train held out for validation (None: the data has a validation split)."""
 
 
 def _preset_table(name: str | None) -> tuple[str, dict[str, Any]] | None:
@@ -798,8 +800,11 @@ def _choose_splits(available: list[str], cfg: DataConfig) -> tuple[str, str | No
     return cfg.train_split, validation, test
 
 
-def load_data(cfg: DataConfig, seed: int = 0) -> LoadedData:
-    """Load, clean and split a dataset: train, validation (held out of train if absent) and test if present."""
+def load_data(cfg: DataConfig, seed: int = 0, fraction: Callable[[int], float] | None = None) -> LoadedData:
+    """Load, clean and split a dataset: train, validation (held out of train if absent) and test if present.
+
+    The share held out is `cfg.validation_fraction`, or when unset `fraction(training rows)` (the caller's
+    rule: `config.holdout_fraction`), else SELECT_FRACTION."""
     raw, source, cfg = _load_raw(cfg)
     train_name, val_name, test_name = _choose_splits(list(raw), cfg)
     where = f"{source} split {train_name!r}"
@@ -825,8 +830,12 @@ def load_data(cfg: DataConfig, seed: int = 0) -> LoadedData:
         validation = None
     validation_from_train = validation is None
     train_dropped = dict(train.dropped)
+    share = None
     if validation_from_train:
-        train, validation = _hold_out_validation(train, cfg, seed, train_dropped, notes)
+        offered = min(len(train.ds), cfg.max_train_rows or len(train.ds))  # the rows training is given
+        share = cfg.validation_fraction or (fraction(offered) if fraction else SELECT_FRACTION)
+        watched = cfg.validation_fraction is None and share < SELECT_FRACTION
+        train, validation = _hold_out_validation(train, share, watched, seed, train_dropped, notes)
     train = _cap_train_rows(train, cfg, train_dropped, names, source)
 
     test = clean(test_name, "test") if test_name else None
@@ -850,6 +859,7 @@ def load_data(cfg: DataConfig, seed: int = 0) -> LoadedData:
         validation_from_train=validation_from_train,
         test_labelled=bool(test is not None and test.labelled),
         report=report,
+        validation_fraction=share,
     )
 
 
@@ -879,15 +889,17 @@ def _clean_role(
 
 
 def _hold_out_validation(
-    train: Split, cfg: DataConfig, seed: int, train_dropped: dict[str, int], notes: list[str]
+    train: Split, share: float, watched: bool, seed: int, train_dropped: dict[str, int], notes: list[str]
 ) -> tuple[Split, Split]:
-    """(train, validation): a seeded, stratified share of train held out for validation."""
-    keep, val_pos = holdout(train.labels, cfg.validation_fraction, seed)
+    """(train, validation): a seeded, stratified `share` of train held out for validation (`watched`: the
+    smaller share of a run that keeps its last epoch, said in the note)."""
+    keep, val_pos = holdout(train.labels, share, seed)
     validation = take_rows(train, val_pos)
     train_dropped[HELD_OUT] = len(val_pos)
+    why = "; the last epoch is kept, so they only watch training" if watched else ""
     notes.append(
         f"no validation split: held out {len(val_pos):,} training row{'' if len(val_pos) == 1 else 's'} "
-        f"({cfg.validation_fraction:.0%}, stratified, seed {seed})"
+        f"({share:.0%}, stratified, seed {seed}{why})"
     )
     return take_rows(train, keep, rows_in=train.rows_in), validation
 

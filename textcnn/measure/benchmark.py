@@ -14,7 +14,7 @@ Protocol per dataset, first match wins:
 - "cv<K>": only a train split (MR, Subj, CR, MPQA) -> stratified K-fold cross-validation (Kim's
   protocol), folds fixed by `FOLD_SEED` whatever the training seeds are.
 In every case model selection (early stopping, best checkpoint) uses a validation split held out of
-the unit's training rows (stratified, `data.validation_fraction`, seeded by the training seed); the
+the unit's training rows (stratified, `config.holdout_fraction` of them, seeded by the training seed); the
 scored rows are never seen before the final evaluation. fastText trains on the same training rows
 (the held-out validation rows excluded) and is scored on the same rows.
 
@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 
 from textcnn import run as runlib
-from textcnn.config import Config, config_from_toml, load_config, to_toml
+from textcnn.config import SELECT_FRACTION, Config, config_from_toml, holdout_fraction, load_config, to_toml
 from textcnn.errors import BenchmarkError, ConfigError, SplitNotFound
 
 log = logging.getLogger(__name__)
@@ -206,8 +206,11 @@ class UnitSplit:
     """Positions in the pool (CV) or in the plan's test rows."""
 
 
-def unit_split(plan: DatasetPlan, fold: int | None, seed: int, validation_fraction: float) -> UnitSplit:
-    """Training rows of the unit, the validation rows held out of them (seeded by `seed`), scored rows."""
+def unit_split(
+    plan: DatasetPlan, fold: int | None, seed: int, validation_fraction: float | Callable[[int], float]
+) -> UnitSplit:
+    """Training rows of the unit, the validation rows held out of them (seeded by `seed`), scored rows.
+    `validation_fraction`: a share, or the rule that gives it for the unit's number of training rows."""
     from textcnn.data.sources import holdout
 
     if fold is None:
@@ -216,7 +219,8 @@ def unit_split(plan: DatasetPlan, fold: int | None, seed: int, validation_fracti
     else:
         assert plan.folds is not None
         pool, test = np.flatnonzero(plan.folds != fold), np.flatnonzero(plan.folds == fold)
-    keep, val = holdout(plan.labels[pool], validation_fraction, seed)
+    share = validation_fraction(len(pool)) if callable(validation_fraction) else validation_fraction
+    keep, val = holdout(plan.labels[pool], share, seed)
     return UnitSplit(train=pool[keep], validation=pool[val], test=test)
 
 
@@ -486,7 +490,10 @@ def _run_unit(base_cfg, out: Path, plan, name: str, fold, seed: int, system: str
     """One unit (fold x seed) of one system: write its split files, then train and score (or reuse) its run.
 
     Returns the record and the seconds of the run (split files excluded: what the ETA scales)."""
-    split = unit_split(plan, fold, seed, base_cfg.data.validation_fraction)
+    if autotune is not None:  # its trials are chosen on the held-out rows
+        base_cfg = dataclasses.replace(base_cfg, data=dataclasses.replace(base_cfg.data, validation_fraction=(
+            base_cfg.data.validation_fraction or SELECT_FRACTION)))  # fmt: skip
+    split = unit_split(plan, fold, seed, lambda n: holdout_fraction(base_cfg, n))
     name = folder_name(name)
     split_dir = write_split_files(plan, split, out / "splits" / name / unit_name(plan, fold, seed))
     t0 = time.perf_counter()

@@ -99,7 +99,9 @@ def benchmark_markdown(rep: dict[str, Any], *, command: str | None = None, kim_v
         "hidden (SST-2, SST-5 sentence-level); otherwise stratified K-fold cross-validation with fixed folds "
         "(Kim's protocol for MR, Subj, CR, MPQA).",
         "- Model selection (early stopping, best checkpoint) only on a validation split held out of each run's "
-        "training rows (stratified, seeded by the run's seed); the scored rows are used once, at the end.",
+        "training rows (stratified, seeded by the run's seed; 10% where a checkpoint is chosen on it, 2% where "
+        "the last epoch is kept and it only watches: `config.holdout_fraction`); the scored rows are used once, "
+        "at the end.",
         "- fastText trains on exactly the training rows textcnn trains on (the held-out validation rows "
         "excluded), fed the words textcnn's tokenizer produces (same normalisation, lowercasing and clitic "
         "splitting), and is scored on the same rows; unigram: 5 epochs, bigram: 10 epochs with wordNgrams=2, "
