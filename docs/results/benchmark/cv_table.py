@@ -115,7 +115,7 @@ def cv_rows(units: dict[tuple, dict]) -> str:
     return "\n".join(out)
 
 
-def write_report(units: dict[tuple, dict], out: Path, data_dir: str, command: str) -> None:
+def write_report(units: dict[tuple, dict], out: Path, data_dir: str, command: str, extra: list[str] = ()) -> None:
     from textcnn.measure.benchmark import (
         SUITE,
         BenchmarkResult,
@@ -159,10 +159,11 @@ def write_report(units: dict[tuple, dict], out: Path, data_dir: str, command: st
     notes = [note] if (note := folds_note(result)) else []
     notes.append(
         f"Gathered from {len(records)} runs by `docs/results/benchmark/cv_table.py` (each the run `textcnn benchmark` "
-        "makes for its unit under today's defaults; records.jsonl names each one's source): "
+        "made for its unit under the defaults of its day; records.jsonl names each one's source): "
         + "; ".join(f"{n} from {src}" for src, n in sources.most_common())
         + ". Training times were taken two runs at a time on two cores; some records carry none."
     )
+    notes += list(extra)
     render_benchmark(summarize(result), out, command=command, notes=notes)
     write_records(result, out / "records.jsonl")
 
@@ -174,6 +175,7 @@ if __name__ == "__main__":
     ap.add_argument("--data-dir", help="where the datasets are (with --report)")
     ap.add_argument("--dump", type=Path, help="write the units found only in folders here, as records")
     ap.add_argument("--source", help="with --dump: how those units were run")
+    ap.add_argument("--note", action="append", default=[], help="with --report: a note for the report (repeatable)")
     a = ap.parse_args()
     gathered = gather(a.records)
     if a.dump:
@@ -185,4 +187,4 @@ if __name__ == "__main__":
     if a.report:
         if not a.data_dir:
             raise SystemExit("--report needs --data-dir")
-        write_report(units, a.report, a.data_dir, "python " + " ".join(shlex.quote(x) for x in sys.argv))
+        write_report(units, a.report, a.data_dir, "python " + " ".join(shlex.quote(x) for x in sys.argv), a.note)
