@@ -38,8 +38,10 @@ def main() -> None:
     print()
     for d, diffs in by_set.items():
         sd = statistics.stdev(diffs) if len(diffs) > 1 else 0.0
-        print(f"{d}: {len(diffs)} units, mean {statistics.mean(diffs):+.2f} points, sd {sd:.2f}, "
-              f"{sum(x > 0 for x in diffs)} higher / {sum(x < 0 for x in diffs)} lower")
+        print(
+            f"{d}: {len(diffs)} units, mean {statistics.mean(diffs):+.2f} points, sd {sd:.2f}, "
+            f"{sum(x > 0 for x in diffs)} higher / {sum(x < 0 for x in diffs)} lower"
+        )
 
 
 if __name__ == "__main__":
