@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from textcnn.config import CONFIG_DIR, SELECT_FRACTION, ConfigError, DataConfig, preset_path, read_toml
 from textcnn.data.cleaning import HELD_OUT, OVER_MAX, Split, clean_split, finish_split, holdout, take_rows
 from textcnn.data.columns import find_columns
+from textcnn.data.encodings import decoded, encoding_note, text_encoding
 from textcnn.data.labels import Labels, match_labels, plan_labels, split_labels
 from textcnn.data.report import DataReport, note_classes, note_unknown_labels, require_two_classes, split_reports
 from textcnn.errors import ColumnNotFound, DataError, NoLabelledRows, SplitNotFound
@@ -398,45 +399,6 @@ def head_text(f: Path) -> str | None:
     return None if raw is None else raw.decode("utf-8", errors="replace").removeprefix("\ufeff")
 
 
-def _decoded(raw: bytes, encoding: str) -> str | None:
-    """`raw` decoded strictly in `encoding` (a BOM dropped; a character cut by the end of `raw` left out), or
-    None when it holds bytes that are not. Strictly, not with errors="replace": a text may hold U+FFFD
-    itself (scraped reviews do: 183 of MR's 9,596 texts), which is no sign of a file in another encoding."""
-    try:
-        text = raw.decode(encoding)
-    except UnicodeDecodeError as e:
-        if e.reason not in ("unexpected end of data", "truncated data"):  # (UTF-8, UTF-16)
-            return None
-        text = raw[: e.start].decode(encoding)
-    return text.removeprefix("\ufeff")
-
-
-WESTERN = "cp1252"
-"""The encoding a csv that is not UTF-8 is read in when it is valid Windows-1252 (`text_encoding`)."""
-WIDE = "utf-16"
-"""The encoding of a file that starts with a UTF-16 byte-order mark (`text_encoding`)."""
-_UTF8_MULTIBYTE = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}")
-
-
-def text_encoding(raw: bytes) -> str:
-    """'utf-8'; WIDE for a file whose first bytes `raw` (`_head_bytes`) are a UTF-16 byte-order mark (as
-    Windows PowerShell's Out-File and Excel's "Unicode text" write); or WESTERN for one that is not UTF-8,
-    holds no UTF-8 character of several bytes at all (so not UTF-8 with a stray byte, which stays an error)
-    and is valid Windows-1252: what spreadsheets on Windows write for Western languages ("café" as one
-    byte 0xE9)."""
-    if raw.startswith((b"\xff\xfe", b"\xfe\xff")) and _decoded(raw, WIDE) is not None:
-        return WIDE
-    if not raw or _decoded(raw, "utf-8") is not None:
-        return "utf-8"
-    if b"\x00" in raw or _UTF8_MULTIBYTE.search(raw):
-        return "utf-8"
-    try:
-        raw.decode(WESTERN)
-    except UnicodeDecodeError:
-        return "utf-8"
-    return WESTERN
-
-
 class CsvLayout(NamedTuple):
     """How to read a csv / tsv (`csv_layout`)."""
 
@@ -446,7 +408,7 @@ class CsvLayout(NamedTuple):
     names: list[str] | None
     """Column names for a file whose first line is already data (None: the first line names them)."""
     encoding: str = "utf-8"
-    """'utf-8', or WESTERN or WIDE for a file that is not (`text_encoding`)."""
+    """'utf-8', or Windows-1252 or UTF-16 for a file that is not (`encodings.text_encoding`)."""
 
 
 def csv_layout(f: Path, sep: str) -> CsvLayout:
@@ -454,25 +416,17 @@ def csv_layout(f: Path, sep: str) -> CsvLayout:
     line names (that line skipped), or, for a .csv whose header has no comma but splits on ';', a tab or
     '|' into several columns, that one; column names `text` / `label` when the first line is data, not
     names (`_headerless_names`); UTF-16 after its byte-order mark, or Windows-1252 for a file that is not
-    UTF-8 but is that (`text_encoding`);
-    each said in a warning. A DataError when one of the first rows has more fields than the header: a text
+    UTF-8 but is that (`encodings.text_encoding`); each said in a warning. A DataError when one of the first rows has more fields than the header: a text
     holding an unquoted separator, which pandas would otherwise take as an index column, silently
     shifting every column by one."""
     raw = _head_bytes(f)
     encoding = text_encoding(raw) if raw else "utf-8"
-    head = _decoded(raw, encoding) if raw else None
+    head = decoded(raw, encoding) if raw else None
     if not head or "\x00" in head:  # not text in that encoding: the reader says so
         return CsvLayout(sep, 0, None)
     if encoding != "utf-8":
         log.warning("%s", encoding_note(f.name, encoding))
     return _layout(f, head, sep, encoding)
-
-
-def encoding_note(name: str, encoding: str) -> str:
-    """The warning that a file is read in `encoding` (WESTERN or WIDE), not UTF-8."""
-    if encoding == WIDE:
-        return f"{name} is UTF-16 (it starts with a UTF-16 byte-order mark): read as that"
-    return f"{name} is not UTF-8: read as Windows-1252 ({encoding}); save it as UTF-8 if it is in another encoding"
 
 
 def quote_hint(sep: str) -> str:

@@ -227,7 +227,7 @@ def _jsonl_cells(
                     record = json.loads(raw.decode("utf-8"))
                     problem = None if isinstance(record, dict) else f"a JSON {type(record).__name__}, not an object"
                 except UnicodeDecodeError as e:
-                    problem = f"not valid UTF-8 (byte 0x{raw[e.start]:02x} at column {e.start + 1})"
+                    problem = f"not valid UTF-8 ({_bad_byte(raw, e)})"
                 except ValueError as e:
                     problem = f"not a JSON object ({getattr(e, 'msg', e)}, column {getattr(e, 'colno', '?')})"
                 if problem is None:
@@ -329,19 +329,18 @@ def _decode_lines(f, name: str, on_error: str, skipped: list[int] | None, encodi
 
 def encoding_of(head: bytes, name: str) -> str:
     """'utf-8', or UTF-16 or Windows-1252 for a file whose first bytes `head` are that and not UTF-8, as
-    training reads such a csv (`sources.text_encoding`; a warning says so)."""
-    try:
-        head.decode("utf-8")
-        return "utf-8"
-    except UnicodeDecodeError as e:
-        if e.reason == "unexpected end of data":  # a character cut by the end of the head
-            return encoding_of(head[: e.start], name)
-    from textcnn.data.sources import encoding_note, text_encoding  # only for a file that is not UTF-8
+    training reads such a csv (`encodings.text_encoding`; a warning says so)."""
+    from textcnn.data.encodings import encoding_note, text_encoding
 
     encoding = text_encoding(head)
     if encoding != "utf-8":
         log.warning("%s", encoding_note(name, encoding))
     return encoding
+
+
+def _bad_byte(raw: bytes, e: UnicodeDecodeError) -> str:
+    """Where a line's first undecodable byte is: "byte 0xff at column 3"."""
+    return f"byte 0x{raw[e.start]:02x} at column {e.start + 1}"
 
 
 def _wide_lines(f, name: str) -> Iterator[str]:
@@ -370,7 +369,7 @@ def _decode_each(
         try:
             yield raw.decode(encoding)
         except UnicodeDecodeError as e:
-            msg = f"{name} line {number} is not valid {what} (byte 0x{raw[e.start]:02x} at column {e.start + 1})"
+            msg = f"{name} line {number} is not valid {what} ({_bad_byte(raw, e)})"
             if on_error == "stop":
                 raise PredictError(msg + "; fix the file or use --on-error skip") from None
             log.warning("%s; skipped", msg)

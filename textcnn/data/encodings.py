@@ -1,0 +1,56 @@
+"""Which text encoding a file is in, told from its first bytes: UTF-8, UTF-16 after its byte-order mark,
+or Windows-1252 (what spreadsheets on Windows write). Training's csv reader (sources.csv_layout) and
+`predict --file`'s line reader (inference/io.py) decide it here, the same way.
+
+Not here: opening or reading files (sources.py, io.py). Imports only the standard library.
+"""
+
+from __future__ import annotations
+
+import re
+
+
+def decoded(raw: bytes, encoding: str) -> str | None:
+    """`raw` decoded strictly in `encoding` (a BOM dropped; a character cut by the end of `raw` left out), or
+    None when it holds bytes that are not. Strictly, not with errors="replace": a text may hold U+FFFD
+    itself (scraped reviews do: 183 of MR's 9,596 texts), which is no sign of a file in another encoding."""
+    try:
+        text = raw.decode(encoding)
+    except UnicodeDecodeError as e:
+        if e.reason not in ("unexpected end of data", "truncated data"):  # (UTF-8, UTF-16)
+            return None
+        text = raw[: e.start].decode(encoding)
+    return text.removeprefix("\ufeff")
+
+
+WESTERN = "cp1252"
+"""The encoding a csv that is not UTF-8 is read in when it is valid Windows-1252 (`text_encoding`)."""
+WIDE = "utf-16"
+"""The encoding of a file that starts with a UTF-16 byte-order mark (`text_encoding`)."""
+_UTF8_MULTIBYTE = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}")
+
+
+def text_encoding(raw: bytes) -> str:
+    """'utf-8'; WIDE for a file whose first bytes `raw` (`sources._head_bytes`, `io.read_lines`) are a UTF-16 byte-order mark (as
+    Windows PowerShell's Out-File and Excel's "Unicode text" write); or WESTERN for one that is not UTF-8,
+    holds no UTF-8 character of several bytes at all (so not UTF-8 with a stray byte, which stays an error)
+    and is valid Windows-1252: what spreadsheets on Windows write for Western languages ("café" as one
+    byte 0xE9)."""
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")) and decoded(raw, WIDE) is not None:
+        return WIDE
+    if not raw or decoded(raw, "utf-8") is not None:
+        return "utf-8"
+    if b"\x00" in raw or _UTF8_MULTIBYTE.search(raw):
+        return "utf-8"
+    try:
+        raw.decode(WESTERN)
+    except UnicodeDecodeError:
+        return "utf-8"
+    return WESTERN
+
+
+def encoding_note(name: str, encoding: str) -> str:
+    """The warning that a file is read in `encoding` (WESTERN or WIDE), not UTF-8."""
+    if encoding == WIDE:
+        return f"{name} is UTF-16 (it starts with a UTF-16 byte-order mark): read as that"
+    return f"{name} is not UTF-8: read as Windows-1252 ({encoding}); save it as UTF-8 if it is in another encoding"
