@@ -374,24 +374,30 @@ def holdout_fraction(cfg: Config, n_rows: int) -> float:
     lost (TREC test and SST-5 validation, 3 seeds each, and MR folds: README "The standard suite")."""
     if cfg.data.validation_fraction is not None:
         return cfg.data.validation_fraction
-    regime = "large" if n_rows >= LARGE_DATA else "small"
-    select = cfg.train.select_by or SIZE_DEFAULTS[regime]["train.select_by"]
-    if select != "last" or cfg.train.patience:  # the best pass is kept (early stopping keeps it too)
+    if (cfg.train.select_by or _size_default(cfg, "train.select_by", n_rows)) != "last":  # a pass is chosen
         return SELECT_FRACTION
     return min(SELECT_FRACTION, max(WATCH_FRACTION, WATCH_ROWS / max(n_rows, 1)))
 
 
+def _size_default(cfg: Config, key: str, n_train: int) -> Any:
+    """`SIZE_DEFAULTS`' value of `key` for `n_train` training examples (where early stopping was asked
+    for, `train.select_by` keeps the best pass, never the last)."""
+    value = SIZE_DEFAULTS["large" if n_train >= LARGE_DATA else "small"][key]
+    if key == "train.select_by" and value == "last" and cfg.train.patience:
+        value = "accuracy"  # early stopping was asked for: keep the best pass, which it stops after
+    return value
+
+
 def resolve_for_data(cfg: Config, n_train: int) -> str | None:
     """Fill the size-dependent fields left unset with `SIZE_DEFAULTS` for `n_train` training examples
-    (where early stopping was asked for, `train.select_by` keeps the best pass, never the last).
+    (`_size_default`).
 
     Returns one line saying what was chosen and why, or None when every one of them was set."""
     regime = "large" if n_train >= LARGE_DATA else "small"
     chosen = []
-    for key, value in SIZE_DEFAULTS[regime].items():
+    for key in SIZE_DEFAULTS[regime]:
         section, name = key.split(".")
-        if key == "train.select_by" and value == "last" and cfg.train.patience:
-            value = "accuracy"  # early stopping was asked for: keep the best pass, which it stops after
+        value = _size_default(cfg, key, n_train)
         if getattr(getattr(cfg, section), name) is None:
             setattr(getattr(cfg, section), name, value)
             chosen.append(f"{key}={value}")

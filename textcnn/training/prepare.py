@@ -57,9 +57,8 @@ def prepare(cfg: Config, tokenizer=None, label_names: list[str] | None = None) -
     t0 = time.perf_counter()
     data = load_data(cfg.data, seed=cfg.train.seed, fraction=lambda n: holdout_fraction(cfg, n))
     if cfg.data.validation_fraction is None and data.validation_fraction is not None:
-        cfg.data.validation_fraction = (
-            data.validation_fraction
-        )  # the run's config records it: a resume holds out the same rows
+        # the run's config records the share held out: a resume holds out the same rows
+        cfg.data.validation_fraction = data.validation_fraction
     if label_names is not None and list(label_names) != list(data.label_names):
         raise TrainingError(f"the data's labels {data.label_names} differ from the run's {label_names}")
     train_ds = data.splits["train"]
