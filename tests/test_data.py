@@ -707,9 +707,21 @@ def test_a_head_cut_inside_a_character_is_still_utf8(tmp_path, monkeypatch):
     p = write_csv(tmp_path / "export.csv", ["text", "label"], [["caf\u00e9 " * 40 + ", fine", "pos"]] * 3, sep=";")
     raw = p.read_bytes()
     cut = raw.index("\u00e9".encode()) + 1  # inside the two bytes of the first é
-    monkeypatch.setattr(sources, "_head_bytes", lambda f: raw[:cut])
+    monkeypatch.setattr(sources, "_head_bytes", lambda f: (raw[:cut], False))
     layout = sources.csv_layout(p, ",")  # "text;label" is whole; the cut character is left out
     assert (layout.sep, layout.encoding) == (";", "utf-8")  # UTF-8 cut short, not Windows-1252
+
+
+def test_a_windows_1252_file_whose_only_accent_is_its_last_byte_is_read_in_it(tmp_path, caplog):
+    # the whole file is in the head: a last byte 0xE9 is "é", not the start of a UTF-8 character cut short
+    body = "text,label\n" + "".join(f"{x['text']},{x['label']}\n" for x in rows(20)) + "a fine caf\u00e9,pos"
+    p = tmp_path / "excel.csv"
+    p.write_bytes(body.encode("cp1252"))
+    with caplog.at_level("WARNING"):
+        ld = load_data(DataConfig(dataset=str(p)))
+    assert "excel.csv is not UTF-8: read as Windows-1252" in caplog.text
+    texts = [row["text"] for split in ld.splits.values() for row in split]
+    assert "a fine caf\u00e9" in texts and len(texts) == 21
 
 
 def test_column_names_are_found_through_spaces_case_and_hyphens(tmp_path):

@@ -425,6 +425,14 @@ def test_read_lines_reads_a_windows_1252_file_in_it_as_training_reads_a_csv(tmp_
     os.close(r)
 
 
+def test_read_lines_reads_a_windows_1252_file_whose_only_accent_is_its_last_byte(tmp_path, caplog):
+    f = tmp_path / "excel.txt"
+    f.write_bytes("plain\r\na fine caf\u00e9".encode("cp1252"))  # the whole file: 0xE9 is not a cut character
+    with caplog.at_level(logging.WARNING):
+        assert list(read_lines(f)) == ["plain", "a fine caf\u00e9"]
+    assert "excel.txt is not UTF-8: read as Windows-1252" in caplog.text
+
+
 def test_read_texts_reads_utf16_lines_and_tables_after_their_byte_order_mark(tmp_path, caplog):
     texts = ["caf\u00e9 cr\u00e8me", "", "\u6f22\u5b57 film", "plain, with a comma"]
     lines = tmp_path / "unicode.txt"

@@ -10,14 +10,15 @@ from __future__ import annotations
 import re
 
 
-def decoded(raw: bytes, encoding: str) -> str | None:
-    """`raw` decoded strictly in `encoding` (a BOM dropped; a character cut by the end of `raw` left out), or
-    None when it holds bytes that are not. Strictly, not with errors="replace": a text may hold U+FFFD
-    itself (scraped reviews do: 183 of MR's 9,596 texts), which is no sign of a file in another encoding."""
+def decoded(raw: bytes, encoding: str, *, whole: bool = False) -> str | None:
+    """`raw` decoded strictly in `encoding` (a BOM dropped; unless `raw` is the `whole` file, a character
+    cut by its end left out), or None when it holds bytes that are not. Strictly, not with
+    errors="replace": a text may hold U+FFFD itself (scraped reviews do: 183 of MR's 9,596 texts), which
+    is no sign of a file in another encoding."""
     try:
         text = raw.decode(encoding)
     except UnicodeDecodeError as e:
-        if e.reason not in ("unexpected end of data", "truncated data"):  # (UTF-8, UTF-16)
+        if whole or e.reason not in ("unexpected end of data", "truncated data"):  # (UTF-8, UTF-16)
             return None
         text = raw[: e.start].decode(encoding)
     return text.removeprefix("\ufeff")
@@ -30,15 +31,16 @@ WIDE = "utf-16"
 _UTF8_MULTIBYTE = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}")
 
 
-def text_encoding(raw: bytes) -> str:
+def text_encoding(raw: bytes, *, whole: bool = False) -> str:
     """'utf-8'; WIDE for a file whose first bytes `raw` (`sources._head_bytes`, `io.read_lines`) are a UTF-16 byte-order mark (as
     Windows PowerShell's Out-File and Excel's "Unicode text" write); or WESTERN for one that is not UTF-8,
     holds no UTF-8 character of several bytes at all (so not UTF-8 with a stray byte, which stays an error)
     and is valid Windows-1252: what spreadsheets on Windows write for Western languages ("café" as one
-    byte 0xE9)."""
+    byte 0xE9). `whole`: `raw` is the whole file, so a last byte that starts a UTF-8 character cannot
+    be one cut by the end of the head ("a fine caf\xe9" is Windows-1252)."""
     if raw.startswith((b"\xff\xfe", b"\xfe\xff")) and decoded(raw, WIDE) is not None:
         return WIDE
-    if not raw or decoded(raw, "utf-8") is not None:
+    if not raw or decoded(raw, "utf-8", whole=whole) is not None:
         return "utf-8"
     if b"\x00" in raw or _UTF8_MULTIBYTE.search(raw):
         return "utf-8"

@@ -376,9 +376,10 @@ def open_file(f: Path, mode: str = "rb", **kwargs: Any):
     return {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}.get(f.suffix.lower(), open)(f, mode, **kwargs)
 
 
-def _head_bytes(f: Path) -> bytes | None:
-    """The first HEAD_BYTES of a (possibly compressed) file, cut after its last whole line; None for a
-    compression the standard library cannot read (.zst) or a file it cannot open."""
+def _head_bytes(f: Path) -> tuple[bytes, bool] | None:
+    """(the first HEAD_BYTES of a (possibly compressed) file, cut after its last whole line; whether that is
+    the whole file), or None for a compression the standard library cannot read (.zst) or a file it
+    cannot open."""
     import lzma
 
     if f.suffix.lower() == ".zst":
@@ -388,15 +389,15 @@ def _head_bytes(f: Path) -> bytes | None:
             raw = fh.read(HEAD_BYTES)
     except (OSError, EOFError, lzma.LZMAError):
         return None  # the reader below names the problem
-    if len(raw) == HEAD_BYTES and b"\n" in raw:
-        raw = raw[: raw.rindex(b"\n") + 1]
-    return raw
+    if len(raw) < HEAD_BYTES:
+        return raw, True
+    return (raw[: raw.rindex(b"\n") + 1] if b"\n" in raw else raw), False
 
 
 def head_text(f: Path) -> str | None:
     """`_head_bytes` decoded as UTF-8 (bad bytes replaced, a BOM dropped)."""
-    raw = _head_bytes(f)
-    return None if raw is None else raw.decode("utf-8", errors="replace").removeprefix("\ufeff")
+    head = _head_bytes(f)
+    return None if head is None else head[0].decode("utf-8", errors="replace").removeprefix("\ufeff")
 
 
 class CsvLayout(NamedTuple):
@@ -419,9 +420,9 @@ def csv_layout(f: Path, sep: str) -> CsvLayout:
     UTF-8 but is that (`encodings.text_encoding`); each said in a warning. A DataError when one of the first rows has more fields than the header: a text
     holding an unquoted separator, which pandas would otherwise take as an index column, silently
     shifting every column by one."""
-    raw = _head_bytes(f)
-    encoding = text_encoding(raw) if raw else "utf-8"
-    head = decoded(raw, encoding) if raw else None
+    raw, whole = _head_bytes(f) or (b"", True)
+    encoding = text_encoding(raw, whole=whole) if raw else "utf-8"
+    head = decoded(raw, encoding, whole=whole) if raw else None
     if not head or "\x00" in head:  # not text in that encoding: the reader says so
         return CsvLayout(sep, 0, None)
     if encoding != "utf-8":

@@ -332,7 +332,7 @@ def encoding_of(head: bytes, name: str) -> str:
     training reads such a csv (`encodings.text_encoding`; a warning says so)."""
     from textcnn.data.encodings import encoding_note, text_encoding
 
-    encoding = text_encoding(head)
+    encoding = text_encoding(head, whole=len(head) < HEAD_BYTES)
     if encoding != "utf-8":
         log.warning("%s", encoding_note(name, encoding))
     return encoding
