@@ -787,6 +787,21 @@ def test_a_fasttext_txt_is_read_as_texts_and_labels(tmp_path):
         load_data(DataConfig(dataset=str(plain)))
 
 
+@pytest.mark.parametrize("codec", ["utf-16", "cp1252"])
+def test_a_fasttext_txt_in_utf16_or_windows_1252_is_read_in_it(tmp_path, caplog, codec):
+    r = [{"text": f"{x['text']} caf\u00e9 \u201cna\u00efve\u201d", "label": x["label"]} for x in rows(20)]
+    p = tmp_path / "train.txt"
+    p.write_bytes("\r\n".join(f"__label__{x['label']} {x['text']}" for x in r).encode(codec))
+    with caplog.at_level("WARNING"):
+        ld = load_data(DataConfig(dataset=str(p)))
+    assert (
+        "train.txt is UTF-16" if codec == "utf-16" else "train.txt is not UTF-8: read as Windows-1252"
+    ) in caplog.text
+    assert ld.label_names == ["neg", "pos"]
+    texts = sorted(list(ld.splits["train"]["text"]) + list(ld.splits["validation"]["text"]))
+    assert texts == sorted(x["text"] for x in r)
+
+
 def test_json_lines_whose_labels_mix_numbers_and_numeric_strings_are_one_label_set(tmp_path):
     records = [{"text": x["text"], "label": (1 if x["label"] == "pos" else 0)} for x in rows(20)]
     for r in records[::3]:

@@ -394,6 +394,14 @@ def _head_bytes(f: Path) -> tuple[bytes, bool] | None:
     return (raw[: raw.rindex(b"\n") + 1] if b"\n" in raw else raw), False
 
 
+def _head_in_its_encoding(f: Path) -> tuple[str | None, str]:
+    """(`_head_bytes` decoded in the file's encoding, or None when they are not text in it or cannot be read;
+    that encoding: 'utf-8', or Windows-1252 or UTF-16 for a file that is not, `encodings.text_encoding`)."""
+    raw, whole = _head_bytes(f) or (b"", True)
+    encoding = text_encoding(raw, whole=whole) if raw else "utf-8"
+    return (decoded(raw, encoding, whole=whole) if raw else None), encoding
+
+
 def head_text(f: Path) -> str | None:
     """`_head_bytes` decoded as UTF-8 (bad bytes replaced, a BOM dropped)."""
     head = _head_bytes(f)
@@ -420,9 +428,7 @@ def csv_layout(f: Path, sep: str) -> CsvLayout:
     UTF-8 but is that (`encodings.text_encoding`); each said in a warning. A DataError when one of the first rows has more fields than the header: a text
     holding an unquoted separator, which pandas would otherwise take as an index column, silently
     shifting every column by one."""
-    raw, whole = _head_bytes(f) or (b"", True)
-    encoding = text_encoding(raw, whole=whole) if raw else "utf-8"
-    head = decoded(raw, encoding, whole=whole) if raw else None
+    head, encoding = _head_in_its_encoding(f)
     if not head or "\x00" in head:  # not text in that encoding: the reader says so
         return CsvLayout(sep, 0, None)
     if encoding != "utf-8":
@@ -524,23 +530,25 @@ def _fasttext_rows(batch: dict[str, list], indices: list[int], *, name: str) -> 
 
 
 def _read_fasttext(f: Path, split: str) -> datasets.Dataset:
-    """A .txt of fastText lines as columns text and label (cached by `datasets`); a DataError when its first
-    line has no label."""
+    """A .txt of fastText lines as columns text and label (cached by `datasets`), read in UTF-8, or in
+    UTF-16 or Windows-1252 as a csv is (`csv_layout`); a DataError when its first line has no label."""
     import inspect
 
     import datasets
     from datasets.fingerprint import Hasher
 
-    head = head_text(f) or ""
-    first = next((line for line in head.splitlines() if line.strip()), "")
+    head, encoding = _head_in_its_encoding(f)
+    first = next((line for line in (head or head_text(f) or "").splitlines() if line.strip()), "")
     if not first.lstrip().startswith(FASTTEXT_LABEL):
         raise DataError(
             f"{f}: a .txt is read as fastText lines ('__label__positive a gorgeous film'), and its first line has "
             "no __label__; give a table (csv, tsv, json, jsonl, parquet) instead, or use `textcnn predict --file` "
             "for unlabelled texts"
         )
+    if encoding != "utf-8":
+        log.warning("%s", encoding_note(f.name, encoding))
     with _quiet("datasets.packaged_modules"):
-        raw = datasets.load_dataset("text", data_files={split: [str(f)]}, split=split)
+        raw = datasets.load_dataset("text", data_files={split: [str(f)]}, split=split, encoding=encoding)
     features = datasets.Features({"text": datasets.Value("string"), "label": datasets.Value("string")})
     code = inspect.getsource(_fasttext_rows) + _FASTTEXT_LINE.pattern
     return raw.map(_fasttext_rows, batched=True, with_indices=True, fn_kwargs={"name": str(f)},
