@@ -145,6 +145,35 @@ def test_only_the_word_scheme_gets_an_encoder():
     assert WordEncoder.of(tok) is None  # a post-processor adds tokens the pass would not
 
 
+CHINESE = ["我喜欢这部电影", "这部电影很无聊", "好看! 日本語のテキスト", "a witty 电影"] * 20
+
+
+def test_cjk_characters_are_words_of_their_own():
+    tok = train_tokenizer(CHINESE, TokenizerConfig())
+    assert tok.encode("我喜欢这部电影").tokens == list("我喜欢这部电影")  # not one unknown word a sentence
+    assert tok.encode("a witty 电影 漢").tokens == ["a", "witty", "电", "影", "[UNK]"]
+    assert [w for w, _ in tok.pre_tokenizer.pre_tokenize_str("abc漢字def")] == ["abc", "漢", "字", "def"]
+    words = WordEncoder.of(tok)
+    assert words.cjk and _rows(*words.encode(CHINESE)) == [e.ids for e in tok.encode_batch(CHINESE)]
+
+
+def test_a_run_trained_before_cjk_was_split_keeps_its_words_and_the_pass():
+    """A tokenizer.json with the legacy pattern (a run of CJK characters one word) still gets the Python
+    pass for other texts; its texts holding CJK take the Rust tokenizer, so every id is the run's own."""
+    import json
+
+    tok = train_tokenizer(CHINESE + CORPUS, TokenizerConfig())
+    spec = json.loads(tok.to_str())
+    spec["pre_tokenizer"]["pretokenizers"][1]["pattern"]["Regex"] = word_encoder.LEGACY_WORD_PATTERN
+    spec["model"]["vocab"]["我喜欢这部电影"] = len(spec["model"]["vocab"])
+    legacy = Tokenizer.from_str(json.dumps(spec))
+    assert legacy.encode("我喜欢这部电影").tokens == ["我喜欢这部电影"]
+    words = WordEncoder.of(legacy)
+    assert words is not None and not words.cjk
+    texts = CHINESE + CORPUS
+    assert _rows(*words.encode(texts)) == [e.ids for e in legacy.encode_batch(texts)]
+
+
 @pytest.mark.parametrize(
     "cfg",
     [TokenizerConfig(), TokenizerConfig(lowercase=False, min_frequency=2), TokenizerConfig(vocab_size=9)],
@@ -202,6 +231,11 @@ def test_find_words_is_the_word_pattern_on_every_short_string():
     assert checked == sum(len(chars) ** n for n in range(7))
     long = "They don't, we'lln't; 'dn't isn't n'tx 'lln't ain't\x00can't\nwon't " * 50
     assert word_encoder.find_words(long) == full.findall(long)
+    wide = re.compile(word_encoder.WORD_PATTERN)  # and with CJK characters, in the Unicode pass
+    for n in range(7):
+        for combo in itertools.product(["n", "'", "t", "s", "中", " ", "\v"], repeat=n):
+            text = "".join(combo)
+            assert word_encoder.find_words(text, re.UNICODE) == wide.findall(text), repr(text)
 
 
 # Characters where Python's Unicode classes, its NFKC or its lowercasing could part from Rust's: marks,

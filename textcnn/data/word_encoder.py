@@ -47,8 +47,23 @@ from textcnn.data.ragged import ragged, truncate
 
 log = logging.getLogger(__name__)
 
-# Kim's clean_str, as one regex: clitics, a word up to a following n't, words, single punctuation marks.
-WORD_PATTERN = r"n't|'(?:s|ve|re|d|ll|m)\b|\w+?(?=n't\b)|\w+|[^\w\s]"
+CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002fa1f"
+"""Hiragana, katakana and the Han ideographs (CJK Unified Ideographs, extension A, compatibility, and the
+supplementary planes' extensions): the scripts written without spaces between words. Each of their
+characters is a word of its own (as BERT's basic tokenizer makes each Han character), so a Chinese or
+Japanese sentence is a sequence of characters, which the filters read as n-grams, not one unknown
+"word" per sentence. Literal characters in the pattern (not escapes), so Python's re and the Rust
+tokenizer's onig read the same classes."""
+_WORD_CHAR = f"[^\\W{CJK}]"
+"""A word character (`\\w`) that is not CJK."""
+# Kim's clean_str, as one regex: clitics, a word up to a following n't, words, a CJK character, single
+# punctuation marks.
+WORD_PATTERN = rf"n't|'(?:s|ve|re|d|ll|m)\b|{_WORD_CHAR}+?(?=n't\b)|{_WORD_CHAR}+|[{CJK}]|[^\w\s]"
+LEGACY_WORD_PATTERN = r"n't|'(?:s|ve|re|d|ll|m)\b|\w+?(?=n't\b)|\w+|[^\w\s]"
+"""The pattern of runs trained before CJK characters were split: a run of them was one word. It finds
+the same words as WORD_PATTERN in every text without a CJK character; such runs still predict with
+the Python pass, their texts holding CJK going to the Rust tokenizer (`WordEncoder.cjk`)."""
+_CJK_CHAR = re.compile(f"[{CJK}]")
 SEP = "\x00"
 """Separates the texts of a batch: a one-character token of its own (`[^\\w\\s]`), never part of a word."""
 JOIN = f" {SEP} "
@@ -58,7 +73,7 @@ CHUNK_CHARS = 1 << 20
 MIN_TEXTS = 64
 """Batches smaller than this use the Rust tokenizer (building the encoder reads the whole vocabulary)."""
 
-_FAST_PATTERN = r"n't|'(?:s|ve|re|d|ll|m)\b(?!\v)|\w+|[^\w\s]"
+_FAST_PATTERN = rf"n't|'(?:s|ve|re|d|ll|m)\b(?!\v)|{_WORD_CHAR}+|[{CJK}]|[^\w\s]"
 _PATTERNS = {  # ASCII texts: re.ASCII classes; other texts, once safe_normalized: Unicode classes
     flags: (re.compile(WORD_PATTERN, flags), re.compile(_FAST_PATTERN, flags), re.compile(r"n't\b", flags))
     for flags in (re.ASCII, re.UNICODE)
@@ -204,8 +219,13 @@ class WordEncoder:
     """`encode(texts)` -> (flat int32 ids, offsets (N + 1,) int64), exactly as `tok.encode_batch` would
     give them (untruncated). Build with `WordEncoder.of(tok)`."""
 
-    def __init__(self, tok: Any, vocab: dict[str, int], unk: int, lowercase: bool, added: list[str]) -> None:
+    def __init__(
+        self, tok: Any, vocab: dict[str, int], unk: int, lowercase: bool, added: list[str], cjk: bool = True
+    ) -> None:
         self.tok = tok
+        self.cjk = cjk
+        """The tokenizer splits CJK characters (WORD_PATTERN); False for LEGACY_WORD_PATTERN's runs, whose
+        texts holding a CJK character go to the Rust tokenizer."""
         self.vocab = dict(vocab)
         self.vocab[SEP] = -1  # texts holding SEP are never encoded here, so a vocabulary entry for it is moot
         self.unk = unk
@@ -221,12 +241,15 @@ class WordEncoder:
             spec = json.loads(tok.to_str())
         except (ValueError, AttributeError):
             return None
+        cjk = True
         lowercase = _spec_matches(spec, WORD_PATTERN)
+        if lowercase is None:
+            cjk, lowercase = False, _spec_matches(spec, LEGACY_WORD_PATTERN)
         if lowercase is None:
             return None
         vocab = spec["model"]["vocab"]
         added = [a["content"] for a in spec.get("added_tokens") or []]
-        return cls(tok, vocab, vocab[spec["model"]["unk_token"]], lowercase, added)
+        return cls(tok, vocab, vocab[spec["model"]["unk_token"]], lowercase, added, cjk)
 
     def takes(self, text: str) -> bool:
         """Whether `encode` tokenizes this text itself (else it hands it to the Rust tokenizer)."""
@@ -246,7 +269,7 @@ class WordEncoder:
         n = len(texts)
         if n == 0:
             return np.zeros(0, np.int32), np.zeros(1, np.int64)
-        parts, rest = _regex_passes(texts, self.lowercase, self.added, self._encode_fast)
+        parts, rest = _regex_passes(texts, self.lowercase, self.added, self._encode_fast, cjk=self.cjk)
         if rest:
             enc = self.tok.encode_batch_fast([texts[i] for i in rest])
             parts.append((rest, ragged([e.ids for e in enc])))
@@ -264,11 +287,12 @@ Pass = Callable[[str, int, int], tuple[np.ndarray, np.ndarray]]
 
 
 def _regex_passes(
-    texts: list[str], lowercase: bool, added: list[str], run: Pass
+    texts: list[str], lowercase: bool, added: list[str], run: Pass, cjk: bool = True
 ) -> tuple[list[tuple[list[int], tuple[np.ndarray, np.ndarray]]], list[int]]:
     """The texts of a group that the regex passes tokenize exactly, through `run`: ASCII texts (one pass
     over the whole group when every text is ASCII) and non-ASCII texts that `safe_normalized` takes,
-    neither holding the separator or an added token. -> ([(rows, ragged ids)], the other rows)."""
+    neither holding the separator or an added token (nor, unless `cjk`, a CJK character: a legacy
+    tokenizer's). -> ([(rows, ragged ids)], the other rows)."""
     n = len(texts)
     joined = JOIN.join(texts)
     lowered = joined.lower()
@@ -282,7 +306,7 @@ def _regex_passes(
                 mine.append(i)
                 continue
             norm = safe_normalized(t, lowercase)
-            if norm is not None and not _has_added(added, norm, norm):
+            if norm is not None and not _has_added(added, norm, norm) and (cjk or not _CJK_CHAR.search(norm)):
                 unicode.append(i)
                 normalized.append(norm)
                 continue
