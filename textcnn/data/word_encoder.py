@@ -26,6 +26,7 @@ Not here: training and loading tokenizers, the Rust batch path (tokenizer.py), p
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import logging
@@ -63,7 +64,6 @@ LEGACY_WORD_PATTERN = r"n't|'(?:s|ve|re|d|ll|m)\b|\w+?(?=n't\b)|\w+|[^\w\s]"
 """The pattern of runs trained before CJK characters were split: a run of them was one word. It finds
 the same words as WORD_PATTERN in every text without a CJK character; such runs still predict with
 the Python pass, their texts holding CJK going to the Rust tokenizer (`WordEncoder.cjk`)."""
-_CJK_CHAR = re.compile(f"[{CJK}]")
 SEP = "\x00"
 """Separates the texts of a batch: a one-character token of its own (`[^\\w\\s]`), never part of a word."""
 JOIN = f" {SEP} "
@@ -74,10 +74,21 @@ MIN_TEXTS = 64
 """Batches smaller than this use the Rust tokenizer (building the encoder reads the whole vocabulary)."""
 
 _FAST_PATTERN = rf"n't|'(?:s|ve|re|d|ll|m)\b(?!\v)|{_WORD_CHAR}+|[{CJK}]|[^\w\s]"
-_PATTERNS = {  # ASCII texts: re.ASCII classes; other texts, once safe_normalized: Unicode classes
-    flags: (re.compile(WORD_PATTERN, flags), re.compile(_FAST_PATTERN, flags), re.compile(r"n't\b", flags))
-    for flags in (re.ASCII, re.UNICODE)
-}
+
+
+@functools.cache
+def _cjk_char() -> re.Pattern:
+    return re.compile(f"[{CJK}]")
+
+
+@functools.cache
+def _patterns(flags: int) -> tuple[re.Pattern, re.Pattern, re.Pattern]:
+    """The compiled patterns: re.ASCII classes for ASCII texts; Unicode classes for other texts, once
+    safe_normalized. Compiled on first use: the CJK ranges make compiling them about 3 ms a pattern,
+    which a one-sentence prediction (tokenized by Rust) would pay at import."""
+    return re.compile(WORD_PATTERN, flags), re.compile(_FAST_PATTERN, flags), re.compile(r"n't\b", flags)
+
+
 SAFE_CATEGORIES = frozenset({"Lu", "Ll", "Lt", "Lm", "Lo", "Pd", "Ps", "Pe", "Pi", "Pf", "Po", "Sm", "Sc", "Sk", "So"})
 """Unicode categories on which Python's `\\w`, `\\s` and `\\b` agree with onig's (the Rust regex):
 letters are word characters to both; punctuation (but connectors, which are word characters to onig)
@@ -121,7 +132,7 @@ def find_words(text: str, flags: int = re.ASCII) -> list[str]:
     end at an inserted tab (`(?!\\v)`: in the text as given, the "n't" touches it with no boundary). A
     text that holds a vertical tab of its own takes the full pattern. tests/test_word_encoder.py checks
     it against the full pattern on every short string over the characters that matter."""
-    full, fast, nt = _PATTERNS[flags]
+    full, fast, nt = _patterns(flags)
     if "\v" in text:
         return full.findall(text)
     if "n't" in text:
@@ -306,7 +317,7 @@ def _regex_passes(
                 mine.append(i)
                 continue
             norm = safe_normalized(t, lowercase)
-            if norm is not None and not _has_added(added, norm, norm) and (cjk or not _CJK_CHAR.search(norm)):
+            if norm is not None and not _has_added(added, norm, norm) and (cjk or not _cjk_char().search(norm)):
                 unicode.append(i)
                 normalized.append(norm)
                 continue
