@@ -768,6 +768,47 @@ def test_an_unquoted_separator_in_a_text_is_named_with_its_line(tmp_path):
     assert "a dull, boring\nfilm" in list(ld.splits["train"]["text"]) + list(ld.splits["validation"]["text"])
 
 
+def _class_folder(root: Path, records: list[dict], name=lambda i: f"{i}_7.txt") -> None:
+    for i, r in enumerate(records):
+        (root / r["label"]).mkdir(parents=True, exist_ok=True)
+        (root / r["label"] / name(i)).write_text(f"  {r['text']}\n", encoding="utf-8")
+
+
+def test_a_folder_per_class_of_text_files_is_a_dataset(tmp_path, caplog):
+    # scikit-learn's load_files layout: DIR/CLASS/one text a file (20 Newsgroups' posts have no suffix)
+    r = rows(20)
+    _class_folder(tmp_path / "reviews", r, name=lambda i: f"{i}" if i % 3 else f"{i}.txt")
+    (tmp_path / "reviews" / "pos" / ".DS_Store").write_bytes(b"\x00\x01")  # hidden: not a text
+    (tmp_path / "reviews" / "neg" / "5").write_bytes("caf\u00e9 noir, a dull film".encode("cp1252"))
+    with caplog.at_level("WARNING"):
+        ld = load_data(DataConfig(dataset=str(tmp_path / "reviews")))
+    assert (ld.text_column, ld.label_column, ld.label_names) == ("text", "label", ["neg", "pos"])
+    got = {(row["text"], ld.label_names[row["label"]]) for split in ld.splits.values() for row in split}
+    want = {(x["text"], x["label"]) for i, x in enumerate(r) if i != 5} | {("caf\u00e9 noir, a dull film", "neg")}
+    assert got == want  # each file's content, stripped, labelled by its folder
+    assert "1 files are not UTF-8: read as Windows-1252" in caplog.text
+
+
+def test_split_folders_of_class_folders_keep_their_splits_and_leave_out_unlabelled_texts(tmp_path, caplog):
+    # IMDB's aclImdb: train/{neg,pos,unsup}/*.txt and test/{neg,pos}/*.txt, with loose files beside them
+    root = tmp_path / "aclImdb"
+    _class_folder(root / "train", rows(20))
+    _class_folder(root / "test", rows(10))
+    _class_folder(root / "train", [{"text": "no label for me", "label": "unsup"}] * 3)
+    (root / "imdbEr.txt").write_text("0.1\n", encoding="utf-8")
+    (root / "train" / "labeledBow.feat").write_text("0 0:1\n", encoding="utf-8")
+    with caplog.at_level("WARNING"):
+        ld = load_data(DataConfig(dataset=str(root)))
+    assert "left out unsup/ (3 files): a folder of unlabelled texts" in caplog.text
+    assert ld.label_names == ["neg", "pos"] and ld.test_labelled
+    assert sorted(ld.splits["test"]["text"]) == sorted(x["text"] for x in rows(10))
+    assert len(ld.splits["train"]) + len(ld.splits["validation"]) == 20
+    lone = tmp_path / "lone"  # one class folder is not a labelled dataset: its .txt files are read as fastText's
+    _class_folder(lone, [{"text": "a film", "label": "pos"}])
+    with pytest.raises(DataError, match=r"lone/pos/0_7.txt: a .txt is read as fastText lines"):
+        load_data(DataConfig(dataset=str(lone)))
+
+
 def test_a_fasttext_txt_is_read_as_texts_and_labels(tmp_path):
     lines = [f"__label__{x['label']}  {x['text']} " for x in rows(20)]
     p = tmp_path / "train.txt"

@@ -40,6 +40,7 @@ from textcnn.config import CONFIG_DIR, SELECT_FRACTION, ConfigError, DataConfig,
 from textcnn.data.cleaning import HELD_OUT, OVER_MAX, Split, clean_split, finish_split, holdout, take_rows
 from textcnn.data.columns import find_columns
 from textcnn.data.encodings import decoded, encoding_note, text_encoding
+from textcnn.data.folders import class_folders, read_class_folders
 from textcnn.data.labels import Labels, match_labels, plan_labels, split_labels
 from textcnn.data.report import DataReport, note_classes, note_unknown_labels, require_two_classes, split_reports
 from textcnn.errors import ColumnNotFound, DataError, NoLabelledRows, SplitNotFound
@@ -691,7 +692,8 @@ def _quiet(logger: str):
 
 
 def _load_local(p: Path, hub_config: str | None) -> datasets.DatasetDict:
-    """A file (one 'train' split) or a folder: save_to_disk output, hub layout, or split-named files."""
+    """A file (one 'train' split) or a folder: save_to_disk output, hub layout, one folder per class of
+    text files (folders.py), or split-named files."""
     import datasets
     from datasets.data_files import DataFilesDict, get_data_patterns
 
@@ -708,6 +710,10 @@ def _load_local(p: Path, hub_config: str | None) -> datasets.DatasetDict:
             return datasets.load_dataset(str(p), hub_config)
         except Exception as e:
             raise DataError(f"could not read the dataset folder {p}: {_first_line(e)}") from None
+    if (layout := class_folders(p)) is not None:  # DIR/[SPLIT/]CLASS/*.txt: one text a file
+        return datasets.DatasetDict(
+            {split: datasets.Dataset.from_dict(cols) for split, cols in read_class_folders(p, layout).items()}
+        )
     try:
         patterns = get_data_patterns(str(p))
         found = DataFilesDict.from_patterns(patterns, base_path=str(p))

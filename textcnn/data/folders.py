@@ -1,0 +1,106 @@
+"""Datasets laid out as one folder per class of text files, one text a file: `DIR/CLASS/*.txt`, or with
+split folders above them, `DIR/train/CLASS/*.txt` and `DIR/test/CLASS/*.txt` (IMDB's aclImdb, the 20
+Newsgroups "bydate" archive, scikit-learn's `load_files` layout). The folder name is the label.
+
+A file is a text when its name ends in .txt or has no suffix (20 Newsgroups' posts), and is not hidden;
+other files beside the folders (aclImdb's `imdbEr.txt`, `labeledBow.feat`, a README) are not part of
+it. A folder of unlabelled texts (aclImdb's `train/unsup`) is left out, with a warning. Files are read
+as UTF-8; one that is not is read as Windows-1252 (20 Newsgroups' posts are Latin-1), counted in a
+warning.
+
+Not here: files of rows (sources.py), cleaning and splitting (cleaning.py).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from textcnn.data.encodings import WESTERN
+from textcnn.errors import DataError
+
+log = logging.getLogger(__name__)
+
+SPLIT_FOLDERS = {"train": "train", "test": "test", "validation": "validation", "valid": "validation",
+                 "val": "validation", "dev": "validation"}  # fmt: skip
+"""Split folder name -> the split it holds."""
+UNLABELLED = frozenset({"unsup", "unlabeled", "unlabelled"})
+"""Class-level folder names that hold texts without a label (aclImdb's train/unsup)."""
+TEXT_SUFFIXES = ("", ".txt")
+
+
+def _texts_in(folder: Path) -> list[Path]:
+    return sorted(
+        f for f in folder.iterdir() if not f.name.startswith(".") and f.suffix.lower() in TEXT_SUFFIXES and f.is_file()
+    )
+
+
+def _classes(folder: Path) -> dict[str, list[Path]] | None:
+    """{class folder name: its text files} when `folder` holds at least two folders, every one of them
+    (but hidden ones) holding text files and no folders; else None."""
+    subs = sorted(d for d in folder.iterdir() if d.is_dir() and not d.name.startswith("."))
+    if len(subs) < 2:
+        return None
+    classes = {}
+    for d in subs:
+        if any(x.is_dir() for x in d.iterdir()):
+            return None
+        texts = _texts_in(d)
+        if not texts:
+            return None
+        classes[d.name] = texts
+    return classes
+
+
+def class_folders(p: Path) -> dict[str, dict[str, list[Path]]] | None:
+    """{split: {label: text files}} for a folder in one of the layouts above, else None."""
+    if not p.is_dir():
+        return None
+    subs = sorted(d for d in p.iterdir() if d.is_dir() and not d.name.startswith("."))
+    if subs and all(d.name.lower() in SPLIT_FOLDERS for d in subs):
+        subs.sort(key=lambda d: ("train", "validation", "test").index(SPLIT_FOLDERS[d.name.lower()]))
+        splits = {}
+        for d in subs:
+            classes = _classes(d)
+            if classes is None:
+                return None
+            split = SPLIT_FOLDERS[d.name.lower()]
+            if split in splits:
+                raise DataError(f"{p}: two folders hold the {split} split ({d.name} and another); keep one")
+            splits[split] = classes
+        return splits if "train" in splits else None
+    classes = _classes(p)
+    return None if classes is None else {"train": classes}
+
+
+def read_class_folders(p: Path, layout: dict[str, dict[str, list[Path]]]) -> dict[str, dict[str, list[str]]]:
+    """{split: {"text": [...], "label": [...]}} of a `class_folders` layout: each file's content (stripped of
+    surrounding whitespace) and its folder's name."""
+    out: dict[str, dict[str, list[str]]] = {}
+    western = 0
+    for split, classes in layout.items():
+        texts: list[str] = []
+        labels: list[str] = []
+        for label, files in classes.items():
+            if label.lower() in UNLABELLED:
+                log.warning("%s: left out %s/ (%d files): a folder of unlabelled texts", p, label, len(files))
+                continue
+            for f in files:
+                try:
+                    raw = f.read_bytes()
+                except OSError as e:
+                    raise DataError(f"cannot read {f}: {e.strerror}") from None
+                try:
+                    text = raw.decode("utf-8-sig")
+                except UnicodeDecodeError:
+                    text = raw.decode(WESTERN, errors="replace")
+                    western += 1
+                texts.append(text.strip())
+                labels.append(label)
+        out[split] = {"text": texts, "label": labels}
+    if western:
+        log.warning("%s: %d files are not UTF-8: read as Windows-1252 (%s)", p, western, WESTERN)
+    n = sum(len(v["text"]) for v in out.values())
+    shape = ", ".join(f"{split} {len(v['text']):,}" for split, v in out.items())
+    log.warning("%s: one folder per class of text files, one text a file: %s texts (%s)", p, f"{n:,}", shape)
+    return out
