@@ -714,6 +714,29 @@ def test_cli_predict_of_a_cnn_run_never_imports_torch(run_dir, tmp_path):
         assert abs(rec["probability"] - p.probability) < 1e-5
 
 
+def test_cli_predict_of_texts_prints_its_table_without_importing_rich(run_dir):
+    """The one-sentence path of a cold start: the table is drawn by cli/table.py; rich is imported by
+    the commands that need it (and by a note on stderr), not by this one."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "import textcnn.cli\n"
+        f"sys.argv = ['textcnn', 'predict', {str(run_dir)!r}, 'a gorgeous, witty film']\n"
+        "try:\n    textcnn.cli.main()\nexcept SystemExit:\n    pass\n"
+        "print('rich' in sys.modules, 'rich' in ' '.join(sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
+    lines = out.stdout.strip().splitlines()
+    assert lines[-1] == "False False"
+    assert lines[0].startswith("┏━") and lines[1].split() == ["┃", "text", "┃", "label", "┃", "probability", "┃"]
+    row = lines[3].split("│")
+    assert row[1].strip() == "a gorgeous, witty film" and 0.5 <= float(row[3]) <= 1.0
+    expected = Predictor.from_run(run_dir, engine="torch").predict(["a gorgeous, witty film"])[0]
+    assert row[2].strip() == expected.label and abs(float(row[3]) - expected.probability) < 1e-3
+
+
 def test_cli_starts_numpy_with_one_blas_thread_and_datasets_without_progress_bars_unless_told(run_dir):
     """The env var is read when numpy is first imported: importing the CLI must not import numpy."""
     import os

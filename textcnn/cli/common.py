@@ -6,12 +6,13 @@ Not here: any command (train.py, data.py, predict.py, measure.py), rendering of 
 from __future__ import annotations
 
 import contextlib
+import functools
+import sys
 from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console, ConsoleDimensions
 
 from textcnn.errors import TextcnnError
 from textcnn.models.registry import NAMES
@@ -20,28 +21,59 @@ LOG_WIDTH = 10_000
 """Width of output that is not a terminal (a file, a pipe, CI): wide enough that a record is one line."""
 
 
-class _Console(Console):
-    """A rich Console that wraps only on a terminal, at the terminal's width.
+@functools.cache
+def _console_class() -> type:
+    from rich.console import Console, ConsoleDimensions
 
-    Sent to a file or a pipe (`textcnn train ... > log`), rich would wrap every line at 80 columns;
-    here such output is never wrapped, so each progress record and each report line is one line.
-    COLUMNS, when set, still wins (rich reads it at construction).
-    """
+    class _Console(Console):
+        """A rich Console that wraps only on a terminal, at the terminal's width.
+
+        Sent to a file or a pipe (`textcnn train ... > log`), rich would wrap every line at 80 columns;
+        here such output is never wrapped, so each progress record and each report line is one line.
+        COLUMNS, when set, still wins (rich reads it at construction).
+        """
+
+        @property
+        def size(self) -> ConsoleDimensions:
+            if self._width is None and not self.is_terminal:
+                return ConsoleDimensions(LOG_WIDTH, self._height or 25)
+            return super().size
+
+        @size.setter
+        def size(self, new_size: tuple[int, int]) -> None:
+            self._width, self._height = new_size
+
+    return _Console
+
+
+class _LazyConsole:
+    """That Console, made (and rich imported) on first use: importing rich is about 40 ms, a tenth of a
+    cold one-sentence prediction, which prints its table without it (table.py)."""
+
+    def __init__(self, **options) -> None:
+        self._options = options
+        self._console = None
+
+    def __getattr__(self, name: str):
+        return getattr(self.real, name)
 
     @property
-    def size(self) -> ConsoleDimensions:
-        if self._width is None and not self.is_terminal:
-            return ConsoleDimensions(LOG_WIDTH, self._height or 25)
-        return super().size
+    def real(self):
+        """The Console itself."""
+        if self._console is None:
+            self._console = _console_class()(**self._options)
+        return self._console
 
-    @size.setter
-    def size(self, new_size: tuple[int, int]) -> None:
-        self._width, self._height = new_size
+    def __enter__(self):  # rich's Live and Status hold their console with `with`
+        return self.real.__enter__()
+
+    def __exit__(self, *exc) -> None:
+        self.real.__exit__(*exc)
 
 
 # emoji=False: ":smile:" in a user's text is those characters (and rich's emoji table is never loaded)
-console = _Console(emoji=False)
-err = _Console(stderr=True, soft_wrap=True, emoji=False)  # an error stays on one line, whatever the width
+console = _LazyConsole(emoji=False)
+err = _LazyConsole(stderr=True, soft_wrap=True, emoji=False)  # an error stays on one line, whatever the width
 
 
 class Device(str, Enum):
@@ -88,7 +120,7 @@ def _pick_run(spec: str | None) -> str | None:
     with user_errors():
         path = resolve_run(spec)
     what = "the newest run" if spec == "latest" else f"the newest run trained on {spec}"
-    err.print(f"using {path} ({what})", markup=False, highlight=False)
+    print(f"using {path} ({what})", file=sys.stderr)  # plain: `predict latest TEXT` need not import rich
     return str(path)
 
 

@@ -137,25 +137,21 @@ def _print_file_summary(summary, file: str, out: Path | None) -> None:
 
 def _print_predictions(preds: list, top_k: int | None) -> None:
     """The table of TEXT arguments' predictions (with the top K when asked), then any per-text notes.
-    Texts and labels are the user's: rich.Text, so "[b]" or "[/]" in them is shown, never read as markup."""
-    from rich.table import Table
-    from rich.text import Text
+    Drawn without rich (cli/table.py: its import was a tenth of a cold prediction); the texts and labels
+    are the user's, shown as written (markup is not read, control characters are not sent)."""
+    from textcnn.cli.table import print_table
 
-    table = Table(show_lines=False)
-    table.add_column("text")
-    table.add_column("label")
-    table.add_column("probability", justify="right")
-    if top_k:
-        table.add_column(f"top {top_k}")
+    headers = ["text", "label", "probability"] + ([f"top {top_k}"] if top_k else [])
+    rows = []
     for p in preds:
-        row = [Text(_short(p.text)), Text(p.label), f"{p.probability:.3f}"]
+        row = [_short(p.text), p.label, f"{p.probability:.3f}"]
         if top_k:
-            row.append(Text(", ".join(f"{name} {prob:.3f}" for name, prob in p.top)))
-        table.add_row(*row)
-    console.print(table)
+            row.append(", ".join(f"{name} {prob:.3f}" for name, prob in p.top))
+        rows.append(row)
+    print_table(headers, rows, right=[2])
     for i, p in enumerate(preds, start=1):
         if p.note:
-            err.print(f"note: text {i}: {p.note}", highlight=False)
+            err.print(f"note: text {i}: {p.note}", markup=False, highlight=False)
 
 
 def evaluate(
