@@ -343,13 +343,23 @@ def test_corrupted_run_files(run_dir, tmp_path, name):
     assert "\n" not in str(e.value)
 
 
-def test_non_finite_weights_are_refused(run_dir, tmp_path):
+@pytest.mark.parametrize("where, value", [("fc.bias", "nan"), ("embedding.weight", "inf"), ("conv_weight", "-inf")])
+def test_non_finite_weights_are_refused(run_dir, tmp_path, where, value):
     d = copy_run(run_dir, tmp_path)
     tensors = runlib.load_tensors(d / "model.safetensors")
-    tensors["fc.bias"] = torch.tensor([float("nan"), 0.0])
+    tensors[where].view(-1)[-1] = float(value)
     runlib.save_tensors(d / "model.safetensors", tensors)
-    with pytest.raises(RunError, match="NaN"):
-        Predictor.from_run(d)
+    for engine in ("numpy", "torch"):
+        with pytest.raises(RunError, match="NaN or infinite"):
+            Predictor.from_run(d, engine=engine)
+
+
+def test_finite_weights_whose_sum_overflows_are_not_refused(run_dir, tmp_path):
+    d = copy_run(run_dir, tmp_path)
+    tensors = runlib.load_tensors(d / "model.safetensors")
+    tensors["embedding.weight"][1:3] = 3e38  # every value finite, their float32 sum is not
+    runlib.save_tensors(d / "model.safetensors", tensors)
+    assert Predictor.from_run(d, engine="numpy").engine.name == "numpy"
 
 
 def test_unavailable_device_is_a_clear_error(run_dir):
