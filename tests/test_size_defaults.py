@@ -46,7 +46,7 @@ def test_resolve_for_data_fills_the_regime_and_says_why(n, regime):
 
 def test_small_data_gets_kims_schedule_and_large_data_keeps_the_sst2_one():
     assert SIZE_DEFAULTS["small"] == {"train.epochs": 25, "train.evals_per_epoch": 1, "train.patience": 0,
-                                      "model.embedding_dropout": 0.0, "model.edge_padding": True,
+                                      "model.embedding_dropout": 0.3, "model.edge_padding": True,
                                       "train.select_by": "last"}  # fmt: skip
     # SST-2 (67k training phrases) trains exactly as before the size rule.
     assert SIZE_DEFAULTS["large"] == {"train.epochs": 12, "train.evals_per_epoch": 4, "train.patience": 20,

@@ -12,7 +12,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 UNITS = HERE.parent / "units"
 TEN = [*sorted(UNITS.glob("folds*.jsonl")), HERE / "holdout10-sst5-trec.jsonl"]
-TWO = [UNITS / "sst5-trec.jsonl", HERE / "holdout2-mr-subj.jsonl"]
+TWO = [HERE / "holdout2-sst5-trec.jsonl", HERE / "holdout2-mr-subj.jsonl"]
 
 
 def textcnn_units(files: list[Path]) -> dict[tuple, float]:
