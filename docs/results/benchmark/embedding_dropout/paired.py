@@ -8,13 +8,17 @@ markdown row per unit and the mean difference per set.
     python docs/results/benchmark/embedding_dropout/paired.py
 """
 
+import importlib.util
 import json
-import statistics
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 HOLDOUT = HERE.parent / "holdout"
 NONE = [HOLDOUT / "holdout2-sst5-trec.jsonl", HOLDOUT / "holdout2-mr-subj.jsonl"]
+
+_spec = importlib.util.spec_from_file_location("holdout_paired", HOLDOUT / "paired.py")
+holdout_paired = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(holdout_paired)  # its table of paired units
 
 
 def key(r: dict) -> tuple:
@@ -23,27 +27,12 @@ def key(r: dict) -> tuple:
 
 def main() -> None:
     here = [json.loads(line) for line in (HERE / "results.jsonl").read_text().splitlines()]
-    off = {key(r): r["accuracy"] for r in here if r["embedding_dropout"] == 0.0}
-    for f in NONE:
-        for line in f.read_text().splitlines():
-            r = json.loads(line)
-            if r["system"] == "textcnn":
-                off.setdefault(key(r), r["accuracy"])
+    off = {
+        **holdout_paired.textcnn_units(NONE),
+        **{key(r): r["accuracy"] for r in here if r["embedding_dropout"] == 0.0},
+    }
     on = {key(r): r["accuracy"] for r in here if r["embedding_dropout"] == 0.3}
-    paired = sorted((k for k in on if k in off), key=lambda k: (k[0], k[1] or 0, k[2]))
-    print("| set | fold | seed | no input dropout (before) | input dropout 0.3 (now) | difference |")
-    print("|---|---:|---:|---:|---:|---:|")
-    by_set: dict[str, list[float]] = {}
-    for d, fold, seed in paired:
-        a, b = off[(d, fold, seed)] * 100, on[(d, fold, seed)] * 100
-        by_set.setdefault(d, []).append(b - a)
-        print(f"| {d} | {'' if fold is None else fold + 1} | {seed} | {a:.1f} | {b:.1f} | {b - a:+.1f} |")
-    print()
-    for d, diffs in by_set.items():
-        print(
-            f"{d}: {len(diffs)} units, mean {statistics.mean(diffs):+.2f} points, "
-            f"{sum(x > 0 for x in diffs)} higher / {sum(x < 0 for x in diffs)} lower"
-        )
+    holdout_paired.print_paired(off, on, ("no input dropout (before)", "input dropout 0.3 (now)"))
 
 
 if __name__ == "__main__":

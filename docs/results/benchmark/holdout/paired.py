@@ -25,14 +25,14 @@ def textcnn_units(files: list[Path]) -> dict[tuple, float]:
     return out
 
 
-def main() -> None:
-    ten, two = textcnn_units(TEN), textcnn_units(TWO)
-    paired = sorted((k for k in two if k in ten), key=lambda k: (k[0], k[1] or 0, k[2]))
-    print("| set | fold | seed | 10% held out | 2% held out | difference |")
+def print_paired(before: dict[tuple, float], after: dict[tuple, float], columns: tuple[str, str]) -> None:
+    """One markdown row per unit in both (dataset, fold, seed -> accuracy), then each set's mean difference."""
+    paired = sorted((k for k in after if k in before), key=lambda k: (k[0], k[1] or 0, k[2]))
+    print(f"| set | fold | seed | {columns[0]} | {columns[1]} | difference |")
     print("|---|---:|---:|---:|---:|---:|")
     by_set: dict[str, list[float]] = {}
     for d, fold, seed in paired:
-        a, b = ten[(d, fold, seed)] * 100, two[(d, fold, seed)] * 100
+        a, b = before[(d, fold, seed)] * 100, after[(d, fold, seed)] * 100
         by_set.setdefault(d, []).append(b - a)
         print(f"| {d} | {'' if fold is None else fold + 1} | {seed} | {a:.1f} | {b:.1f} | {b - a:+.1f} |")
     print()
@@ -42,6 +42,10 @@ def main() -> None:
             f"{d}: {len(diffs)} units, mean {statistics.mean(diffs):+.2f} points, sd {sd:.2f}, "
             f"{sum(x > 0 for x in diffs)} higher / {sum(x < 0 for x in diffs)} lower"
         )
+
+
+def main() -> None:
+    print_paired(textcnn_units(TEN), textcnn_units(TWO), ("10% held out", "2% held out"))
 
 
 if __name__ == "__main__":
