@@ -75,6 +75,8 @@ def train(
 
       textcnn train data/sample_sentiment.csv --set model.feature_maps=50 --out runs/sample
 
+      textcnn train aclImdb/   (a folder of class folders of .txt files: train/pos, train/neg, test/...)
+
       TEXTCNN_DATA_DIR=../shared/data textcnn train sst2
 
       textcnn train --resume runs/sst2-cnn-20261125-101500
