@@ -143,6 +143,9 @@ def test_encoded_ids_are_int32_and_the_tokenizer_is_cached_by_fingerprint(tmp_pa
     assert again.to_str() == first.to_str() and no_ids is None  # read back
     with pytest.raises(pytest.fail.Exception):  # other settings: another key
         train_tokenizer_cached(ds, TokenizerConfig(lowercase=False))
+    monkeypatch.setattr(tokmod, "WORD_PATTERN", tokmod.WORD_PATTERN + "|x")  # another word pattern: another key
+    with pytest.raises(pytest.fail.Exception):
+        train_tokenizer_cached(ds, TokenizerConfig())
 
 
 def test_a_large_set_is_counted_in_parts_on_several_cores_with_the_same_result(tmp_path, monkeypatch):
