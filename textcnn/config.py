@@ -334,7 +334,7 @@ SIZE_DEFAULTS: dict[str, dict[str, Any]] = {
     # one validation pass per epoch, no early stopping, Kim's edge padding; the last epoch's weights are
     # kept (best-of-25 on ~900 held-out rows kept noise: MR 75.9 -> 76.4 over folds 1-3 x seeds 0-2,
     # SST-5 +0.5, Subj and TREC level). Dropout 0.3 on the input word vectors, as on large sets, where
-    # Kim has none: paired with none, MR +1.1 (folds 1-3 x 3 seeds), Subj +0.6, TREC +0.4 (fold 1 of its
+    # Kim has none: paired with none, MR +1.1 (folds 1-5 x 3 seeds), Subj +0.8 (folds 1-2), TREC +0.4 (fold 1 of its
     # train split), SST-5 -1.2 (docs/results/benchmark/embedding_dropout). README "Configuration"; the
     # measurements are in README "The standard suite" and docs/results/selection.
     "small": {
