@@ -120,6 +120,16 @@ def test_explain_shows_ngrams(trained):
     assert "superb" in res.output
 
 
+def test_escape_sequences_in_a_text_never_reach_the_terminal(trained):
+    _, out, _ = trained
+    text = "the film was superb \x1b[2J\x1b]0;owned\x07 and lovely"
+    for args in (["explain", str(out), text], ["predict", str(out), text]):
+        res = runner.invoke(app, args)
+        assert res.exit_code == 0, res.output
+        assert "\x1b" not in res.output and "\x07" not in res.output
+        assert "\ufffd[2J" in res.output  # shown, one replacement character for each control character
+
+
 @pytest.mark.parametrize(
     "args, fragment",
     [

@@ -22,6 +22,7 @@ from textcnn.cli.common import (
     err,
     user_errors,
 )
+from textcnn.cli.table import print_table, printable
 
 
 def predict(
@@ -139,8 +140,6 @@ def _print_predictions(preds: list, top_k: int | None) -> None:
     """The table of TEXT arguments' predictions (with the top K when asked), then any per-text notes.
     Drawn without rich (cli/table.py: its import was a tenth of a cold prediction); the texts and labels
     are the user's, shown as written (markup is not read, control characters are not sent)."""
-    from textcnn.cli.table import print_table
-
     headers = ["text", "label", "probability"] + ([f"top {top_k}"] if top_k else [])
     rows = []
     for p in preds:
@@ -222,15 +221,17 @@ def _print_evaluation(report) -> None:
     for col in ("label", "precision", "recall", "F1", "support"):
         per.add_column(col, justify="left" if col == "label" else "right")
     for name, m in report.per_class.items():
-        per.add_row(Text(name), f"{m['precision']:.4f}", f"{m['recall']:.4f}", f"{m['f1']:.4f}", f"{m['support']:,}")
+        per.add_row(
+            Text(printable(name)), f"{m['precision']:.4f}", f"{m['recall']:.4f}", f"{m['f1']:.4f}", f"{m['support']:,}"
+        )
     console.print(per)
     console.print("confusion matrix (rows: true, columns: predicted)")
     cm = Table()
     cm.add_column("")
     for name in report.labels:
-        cm.add_column(Text(name), justify="right")
+        cm.add_column(Text(printable(name)), justify="right")
     for name, row in zip(report.labels, report.confusion_matrix, strict=True):
-        cm.add_row(Text(name), *(f"{v:,}" for v in row))
+        cm.add_row(Text(printable(name)), *(f"{v:,}" for v in row))
     console.print(cm)
 
 
@@ -276,15 +277,16 @@ def explain(
             console.print_json(data=ex.to_dict())
             return
         probs = ", ".join(f"{k} {v:.3f}" for k, v in ex.probabilities.items())
-        console.print(f"[bold]{escape(ex.label)}[/bold] ({escape(probs)})   method: {ex.method}")
+        console.print(f"[bold]{escape(printable(ex.label))}[/bold] ({escape(printable(probs))})   method: {ex.method}")
         spans = highlight_spans(ex)
         scale = max((abs(s) for _, s in spans), default=0.0)
         line = Text()
         for segment, score in spans:
-            line.append(segment, style=_colour(score, scale))
+            line.append(printable(segment, keep="\t\n"), style=_colour(score, scale))
         console.print(line)
         console.print(
-            f"n-grams by evidence for '{escape(ex.label)}' (score: what the n-gram adds to the logit of '{escape(ex.label)}' "
+            f"n-grams by evidence for '{escape(printable(ex.label))}' (score: what the n-gram adds to the logit of "
+            f"'{escape(printable(ex.label))}' "
             "minus the mean logit; of overlapping n-grams that push the same way, only the strongest)",
             soft_wrap=True,
         )
@@ -293,7 +295,7 @@ def explain(
             table.add_column(col, justify="right" if col != "n-gram" else "left")
         for g in distinct_ngrams(ex.ngrams, top):
             table.add_row(
-                Text(g.text + (" [pad]" if g.padded else ""), style=_colour(g.score, scale)),
+                Text(printable(g.text) + (" [pad]" if g.padded else ""), style=_colour(g.score, scale)),
                 str(g.width), str(len(g.filters)) if g.filters else "-", f"{g.score:+.3f}",
             )  # fmt: skip
         console.print(table)
@@ -349,5 +351,6 @@ def filters(
         for r in reports:
             grams = "; ".join(f"{g.text} ({g.activation:.2f})" for g in r.ngrams)
             votes = ", ".join(f"{k} {v}" for k, v in r.predicted.items())
-            table.add_row(str(r.filter), str(r.width), Text(r.favours), f"{r.importance:.3f}", Text(grams), Text(votes))
+            table.add_row(str(r.filter), str(r.width), Text(printable(r.favours)), f"{r.importance:.3f}",
+                          Text(printable(grams)), Text(printable(votes)))  # fmt: skip
         console.print(table)

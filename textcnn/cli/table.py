@@ -8,6 +8,9 @@ never sent to the terminal; East Asian wide characters count two columns. On a t
 its width (the widest column is cut with "…") and the header is bold; elsewhere (a file, a pipe) it is
 never cut, as common.console never wraps there.
 
+`printable` does the same for the user's text in the commands' rich output (explain, evaluate), which
+rich sends as it is.
+
 Not here: rich tables (the commands), the predictions themselves (textcnn.inference).
 """
 
@@ -35,9 +38,12 @@ def cell_width(text: str) -> int:
     return sum(0 if unicodedata.combining(c) else 2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
 
 
-def printable(text: str) -> str:
-    """`text` with every control or other non-printable character shown as U+FFFD."""
-    return text if text.isprintable() else "".join(c if c.isprintable() else "\ufffd" for c in text)
+def printable(text: str, keep: str = "") -> str:
+    """`text` with every control or other non-printable character (but those in `keep`) shown as U+FFFD,
+    one for one: an escape sequence in a user's text is shown, never sent to the terminal."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() or c in keep else "\ufffd" for c in text)
 
 
 def cut(text: str, width: int) -> str:
