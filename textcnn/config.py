@@ -367,6 +367,12 @@ WATCH_FRACTION = 0.02
 WATCH_ROWS = 100
 
 
+def selection_fraction(cfg: Config) -> float:
+    """The share of train held out where those rows choose something (a checkpoint, compare's curves,
+    autotune's trials): `data.validation_fraction` when set, else SELECT_FRACTION."""
+    return cfg.data.validation_fraction if cfg.data.validation_fraction is not None else SELECT_FRACTION
+
+
 def holdout_fraction(cfg: Config, n_rows: int) -> float:
     """The share of `n_rows` training rows held out for validation when the data has no validation split:
     `data.validation_fraction` when set; else SELECT_FRACTION where a checkpoint is chosen on those rows
@@ -374,10 +380,9 @@ def holdout_fraction(cfg: Config, n_rows: int) -> float:
     epoch is kept (the Kim-sized sets' default) WATCH_FRACTION, at least WATCH_ROWS rows and at most
     SELECT_FRACTION: rows that select nothing only watch training, and held out they are only training data
     lost (TREC test and SST-5 validation, 3 seeds each, and MR folds: README "The standard suite")."""
-    if cfg.data.validation_fraction is not None:
-        return cfg.data.validation_fraction
-    if (cfg.train.select_by or _size_default(cfg, "train.select_by", n_rows)) != "last":  # a pass is chosen
-        return SELECT_FRACTION
+    chosen = (cfg.train.select_by or _size_default(cfg, "train.select_by", n_rows)) != "last"
+    if cfg.data.validation_fraction is not None or chosen:
+        return selection_fraction(cfg)
     return min(SELECT_FRACTION, max(WATCH_FRACTION, WATCH_ROWS / max(n_rows, 1)))
 
 

@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 
 from textcnn import run as runlib
-from textcnn.config import SELECT_FRACTION, Config, config_from_toml, holdout_fraction, load_config, to_toml
+from textcnn.config import Config, config_from_toml, holdout_fraction, load_config, selection_fraction, to_toml
 from textcnn.errors import BenchmarkError, ConfigError, SplitNotFound
 
 log = logging.getLogger(__name__)
@@ -491,8 +491,8 @@ def _run_unit(base_cfg, out: Path, plan, name: str, fold, seed: int, system: str
 
     Returns the record and the seconds of the run (split files excluded: what the ETA scales)."""
     if autotune is not None:  # its trials are chosen on the held-out rows
-        base_cfg = dataclasses.replace(base_cfg, data=dataclasses.replace(base_cfg.data, validation_fraction=(
-            base_cfg.data.validation_fraction or SELECT_FRACTION)))  # fmt: skip
+        data = dataclasses.replace(base_cfg.data, validation_fraction=selection_fraction(base_cfg))
+        base_cfg = dataclasses.replace(base_cfg, data=data)
     split = unit_split(plan, fold, seed, lambda n: holdout_fraction(base_cfg, n))
     name = folder_name(name)
     split_dir = write_split_files(plan, split, out / "splits" / name / unit_name(plan, fold, seed))

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from textcnn import events as ev
-from textcnn.config import SELECT_FRACTION, resolve_for_data
+from textcnn.config import resolve_for_data, selection_fraction
 from textcnn.errors import CompareError
 from textcnn.events import Callback
 from textcnn.measure.records import (
@@ -157,7 +157,7 @@ def run_compare(
 
         emit(ev.CompareStarted(dataset))
         for c in configs.values():  # the curves need a held-out split of a selection's size, not a watch
-            c.data.validation_fraction = c.data.validation_fraction or SELECT_FRACTION
+            c.data.validation_fraction = selection_fraction(c)
         prepared = prepare(first)
         for c in configs.values():  # size-dependent defaults resolved once, so the report records them
             resolve_for_data(c, len(prepared.encoded["train"]))

@@ -178,7 +178,7 @@ def autotune(
         import optuna
     except ImportError:
         raise AutotuneError("--autotune needs Optuna: pip install 'textcnn[autotune]'") from None
-    from textcnn.config import SELECT_FRACTION, resolve_for_data
+    from textcnn.config import resolve_for_data, selection_fraction
     from textcnn.training.trainer import prepare
 
     if seconds < MIN_SECONDS:
@@ -189,7 +189,7 @@ def autotune(
     scratch = run_dir / TRIALS
     scratch.mkdir(parents=True, exist_ok=True)
 
-    cfg.data.validation_fraction = cfg.data.validation_fraction or SELECT_FRACTION  # trials are chosen on it
+    cfg.data.validation_fraction = selection_fraction(cfg)  # trials are chosen on it
     prepared = prepare(cfg)  # once: every trial trains on the same tokenized splits
     resolve_for_data(cfg, len(prepared.encoded["train"]))  # the size-dependent defaults: trial 0's values
     space = search_space(cfg)
