@@ -14,6 +14,7 @@ Not here: files of rows (sources.py), cleaning and splitting (cleaning.py).
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 from textcnn.data.encodings import WESTERN
@@ -29,10 +30,16 @@ UNLABELLED = frozenset({"unsup", "unlabeled", "unlabelled"})
 TEXT_SUFFIXES = ("", ".txt")
 
 
-def _texts_in(folder: Path) -> list[Path]:
-    return sorted(
-        f for f in folder.iterdir() if not f.name.startswith(".") and f.suffix.lower() in TEXT_SUFFIXES and f.is_file()
-    )
+def _texts_in(folder: Path) -> list[Path] | None:
+    """The text files of `folder`, sorted, from one listing; None when it holds a folder."""
+    texts = []
+    with os.scandir(folder) as entries:
+        for e in entries:  # the listing's own file kinds: no stat per file
+            if e.is_dir():
+                return None
+            if not e.name.startswith(".") and os.path.splitext(e.name)[1].lower() in TEXT_SUFFIXES and e.is_file():
+                texts.append(Path(e.path))
+    return sorted(texts)
 
 
 def _classes(folder: Path) -> dict[str, list[Path]] | None:
@@ -43,8 +50,6 @@ def _classes(folder: Path) -> dict[str, list[Path]] | None:
         return None
     classes = {}
     for d in subs:
-        if any(x.is_dir() for x in d.iterdir()):
-            return None
         texts = _texts_in(d)
         if not texts:
             return None
