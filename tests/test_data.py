@@ -803,10 +803,19 @@ def test_split_folders_of_class_folders_keep_their_splits_and_leave_out_unlabell
     assert ld.label_names == ["neg", "pos"] and ld.test_labelled
     assert sorted(ld.splits["test"]["text"]) == sorted(x["text"] for x in rows(10))
     assert len(ld.splits["train"]) + len(ld.splits["validation"]) == 20
-    lone = tmp_path / "lone"  # one class folder is not a labelled dataset: its .txt files are read as fastText's
+    lone = tmp_path / "lone"  # one class folder: nothing to tell apart, said as such
     _class_folder(lone, [{"text": "a film", "label": "pos"}])
-    with pytest.raises(DataError, match=r"lone/pos/0_7.txt: a .txt is read as fastText lines"):
+    with pytest.raises(DataError, match=r"lone holds one folder of text files \(pos/, 1 file\): a dataset of class"):
         load_data(DataConfig(dataset=str(lone)))
+    _class_folder(tmp_path / "split" / "train", [{"text": "a film", "label": "pos"}])
+    _class_folder(tmp_path / "split" / "test", rows(4))
+    with pytest.raises(DataError, match=r"split/train holds one folder of text files \(pos/, 1 file\)"):
+        load_data(DataConfig(dataset=str(tmp_path / "split")))
+    (lone / "pos" / "0_7.txt").unlink()  # one folder of fastText files is files of rows, as before
+    (lone / "pos" / "train.txt").write_text(
+        "".join(f"__label__{x['label']} {x['text']}\n" for x in rows(20)), encoding="utf-8"
+    )
+    assert load_data(DataConfig(dataset=str(lone))).label_names == ["neg", "pos"]
 
 
 def test_a_fasttext_txt_is_read_as_texts_and_labels(tmp_path):

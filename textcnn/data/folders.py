@@ -57,8 +57,30 @@ def _classes(folder: Path) -> dict[str, list[Path]] | None:
     return classes
 
 
+def _refuse_one_class(folder: Path) -> None:
+    """A DataError when `folder` holds nothing but one folder of text files (not fastText's): a dataset of
+    class folders with a single class, which would otherwise be read as files of rows and fail on its
+    first .txt as a fastText file without labels."""
+    entries = [e for e in folder.iterdir() if not e.name.startswith(".")]
+    if len(entries) != 1 or not entries[0].is_dir():
+        return
+    texts = _texts_in(entries[0])
+    if not texts or (labels := entries[0].name).lower() in UNLABELLED:
+        return
+    with open(texts[0], "rb") as f:
+        head = f.read(4096)
+    if any("__label__".encode(enc) in head for enc in ("utf-8", "utf-16-le", "utf-16-be")):
+        return  # a folder of fastText files (data/train.txt): files of rows
+    files = f"{len(texts):,} file" + "s" * (len(texts) != 1)
+    raise DataError(
+        f"{folder} holds one folder of text files ({labels}/, {files}): a dataset of class folders needs "
+        "one folder per class, at least two (e.g. pos/ and neg/)"
+    )
+
+
 def class_folders(p: Path) -> dict[str, dict[str, list[Path]]] | None:
-    """{split: {label: text files}} for a folder in one of the layouts above, else None."""
+    """{split: {label: text files}} for a folder in one of the layouts above, else None; a DataError for
+    one whose only class folder is a single one (nothing to tell apart)."""
     if not p.is_dir():
         return None
     subs = sorted(d for d in p.iterdir() if d.is_dir() and not d.name.startswith("."))
@@ -68,6 +90,7 @@ def class_folders(p: Path) -> dict[str, dict[str, list[Path]]] | None:
         for d in subs:
             classes = _classes(d)
             if classes is None:
+                _refuse_one_class(d)
                 return None
             split = SPLIT_FOLDERS[d.name.lower()]
             if split in splits:
@@ -75,7 +98,10 @@ def class_folders(p: Path) -> dict[str, dict[str, list[Path]]] | None:
             splits[split] = classes
         return splits if "train" in splits else None
     classes = _classes(p)
-    return None if classes is None else {"train": classes}
+    if classes is None:
+        _refuse_one_class(p)
+        return None
+    return {"train": classes}
 
 
 def read_class_folders(p: Path, layout: dict[str, dict[str, list[Path]]]) -> dict[str, dict[str, list[str]]]:
