@@ -574,6 +574,41 @@ def test_predict_file_end_to_end(predictor, tmp_path):
         predict_file(predictor, f, io.StringIO(), fmt="xml")
 
 
+def test_a_folder_of_text_files_is_predicted_one_record_a_file_named_by_its_path(predictor, tmp_path, caplog):
+    # aclImdb's test/{neg,pos}/*.txt: every text file below the folder, sorted by path, one text a file
+    root = tmp_path / "test"
+    (root / "pos").mkdir(parents=True)
+    (root / "neg" / ".cache").mkdir(parents=True)
+    (root / "pos" / "0_9.txt").write_text("  a great film\n", encoding="utf-8")
+    (root / "pos" / "1_8").write_bytes("caf\u00e9, great".encode("cp1252"))  # no suffix, not UTF-8
+    (root / "neg" / "0_2.txt").write_text("awful\n\ndull", encoding="utf-8")
+    (root / "neg" / "notes.csv").write_text("text\nnot a text of this folder\n", encoding="utf-8")
+    (root / "neg" / ".cache" / "x.txt").write_text("hidden", encoding="utf-8")
+    want = [("neg/0_2.txt", "awful\n\ndull"), ("pos/0_9.txt", "a great film"), ("pos/1_8", "caf\u00e9, great")]
+    mine = predictor.predict([t for _, t in want])
+    for fmt in ("jsonl", "json", "csv"):
+        out = io.StringIO()
+        with caplog.at_level("WARNING"):
+            summary = predict_file(predictor, root, out, fmt=fmt)
+        if fmt == "csv":
+            records = list(csv.DictReader(io.StringIO(out.getvalue())))
+        else:
+            records = (
+                json.loads(out.getvalue()) if fmt == "json" else [json.loads(x) for x in out.getvalue().splitlines()]
+            )
+        assert [(r["file"], r["text"]) for r in records] == want and summary.written == 3
+        assert list(records[0])[:2] == ["file", "text"]
+        assert [r["label"] for r in records] == [p.label for p in mine]
+        assert [float(r["probability"]) for r in records] == [p.probability for p in mine]
+    assert "1 files are not UTF-8: read as Windows-1252" in caplog.text
+    with pytest.raises(PredictError, match="--text-column is for tables; .* is a folder of text files"):
+        predict_file(predictor, root, io.StringIO(), text_column="text")
+    (tmp_path / "empty" / ".git").mkdir(parents=True)
+    (tmp_path / "empty" / ".git" / "HEAD").write_text("ref", encoding="utf-8")
+    with pytest.raises(PredictError, match="empty is a folder without text files"):
+        predict_file(predictor, tmp_path / "empty", io.StringIO())
+
+
 # ---------------------------------------------------------------------------------------------
 # The folded CNN computes what the model computes
 

@@ -36,7 +36,8 @@ def predict(
         typer.Option(
             "--file",
             "-f",
-            help="One text per line, UTF-8, or a csv / tsv / json / jsonl / parquet table; '-' reads stdin.",
+            help="One text per line, UTF-8; a csv / tsv / json / jsonl / parquet table; or a folder of text "
+            "files, one text a file; '-' reads stdin.",
         ),
     ] = None,
     text_column: Annotated[
@@ -92,6 +93,8 @@ def predict(
       cat reviews.txt | textcnn predict sst2 > predictions.jsonl
 
       textcnn predict latest --file test.csv   (a table: its text column, one record per row)
+
+      textcnn predict latest --file aclImdb/test/   (a folder: one record per text file, named in "file")
 
       textcnn predict exported/ "a dull mess"   (a `textcnn export` folder, on ONNX Runtime)
     """

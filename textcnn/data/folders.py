@@ -104,6 +104,31 @@ def class_folders(p: Path) -> dict[str, dict[str, list[Path]]] | None:
     return {"train": classes}
 
 
+def read_text_file(f: Path) -> tuple[str, bool]:
+    """One file's text, stripped of surrounding whitespace, and whether it was UTF-8 (else it is read as
+    Windows-1252, which decodes any bytes)."""
+    try:
+        raw = f.read_bytes()
+    except OSError as e:
+        raise DataError(f"cannot read {f}: {e.strerror}") from None
+    try:
+        return raw.decode("utf-8-sig").strip(), True
+    except UnicodeDecodeError:
+        return raw.decode(WESTERN, errors="replace").strip(), False
+
+
+def text_files(root: Path) -> list[Path]:
+    """Every text file below `root` (its sub-folders too; hidden files and folders left out), sorted by
+    path: what `textcnn predict --file DIR` reads, one text a file."""
+    found = []
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        found += [
+            Path(folder, f) for f in files if not f.startswith(".") and os.path.splitext(f)[1].lower() in TEXT_SUFFIXES
+        ]
+    return sorted(found)
+
+
 def read_class_folders(p: Path, layout: dict[str, dict[str, list[Path]]]) -> dict[str, dict[str, list[str]]]:
     """{split: {"text": [...], "label": [...]}} of a `class_folders` layout: each file's content (stripped of
     surrounding whitespace) and its folder's name."""
@@ -117,16 +142,9 @@ def read_class_folders(p: Path, layout: dict[str, dict[str, list[Path]]]) -> dic
                 log.warning("%s: left out %s/ (%d files): a folder of unlabelled texts", p, label, len(files))
                 continue
             for f in files:
-                try:
-                    raw = f.read_bytes()
-                except OSError as e:
-                    raise DataError(f"cannot read {f}: {e.strerror}") from None
-                try:
-                    text = raw.decode("utf-8-sig")
-                except UnicodeDecodeError:
-                    text = raw.decode(WESTERN, errors="replace")
-                    western += 1
-                texts.append(text.strip())
+                text, utf8 = read_text_file(f)
+                western += not utf8
+                texts.append(text)
                 labels.append(label)
         out[split] = {"text": texts, "label": labels}
     if western:

@@ -3,7 +3,8 @@
 `predict_stream` runs a `Predictor` over an iterable of any size in windows, so memory stays bounded
 and results come back in input order (`scored_windows` gives each window's texts and Scores);
 `read_lines` reads UTF-8 lines (a BOM, CRLF and lines that are not UTF-8 handled as `on_error`
-says), `read_texts` a table's text column (csv, tsv, json, jsonl, parquet) or else the lines;
+says), `read_texts` a table's text column (csv, tsv, json, jsonl, parquet) or else the lines,
+`read_folder` a folder's text files (one text a file, each record then names its "file");
 `write_jsonl` / `write_json` / `write_csv` write records with every class probability
 (`write_jsonl_scores`: the same JSONL straight from a window's Scores); `predict_file` wires them
 for `textcnn predict --file`.
@@ -381,8 +382,10 @@ def _decode_each(
 # Writers: every record has every class probability, in input order
 
 
-def write_jsonl(predictions: Iterable[Prediction], out: TextIO, *, top: bool = False) -> int:
-    """One JSON object per line; returns the number written.
+def write_jsonl(
+    predictions: Iterable[Prediction], out: TextIO, *, top: bool = False, files: list[str] | None = None
+) -> int:
+    """One JSON object per line (`files`: each one's file, as a first key "file"); returns the number written.
 
     Each line is exactly `json.dumps(p.to_dict(top), ensure_ascii=False)`, formatted directly (strings
     through json's own C string encoder, floats by repr as json does): 3x faster for large files."""
@@ -393,8 +396,9 @@ def write_jsonl(predictions: Iterable[Prediction], out: TextIO, *, top: bool = F
         names = tuple(p.probabilities)
         line = lines.get(names) or lines.setdefault(names, _jsonl_formatter(list(names), top))
         row = list(p.probabilities.values())
-        buf.append(line(p.text, names.index(p.label), row, p.truncated, p.n_tokens, p.n_unknown,
-                        [names.index(label) for label, _ in p.top]))  # fmt: skip
+        record = line(p.text, names.index(p.label), row, p.truncated, p.n_tokens, p.n_unknown,
+                      [names.index(label) for label, _ in p.top])  # fmt: skip
+        buf.append(record if files is None else _with_file(files[n], record))
         n += 1
         if len(buf) >= 4096:
             out.write("\n".join(buf) + "\n")
@@ -404,19 +408,32 @@ def write_jsonl(predictions: Iterable[Prediction], out: TextIO, *, top: bool = F
     return n
 
 
-def write_jsonl_scores(texts: list[str], s: Scores, names: list[str], out: TextIO, k: int | None = None) -> int:
+def write_jsonl_scores(
+    texts: list[str], s: Scores, names: list[str], out: TextIO, k: int | None = None, files: list[str] | None = None
+) -> int:
     """`write_jsonl` of `Predictor.predictions(texts, s, k)` (the same bytes), straight from the scores:
-    no Prediction objects. `k`: list the k most probable labels under "top" (None: no "top")."""
+    no Prediction objects. `k`: list the k most probable labels under "top" (None: no "top"); `files`:
+    each text's file, as a first key "file" (a folder's texts)."""
     line = _jsonl_formatter(names, k is not None)
     rows = s.probs.tolist()
     best = s.probs.argmax(axis=1).tolist()
     many = k is not None and k > 1
     tops = np.argsort(-s.probs, axis=1, kind="stable")[:, :k].tolist() if many else [[b] for b in best]
-    out.write("".join(
-        line(t, b, row, tr, nt, nu, top) + "\n"
+    lines = (
+        line(t, b, row, tr, nt, nu, top)
         for t, b, row, tr, nt, nu, top in zip(texts, best, rows, s.truncated, s.n_tokens, s.n_unknown, tops, strict=True)
-    ))  # fmt: skip
+    )  # fmt: skip
+    if files is not None:
+        lines = (_with_file(f, x) for f, x in zip(files, lines, strict=True))
+    out.write("".join(x + "\n" for x in lines))
     return len(texts)
+
+
+def _with_file(file: str, record: str) -> str:
+    """A JSON record's line with "file" as its first key."""
+    from json.encoder import encode_basestring as enc
+
+    return '{"file": ' + enc(file) + ", " + record[1:]
 
 
 def _jsonl_formatter(names: list[str], top: bool):
@@ -443,54 +460,48 @@ def _jsonl_formatter(names: list[str], top: bool):
     return line
 
 
-def write_json(predictions: Iterable[Prediction], out: TextIO, *, top: bool = False) -> int:
-    """One JSON array of records, written as it streams; returns the number written."""
+def write_json(
+    predictions: Iterable[Prediction], out: TextIO, *, top: bool = False, files: list[str] | None = None
+) -> int:
+    """One JSON array of records, written as it streams (`files`: each one's file, as a first key "file");
+    returns the number written."""
     n = 0
     out.write("[")
     for p in predictions:
-        out.write(("\n  " if n == 0 else ",\n  ") + json.dumps(p.to_dict(top), ensure_ascii=False))
+        record = p.to_dict(top) if files is None else {"file": files[n], **p.to_dict(top)}
+        out.write(("\n  " if n == 0 else ",\n  ") + json.dumps(record, ensure_ascii=False))
         n += 1
     out.write("\n]\n" if n else "]\n")
     return n
 
 
 def write_csv(
-    predictions: Iterable[Prediction], out: TextIO, label_names: list[str] | None = None, *, top: bool = False
+    predictions: Iterable[Prediction],
+    out: TextIO,
+    label_names: list[str] | None = None,
+    *,
+    top: bool = False,
+    files: list[str] | None = None,
 ) -> int:
-    """CSV with a header: text, label, probability, p_<label> for every label, flags. `top` is ignored
-    (every probability is already a column)."""
+    """CSV with a header: text, label, probability, p_<label> for every label, flags (`files`: each row's
+    file, in a first column "file"). `top` is ignored (every probability is already a column)."""
     del top
     it = iter(predictions)
     first = next(it, None)
     names = list(label_names) if label_names is not None else (list(first.probabilities) if first else [])
+    lead = ["file"] if files is not None else []
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(
-        [
-            "text",
-            "label",
-            "probability",
-            *(f"p_{name}" for name in names),
-            "truncated",
-            "n_tokens",
-            "n_unknown",
-            "empty",
-        ]
-    )
+        [*lead, "text", "label", "probability", *(f"p_{name}" for name in names), "truncated", "n_tokens",
+         "n_unknown", "empty"]
+    )  # fmt: skip
     n = 0
     for p in itertools.chain([first] if first is not None else [], it):
         probs = p.probabilities
         writer.writerow(
-            [
-                p.text,
-                p.label,
-                p.probability,
-                *(probs[name] for name in names),
-                p.truncated,
-                p.n_tokens,
-                p.n_unknown,
-                p.empty,
-            ]
-        )
+            [*([files[n]] if files is not None else []), p.text, p.label, p.probability,
+             *(probs[name] for name in names), p.truncated, p.n_tokens, p.n_unknown, p.empty]
+        )  # fmt: skip
         n += 1
     return n
 
@@ -502,14 +513,16 @@ def write_predictions(
     *,
     label_names: list[str] | None = None,
     top: bool = False,
+    files: list[str] | None = None,
 ) -> int:
-    """Write records in `fmt` (jsonl, json or csv); returns the number written."""
+    """Write records in `fmt` (jsonl, json or csv); returns the number written. `files`: each record's
+    file (a folder's texts), written first ("file")."""
     if fmt == "jsonl":
-        return write_jsonl(predictions, out, top=top)
+        return write_jsonl(predictions, out, top=top, files=files)
     if fmt == "json":
-        return write_json(predictions, out, top=top)
+        return write_json(predictions, out, top=top, files=files)
     if fmt == "csv":
-        return write_csv(predictions, out, label_names)
+        return write_csv(predictions, out, label_names, files=files)
     raise PredictError(f"format {fmt!r} is not one of {', '.join(FORMATS)}")
 
 
@@ -542,12 +555,19 @@ def predict_file(
         raise PredictError(f"format {fmt!r} is not one of {', '.join(FORMATS)}")
     k = check_top_k(top_k, len(predictor.label_names))
     skipped: list[int] = []
-    default = getattr(getattr(predictor.config, "data", None), "text_column", None)  # the run's own
-    lines = read_texts(path, on_error=on_error, skipped=skipped, text_column=text_column, default_column=default)
+    files: list[str] | None = None
+    if str(path) != "-" and Path(path).is_dir():
+        if text_column is not None:
+            raise PredictError(f"--text-column is for tables; {path} is a folder of text files, one text a file")
+        files, lines = read_folder(Path(path))
+    else:
+        default = getattr(getattr(predictor.config, "data", None), "text_column", None)  # the run's own
+        lines = read_texts(path, on_error=on_error, skipped=skipped, text_column=text_column, default_column=default)
     if fmt == "jsonl":  # straight from each window's scores: no Prediction objects
         n = empty = truncated = 0
         for texts, s in scored_windows(predictor, lines, batch_size=batch_size, window=window):
-            n += write_jsonl_scores(texts, s, predictor.label_names, out, k if top_k is not None else None)
+            names = files[n : n + len(texts)] if files is not None else None
+            n += write_jsonl_scores(texts, s, predictor.label_names, out, k if top_k is not None else None, names)
             empty += s.n_tokens.count(0)
             truncated += sum(s.truncated)
         return FileSummary(n, skipped, empty, truncated)
@@ -560,5 +580,29 @@ def predict_file(
             yield p
 
     stream = predict_stream(predictor, lines, batch_size=batch_size, window=window, top_k=top_k)
-    n = write_predictions(counted(stream), out, fmt, label_names=predictor.label_names, top=top_k is not None)
+    n = write_predictions(
+        counted(stream), out, fmt, label_names=predictor.label_names, top=top_k is not None, files=files
+    )
     return FileSummary(n, skipped, counts["empty"], counts["truncated"])
+
+
+def read_folder(root: Path) -> tuple[list[str], Iterator[str]]:
+    """A folder of text files (`folders.text_files`: its sub-folders too), one text a file: each file's
+    path relative to `root`, and an iterator of their texts (UTF-8, else Windows-1252, counted in a
+    warning at the end), read as they are predicted."""
+    from textcnn.data.folders import read_text_file, text_files
+
+    paths = text_files(root)
+    if not paths:
+        raise PredictError(f"{root} is a folder without text files (.txt, or files without a suffix)")
+
+    def texts() -> Iterator[str]:
+        western = 0
+        for f in paths:
+            text, utf8 = read_text_file(f)
+            western += not utf8
+            yield text
+        if western:
+            log.warning("%s: %d files are not UTF-8: read as Windows-1252", root, western)
+
+    return [f.relative_to(root).as_posix() for f in paths], texts()
