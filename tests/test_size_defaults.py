@@ -119,3 +119,23 @@ def test_a_run_that_keeps_its_last_epoch_holds_out_a_watch_and_records_its_share
     chooses = load_config(str(csv), sets=["train.select_by=accuracy"])
     prepared = prepare(chooses)
     assert len(prepared.encoded["validation"]) == 200 and chooses.data.validation_fraction == SELECT_FRACTION
+
+
+def test_the_size_regime_is_that_of_the_rows_before_the_hold_out(tmp_path):
+    # 21,000 rows: the large regime holds out 10% to choose on, and the 18,900 left still train by the
+    # large schedule, which chooses on them (before, 18,900 < 20,000 gave Kim's, keeping the last epoch)
+    from textcnn.training.prepare import prepare
+
+    csv = tmp_path / "toy.csv"
+    csv.write_text("text,label\n" + "".join(f"{t},{y}\n" for t, y in toy_rows(21_000)))
+    cfg = load_config(str(csv))
+    prepared = prepare(cfg)
+    assert (len(prepared.encoded["train"]), prepared.held_out, prepared.n_train_rows) == (18_900, 2_100, 21_000)
+    assert "21,000 training examples >= 20,000" in resolve_for_data(cfg, prepared.n_train_rows)
+    assert cfg.train.select_by == "accuracy"  # the 2,100 held-out rows choose the checkpoint
+    own = tmp_path / "own"  # a validation split of its own: nothing held out, the train split's size
+    own.mkdir()
+    (own / "train.csv").write_text(csv.read_text())
+    (own / "validation.csv").write_text("text,label\n" + "".join(f"{t},{y}\n" for t, y in toy_rows(50, seed=1)))
+    prepared = prepare(load_config(str(own)))
+    assert (prepared.held_out, prepared.n_train_rows) == (0, 21_000)

@@ -397,7 +397,8 @@ def _size_default(cfg: Config, key: str, n_train: int) -> Any:
 
 def resolve_for_data(cfg: Config, n_train: int) -> str | None:
     """Fill the size-dependent fields left unset with `SIZE_DEFAULTS` for `n_train` training examples
-    (`_size_default`).
+    (`_size_default`): the rows before any validation hold-out, the count `holdout_fraction` decided the
+    held-out share by (a 21,000-row file is one size for both, though 10% of it is held out).
 
     Returns one line saying what was chosen and why, or None when every one of them was set."""
     regime = "large" if n_train >= LARGE_DATA else "small"

@@ -40,6 +40,14 @@ class Prepared:
     examples: list[str]  # a few validation texts, to show encodings
     local_path: str | None = None
     """The local file or folder the data were read from (absolute), None for the hub."""
+    held_out: int = 0
+    """Training rows held out as the validation split (0: the data has a validation split of its own)."""
+
+    @property
+    def n_train_rows(self) -> int:
+        """The training rows before any hold-out: the size `config.holdout_fraction` chose the held-out
+        share for, so `config.resolve_for_data` picks the same size regime from it."""
+        return len(self.encoded["train"]) + self.held_out
 
     @property
     def pad_id(self) -> int:
@@ -84,6 +92,7 @@ def prepare(cfg: Config, tokenizer=None, label_names: list[str] | None = None) -
         seconds=time.perf_counter() - t0,
         examples=list(data.splits["validation"][:3]["text"]),
         local_path=_local_path(cfg),
+        held_out=len(data.splits["validation"]) if data.validation_from_train else 0,
     )
 
 

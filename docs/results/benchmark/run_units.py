@@ -4,7 +4,7 @@ that a long cross-validation can be spread over sessions or machines; `textcnn b
 same --out and settings later reuses every finished unit and writes the report.
 
     python docs/results/benchmark/run_units.py mr --folds 4-10 --seeds 0-2 --data-dir ../shared/data \\
-        --out runs/benchmark --threads 1 [--fasttext] [--set section.key=value ...]
+        --out runs/benchmark --threads 1 [--fasttext | --fasttext-only] [--set section.key=value ...]
 
 Folds and seeds are 1-based and 0-based as the report prints them (fold 1 = cv10-fold00). Each
 finished unit prints one line: dataset, system, fold, seed, accuracy, seconds.
@@ -29,7 +29,8 @@ parser.add_argument("--seeds", type=span, default=[0, 1, 2], help="e.g. 0-2")
 parser.add_argument("--data-dir", required=True)
 parser.add_argument("--out", required=True)
 parser.add_argument("--threads", type=int, default=1)
-parser.add_argument("--fasttext", action="store_true")
+parser.add_argument("--fasttext", action="store_true", help="also fastText unigram and bigram on each unit's rows")
+parser.add_argument("--fasttext-only", action="store_true", help="only fastText (the textcnn units kept elsewhere)")
 parser.add_argument("--set", dest="sets", action="append", default=[], help="section.key=value, as the benchmark's")
 args = parser.parse_args()
 
@@ -37,7 +38,8 @@ sets = [f"train.threads={args.threads}", *args.sets]
 plan = plan_dataset(args.dataset, args.data_dir, sets=sets)
 if plan.k is None:
     raise SystemExit(f"{args.dataset} is scored on its test split: it has no folds")
-systems = [("textcnn", "cnn")] + ([("fasttext", v) for v in FASTTEXT_VARIANTS] if args.fasttext else [])
+systems = [] if args.fasttext_only else [("textcnn", "cnn")]
+systems += [("fasttext", v) for v in FASTTEXT_VARIANTS] if args.fasttext or args.fasttext_only else []
 for fold in args.folds:
     for seed in args.seeds:
         for system, variant in systems:
