@@ -419,13 +419,11 @@ def write_jsonl_scores(
     best = s.probs.argmax(axis=1).tolist()
     many = k is not None and k > 1
     tops = np.argsort(-s.probs, axis=1, kind="stable")[:, :k].tolist() if many else [[b] for b in best]
-    lines = (
-        line(t, b, row, tr, nt, nu, top)
-        for t, b, row, tr, nt, nu, top in zip(texts, best, rows, s.truncated, s.n_tokens, s.n_unknown, tops, strict=True)
-    )  # fmt: skip
-    if files is not None:
-        lines = (_with_file(f, x) for f, x in zip(files, lines, strict=True))
-    out.write("".join(x + "\n" for x in lines))
+    records = zip(texts, best, rows, s.truncated, s.n_tokens, s.n_unknown, tops, strict=True)
+    if files is None:
+        out.write("".join(line(t, b, row, tr, nt, nu, top) + "\n" for t, b, row, tr, nt, nu, top in records))
+    else:
+        out.write("".join(_with_file(f, line(*r)) + "\n" for f, r in zip(files, records, strict=True)))
     return len(texts)
 
 
