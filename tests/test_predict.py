@@ -574,6 +574,34 @@ def test_predict_file_end_to_end(predictor, tmp_path):
         predict_file(predictor, f, io.StringIO(), fmt="xml")
 
 
+def test_compressed_text_files_are_read_as_their_text_and_tool_formats_are_refused_in_words(tmp_path):
+    import bz2
+    import gzip
+    import lzma
+
+    data = "great film\nawful\n\u00e9t\u00e9\n".encode()
+    for name, packed in [("in.txt.gz", gzip.compress(data)), ("gz_by_its_bytes.txt", gzip.compress(data)),
+                         ("in.txt.bz2", bz2.compress(data)), ("in.xz", lzma.compress(data))]:  # fmt: skip
+        (tmp_path / name).write_bytes(packed)
+        assert list(read_lines(tmp_path / name)) == ["great film", "awful", "\u00e9t\u00e9"], name
+    (tmp_path / "bzh.txt").write_bytes(b"BZh is a word here\nfine\n")  # bz2's first bytes, but a text
+    assert list(read_lines(tmp_path / "bzh.txt")) == ["BZh is a word here", "fine"]
+    (tmp_path / "in.txt.zst").write_bytes(b"\x28\xb5\x2f\xfd" + bytes(20))
+    with pytest.raises(PredictError, match=r"in.txt.zst is compressed with zstd, .*: zstd -dc .* \| textcnn predict"):
+        list(read_lines(tmp_path / "in.txt.zst"))
+    (tmp_path / "in.zip").write_bytes(b"PK\x03\x04" + bytes(20))
+    with pytest.raises(PredictError, match=r"in.zip is a zip archive: unpack it"):
+        list(read_lines(tmp_path / "in.zip"))
+    broken = bytearray(gzip.compress(data * 50))
+    (tmp_path / "cut.gz").write_bytes(broken[: len(broken) // 2])
+    with pytest.raises(PredictError, match=r"cannot read .*cut.gz as gzip data: Compressed file ended"):
+        list(read_lines(tmp_path / "cut.gz"))
+    broken[15] ^= 0xFF
+    (tmp_path / "bad.gz").write_bytes(broken)
+    with pytest.raises(PredictError, match=r"cannot read .*bad.gz as gzip data: "):
+        list(read_lines(tmp_path / "bad.gz"))
+
+
 def test_a_folder_of_text_files_is_predicted_one_record_a_file_named_by_its_path(predictor, tmp_path, caplog):
     # aclImdb's test/{neg,pos}/*.txt: every text file below the folder, sorted by path, one text a file
     root = tmp_path / "test"

@@ -110,19 +110,60 @@ def read_lines(path: str | Path, on_error: str = "skip", skipped: list[int] | No
         raise PredictError(f"input file {p} does not exist")
     if p.is_dir():
         raise PredictError(f"input {p} is a folder, not a file of texts")
+    f, compressed = _open_input(p)
     try:
-        f = open(p, "rb")  # noqa: SIM115 - closed below, the generator may stop early
+        with f:
+            encoding = "utf-8"
+            if f.seekable():  # not a pipe (`--file <(...)`), which cannot be read twice
+                encoding = encoding_of(f.read(HEAD_BYTES), name)
+                f.seek(0)
+            if encoding == "utf-16":
+                yield from _wide_lines(f, name)
+                return
+            yield from _decode_lines(f, name, on_error, skipped, encoding)
+    except Exception as e:  # a read error; for compressed data also lzma.LZMAError and zlib.error
+        if isinstance(e, (OSError, EOFError)) or (compressed and type(e).__name__ in ("LZMAError", "error")):
+            raise PredictError(_unreadable(p, compressed, e)) from None
+        raise
+
+
+def _unreadable(p: Path, compressed: str | None, e: BaseException) -> str:
+    reason = getattr(e, "strerror", None) or str(e) or type(e).__name__
+    return f"cannot read {p}" + (f" as {compressed} data" if compressed else "") + f": {reason}"
+
+
+MAGIC = ((b"\x1f\x8b", "gzip"), (b"BZh", "bz2"), (b"\xfd7zXZ\x00", "xz"))
+"""First bytes of the compressions `read_lines` reads through the standard library, whatever the file's name."""
+
+
+def _open_input(p: Path):
+    """(`p` opened for reading bytes, the compression read through or None): a gzip, bz2 or xz file (by its
+    first bytes, whatever its name: `data.txt.gz` is read as its text) through the standard library; a
+    PredictError for a zstd file or a zip archive, which need a tool first, and for a file it cannot open.
+    A pipe (`--file <(...)`) is read as it comes: its first bytes cannot be read twice."""
+    try:
+        if not p.is_file():
+            return open(p, "rb"), None  # noqa: SIM115 - closed by the caller
+        with open(p, "rb") as f:
+            magic = f.read(10)
     except OSError as e:
         raise PredictError(f"cannot read {p}: {e.strerror}") from None
-    with f:
-        encoding = "utf-8"
-        if f.seekable():  # not a pipe (`--file <(...)`), which cannot be read twice
-            encoding = encoding_of(f.read(HEAD_BYTES), name)
-            f.seek(0)
-        if encoding == "utf-16":
-            yield from _wide_lines(f, name)
-            return
-        yield from _decode_lines(f, name, on_error, skipped, encoding)
+    if magic.startswith(b"\x28\xb5\x2f\xfd"):
+        raise PredictError(
+            f"{p} is compressed with zstd, which predict does not read: zstd -dc {p} | textcnn predict RUN"
+        )
+    if magic.startswith(b"PK\x03\x04"):
+        raise PredictError(f"{p} is a zip archive: unpack it and give the file (or folder) inside to --file")
+    kind = next((k for m, k in MAGIC if magic.startswith(m)), None)
+    if kind == "bz2" and not (magic[3:4].isdigit() and magic[4:10] == b"1AY&SY"):
+        kind = None  # a text that starts with "BZh"
+    if kind is None:
+        return open(p, "rb"), None  # noqa: SIM115 - closed by the caller, a generator that may stop early
+    import bz2
+    import gzip
+    import lzma
+
+    return {"gzip": gzip.open, "bz2": bz2.open, "xz": lzma.open}[kind](p, "rb"), kind
 
 
 TABLES = (".csv", ".tsv", ".tab", ".jsonl", ".ndjson", ".json", ".parquet")
