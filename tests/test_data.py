@@ -579,6 +579,22 @@ def test_unreadable_file_is_one_line(tmp_path):
         load_data(DataConfig(dataset=str(p)))
 
 
+def test_a_compressed_file_whose_name_does_not_say_so_is_named_as_such(tmp_path):
+    import gzip
+    import zipfile
+
+    table = "text,label\n" + "".join(f"{r['text']},{r['label']}\n" for r in rows(20))
+    (tmp_path / "packed.csv").write_bytes(gzip.compress(table.encode()))
+    with pytest.raises(DataError, match=r"packed.csv: gzip-compressed data, not text: end the file's name in \.gz"):
+        load_data(DataConfig(dataset=str(tmp_path / "packed.csv")))
+    (tmp_path / "packed.csv").rename(tmp_path / "packed.csv.gz")  # as it says: then it reads
+    assert load_data(DataConfig(dataset=str(tmp_path / "packed.csv.gz"))).label_names == ["neg", "pos"]
+    with zipfile.ZipFile(tmp_path / "archive.csv", "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("inside.csv", table * 20)
+    with pytest.raises(DataError, match=r"archive.csv: a zip archive, not text: unpack it"):
+        load_data(DataConfig(dataset=str(tmp_path / "archive.csv")))
+
+
 def test_a_broken_json_line_is_named_by_its_line_number(tmp_path):
     lines = [json.dumps(r) for r in rows(8)]
     lines[5] = '{"text": "broken, "label": "pos"}'  # line 7 of the file, after a blank line

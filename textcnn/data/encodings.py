@@ -1,6 +1,7 @@
 """Which text encoding a file is in, told from its first bytes: UTF-8, UTF-16 after its byte-order mark,
-or Windows-1252 (what spreadsheets on Windows write). Training's csv reader (sources.csv_layout) and
-`predict --file`'s line reader (inference/io.py) decide it here, the same way.
+or Windows-1252 (what spreadsheets on Windows write); and whether it is compressed data instead
+(`compression`). Training's csv reader (sources.csv_layout) and `predict --file`'s line reader
+(inference/io.py) decide it here, the same way.
 
 Not here: opening or reading files (sources.py, io.py). Imports only the standard library.
 """
@@ -22,6 +23,23 @@ def decoded(raw: bytes, encoding: str, *, whole: bool = False) -> str | None:
             return None
         text = raw[: e.start].decode(encoding)
     return text.removeprefix("\ufeff")
+
+
+COMPRESSIONS = (
+    (b"\x1f\x8b", "gzip", ".gz"), (b"BZh", "bz2", ".bz2"), (b"\xfd7zXZ\x00", "xz", ".xz"),
+    (b"\x28\xb5\x2f\xfd", "zstd", ".zst"), (b"PK\x03\x04", "zip", ".zip"),
+)  # fmt: skip
+"""(first bytes, name, file suffix) of the compressed formats a text file may turn out to be."""
+
+
+def compression(head: bytes) -> tuple[str, str] | None:
+    """(name, suffix) of the compressed format whose first bytes `head` (at least 10 of them) are, or None
+    for anything else (a text that starts with "BZh" is not bz2: its header goes on with a digit and
+    "1AY&SY")."""
+    for magic, name, suffix in COMPRESSIONS:
+        if head.startswith(magic) and (name != "bz2" or (head[3:4].isdigit() and head[4:10] == b"1AY&SY")):
+            return name, suffix
+    return None
 
 
 WESTERN = "cp1252"

@@ -132,10 +132,6 @@ def _unreadable(p: Path, compressed: str | None, e: BaseException) -> str:
     return f"cannot read {p}" + (f" as {compressed} data" if compressed else "") + f": {reason}"
 
 
-MAGIC = ((b"\x1f\x8b", "gzip"), (b"BZh", "bz2"), (b"\xfd7zXZ\x00", "xz"))
-"""First bytes of the compressions `read_lines` reads through the standard library, whatever the file's name."""
-
-
 def _open_input(p: Path):
     """(`p` opened for reading bytes, the compression read through or None): a gzip, bz2 or xz file (by its
     first bytes, whatever its name: `data.txt.gz` is read as its text) through the standard library; a
@@ -148,16 +144,16 @@ def _open_input(p: Path):
             magic = f.read(10)
     except OSError as e:
         raise PredictError(f"cannot read {p}: {e.strerror}") from None
-    if magic.startswith(b"\x28\xb5\x2f\xfd"):
+    from textcnn.data.encodings import compression
+
+    kind = (compression(magic) or ("",))[0]
+    if kind == "zstd":
         raise PredictError(
             f"{p} is compressed with zstd, which predict does not read: zstd -dc {p} | textcnn predict RUN"
         )
-    if magic.startswith(b"PK\x03\x04"):
+    if kind == "zip":
         raise PredictError(f"{p} is a zip archive: unpack it and give the file (or folder) inside to --file")
-    kind = next((k for m, k in MAGIC if magic.startswith(m)), None)
-    if kind == "bz2" and not (magic[3:4].isdigit() and magic[4:10] == b"1AY&SY"):
-        kind = None  # a text that starts with "BZh"
-    if kind is None:
+    if not kind:
         return open(p, "rb"), None  # noqa: SIM115 - closed by the caller, a generator that may stop early
     import bz2
     import gzip
