@@ -10,7 +10,7 @@ import statistics
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-TEN = [*sorted(HERE.glob("holdout10-mr-subj-folds*.jsonl")), HERE / "holdout10-sst5-trec.jsonl"]
+TEN = [HERE / "holdout10-mr.jsonl", HERE / "holdout10-subj.jsonl", HERE / "holdout10-sst5-trec.jsonl"]
 TWO = [HERE / "holdout2-sst5-trec.jsonl", HERE / "holdout2-mr-subj.jsonl"]
 
 
