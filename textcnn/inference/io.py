@@ -96,7 +96,8 @@ def read_lines(path: str | Path, on_error: str = "skip", skipped: list[int] | No
 
     A UTF-8 byte-order mark is dropped, "\\r\\n" endings are handled, and every line is one text (an
     empty line is an empty text). A file (not stdin) that starts with a UTF-16 byte-order mark, or whose
-    first bytes are Windows-1252 and not UTF-8, is read in that (`encoding_of`). A line that is not valid UTF-8 (or that) is logged with its line number and
+    first bytes are Windows-1252 and not UTF-8, is read in that (`encoding_of`); a gzip, bz2 or xz file is
+    read as the text it holds (`_open_input`). A line that is not valid UTF-8 (or that) is logged with its line number and
     skipped (`on_error='skip'`; its number is appended to `skipped` when given) or stops the reading
     with a PredictError that names the line (`on_error='stop'`)."""
     if on_error not in ON_ERROR:
