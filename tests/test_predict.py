@@ -463,9 +463,13 @@ def test_read_lines_by_blocks_reads_what_line_by_line_reads(tmp_path, monkeypatc
     f.write_bytes(b"".join(parts))
     monkeypatch.setattr(io_mod, "READ_BLOCK", block)  # many blocks, some with a bad line
     encoding = io_mod.encoding_of(f.read_bytes()[: io_mod.HEAD_BYTES], "f")  # Windows-1252 without a UTF-8 é
-    with open(f, "rb") as raw:
-        want_skipped: list[int] = []
-        want = list(io_mod._decode_each(raw.readlines(), 0, "f", "skip", want_skipped, encoding))
+    data = f.read_bytes()
+    lines = [line + b"\n" for line in data.split(b"\n")]  # line by line, each with its end
+    if b"\r" in data[: io_mod.HEAD_BYTES] and b"\n" not in data[: io_mod.HEAD_BYTES]:  # lone "\r": Mac OS 9
+        lines = [line + b"\r" for line in data.split(b"\r")]
+    lines[-1] = lines[-1][:-1]  # the last line has no end of its own
+    want_skipped: list[int] = []
+    want = list(io_mod._decode_each([x for x in lines if x], 0, "f", "skip", want_skipped, encoding))
     skipped: list[int] = []
     assert list(read_lines(f, skipped=skipped)) == want
     assert skipped == want_skipped
@@ -572,6 +576,19 @@ def test_predict_file_end_to_end(predictor, tmp_path):
         predict_file(predictor, f, io.StringIO(), on_error="stop")
     with pytest.raises(PredictError, match="format"):
         predict_file(predictor, f, io.StringIO(), fmt="xml")
+
+
+def test_lines_that_end_in_a_lone_carriage_return_are_lines(tmp_path, monkeypatch):
+    # classic Mac OS line ends (Excel for Mac's "CSV (Macintosh)"): before, the whole file was one text
+    texts = [f"line {i} caf\u00e9" for i in range(50)]
+    f = tmp_path / "mac.txt"
+    f.write_bytes("\r".join(texts).encode() + b"\r")
+    assert list(read_lines(f)) == texts
+    monkeypatch.setattr(io_mod, "READ_BLOCK", 7)  # lines cut by the reads' blocks come out whole
+    assert list(read_lines(f)) == texts
+    f.write_bytes(b"caf\xc3\xa9\rbad \xff\rfine")  # UTF-8 with a bad line: named by its number, as with "\n"
+    skipped: list[int] = []
+    assert list(read_lines(f, skipped=skipped)) == ["caf\u00e9", "fine"] and skipped == [2]
 
 
 def test_compressed_text_files_are_read_as_their_text_and_tool_formats_are_refused_in_words(tmp_path):

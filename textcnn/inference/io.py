@@ -97,7 +97,7 @@ def read_lines(path: str | Path, on_error: str = "skip", skipped: list[int] | No
     A UTF-8 byte-order mark is dropped, "\\r\\n" endings are handled, and every line is one text (an
     empty line is an empty text). A file (not stdin) that starts with a UTF-16 byte-order mark, or whose
     first bytes are Windows-1252 and not UTF-8, is read in that (`encoding_of`); a gzip, bz2 or xz file is
-    read as the text it holds (`_open_input`). A line that is not valid UTF-8 (or that) is logged with its line number and
+    read as the text it holds (`_open_input`); lines that end in a lone "\\r" (classic Mac OS) are lines. A line that is not valid UTF-8 (or that) is logged with its line number and
     skipped (`on_error='skip'`; its number is appended to `skipped` when given) or stops the reading
     with a PredictError that names the line (`on_error='stop'`)."""
     if on_error not in ON_ERROR:
@@ -114,12 +114,18 @@ def read_lines(path: str | Path, on_error: str = "skip", skipped: list[int] | No
     f, compressed = _open_input(p)
     try:
         with f:
-            encoding = "utf-8"
+            encoding, lone_cr = "utf-8", False
             if f.seekable():  # not a pipe (`--file <(...)`), which cannot be read twice
-                encoding = encoding_of(f.read(HEAD_BYTES), name)
+                head = f.read(HEAD_BYTES)
+                encoding = encoding_of(head, name)
+                lone_cr = b"\r" in head and b"\n" not in head  # classic Mac OS line ends
                 f.seek(0)
             if encoding == "utf-16":
                 yield from _wide_lines(f, name)
+                return
+            if lone_cr:
+                for before, block in _numbered_blocks(_cr_lines(f)):
+                    yield from _decode_each(block, before, name, on_error, skipped, encoding)
                 return
             yield from _decode_lines(f, name, on_error, skipped, encoding)
     except Exception as e:  # a read error; for compressed data also lzma.LZMAError and zlib.error
@@ -392,6 +398,26 @@ def _wide_lines(f, name: str) -> Iterator[str]:
             yield line[:-1] if line.endswith("\r") else line
     except UnicodeDecodeError as e:
         raise PredictError(f"{name} is not valid UTF-16 ({e.reason}); save it as UTF-8") from None
+
+
+def _cr_lines(f) -> Iterator[bytes]:
+    """The lines of a file whose lines end in a lone "\\r" (classic Mac OS; Excel for Mac's "CSV
+    (Macintosh)"), each with its "\\r", read in blocks."""
+    rest = b""
+    while chunk := f.read(READ_BLOCK):
+        lines = (rest + chunk).split(b"\r")
+        rest = lines.pop()
+        yield from (line + b"\r" for line in lines)
+    if rest:
+        yield rest
+
+
+def _numbered_blocks(lines: Iterator[bytes], size: int = 4096) -> Iterator[tuple[int, list[bytes]]]:
+    """(lines before the block, the block) for consecutive blocks of `size` lines."""
+    before = 0
+    while block := list(itertools.islice(lines, size)):
+        yield before, block
+        before += len(block)
 
 
 def _decode_each(
