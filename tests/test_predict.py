@@ -609,6 +609,10 @@ def test_compressed_text_files_are_read_as_their_text_and_tool_formats_are_refus
     (tmp_path / "in.zip").write_bytes(b"PK\x03\x04" + bytes(20))
     with pytest.raises(PredictError, match=r"in.zip is a zip archive: unpack it"):
         list(read_lines(tmp_path / "in.zip"))
+    table = tmp_path / "reviews.csv"  # a table: its name says csv, its bytes say gzip
+    table.write_bytes(gzip.compress(b"text,label\n" + b"a fine film,pos\n" * 2000))
+    with pytest.raises(PredictError, match=r"reviews.csv: gzip-compressed data, not text: end the file's name in \.gz"):
+        list(io_mod.read_texts(table))
     broken = bytearray(gzip.compress(data * 50))
     (tmp_path / "cut.gz").write_bytes(broken[: len(broken) // 2])
     with pytest.raises(PredictError, match=r"cannot read .*cut.gz as gzip data: Compressed file ended"):

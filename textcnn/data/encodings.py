@@ -42,6 +42,17 @@ def compression(head: bytes) -> tuple[str, str] | None:
     return None
 
 
+def compressed_note(head: bytes) -> str | None:
+    """What to say of a file read as text whose first bytes `head` are a compressed format's (its name did
+    not say so), or None when they are not."""
+    packed = compression(head)
+    if packed is None:
+        return None
+    if packed[0] == "zip":
+        return "a zip archive, not text: unpack it and give the file inside"
+    return f"{packed[0]}-compressed data, not text: end the file's name in {packed[1]} (or unpack it)"
+
+
 WESTERN = "cp1252"
 """The encoding a csv that is not UTF-8 is read in when it is valid Windows-1252 (`text_encoding`)."""
 WIDE = "utf-16"

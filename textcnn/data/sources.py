@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from textcnn.config import CONFIG_DIR, SELECT_FRACTION, ConfigError, DataConfig, preset_path, read_toml
 from textcnn.data.cleaning import HELD_OUT, OVER_MAX, Split, clean_split, finish_split, holdout, take_rows
 from textcnn.data.columns import find_columns
-from textcnn.data.encodings import compression, decoded, encoding_note, text_encoding
+from textcnn.data.encodings import compressed_note, decoded, encoding_note, text_encoding
 from textcnn.data.folders import class_folders, read_class_folders
 from textcnn.data.labels import Labels, match_labels, plan_labels, split_labels
 from textcnn.data.report import DataReport, note_classes, note_unknown_labels, require_two_classes, split_reports
@@ -249,11 +249,8 @@ def _first_line(e: BaseException) -> str:
     while e.__cause__ is not None:
         e = e.__cause__
     if isinstance(e, UnicodeDecodeError):
-        packed = compression(bytes(e.object[:10]))
-        if packed and packed[0] == "zip":
-            return "a zip archive, not text: unpack it and give the file inside"
-        if packed:  # the reader took a compressed file for text: its name does not say it is
-            return f"{packed[0]}-compressed data, not text: end the file's name in {packed[1]} (or unpack it)"
+        if note := compressed_note(bytes(e.object[:10])):  # the reader took a compressed file for text
+            return note
         return f"not UTF-8 text ({e.reason} at byte {e.start}); save the file as UTF-8"
     text = str(e).strip().splitlines()
     msg = text[0] if text else type(e).__name__

@@ -249,7 +249,13 @@ def _csv_cells(p: Path, given: str | None, default: str | None) -> Iterator[str]
                     )
                 yield row[i] if i < len(row) else ""
         except UnicodeDecodeError as e:
-            raise PredictError(f"{p} is not UTF-8 text ({e.reason}); save it as UTF-8") from None
+            from textcnn.data.encodings import compressed_note
+
+            with open(p, "rb") as raw:  # the file's own first bytes: compressed, though its name says csv?
+                note = compressed_note(raw.read(10))
+            raise PredictError(
+                f"{p}: {note}" if note else f"{p} is not UTF-8 text ({e.reason}); save it as UTF-8"
+            ) from None
         except csv.Error as e:
             raise PredictError(f"cannot read {p} as csv: {e}") from None
 
