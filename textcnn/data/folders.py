@@ -30,6 +30,11 @@ UNLABELLED = frozenset({"unsup", "unlabeled", "unlabelled"})
 TEXT_SUFFIXES = ("", ".txt")
 
 
+def _is_text_name(name: str) -> bool:
+    """A file name that is a text of these layouts: not hidden, .txt or no suffix."""
+    return not name.startswith(".") and os.path.splitext(name)[1].lower() in TEXT_SUFFIXES
+
+
 def _texts_in(folder: Path) -> list[Path] | None:
     """The text files of `folder`, sorted, from one listing; None when it holds a folder."""
     texts = []
@@ -37,7 +42,7 @@ def _texts_in(folder: Path) -> list[Path] | None:
         for e in entries:  # the listing's own file kinds: no stat per file
             if e.is_dir():
                 return None
-            if not e.name.startswith(".") and os.path.splitext(e.name)[1].lower() in TEXT_SUFFIXES and e.is_file():
+            if _is_text_name(e.name) and e.is_file():
                 texts.append(Path(e.path))
     return sorted(texts)
 
@@ -123,9 +128,7 @@ def text_files(root: Path) -> list[Path]:
     found = []
     for folder, dirs, files in os.walk(root):
         dirs[:] = [d for d in dirs if not d.startswith(".")]
-        found += [
-            Path(folder, f) for f in files if not f.startswith(".") and os.path.splitext(f)[1].lower() in TEXT_SUFFIXES
-        ]
+        found += [Path(folder, f) for f in files if _is_text_name(f)]
     return sorted(found)
 
 

@@ -145,23 +145,29 @@ def _open_input(p: Path):
     PredictError for a zstd file or a zip archive, which need a tool first, and for a file it cannot open.
     A pipe (`--file <(...)`) is read as it comes: its first bytes cannot be read twice."""
     try:
-        if not p.is_file():
-            return open(p, "rb"), None  # noqa: SIM115 - closed by the caller
-        with open(p, "rb") as f:
-            magic = f.read(10)
+        f = open(p, "rb")  # noqa: SIM115 - closed by the caller, a generator that may stop early
     except OSError as e:
+        raise PredictError(f"cannot read {p}: {e.strerror}") from None
+    if not p.is_file():
+        return f, None
+    try:
+        magic = f.read(10)
+        f.seek(0)
+    except OSError as e:
+        f.close()
         raise PredictError(f"cannot read {p}: {e.strerror}") from None
     from textcnn.data.encodings import compression
 
     kind = (compression(magic) or ("",))[0]
+    if not kind:
+        return f, None  # a plain file: opened once
+    f.close()
     if kind == "zstd":
         raise PredictError(
             f"{p} is compressed with zstd, which predict does not read: zstd -dc {p} | textcnn predict RUN"
         )
     if kind == "zip":
         raise PredictError(f"{p} is a zip archive: unpack it and give the file (or folder) inside to --file")
-    if not kind:
-        return open(p, "rb"), None  # noqa: SIM115 - closed by the caller, a generator that may stop early
     import bz2
     import gzip
     import lzma
