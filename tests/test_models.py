@@ -148,6 +148,77 @@ def test_fused_gemm_matches_conv1d_forward_and_backward(mode, edge):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
 
 
+def _dense_conv_max_reference(model, ids, lens):
+    """The same logits through a dense path: every window's GEMM output, mask, torch max (its autograd)."""
+    from textcnn.models.layers import pad_edges, pad_to, window_mask
+
+    ids, lens = pad_edges(ids, lens, model.edge, model.pad_id)
+    ids = pad_to(ids, model.min_length, model.pad_id)
+    c = model.feature_maps_pre_bias(ids)  # (B, T, nW*F) through the dense GEMM and its dense backward
+    valid = window_mask(lens, ids.shape[1], model._widths_t).repeat_interleave(model.feature_maps, dim=2)
+    pooled = c.masked_fill(~valid, float("-inf")).max(dim=1).values + model.conv_bias
+    return model.fc(F.relu(pooled)).float()
+
+
+@pytest.mark.parametrize("autocast", [False, True])
+def test_sparse_max_pool_backward_equals_the_dense_gradient(autocast):
+    """cnn's backward reads only the winning windows (embedding_bag sums); it must give the gradients the
+    dense GEMM backward gives, for ragged, empty and long rows, with repeated ids in one sentence."""
+    model = make("cnn", edge_padding=True, feature_maps=7, embedding_dim=16)
+    lengths = [0, 1, 2, 5, 13, 40, 40, 3]
+    ids, lens = batch(lengths, seed=4)
+    ids[5, :20] = ids[5, 20:]  # the same n-grams twice: ties between windows go to the first
+    params = [model.conv_weight, model.embedding.weight]
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+        fused = model(ids, lens)
+    g_fused = torch.autograd.grad(fused.float().square().sum(), params)
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):  # the same bf16 forward, the same argmax
+        ref = _dense_conv_max_reference(model, ids, lens)
+    g_ref = torch.autograd.grad(ref.float().square().sum(), params)
+    torch.testing.assert_close(fused, ref)
+    tol = dict(rtol=2e-2, atol=1e-3) if autocast else dict(rtol=1e-4, atol=1e-6)  # bf16: the dense backward rounds
+    for a, b in zip(g_fused, g_ref, strict=True):
+        assert a.dtype == torch.float32 and a.shape == b.shape
+        torch.testing.assert_close(a, b, **tol)
+    assert g_fused[0].abs().sum() > 0 and g_fused[1][0].abs().sum() == 0  # pad row gets nothing
+
+
+def test_conv_weight_is_stored_transposed_and_saved_plain(tmp_path):
+    from textcnn.storage import load_tensors, save_tensors
+
+    model = make("cnn")
+    w = model.conv_weight
+    assert w.shape == (E, 10 * 4) and w.t().is_contiguous()  # (C_in*E, sum(w)*F), rows of W.T in memory
+    save_tensors(tmp_path / "m.safetensors", model.state_dict())
+    loaded = load_tensors(tmp_path / "m.safetensors")
+    assert loaded["conv_weight"].is_contiguous() and torch.equal(loaded["conv_weight"], w)
+    twin = make("cnn", seed=5)
+    twin.load_state_dict(loaded)
+    assert torch.equal(twin.conv_weight, w) and twin.conv_weight.t().is_contiguous()
+
+
+def test_dropout_zeroes_p_and_scales_the_rest():
+    from textcnn.models.layers import Dropout
+
+    torch.manual_seed(0)
+    x = torch.rand(200_000) + 1.0
+    drop = Dropout(0.3)
+    y = drop(x)
+    kept = y != 0
+    assert abs(kept.float().mean().item() - 0.7) < 0.005
+    torch.testing.assert_close(y[kept], x[kept] / 0.7)
+    xg = x.clone().requires_grad_()
+    torch.manual_seed(1)
+    drop(xg).sum().backward()
+    torch.manual_seed(1)
+    torch.testing.assert_close(xg.grad, (drop(x) != 0).float() / 0.7)
+    assert torch.equal(drop.eval()(x), x)
+    assert torch.equal(Dropout(1.0).train()(x), torch.zeros_like(x))
+    assert torch.equal(Dropout(0.0).train()(x), x)
+    y16 = Dropout(0.5).train()(x.bfloat16())
+    assert y16.dtype == torch.bfloat16 and abs((y16 != 0).float().mean().item() - 0.5) < 0.005
+
+
 def test_feature_maps_match_conv1d_on_valid_windows():
     model = make("cnn")
     ids, lens = batch([9, 9])

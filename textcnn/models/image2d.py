@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from textcnn.errors import ConfigError
-from textcnn.models.layers import ACTIVATIONS, NEG_INF, check_choice, embed_image, make_embeddings, pad_to
+from textcnn.models.layers import ACTIVATIONS, NEG_INF, Dropout, check_choice, embed_image, make_embeddings, pad_to
 
 log = logging.getLogger(__name__)
 
@@ -137,8 +137,8 @@ class ImageCNN(nn.Module):
             raise ConfigError(
                 f"image2d: model.embedding_dim={embedding_dim} is too small for {len(channels)} blocks of this geometry"
             )
-        self.dropout = nn.Dropout(dropout)
-        self.embedding_dropout = nn.Dropout(embedding_dropout)  # on the input words, training only
+        self.dropout = Dropout(dropout)
+        self.embedding_dropout = Dropout(embedding_dropout)  # on the input words, training only
         self.fc = nn.Linear(channels[-1] * e_last, num_classes)
 
     def _pool(self, x: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:

@@ -24,6 +24,7 @@ from textcnn.models.layers import (
     CNN_POOLINGS,
     MONOTONE,
     NEG_INF,
+    Dropout,
     check_choice,
     embed_concat,
     embed_image,
@@ -89,30 +90,52 @@ class _ShiftSum(torch.autograd.Function):
         return dy, None, None
 
 
-class _ShiftSumMax(torch.autograd.Function):
-    """Window sums, masked max over time and its argmax in one op; backward scatters into the GEMM output.
+class _ConvMaxPool(torch.autograd.Function):
+    """The fused convolution GEMM, window sums, masked max over time and its argmax in one op.
 
-    Returns (pooled pre-bias values (B, nW*F), winning window starts (B, nW*F))."""
+    Forward: Y = x @ W (B, T, sum(w)*F), the window sums of `_shift_sum_forward`, masked max. Returns
+    (pooled pre-bias values (B, nW*F), winning window starts (B, nW*F)).
+
+    Backward: max pooling passes a feature's gradient to its winning window only, so of dY's
+    B*T*sum(w)*F entries just B*sum(w)*F are non-zero (one time step per GEMM column per sentence;
+    1/T of them). The two dense backward GEMMs (dW = x^T dY, dx = dY W^T, 2/3 of a dense conv's FLOPs)
+    become weighted row sums over exactly those entries, `embedding_bag(mode="sum")` with per-sample
+    weights: dW's column n sums the rows of x its gradient lands on, dx's row (b, t) sums the columns
+    of W whose gradient lands on it (entries sorted by row). Same gradients up to summation order, in
+    fp32 whatever the forward's precision."""
 
     @staticmethod
-    def forward(ctx, y, valid, widths, nf, col_feat, col_tap):
-        B, T, _ = y.shape
-        c = _shift_sum_forward(y, widths, nf)  # (B, T, nW*F)
+    def forward(ctx, x, weight, valid, widths, nf, col_feat, col_tap):
+        B, T, _ = x.shape
+        c = _shift_sum_forward(x @ weight, widths, nf)  # (B, T, C_in*E) @ (C_in*E, sum(w)*F) -> (B, T, nW*F)
         c.view(B, T, len(widths), nf).masked_fill_(~valid[..., None], NEG_INF)  # (B, T, nW, F) view
         pooled, pos = c.max(dim=1)  # (B, nW*F) each; ties -> the first window
-        ctx.save_for_backward(pos, col_feat, col_tap)
-        ctx.T = T
+        ctx.save_for_backward(x, weight, pos, col_feat, col_tap)
         ctx.mark_non_differentiable(pos)
         return pooled, pos
 
     @staticmethod
     def backward(ctx, dpooled, _dpos):
-        pos, col_feat, col_tap = ctx.saved_tensors
-        B = pos.shape[0]
-        rows = pos[:, col_feat] + col_tap  # (B, sum(w)*F): time step each GEMM column's gradient lands on
-        dy = dpooled.new_zeros(B, ctx.T, col_feat.numel())
-        dy.scatter_(1, rows[:, None, :], dpooled[:, col_feat][:, None, :])  # (B, 1, N) into (B, T, N)
-        return dy, None, None, None, None, None
+        x, weight, pos, col_feat, col_tap = ctx.saved_tensors
+        B, T, D = x.shape
+        with torch.autocast(x.device.type, enabled=False):
+            g = dpooled.float().t()[col_feat]  # (N, B): each GEMM column's gradient, per sentence
+            start = torch.arange(0, B * T, T, device=x.device)  # (B,): sentence b's first row of x
+            rows = pos.t()[col_feat] + col_tap[:, None] + start  # (N, B): the row of x (B*T, D) it lands on
+            dx = dw = None
+            if ctx.needs_input_grad[1]:  # dW[:, n] = sum_b g[n, b] * x[rows[n, b]]
+                dw = F.embedding_bag(rows, x.reshape(B * T, D).float(), mode="sum", per_sample_weights=g)
+                dw = dw.t().to(weight.dtype)  # (N, D) -> (D, N), the layout KimCNN stores W in
+            if ctx.needs_input_grad[0]:  # dx[r] = sum over entries (n, b) landing on row r of g[n, b] * W[:, n]
+                flat = rows.reshape(-1)  # (N*B,), entry n*B + b
+                key = flat.to(torch.int16 if B * T < 2**15 else torch.int32)  # narrow keys sort 2-3x faster
+                order = torch.argsort(key, stable=True)  # entries grouped by row
+                counts = torch.bincount(flat, minlength=B * T)
+                offsets = counts.cumsum(0) - counts  # (B*T,): where each row's entries start; empty rows sum to 0
+                wt = weight.t().float().contiguous()  # (N, D): no copy for KimCNN's transposed storage
+                dx = F.embedding_bag(order // B, wt, offsets, mode="sum", per_sample_weights=g.reshape(-1)[order])
+                dx = dx.view(B, T, D).to(x.dtype)
+        return dx, dw, None, None, None, None, None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -140,8 +163,8 @@ def _kim_input(m: nn.Module, vocab_size, embedding_dim, widths, feature_maps, ac
 
 def _kim_head(m: nn.Module, num_classes: int, dropout: float, embedding_dropout: float) -> None:
     """What `cnn` and `cnn2d` share after their convolutions: dropouts and the classifier `fc`."""
-    m.dropout = nn.Dropout(dropout)
-    m.embedding_dropout = nn.Dropout(embedding_dropout)  # on the input words, training only
+    m.dropout = Dropout(dropout)
+    m.embedding_dropout = Dropout(embedding_dropout)  # on the input words, training only
     n_features = len(m.widths) * m.feature_maps * (m.k if m.pooling == "kmax" else 1)
     m.fc = nn.Linear(n_features, num_classes)
 
@@ -156,8 +179,9 @@ class KimCNN(nn.Module):
     convolutions in one large GEMM forward and backward, faster on CPU than one nn.Conv1d per width
     (measured on 2 Xeon cores, SST-2 train, batch 50, forward + backward: 7.3 s an epoch against 10.8 s).
     Conv1d weight of width i, tap j: W[:, off_i + j*F : off_i + (j+1)*F].T (see `conv1d_weights`).
-    Max pooling with a non-decreasing activation fuses sums, mask and max (`_ShiftSumMax`) and adds the
-    bias and activation after the max (the same value).
+    Max pooling with a non-decreasing activation fuses GEMM, sums, mask and max (`_ConvMaxPool`) and adds
+    the bias and activation after the max (the same value); its backward reads only the winning windows,
+    so of the three GEMMs only the forward one is dense.
 
     Masking: for length L only window starts 0..max(L - w, 0) compete in the pooling, so padding never
     wins; a sentence shorter than w, and an empty one, gets one window over zero pad vectors (its
@@ -195,7 +219,9 @@ class KimCNN(nn.Module):
         _kim_input(self, vocab_size, embedding_dim, widths, feature_maps, activation, pooling, k,
                    embedding_mode, vectors, sparse, pad_id, edge_padding)  # fmt: skip
         in_dim = self.in_channels * embedding_dim
-        self.conv_weight = nn.Parameter(torch.empty(in_dim, sum(self.widths) * feature_maps))
+        # (C_in*E, sum(w)*F), stored transposed (its .t() is contiguous): `_ConvMaxPool`'s backward reads
+        # W's columns as rows and writes dW row by row, so neither needs a transposed copy.
+        self.conv_weight = nn.Parameter(torch.empty(sum(self.widths) * feature_maps, in_dim).t())
         self.conv_bias = nn.Parameter(torch.empty(len(self.widths) * feature_maps))
         self._init_conv(in_dim)
         col_feat, col_tap = _tap_columns(self.widths, feature_maps)
@@ -207,12 +233,14 @@ class KimCNN(nn.Module):
     def _init_conv(self, in_dim: int) -> None:
         """nn.Conv1d's default init per width: U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in = C_in*E*w."""
         off, nf = 0, self.feature_maps
+        weight = torch.empty(self.conv_weight.shape)  # drawn row-major whatever the parameter's layout
         with torch.no_grad():
             for i, w in enumerate(self.widths):
                 bound = 1.0 / math.sqrt(in_dim * w)
-                self.conv_weight[:, off : off + w * nf].uniform_(-bound, bound)
+                weight[:, off : off + w * nf].uniform_(-bound, bound)
                 self.conv_bias[i * nf : (i + 1) * nf].uniform_(-bound, bound)
                 off += w * nf
+            self.conv_weight.copy_(weight)
 
     def conv1d_weights(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """(weight (F, C_in*E, w), bias (F,)) per width, as nn.Conv1d would hold them (views)."""
@@ -223,11 +251,18 @@ class KimCNN(nn.Module):
             off += w * nf
         return out
 
+    def _embed(self, ids: torch.Tensor) -> torch.Tensor:
+        """(B, T) ids -> the convolution's input (B, T, C_in*E), input dropout applied."""
+        return self.embedding_dropout(embed_concat(self.embedding, self.embedding_static, ids))
+
     def _gemm(self, ids: torch.Tensor) -> torch.Tensor:
         """(B, T) ids -> Y (B, T, sum(w)*F), every width's every tap in one matrix product."""
-        x = embed_concat(self.embedding, self.embedding_static, ids)  # (B, T, C_in*E)
-        x = self.embedding_dropout(x)
-        return x @ self.conv_weight  # (B, T, C_in*E) @ (C_in*E, sum(w)*F) -> (B, T, sum(w)*F)
+        return self._embed(ids) @ self.conv_weight  # (B, T, C_in*E) @ (C_in*E, sum(w)*F) -> (B, T, sum(w)*F)
+
+    def _conv_max(self, ids: torch.Tensor, valid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Max pooling over the fused convolution: (pre-bias maxima (B, nW*F), window starts (B, nW*F))."""
+        args = (self.widths, self.feature_maps, self._col_feat, self._col_tap)
+        return _ConvMaxPool.apply(self._embed(ids), self.conv_weight, valid, *args)
 
     def feature_maps_pre_bias(self, ids: torch.Tensor) -> torch.Tensor:
         """Convolution outputs without bias, (B, T, nW*F); windows past T - w are partial (never valid)."""
@@ -239,9 +274,7 @@ class KimCNN(nn.Module):
         ids = pad_to(ids, self.min_length, self.pad_id)
         valid = window_mask(lengths, ids.shape[1], self._widths_t)  # (B, T, nW)
         if self.pooling == "max" and self.activation in MONOTONE:
-            pooled, _ = _ShiftSumMax.apply(
-                self._gemm(ids), valid, self.widths, self.feature_maps, self._col_feat, self._col_tap
-            )
+            pooled, _ = self._conv_max(ids, valid)
             return ACTIVATIONS[self.activation](pooled + self.conv_bias)
         c = self.feature_maps_pre_bias(ids)
         return pool_over_time(c, self.conv_bias, valid, activation=self.activation, pooling=self.pooling, k=self.k)
@@ -272,9 +305,7 @@ class KimCNN(nn.Module):
         valid = window_mask(lengths, ids.shape[1], self._widths_t)  # (B, T, nW)
         widths = self._widths_t.repeat_interleave(self.feature_maps)  # (nW*F,)
         if self.activation in MONOTONE:
-            pooled, pos = _ShiftSumMax.apply(
-                self._gemm(ids), valid, self.widths, self.feature_maps, self._col_feat, self._col_tap
-            )
+            pooled, pos = self._conv_max(ids, valid)
             return ACTIVATIONS[self.activation](pooled + self.conv_bias), pos - self.edge, widths
         c = self.feature_maps_pre_bias(ids)
         values, pos = max_pool_with_positions(c, self.conv_bias, valid, activation=self.activation)

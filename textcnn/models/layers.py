@@ -25,6 +25,20 @@ def check_choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
         raise ConfigError(f"{name}={value!r} is not one of {', '.join(allowed)}")
 
 
+class Dropout(nn.Dropout):
+    """`nn.Dropout` (same module, same semantics: zero with probability p, scale the rest by 1/(1 - p))
+    with its mask drawn as `torch.rand < 1 - p`: on CPU `bernoulli_`, which nn.Dropout draws with, took
+    2.5 ms for the (50, 17, 300) embedded words of an SST-2 batch, a fifth of a `cnn` training step;
+    uniforms and a compare take under 1 ms. Uniforms are drawn in fp32 whatever the input's dtype."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        keep = 1.0 - self.p
+        mask = (torch.rand(x.shape, device=x.device) < keep).to(x.dtype)  # 1 with probability keep
+        return x * mask.mul_(1.0 / keep) if keep > 0 else x * mask
+
+
 # ---------------------------------------------------------------------------------------------
 # Embeddings (Kim 2014, section 2.1: rand, static, non-static, multichannel)
 

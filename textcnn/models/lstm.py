@@ -11,7 +11,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from textcnn.models.layers import LSTM_POOLINGS, NEG_INF, check_choice, embed_concat, make_embeddings, pad_to
+from textcnn.models.layers import LSTM_POOLINGS, NEG_INF, Dropout, check_choice, embed_concat, make_embeddings, pad_to
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +59,8 @@ class LSTMClassifier(nn.Module):
             batch_first=True,
             dropout=dropout if num_layers > 1 else 0.0,
         )
-        self.dropout = nn.Dropout(dropout)
-        self.embedding_dropout = nn.Dropout(embedding_dropout)  # on the input words, training only
+        self.dropout = Dropout(dropout)
+        self.embedding_dropout = Dropout(embedding_dropout)  # on the input words, training only
         self.fc = nn.Linear(self.num_directions * hidden_size, num_classes)
 
     def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:

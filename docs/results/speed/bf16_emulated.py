@@ -5,6 +5,9 @@ Both matmuls of `cnn` (the fused convolution GEMM and the classifier) round thei
 gradients to bf16 as CPU autocast does, and accumulate in fp32; the rest of the step stays fp32 (under
 real autocast the shifted window sums run in bf16 too, so this is slightly kinder than real bf16).
 
+It patches `KimCNN._gemm` and so reproduces its figures on a checkout of commit 0236e73 only: since
+the sparse max-pooling backward (`_ConvMaxPool`) the model's max-pooling path no longer calls `_gemm`.
+
     EMULATE_BF16=1 python docs/results/speed/bf16_emulated.py train trec --seed 0 --epochs 10 --threads 1
     python docs/results/speed/bf16_emulated.py check     # emulated vs real autocast on one batch
 """
