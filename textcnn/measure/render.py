@@ -174,7 +174,9 @@ def bench_markdown(rep: Any, plot: str | None = None) -> str:
             for p in rep.matmul
         )
         + ". Achieved GFLOP/s = forward FLOPs × batch (×3 for train) / median time; FLOPs are counted "
-        "analytically (`models.flops_per_example`: multiply-adds of convolutions, recurrences and the classifier)."
+        "analytically (`models.flops_per_example`: multiply-adds of convolutions, recurrences and the classifier). "
+        "×3 is what a dense backward computes; `cnn`'s backward through max pooling reads only each feature's "
+        "winning window, so for `cnn` the train figure is dense-equivalent work per second, not FLOPs executed."
     )
     parts.append("")
     parts.append(PEAK_NOTE)
