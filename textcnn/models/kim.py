@@ -90,6 +90,20 @@ class _ShiftSum(torch.autograd.Function):
         return dy, None, None
 
 
+SPARSE_BACKWARD_DEVICES = ("cpu", "cuda")
+"""Devices on which `_ConvMaxPool`'s backward runs as embedding_bag sums; elsewhere as dense GEMMs."""
+
+
+def _dense_conv_max_backward(ctx, x, weight, pos, dpooled, col_feat, col_tap):
+    """`_ConvMaxPool`'s backward as two dense GEMMs over a scattered dY (for devices without embedding_bag)."""
+    B, T, D = x.shape
+    dy = dpooled.new_zeros(B, T, col_feat.numel()).float()
+    dy.scatter_(1, (pos[:, col_feat] + col_tap)[:, None, :], dpooled.float()[:, col_feat][:, None, :])
+    dx = (dy @ weight.float().t()).to(x.dtype) if ctx.needs_input_grad[0] else None  # (B, T, D)
+    dw = (x.reshape(B * T, D).float().t() @ dy.reshape(B * T, -1)).to(weight.dtype) if ctx.needs_input_grad[1] else None
+    return dx, dw
+
+
 class _ConvMaxPool(torch.autograd.Function):
     """The fused convolution GEMM, window sums, masked max over time and its argmax in one op.
 
@@ -118,6 +132,8 @@ class _ConvMaxPool(torch.autograd.Function):
     def backward(ctx, dpooled, _dpos):
         x, weight, pos, col_feat, col_tap = ctx.saved_tensors
         B, T, D = x.shape
+        if x.device.type not in SPARSE_BACKWARD_DEVICES:  # e.g. MPS, where embedding_bag may be missing
+            return (*_dense_conv_max_backward(ctx, x, weight, pos, dpooled, col_feat, col_tap), *[None] * 5)
         with torch.autocast(x.device.type, enabled=False):
             g = dpooled.float().t()[col_feat]  # (N, B): each GEMM column's gradient, per sentence
             start = torch.arange(0, B * T, T, device=x.device)  # (B,): sentence b's first row of x
