@@ -97,7 +97,7 @@ SPARSE_BACKWARD_DEVICES = ("cpu", "cuda")
 def _dense_conv_max_backward(ctx, x, weight, pos, dpooled, col_feat, col_tap):
     """`_ConvMaxPool`'s backward as two dense GEMMs over a scattered dY (for devices without embedding_bag)."""
     B, T, D = x.shape
-    dy = dpooled.new_zeros(B, T, col_feat.numel()).float()
+    dy = torch.zeros(B, T, col_feat.numel(), device=x.device)  # (B, T, N), fp32
     dy.scatter_(1, (pos[:, col_feat] + col_tap)[:, None, :], dpooled.float()[:, col_feat][:, None, :])
     dx = (dy @ weight.float().t()).to(x.dtype) if ctx.needs_input_grad[0] else None  # (B, T, D)
     dw = (x.reshape(B * T, D).float().t() @ dy.reshape(B * T, -1)).to(weight.dtype) if ctx.needs_input_grad[1] else None
