@@ -128,10 +128,18 @@ def read_lines(path: str | Path, on_error: str = "skip", skipped: list[int] | No
                     yield from _decode_each(block, before, name, on_error, skipped, encoding)
                 return
             yield from _decode_lines(f, name, on_error, skipped, encoding)
-    except Exception as e:  # a read error; for compressed data also lzma.LZMAError and zlib.error
-        if isinstance(e, (OSError, EOFError)) or (compressed and type(e).__name__ in ("LZMAError", "error")):
+    except Exception as e:  # a read error; for compressed data also its decompressor's own errors
+        if isinstance(e, (OSError, EOFError)) or (compressed and isinstance(e, _decompress_errors())):
             raise PredictError(_unreadable(p, compressed, e)) from None
         raise
+
+
+def _decompress_errors() -> tuple[type[BaseException], ...]:
+    """What damaged gzip and xz data raise besides OSError / EOFError (bz2 raises only those)."""
+    import lzma
+    import zlib
+
+    return lzma.LZMAError, zlib.error
 
 
 def _unreadable(p: Path, compressed: str | None, e: BaseException) -> str:
