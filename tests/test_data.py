@@ -13,7 +13,7 @@ from conftest import REPO, needs_shared_data, shared_data_dir
 from textcnn.config import CONFIG_DIR, DataConfig, load_config, read_toml
 from textcnn.data import cleaning, report
 from textcnn.data import sources as D
-from textcnn.data.labels import NO_LABEL
+from textcnn.data.labels import NO_LABEL, Labels
 from textcnn.data.sources import DataError, load_data, load_split
 
 REAL_LOAD_DATASET = datasets.load_dataset
@@ -902,11 +902,36 @@ def test_a_json_file_laid_out_by_columns_is_read_as_rows(tmp_path, orient):
     assert got == {(x["text"], x["label"]) for x in r}
 
 
-def test_labels_that_differ_only_in_case_are_noted(tmp_path):
+def test_labels_that_differ_only_in_case_or_spacing_are_one_class(tmp_path):
+    # 'pos' 10 times, 'POS' 6, ' Pos ' 4 in train; the test split spells it 'pOs', never seen in train
+    spell = ["pos"] * 10 + ["POS"] * 6 + [" Pos "] * 4
+    body = [[x["text"], spell.pop() if x["label"] == "pos" else x["label"]] for x in rows(40)]
+    write_csv(tmp_path / "train.csv", ["text", "label"], body)
+    write_csv(tmp_path / "test.csv", ["text", "label"], [["a fine film", "pOs"], ["a dull film", "NEG"]])
+    ld = load_data(DataConfig(dataset=str(tmp_path)))
+    assert ld.label_names == ["neg", "pos"]  # named by the most frequent spelling
+    labels = [*ld.splits["train"]["label"], *ld.splits["validation"]["label"]]  # validation: held out of train
+    assert (labels.count(1), len(labels)) == (20, 40)
+    assert [ld.label_names[i] for i in ld.splits["test"]["label"]] == ["pos", "neg"]
+    note = "note: labels 'POS', 'Pos', 'pos' differ only in case or spacing: one class, 'pos' (the most frequent"
+    assert any(line.startswith(note) for line in ld.report.lines())
+    # evaluating a run on another file spelled differently maps by the same rule
+    ds, names = load_split(DataConfig(path=str(tmp_path / "test.csv")), "train", ["neg", "pos"])
+    assert (list(ds["label"]), names) == ([1, 0], ["neg", "pos"])
+
+
+def test_labels_that_differ_only_in_case_are_kept_apart_on_request(tmp_path):
     body = [[x["text"], x["label"].upper() if i % 4 == 0 else x["label"]] for i, x in enumerate(rows(40))]
-    ld = load_data(DataConfig(dataset=str(write_csv(tmp_path / "cased.csv", ["text", "label"], body))))
+    cfg = DataConfig(
+        dataset=str(write_csv(tmp_path / "cased.csv", ["text", "label"], body)), merge_label_variants=False
+    )
+    ld = load_data(cfg)
     assert ld.label_names == ["POS", "neg", "pos"]
     assert "note: labels 'POS', 'pos' differ only in case or spacing: they are separate classes" in ld.report.lines()
+    # a run with both spellings as classes maps exact spellings only: 'Pos' is neither
+    write_csv(tmp_path / "other.csv", ["text", "label"], [["a fine film", "Pos"]])
+    with pytest.raises(DataError, match="not among"):
+        load_split(DataConfig(path=str(tmp_path / "other.csv")), "train", ["POS", "neg", "pos"])
 
 
 def test_report_lines_summarise_each_split(tmp_path):
@@ -1066,6 +1091,7 @@ def test_arrow_strips_exactly_the_characters_python_strips():
         ["pos", "N/A", "neg", "null", " NaN ", "#N/A", "na", "none"],
         [1.0, 0.0, float("nan"), 1.0, None, 0.0, 2.5, 1.0],
         [True, False, None, True, False, True, True, False],
+        ["POS", " Neg ", "pOs", "other", None, "", "neg", "pos"],
     ],
 )
 def test_cleaning_in_arrow_keeps_the_python_rules(labels):
@@ -1079,10 +1105,12 @@ def test_cleaning_in_arrow_keeps_the_python_rules(labels):
         if numeric
         else {"neg": 0, "pos": 1, "True": 1, "False": 0}
     )
+    folded = None if numeric else {"neg": 0, "pos": 1}  # spellings merged, as `plan_labels` merges them
+    table = pa.table({"t": texts, "l": labels})
     got = cleaning._clean_table(
-        pa.table({"t": texts, "l": labels}), text_column="t", label_column="l", mapping=mapping, numeric=numeric
+        table, text_column="t", label_column="l", mapping=mapping, numeric=numeric, folded=folded
     ).to_pydict()
-    want_label = [cleaning._label_of(v, numeric, mapping) for v in labels]
+    want_label = [cleaning._label_of(v, Labels([], mapping, numeric, folded=folded)) for v in labels]
     want_text = [t.strip() if t is not None else "" for t in texts]
     reasons = [
         "missing text" if t is None else "empty text" if not t.strip() else r

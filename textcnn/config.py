@@ -62,6 +62,9 @@ class DataConfig:
     watch training (`holdout_fraction`)."""
     max_train_rows: int | None = None
     """Use only the first N training rows (quick experiments)."""
+    merge_label_variants: bool = True
+    """String labels that differ only in case or spacing ('Positive', 'positive ', 'POSITIVE') are one
+    class, named by its most frequent spelling in train; false: a class each."""
 
 
 @dataclass

@@ -5,7 +5,9 @@ Messy data policy (each case is counted in the report):
 - text: must be a string column (a numeric or list column is refused with a DataError that names it;
   CSV/TSV cells are always read as strings, so "123" or "NA" stay text). Missing (null) texts and
   empty / whitespace-only texts are dropped; texts are stripped of surrounding whitespace.
-- labels: a ClassLabel feature gives the names. Otherwise strings are sorted and become names;
+- labels: a ClassLabel feature gives the names. Otherwise strings are sorted and become names, those
+  that differ only in case or spacing ('Positive', 'positive', 'POSITIVE') one class named by its
+  most frequent spelling in train, noted (`data.merge_label_variants = false` keeps them apart);
   integers (and whole-number floats or numeric strings) are sorted, named by their value ("2", "5",
   "9") and mapped to contiguous ids 0..C-1 (a `label_text` / `<label>_text` column, as in SetFit
   datasets, names them when it matches one-to-one). Non-whole floats and list labels are refused.
@@ -32,7 +34,7 @@ import inspect
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from textcnn.data.labels import NO_LABEL, Labels, arrow_table, label_key
+from textcnn.data.labels import NO_LABEL, Labels, arrow_table, fold, label_key
 from textcnn.errors import DataError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -58,7 +60,13 @@ WHITESPACE = (
 
 
 def _clean_table(
-    batch: pa.Table, *, text_column: str, label_column: str | None, mapping: dict, numeric: bool
+    batch: pa.Table,
+    *,
+    text_column: str,
+    label_column: str | None,
+    mapping: dict,
+    numeric: bool,
+    folded: dict | None = None,
 ) -> pa.Table:
     """Raw rows -> text (stripped), label id (-1 = none) and the reason to drop the row ("" = keep), in
     Arrow: a batch's texts never become Python strings, and each distinct raw label is decided once."""
@@ -70,16 +78,16 @@ def _clean_table(
         raw = raw.cast(pa.string())
     text = pc.utf8_trim(raw, characters=WHITESPACE)
     if label_column:
-        label, reason = _labels(batch.column(label_column), numeric, mapping)
+        label, reason = _labels(batch.column(label_column), Labels([], mapping, numeric, folded=folded))
     else:
-        label, reason = _labels(pa.nulls(batch.num_rows), numeric, mapping)
+        label, reason = _labels(pa.nulls(batch.num_rows), Labels([], mapping, numeric))
     reason = pc.if_else(
         pc.is_null(raw), "missing text", pc.if_else(pc.equal(pc.utf8_length(text), 0), "empty text", reason)
     )
     return pa.table({"text": pc.fill_null(text, ""), "label": label, "_drop": reason})
 
 
-def _labels(raw: pa.ChunkedArray | pa.Array, numeric: bool, mapping: dict) -> tuple[pa.Array, pa.Array]:
+def _labels(raw: pa.ChunkedArray | pa.Array, labels: Labels) -> tuple[pa.Array, pa.Array]:
     """Each raw label's id and reason to drop its row, deciding each distinct value once (`_label_of`)."""
     import json
 
@@ -97,27 +105,27 @@ def _labels(raw: pa.ChunkedArray | pa.Array, numeric: bool, mapping: dict) -> tu
         values, rows = raw.to_pylist(), pa.array(range(len(raw)), pa.int64())
     if json_text:
         values = [None if v is None else json.loads(v) for v in values]
-    decided = [_label_of(v, numeric, mapping) for v in values + [None]]  # the last: a missing label
+    decided = [_label_of(v, labels) for v in values + [None]]  # the last: a missing label
     rows = rows.fill_null(len(values))
     ids = pa.array([d[0] for d in decided], pa.int64()).take(rows)
     reasons = pa.array([d[1] for d in decided], pa.string()).take(rows)
     return ids, reasons
 
 
-def _label_of(raw, numeric: bool, mapping: dict) -> tuple[int, str]:
+def _label_of(raw, labels: Labels) -> tuple[int, str]:
     """A raw label's id and the reason to drop its row ("" = keep)."""
-    key = label_key(raw, numeric)
-    if key is None or key in (NO_LABEL, str(NO_LABEL)) and key not in mapping:
+    key = label_key(raw, labels.numeric)
+    if key is None or key in (NO_LABEL, str(NO_LABEL)) and key not in labels.mapping:
         return NO_LABEL, "no label"
-    if key in mapping:
-        return mapping[key], ""
-    return NO_LABEL, "unknown label"
+    i = labels.id_of(key)
+    return (NO_LABEL, "unknown label") if i is None else (i, "")
 
 
 @functools.cache
 def _code_hash() -> str:
     """Hash of the cleaning code: `datasets` hashes module functions by name only, not by their code."""
-    src = "".join(inspect.getsource(f) for f in (_clean_table, _labels, _label_of, label_key)) + WHITESPACE
+    code = (_clean_table, _labels, _label_of, label_key, fold, Labels.id_of)
+    src = "".join(inspect.getsource(f) for f in code) + WHITESPACE
     return hashlib.sha256(src.encode()).hexdigest()[:16]
 
 
@@ -126,7 +134,8 @@ def clean_split(ds: datasets.Dataset, text: str, label: str | None, labels: Labe
     import datasets
     from datasets.fingerprint import Hasher
 
-    kwargs = {"text_column": text, "label_column": label, "mapping": labels.mapping, "numeric": labels.numeric}
+    kwargs = {"text_column": text, "label_column": label, "mapping": labels.mapping, "numeric": labels.numeric,
+              "folded": labels.folded}  # fmt: skip
     keep = [text] + ([label] if label else [])
     ds = ds.select_columns(keep)
     fingerprint = Hasher.hash([ds._fingerprint, _code_hash(), kwargs])

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from textcnn.data.columns import describe, is_string
@@ -42,6 +42,25 @@ class Labels:
     numeric: bool
     """Normalize raw values as numbers (ints, whole floats, numeric strings) rather than as strings."""
     classlabel: bool = False
+    folded: dict[str, int] | None = None
+    """String labels merged by spelling (`fold`): folded raw value -> id, for spellings `mapping` lacks
+    ('POSITIVE' in a test split whose train had 'Positive'); None: exact values only."""
+    merged: list[tuple[str, list[str]]] = field(default_factory=list)
+    """(class name, its other spellings in train) for each class several spellings were merged into."""
+
+    def id_of(self, key: Any) -> int | None:
+        """The id of a normalized raw value (`label_key`), or None when it is not a class."""
+        if key in self.mapping:
+            return self.mapping[key]
+        if self.folded is not None and isinstance(key, str):
+            return self.folded.get(fold(key))
+        return None
+
+
+def fold(name: str) -> str:
+    """A label's spelling-free form: case-folded, runs of whitespace as one space ('Very  Positive' ->
+    'very positive'); labels with the same form are one class unless `data.merge_label_variants` is off."""
+    return " ".join(name.casefold().split())
 
 
 def label_key(value: Any, numeric: bool) -> Any:
@@ -84,8 +103,10 @@ def arrow_table(ds: datasets.Dataset) -> pa.Table:
     return ds.with_format("arrow")[:]
 
 
-def plan_labels(ds: datasets.Dataset, label: str, where: str) -> Labels:
-    """Label names and the raw value -> id map, from the training split."""
+def plan_labels(ds: datasets.Dataset, label: str, where: str, *, merge_variants: bool = True) -> Labels:
+    """Label names and the raw value -> id map, from the training split. With `merge_variants`, string
+    labels that differ only in case or spacing ('Positive', 'positive', 'POSITIVE') are one class, named
+    by its most frequent spelling in `ds` (`_merge_spellings`)."""
     import datasets
 
     feature = ds.features[label]
@@ -127,7 +148,34 @@ def plan_labels(ds: datasets.Dataset, label: str, where: str) -> Labels:
             f"label column {label!r} in {where} has {len(values):,} distinct values in {rows:,} rows: "
             "is it really the label? choose one with --label-column"
         )
+    if not numeric and merge_variants:
+        return _merge_spellings(ds, label, values)
     return Labels(names, {v: i for i, v in enumerate(values)}, numeric=numeric)
+
+
+def _merge_spellings(ds: datasets.Dataset, label: str, values: list[str]) -> Labels:
+    """String labels with one id per `fold`ed form, named by the most frequent spelling (ties: the first
+    in sort order); the names sorted. `values`: the distinct normalized (stripped) labels, sorted."""
+    import pyarrow.compute as pc
+
+    counts: dict[str, int] = {}
+    column = arrow_table(ds).column(label)
+    if is_string(ds.features[label]):
+        for row in pc.value_counts(column).to_pylist():
+            key = label_key(row["values"], numeric=False)
+            if key is not None:
+                counts[key] = counts.get(key, 0) + row["counts"]
+    groups: dict[str, list[str]] = {}
+    for v in values:
+        groups.setdefault(fold(v), []).append(v)
+    named = {f: min(spellings, key=lambda s: (-counts.get(s, 0), s)) for f, spellings in groups.items()}
+    names = sorted(named.values())
+    ids = {f: names.index(n) for f, n in named.items()}
+    mapping = {v: ids[fold(v)] for v in values}
+    merged = [
+        (named[f], [s for s in spellings if s != named[f]]) for f, spellings in groups.items() if len(spellings) > 1
+    ]
+    return Labels(names, mapping, numeric=False, folded=ids, merged=sorted(merged))
 
 
 def _json_scalars(ds: datasets.Dataset, label: str) -> list[Any] | None:
@@ -190,12 +238,14 @@ def match_labels(ds: datasets.Dataset, label: str, names: list[str], where: str)
         mapping = dict(by_name)
         mapping.update({j: by_name[n] for j, n in enumerate(feature.names)})
         return Labels(names, mapping, numeric=True, classlabel=True)
-    plan = plan_labels(ds, label, where)
+    plan = plan_labels(ds, label, where, merge_variants=False)
     values = list(plan.mapping)  # normalized raw values present in the split
-    if all(str(v) in by_name for v in values):
-        return Labels(names, {v: by_name[str(v)] for v in values}, numeric=plan.numeric)
+    forms = [fold(n) for n in names]
+    by_form = {f: i for i, f in enumerate(forms) if forms.count(f) == 1}  # a run that kept variants apart: exact only
+    if all(str(v) in by_name or fold(str(v)) in by_form for v in values):
+        return Labels(names, {v: by_name.get(str(v), by_form.get(fold(str(v)))) for v in values}, numeric=plan.numeric)
     if plan.numeric and all(isinstance(v, int) and 0 <= v < len(names) for v in values):
         log.info("%s: integer labels taken as ids of %s", where, run)
         return Labels(names, {v: v for v in values}, numeric=True)
-    unknown = [str(v) for v in values if str(v) not in by_name]
+    unknown = [str(v) for v in values if str(v) not in by_name and fold(str(v)) not in by_form]
     raise DataError(f"labels of {where} ({', '.join(unknown[:5])}) are not among {run}")

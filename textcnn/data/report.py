@@ -139,7 +139,7 @@ def require_two_classes(labels: np.ndarray, names: list[str], source: str, what:
 
 def note_unknown_labels(ds: datasets.Dataset, label: str, labels: Labels, role: str, notes: list[str]) -> None:
     keys = {label_key(v, labels.numeric) for v in unique_values(ds, label)} - {None, NO_LABEL, str(NO_LABEL)}
-    unknown = sorted((k for k in keys if k not in labels.mapping), key=str)
+    unknown = sorted((k for k in keys if labels.id_of(k) is None), key=str)
     if unknown:
         shown = ", ".join(repr(k) for k in unknown[:5]) + (" ..." if len(unknown) > 5 else "")
         notes.append(f"{role}: labels never seen in train ({shown}) are dropped as 'unknown label'")
@@ -149,7 +149,7 @@ def note_classes(train: Split, validation: Split, names: list[str], notes: list[
     import numpy as np
 
     variants: dict[str, list[str]] = {}
-    for name in names:  # "Positive" and "positive" are two classes: say so, it is rarely meant
+    for name in names:  # "Positive" and "positive" kept apart (data.merge_label_variants=false): say so
         variants.setdefault(" ".join(name.casefold().split()), []).append(name)
     for same in (v for v in variants.values() if len(v) > 1):
         notes.append(f"labels {', '.join(map(repr, same))} differ only in case or spacing: they are separate classes")

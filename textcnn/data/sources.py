@@ -784,9 +784,13 @@ def load_data(cfg: DataConfig, seed: int = 0, fraction: Callable[[int], float] |
         train_ds.features, cfg.text_column, cfg.label_column, where, rows=lambda: train_ds[:SAMPLE_ROWS]
     )
     assert label_col is not None
-    plan = plan_labels(raw[train_name], label_col, where)
+    plan = plan_labels(raw[train_name], label_col, where, merge_variants=cfg.merge_label_variants)
     names = plan.names
-    notes: list[str] = []
+    notes: list[str] = [
+        f"labels {', '.join(map(repr, sorted([name, *others])))} differ only in case or spacing: one class, "
+        f"{name!r} (the most frequent; --set data.merge_label_variants=false keeps them apart)"
+        for name, others in plan.merged
+    ]
     clean = functools.partial(_clean_role, raw, source, text_col, label_col, plan, notes)
 
     train = clean(train_name, "train")
@@ -927,7 +931,7 @@ def load_split(
     text_col, label_col = find_columns(ds.features, cfg.text_column, cfg.label_column, where, require_label=False)
     if label_col is None:
         raise DataError(f"{where} has no label column, so it cannot be scored (columns: {', '.join(ds.features)})")
-    own = plan_labels(ds, label_col, where) if label_names is None else None
+    own = plan_labels(ds, label_col, where, merge_variants=cfg.merge_label_variants) if label_names is None else None
     plan = own if own is not None else match_labels(ds, label_col, list(label_names or []), where)
     s = finish_split(clean_split(ds, text_col, label_col, plan, name), keep_unlabelled=False)
     if len(s.ds) == 0:
