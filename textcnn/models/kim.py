@@ -280,6 +280,13 @@ class KimCNN(nn.Module):
         args = (self.widths, self.feature_maps, self._col_feat, self._col_tap)
         return _ConvMaxPool.apply(self._embed(ids), self.conv_weight, valid, *args)
 
+    def prepare_compile(self) -> None:
+        """Before `torch.compile` (`train.compile`): the fused op stays eager. Its backward's shapes depend
+        on the data (the bincount that groups entries), and its window sums loop over the batch's length,
+        so dynamo recompiled whenever a batch's length crossed a guard: traced, a step took 11x as long;
+        eager, about what an uncompiled one does (docs/results/speed/README.md)."""
+        self._conv_max = torch.compiler.disable(self._conv_max)
+
     def feature_maps_pre_bias(self, ids: torch.Tensor) -> torch.Tensor:
         """Convolution outputs without bias, (B, T, nW*F); windows past T - w are partial (never valid)."""
         return _ShiftSum.apply(self._gemm(ids), self.widths, self.feature_maps)

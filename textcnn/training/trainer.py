@@ -333,6 +333,8 @@ class Trainer:
 
     def _wrap(self) -> None:
         if self.cfg.train.compile:
+            if hasattr(self.model, "prepare_compile"):  # parts a model keeps eager (KimCNN's fused op)
+                self.model.prepare_compile()
             self.train_model = torch.compile(self.model, dynamic=True)
         if self.world.size > 1:
             from torch.nn.parallel import DistributedDataParallel as DDP
