@@ -212,25 +212,44 @@ def test_conv_weight_is_stored_transposed_and_saved_plain(tmp_path):
 
 
 def test_dropout_zeroes_p_and_scales_the_rest():
-    from textcnn.models.layers import Dropout
+    from textcnn.models.layers import KEY_LEVELS, Dropout
 
     torch.manual_seed(0)
     x = torch.rand(200_000) + 1.0
     drop = Dropout(0.3)
     y = drop(x)
     kept = y != 0
+    keep = round(0.7 * KEY_LEVELS) / KEY_LEVELS  # the probability the 16-bit keys draw with
+    assert abs(keep - 0.7) <= 0.5 / KEY_LEVELS
     assert abs(kept.float().mean().item() - 0.7) < 0.005
-    torch.testing.assert_close(y[kept], x[kept] / 0.7)
+    torch.testing.assert_close(y[kept], x[kept] / keep)  # E[y] = x exactly
     xg = x.clone().requires_grad_()
     torch.manual_seed(1)
     drop(xg).sum().backward()
     torch.manual_seed(1)
-    torch.testing.assert_close(xg.grad, (drop(x) != 0).float() / 0.7)
+    torch.testing.assert_close(xg.grad, (drop(x) != 0).float() / keep)
     assert torch.equal(drop.eval()(x), x)
     assert torch.equal(Dropout(1.0).train()(x), torch.zeros_like(x))
     assert torch.equal(Dropout(0.0).train()(x), x)
     y16 = Dropout(0.5).train()(x.bfloat16())
     assert y16.dtype == torch.bfloat16 and abs((y16 != 0).float().mean().item() - 0.5) < 0.005
+    odd = Dropout(0.5).train()(torch.ones(3, 5, 7))  # a size that is not a multiple of four keys
+    assert odd.shape == (3, 5, 7) and set(odd.unique().tolist()) <= {0.0, 2.0}
+
+
+@pytest.mark.parametrize("keep", [0.1, 0.5, 0.7, 0.95])
+def test_keep_masks_are_unbiased_and_independent_across_key_lanes(keep):
+    """Four 16-bit keys come from each 64-bit draw: every lane (the int64's low to high quarter, sign
+    included) must keep with the same probability, and neighbours must not agree more than chance."""
+    from textcnn.models.layers import keep_mask
+
+    torch.manual_seed(0)
+    mask, p = keep_mask((400_000,), keep, torch.device("cpu"))
+    lanes = mask.view(-1, 4).float()  # (draws, 4 lanes)
+    sd = (p * (1 - p) / lanes.shape[0]) ** 0.5
+    assert (lanes.mean(0) - p).abs().max() < 5 * sd
+    both = (lanes[:, :-1] * lanes[:, 1:]).mean(0)  # P(lane i and lane i+1 both keep) = p^2 if independent
+    assert (both - p * p).abs().max() < 5 * sd
 
 
 def test_feature_maps_match_conv1d_on_valid_windows():

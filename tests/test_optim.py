@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import copy
+
 import torch
 from torch import nn
 
-from textcnn.training.optim import SparseAdadelta, apply_max_norm, make_optimizer
+from textcnn.training.optim import DenseAdadelta, SparseAdadelta, apply_max_norm, make_optimizer
 
 
 def test_sparse_adadelta_matches_dense_adadelta_on_touched_rows():
@@ -38,9 +40,39 @@ def test_make_optimizer_splits_sparse_and_dense():
     model = nn.Sequential(nn.Embedding(10, 3, sparse=True), nn.Linear(3, 2))
     opts = make_optimizer(model, "adadelta", lr=1.0)
     kinds = [type(o).__name__ for o in opts.optimizers]
-    assert kinds == ["Adadelta", "SparseAdadelta"]
+    assert kinds == ["DenseAdadelta", "SparseAdadelta"]
     kinds = [type(o).__name__ for o in make_optimizer(model, "adam", lr=1e-3).optimizers]
     assert kinds == ["Adam", "SparseAdam"]
+
+
+def test_dense_adadelta_matches_torchs_and_loads_its_state():
+    torch.manual_seed(0)
+    ours = [nn.Parameter(torch.randn(6, 5).t()), nn.Parameter(torch.randn(3))]  # one stored transposed, as KimCNN's W
+    theirs = [nn.Parameter(p.detach().clone()) for p in ours]
+    o1 = DenseAdadelta(ours, lr=1.0, rho=0.95, eps=1e-6, weight_decay=0.01)
+    o2 = torch.optim.Adadelta(theirs, lr=1.0, rho=0.95, eps=1e-6, weight_decay=0.01)
+    for step in range(25):
+        g = [torch.randn(p.shape) * (1 + step % 3) for p in ours]
+        for ps, opt in ((ours, o1), (theirs, o2)):
+            for p, gi in zip(ps, g, strict=True):
+                p.grad = gi.clone()
+            opt.step()
+    for a, b in zip(ours, theirs, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(o1.state[a]["acc_delta"], o2.state[b]["acc_delta"], rtol=1e-4, atol=1e-9)
+        assert o1.state[a]["square_avg"].stride() == a.stride()  # state laid out as its parameter
+    # a checkpoint written with torch's Adadelta (runs before this class) resumes with it
+    resumed = [nn.Parameter(p.detach().clone()) for p in theirs]
+    o3 = DenseAdadelta(resumed, lr=1.0, rho=0.95, eps=1e-6, weight_decay=0.01)
+    o3.load_state_dict(copy.deepcopy(o2.state_dict()))  # as from a file: no state shared with o2
+    g = [torch.randn(p.shape) for p in ours]
+    for ps, opt in ((resumed, o3), (theirs, o2)):
+        for p, gi in zip(ps, g, strict=True):
+            p.grad = gi.clone()
+        opt.step()
+    for a, b in zip(resumed, theirs, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+    assert float(o3.state[resumed[0]]["step"]) == 26
 
 
 def test_max_norm_rescales_only_long_rows():

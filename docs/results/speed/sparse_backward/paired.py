@@ -3,6 +3,9 @@ by benchmark unit: the same dataset, fold, seed, rows and settings; before = the
 `docs/results/benchmark/units/` (cd6df4d's numerics), after = `records.jsonl` here.
 
     python docs/results/speed/sparse_backward/paired.py
+    python docs/results/speed/sparse_backward/paired.py docs/results/speed/step_passes/records.jsonl
+
+With a records file whose records carry `side` ("before" / "after"), both sides come from it.
 
 The gradients are the same up to summation order; the dropout masks are drawn from another stream,
 so a unit's run differs as another seed's would. What to look for: the mean change near zero.
@@ -10,23 +13,27 @@ so a unit's run differs as another seed's would. What to look for: the mean chan
 
 import json
 import statistics
+import sys
 from pathlib import Path
 
 HERE = Path(__file__).parent
 UNITS = HERE.parents[1] / "benchmark" / "units"
 
 
-def load(paths) -> dict:
+def load(paths, side: str | None = None) -> dict:
     out = {}
     for path in paths:
         for line in path.read_text().splitlines():
             r = json.loads(line)
-            if r["system"] == "textcnn" and r["variant"] == "cnn":
+            if r["system"] == "textcnn" and r["variant"] == "cnn" and r.get("side") == side:
                 out[(r["dataset"], r["fold"], r["seed"])] = r["accuracy"]
     return out
 
 
-before, after = load(sorted(UNITS.glob("*.jsonl"))), load([HERE / "records.jsonl"])
+if len(sys.argv) > 1:
+    before, after = load([Path(sys.argv[1])], "before"), load([Path(sys.argv[1])], "after")
+else:
+    before, after = load(sorted(UNITS.glob("*.jsonl"))), load([HERE / "records.jsonl"])
 print("| set | units | before (mean) | after (mean) | change, points | higher / lower / equal |")
 print("|---|---:|---:|---:|---:|---|")
 for name in sorted({k[0] for k in after}):
