@@ -45,6 +45,14 @@ def test_make_optimizer_splits_sparse_and_dense():
     assert kinds == ["Adam", "SparseAdam"]
 
 
+def _step_both(pairs, grads) -> None:
+    """One step of each (parameters, optimizer) pair on the same gradients."""
+    for ps, opt in pairs:
+        for p, g in zip(ps, grads, strict=True):
+            p.grad = g.clone()
+        opt.step()
+
+
 def test_dense_adadelta_matches_torchs_and_loads_its_state():
     torch.manual_seed(0)
     ours = [nn.Parameter(torch.randn(6, 5).t()), nn.Parameter(torch.randn(3))]  # one stored transposed, as KimCNN's W
@@ -52,11 +60,7 @@ def test_dense_adadelta_matches_torchs_and_loads_its_state():
     o1 = DenseAdadelta(ours, lr=1.0, rho=0.95, eps=1e-6, weight_decay=0.01)
     o2 = torch.optim.Adadelta(theirs, lr=1.0, rho=0.95, eps=1e-6, weight_decay=0.01)
     for step in range(25):
-        g = [torch.randn(p.shape) * (1 + step % 3) for p in ours]
-        for ps, opt in ((ours, o1), (theirs, o2)):
-            for p, gi in zip(ps, g, strict=True):
-                p.grad = gi.clone()
-            opt.step()
+        _step_both(((ours, o1), (theirs, o2)), [torch.randn(p.shape) * (1 + step % 3) for p in ours])
     for a, b in zip(ours, theirs, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
         torch.testing.assert_close(o1.state[a]["acc_delta"], o2.state[b]["acc_delta"], rtol=1e-4, atol=1e-9)
@@ -65,11 +69,7 @@ def test_dense_adadelta_matches_torchs_and_loads_its_state():
     resumed = [nn.Parameter(p.detach().clone()) for p in theirs]
     o3 = DenseAdadelta(resumed, lr=1.0, rho=0.95, eps=1e-6, weight_decay=0.01)
     o3.load_state_dict(copy.deepcopy(o2.state_dict()))  # as from a file: no state shared with o2
-    g = [torch.randn(p.shape) for p in ours]
-    for ps, opt in ((resumed, o3), (theirs, o2)):
-        for p, gi in zip(ps, g, strict=True):
-            p.grad = gi.clone()
-        opt.step()
+    _step_both(((resumed, o3), (theirs, o2)), [torch.randn(p.shape) for p in ours])
     for a, b in zip(resumed, theirs, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
     assert float(o3.state[resumed[0]]["step"]) == 26
