@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from textcnn.data.labels import NO_LABEL, Labels, label_key, unique_values
+from textcnn.data.labels import NO_LABEL, Labels, fold, label_key, unique_values
 from textcnn.errors import DataError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -145,12 +145,21 @@ def note_unknown_labels(ds: datasets.Dataset, label: str, labels: Labels, role: 
         notes.append(f"{role}: labels never seen in train ({shown}) are dropped as 'unknown label'")
 
 
+def note_merged_labels(labels: Labels, notes: list[str]) -> None:
+    """Say which spellings of a label became one class (`labels.plan_labels`, data.merge_label_variants)."""
+    for name, others in labels.merged:
+        notes.append(
+            f"labels {', '.join(map(repr, sorted([name, *others])))} differ only in case or spacing: one class, "
+            f"{name!r} (the most frequent; --set data.merge_label_variants=false keeps them apart)"
+        )
+
+
 def note_classes(train: Split, validation: Split, names: list[str], notes: list[str]) -> None:
     import numpy as np
 
     variants: dict[str, list[str]] = {}
     for name in names:  # "Positive" and "positive" kept apart (data.merge_label_variants=false): say so
-        variants.setdefault(" ".join(name.casefold().split()), []).append(name)
+        variants.setdefault(fold(name), []).append(name)
     for same in (v for v in variants.values() if len(v) > 1):
         notes.append(f"labels {', '.join(map(repr, same))} differ only in case or spacing: they are separate classes")
 

@@ -42,7 +42,14 @@ from textcnn.data.columns import find_columns
 from textcnn.data.encodings import compressed_note, decoded, encoding_note, text_encoding
 from textcnn.data.folders import class_folders, read_class_folders
 from textcnn.data.labels import Labels, match_labels, plan_labels, split_labels
-from textcnn.data.report import DataReport, note_classes, note_unknown_labels, require_two_classes, split_reports
+from textcnn.data.report import (
+    DataReport,
+    note_classes,
+    note_merged_labels,
+    note_unknown_labels,
+    require_two_classes,
+    split_reports,
+)
 from textcnn.errors import ColumnNotFound, DataError, NoLabelledRows, SplitNotFound
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -786,11 +793,8 @@ def load_data(cfg: DataConfig, seed: int = 0, fraction: Callable[[int], float] |
     assert label_col is not None
     plan = plan_labels(raw[train_name], label_col, where, merge_variants=cfg.merge_label_variants)
     names = plan.names
-    notes: list[str] = [
-        f"labels {', '.join(map(repr, sorted([name, *others])))} differ only in case or spacing: one class, "
-        f"{name!r} (the most frequent; --set data.merge_label_variants=false keeps them apart)"
-        for name, others in plan.merged
-    ]
+    notes: list[str] = []
+    note_merged_labels(plan, notes)
     clean = functools.partial(_clean_role, raw, source, text_col, label_col, plan, notes)
 
     train = clean(train_name, "train")
