@@ -251,12 +251,17 @@ def _resolve(cfg: DataConfig, preset: str | None) -> tuple[Path | None, str | No
     return None, hub_id
 
 
-def _first_line(e: BaseException) -> str:
-    """The first line of the innermost cause (datasets wraps parse errors in a generic one)."""
+def _first_line(e: BaseException, f: Path | None = None) -> str:
+    """The first line of the innermost cause (datasets wraps parse errors in a generic one); `f`: the file
+    being read, whose first bytes say whether it is compressed data the reader took for text."""
     while e.__cause__ is not None:
         e = e.__cause__
     if isinstance(e, UnicodeDecodeError):
-        if note := compressed_note(bytes(e.object[:10])):  # the reader took a compressed file for text
+        heads = [bytes(e.object[:10])]  # the reader's chunk: the file's start only when it failed in the first
+        if f is not None:
+            with contextlib.suppress(Exception), open_file(f, "rb") as fh:  # a sniff: the error stays
+                heads.append(fh.read(10))
+        if note := next(filter(None, map(compressed_note, heads)), None):
             return note
         return f"not UTF-8 text ({e.reason} at byte {e.start}); save the file as UTF-8"
     text = str(e).strip().splitlines()
@@ -674,7 +679,7 @@ def _read_files(split: str, files: list[Path]) -> datasets.Dataset:
         except DataError:
             raise
         except Exception as e:  # pandas / pyarrow parse errors, bad encodings, columns arrow cannot hold together
-            why = _first_line(e)
+            why = _first_line(e, f)
             if layout is not None and "fields in line" in why:  # pandas: "Expected 2 fields in line 62, saw 3"
                 why += f" ({quote_hint(layout.sep)})"
             if builder == "json" and (line := _bad_json_line(f)) is not None:
