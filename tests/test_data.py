@@ -902,6 +902,22 @@ def test_a_json_file_laid_out_by_columns_is_read_as_rows(tmp_path, orient):
     assert got == {(x["text"], x["label"]) for x in r}
 
 
+def test_fields_of_nested_json_objects_are_columns_named_parent_dot_child(tmp_path):
+    r = rows(20)
+    records = [{"review": {"text": x["text"], "stars": 5}, "meta": {"label": x["label"]}} for x in r]
+    p = write_jsonl(tmp_path / "nested.jsonl", records)
+    ld = load_data(DataConfig(dataset=str(p)))  # found by name: meta.label ends in "label"
+    assert (ld.text_column, ld.label_column, ld.label_names) == ("review.text", "meta.label", ["neg", "pos"])
+    got = {(row["text"], ld.label_names[row["label"]]) for split in ld.splits.values() for row in split}
+    assert got == {(x["text"], x["label"]) for x in r}
+    given = load_data(DataConfig(dataset=str(p), text_column="review.text", label_column="meta.label"))
+    assert given.label_column == "meta.label"
+    with pytest.raises(
+        DataError, match=r"column 'meta.nope' is not in .*\(columns: review.text, review.stars, meta.label\)"
+    ):
+        load_data(DataConfig(dataset=str(p), label_column="meta.nope"))
+
+
 def test_labels_that_differ_only_in_case_or_spacing_are_one_class(tmp_path):
     # 'pos' 10 times, 'POS' 6, ' Pos ' 4 in train; the test split spells it 'pOs', never seen in train
     spell = ["pos"] * 10 + ["POS"] * 6 + [" Pos "] * 4

@@ -761,9 +761,18 @@ def _load_raw(cfg: DataConfig) -> tuple[datasets.DatasetDict, str, DataConfig]:
         given = named is not None and (named.resolve() == local.resolve() or _format_suffix(named) is not None)
         origin = cfg.hub_id or (cfg.dataset if cfg.dataset and not given else None)
         source = f"{local} (local copy of {origin})" if origin else str(local)
-        return _load_local(local, cfg.hub_config), source, cfg
+        return unnest(_load_local(local, cfg.hub_config)), source, cfg
     config = f", config {cfg.hub_config!r}" if cfg.hub_config else ""
-    return _load_hub(hub_id, cfg, preset), f"{hub_id} (Hugging Face Hub{config})", cfg
+    return unnest(_load_hub(hub_id, cfg, preset)), f"{hub_id} (Hugging Face Hub{config})", cfg
+
+
+def unnest(dd: datasets.DatasetDict) -> datasets.DatasetDict:
+    """Fields of nested objects as columns of their own, named parent.child (a JSON line's
+    `{"text": ..., "meta": {"label": ...}}` has columns text and meta.label): an object column can be
+    neither the text nor the label, its fields can (`--label-column meta.label`, or found by name)."""
+    if not any(isinstance(f, dict) for split in dd.values() for f in split.features.values()):
+        return dd
+    return dd.flatten()
 
 
 def _choose_splits(available: list[str], cfg: DataConfig) -> tuple[str, str | None, str | None]:
