@@ -69,7 +69,9 @@ def test_budget_with_a_fake_clock(tmp_path, monkeypatch):
         (out_dir / "summary.json").write_text(json.dumps({"best_val_accuracy": acc, "best_epoch": 1}))
         return out_dir
 
-    monkeypatch.setattr(trainer, "prepare", lambda cfg: SimpleNamespace(encoded={"train": [0] * 100}, n_train_rows=100))
+    monkeypatch.setattr(
+        trainer, "prepare", lambda cfg: SimpleNamespace(encoded={"train": [0] * 100}, n_train_rows=100, held_out=10)
+    )
     monkeypatch.setattr(trainer, "train", fake_train)
     cfg = load_config("x.csv", sets=["train.epochs=10", "model.dropout=0.1"])
     budget = 120.0

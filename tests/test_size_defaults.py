@@ -15,6 +15,7 @@ from textcnn.config import (
     Config,
     holdout_fraction,
     load_config,
+    pin_held_out,
     resolve_for_data,
 )
 
@@ -97,7 +98,8 @@ def test_a_run_records_the_resolved_values_and_reports_the_choice(tmp_path):
 @pytest.mark.parametrize(
     ("n", "sets", "share"),
     [(5_452, [], 0.02), (9_596, [], 0.02), (2_000, [], 0.05), (500, [], SELECT_FRACTION), (1_000, [], SELECT_FRACTION),
-     (67_349, [], SELECT_FRACTION),  # large: the best pass is kept, chosen on the held-out rows
+     (67_349, [], 0.02),  # large, held out of train: the last pass is kept (HELD_OUT_DEFAULTS)
+     (67_349, ["train.select_by=accuracy"], SELECT_FRACTION), (67_349, ["train.patience=20"], SELECT_FRACTION),
      (5_452, ["train.select_by=accuracy"], SELECT_FRACTION), (5_452, ["train.patience=3"], SELECT_FRACTION),
      (67_349, ["train.select_by=last", "train.patience=0"], 0.02), (5_452, ["data.validation_fraction=0.3"], 0.3)],
 )  # fmt: skip
@@ -122,20 +124,53 @@ def test_a_run_that_keeps_its_last_epoch_holds_out_a_watch_and_records_its_share
 
 
 def test_the_size_regime_is_that_of_the_rows_before_the_hold_out(tmp_path):
-    # 21,000 rows: the large regime holds out 10% to choose on, and the 18,900 left still train by the
-    # large schedule, which chooses on them (before, 18,900 < 20,000 gave Kim's, keeping the last epoch)
+    # 21,000 rows: the large regime, whatever share is held out (asked for here: 10%, so 18,900 train
+    # rows, under 20,000, still train by the large schedule)
     from textcnn.training.prepare import prepare
 
     csv = tmp_path / "toy.csv"
     csv.write_text("text,label\n" + "".join(f"{t},{y}\n" for t, y in toy_rows(21_000)))
-    cfg = load_config(str(csv))
+    cfg = load_config(str(csv), sets=["data.validation_fraction=0.1"])
     prepared = prepare(cfg)
     assert (len(prepared.encoded["train"]), prepared.held_out, prepared.n_train_rows) == (18_900, 2_100, 21_000)
-    assert "21,000 training examples >= 20,000" in resolve_for_data(cfg, prepared.n_train_rows)
-    assert cfg.train.select_by == "accuracy"  # the 2,100 held-out rows choose the checkpoint
+    line = resolve_for_data(cfg, prepared.n_train_rows, held_out=True)
+    assert "21,000 training examples >= 20,000" in line and "the last pass kept" in line
+    assert (cfg.train.epochs, cfg.train.evals_per_epoch, cfg.train.select_by, cfg.train.patience) == (12, 4, "last", 0)
+    plain = load_config(str(csv))  # unset share: a large set's held-out rows only watch, 2% of them
+    prepared = prepare(plain)
+    assert (prepared.held_out, prepared.n_train_rows) == (420, 21_000)
     own = tmp_path / "own"  # a validation split of its own: nothing held out, the train split's size
     own.mkdir()
     (own / "train.csv").write_text(csv.read_text())
     (own / "validation.csv").write_text("text,label\n" + "".join(f"{t},{y}\n" for t, y in toy_rows(50, seed=1)))
     prepared = prepare(load_config(str(own)))
     assert (prepared.held_out, prepared.n_train_rows) == (0, 21_000)
+
+
+@pytest.mark.parametrize("n", [5_452, 67_349])
+def test_validation_rows_held_out_of_train_keep_the_last_pass_at_every_size(n):
+    given, held = load_config("x.csv"), load_config("x.csv")
+    resolve_for_data(given, n)
+    resolve_for_data(held, n, held_out=True)
+    assert (held.train.select_by, held.train.patience) == ("last", 0)
+    large = n >= LARGE_DATA
+    assert (given.train.select_by, given.train.patience) == (("accuracy", 20) if large else ("last", 0))
+    assert {k: v for k, v in values(held).items() if k not in ("train.select_by", "train.patience")} == {
+        k: v for k, v in values(given).items() if k not in ("train.select_by", "train.patience")
+    }
+    early = load_config("x.csv", sets=["train.patience=5"])  # early stopping asked for: the best pass
+    resolve_for_data(early, n, held_out=True)
+    assert (early.train.select_by, early.train.patience) == ("accuracy", 5)
+
+
+def test_pin_held_out_fixes_only_what_a_split_of_its_own_would_resolve_otherwise():
+    small, large = load_config("x.csv"), load_config("x.csv")
+    pin_held_out(small, 5_452)  # Kim-sized: the last epoch either way, nothing pinned (benchmark runs reused)
+    assert (small.train.select_by, small.train.patience) == (None, None)
+    pin_held_out(large, 67_349)
+    assert (large.train.select_by, large.train.patience) == ("last", 0)
+    resolve_for_data(large, 67_349)  # the run then sees a validation split of its own: the pins stay
+    assert (large.train.select_by, large.train.patience, large.train.epochs) == ("last", 0, 12)
+    chosen = load_config("x.csv", sets=["train.select_by=accuracy"])
+    pin_held_out(chosen, 67_349)
+    assert (chosen.train.select_by, chosen.train.patience) == ("accuracy", 0)  # no early stop unless asked

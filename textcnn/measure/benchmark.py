@@ -42,7 +42,15 @@ from typing import Any
 import numpy as np
 
 from textcnn import run as runlib
-from textcnn.config import Config, config_from_toml, holdout_fraction, load_config, selection_fraction, to_toml
+from textcnn.config import (
+    Config,
+    config_from_toml,
+    holdout_fraction,
+    load_config,
+    pin_held_out,
+    selection_fraction,
+    to_toml,
+)
 from textcnn.errors import BenchmarkError, ConfigError, SplitNotFound
 
 log = logging.getLogger(__name__)
@@ -499,7 +507,9 @@ def _run_unit(base_cfg, out: Path, plan, name: str, fold, seed: int, system: str
     t0 = time.perf_counter()
     if system == "textcnn":
         run_dir = out / "runs" / name / variant / unit_name(plan, fold, seed)
-        record = _textcnn_run(unit_config(base_cfg, split_dir, seed), run_dir, plan, fold, seed, autotune)
+        cfg = unit_config(base_cfg, split_dir, seed)
+        pin_held_out(cfg, len(split.train) + len(split.validation))  # its validation rows came out of train
+        record = _textcnn_run(cfg, run_dir, plan, fold, seed, autotune)
     else:
         run_dir = out / "runs" / name / f"fasttext-{variant}" / unit_name(plan, fold, seed)
         record = _fasttext_run(base_cfg, split_dir, run_dir, plan, variant, fold, seed)

@@ -160,7 +160,7 @@ def run_compare(
             c.data.validation_fraction = selection_fraction(c)
         prepared = prepare(first)
         for c in configs.values():  # size-dependent defaults resolved once, so the report records them
-            resolve_for_data(c, prepared.n_train_rows)
+            resolve_for_data(c, prepared.n_train_rows, held_out=prepared.held_out > 0)
         base_seed = first.train.seed
         seed_list = [base_seed + k for k in range(seeds)]
         runs = _train_all(configs, seed_list, out, prepared, emit, isolate=isolate, overwrite=overwrite)

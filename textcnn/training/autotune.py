@@ -191,7 +191,7 @@ def autotune(
 
     cfg.data.validation_fraction = selection_fraction(cfg)  # trials are chosen on it
     prepared = prepare(cfg)  # once: every trial trains on the same tokenized splits
-    resolve_for_data(cfg, prepared.n_train_rows)  # the size-dependent defaults: trial 0's values
+    resolve_for_data(cfg, prepared.n_train_rows, held_out=prepared.held_out > 0)  # trial 0's values
     space = search_space(cfg)
     study = _new_study(optuna, cfg, space, seed)
     history: list[dict[str, Any]] = []
