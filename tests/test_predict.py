@@ -221,6 +221,31 @@ def test_a_table_file_is_predicted_from_its_text_column(predictor, tmp_path, kin
     assert [r["label"] for r in records] == [e.label for e in expected]
 
 
+@pytest.mark.parametrize("kind", ["jsonl", "json", "parquet"])
+def test_a_text_inside_nested_objects_is_found_as_training_names_it(predictor, tmp_path, kind):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = [{"review": {"text": t, "stars": i}, "meta": {"label": "pos"}} for i, t in enumerate(TABLE_TEXTS)]
+    p = tmp_path / f"nested.{kind}"
+    if kind == "jsonl":
+        p.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    elif kind == "json":
+        p.write_text(json.dumps(rows), encoding="utf-8")
+    else:
+        pq.write_table(pa.Table.from_pylist(rows), p)
+    for column in (None, "review.text"):  # found by name (review_text), or the run's / the user's column
+        out = io.StringIO()
+        predict_file(predictor, p, out, text_column=column)
+        assert [json.loads(line)["text"] for line in out.getvalue().splitlines()] == TABLE_TEXTS
+    with pytest.raises(PredictError, match="row 1: the text column holds int values, not text"):
+        predict_file(predictor, p, io.StringIO(), text_column="review.stars")
+    with pytest.raises(
+        PredictError, match=r"'review.nope' is not in .*\(columns: review.text, review.stars, meta.label\)"
+    ):
+        predict_file(predictor, p, io.StringIO(), text_column="review.nope")
+
+
 def test_the_text_column_of_a_table_is_chosen_or_named(predictor, tmp_path):
     p = _table(tmp_path, "csv")
     out = io.StringIO()

@@ -342,25 +342,66 @@ def _record_cells(
     first = list(itertools.islice(records, 100))
     if not first:
         return
-    keys = list(dict.fromkeys(k for _, r in first for k in r))
+    keys = list(dict.fromkeys(k for _, r in first for k in _leaf_keys(r)))
     column = _text_column(keys, given, default, p)
     for number, record in itertools.chain(first, records):
-        yield _cell(record.get(column), p, number)
+        yield _cell(_lookup(record, column), p, number)
+
+
+def _leaf_keys(record: dict, prefix: str = "") -> Iterator[str]:
+    """A record's keys, a nested object's as parent.child (as training names them: `sources.unnest`)."""
+    for k, v in record.items():
+        if isinstance(v, dict) and v:
+            yield from _leaf_keys(v, f"{prefix}{k}.")
+        else:
+            yield f"{prefix}{k}"
+
+
+def _lookup(record: dict, column: str) -> Any:
+    """`record[column]`, or for parent.child the child of the nested object (None when absent)."""
+    if column in record:
+        return record[column]
+    parts = column.split(".")
+    for i in range(1, len(parts)):
+        inner = record.get(".".join(parts[:i]))
+        if isinstance(inner, dict):
+            return _lookup(inner, ".".join(parts[i:]))
+    return None
 
 
 def _parquet_cells(p: Path, given: str | None, default: str | None) -> Iterator[str]:
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     try:
         f = pq.ParquetFile(p)
     except Exception as e:  # pyarrow's own errors for a damaged or non-parquet file
         raise PredictError(f"cannot read {p} as parquet: {str(e).splitlines()[0]}") from None
-    column = _text_column(f.schema_arrow.names, given, default, p)
+    schema = f.schema_arrow
+    names = [x for field in schema for x in _leaf_names(field)]  # a struct's fields as parent.child
+    column = _text_column(names, given, default, p)
+    top = column if column in schema.names else next(n for n in schema.names if column.startswith(f"{n}."))
     number = 0
-    for batch in f.iter_batches(columns=[column], batch_size=20_000):
-        for value in batch.column(0).to_pylist():
+    for batch in f.iter_batches(columns=[top], batch_size=20_000):
+        values = batch.column(0)
+        if top != column:
+            values = pa.Table.from_batches([batch]).flatten()  # struct fields as parent.child columns
+            while column not in values.column_names:
+                values = values.flatten()
+            values = values.column(column)
+        for value in values.to_pylist():
             number += 1
             yield _cell(value, p, number)
+
+
+def _leaf_names(field, prefix: str = "") -> Iterator[str]:
+    import pyarrow as pa
+
+    if pa.types.is_struct(field.type) and field.type.num_fields:
+        for child in field.type:
+            yield from _leaf_names(child, f"{prefix}{field.name}.")
+    else:
+        yield f"{prefix}{field.name}"
 
 
 def _cell(value: Any, p: Path, number: int) -> str:
