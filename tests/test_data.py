@@ -902,6 +902,27 @@ def test_a_json_file_laid_out_by_columns_is_read_as_rows(tmp_path, orient):
     assert got == {(x["text"], x["label"]) for x in r}
 
 
+@pytest.mark.parametrize("sep", ["\t", ","])
+def test_a_quote_mark_that_is_part_of_a_text_loses_no_rows(tmp_path, sep, caplog):
+    r = rows(40)
+    texts = [x["text"] for x in r]
+    texts[3] = '"' + texts[3]  # a tweet that opens with a quote mark: csv quoting would run on to the next one
+    texts[30] = texts[30] + ' on a 12" screen'
+    p = tmp_path / ("tweets.tsv" if sep == "\t" else "tweets.csv")
+    p.write_text("text" + sep + "label\n" + "".join(f"{t}{sep}{x['label']}\n" for t, x in zip(texts, r, strict=True)))
+    ld = load_data(DataConfig(dataset=str(p), validation_fraction=0.1))
+    got = sorted(row["text"] for split in ld.splits.values() for row in split)
+    assert got == sorted(texts)  # every row, the quote marks in their texts
+    assert "read as one row per line" in caplog.text and "(13 rows instead of 40)" in caplog.text
+    caplog.clear()
+    real = tmp_path / "real.csv"  # quoted cells that span lines or hold the separator: csv quoting is right
+    real.write_text('text,label\n"first line\nsecond line",pos\n"a, b",neg\n' + "".join(
+        f"{x['text']},{x['label']}\n" for x in r))  # fmt: skip
+    texts = {row["text"] for split in load_data(DataConfig(dataset=str(real))).splits.values() for row in split}
+    assert {"first line\nsecond line", "a, b"} <= texts and len(texts) == 42
+    assert "one row per line" not in caplog.text
+
+
 def test_fields_of_nested_json_objects_are_columns_named_parent_dot_child(tmp_path):
     r = rows(20)
     records = [{"review": {"text": x["text"], "stars": 5}, "meta": {"label": x["label"]}} for x in r]

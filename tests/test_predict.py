@@ -246,6 +246,22 @@ def test_a_text_inside_nested_objects_is_found_as_training_names_it(predictor, t
         predict_file(predictor, p, io.StringIO(), text_column="review.nope")
 
 
+def test_a_quote_mark_that_is_part_of_a_text_keeps_one_record_per_row(predictor, tmp_path, caplog):
+    texts = [f"text number {i}" for i in range(12)]
+    texts[2], texts[8] = '"a lone quote', 'a 12" screen'  # csv quoting would run from one to the other
+    p = tmp_path / "tweets.tsv"
+    p.write_text("id\ttext\n" + "".join(f"{i}\t{t}\n" for i, t in enumerate(texts)), encoding="utf-8")
+    out = io.StringIO()
+    summary = predict_file(predictor, p, out)
+    assert [json.loads(line)["text"] for line in out.getvalue().splitlines()] == texts and summary.written == 12
+    assert "read as one row per line from row 3 on" in caplog.text
+    real = tmp_path / "real.csv"  # a quoted cell over two lines: one record, read with quoting
+    real.write_text('text,label\n"first\nsecond",pos\n"a, b",neg\nplain,pos\n', encoding="utf-8")
+    out = io.StringIO()
+    predict_file(predictor, real, out)
+    assert [json.loads(line)["text"] for line in out.getvalue().splitlines()] == ["first\nsecond", "a, b", "plain"]
+
+
 def test_the_text_column_of_a_table_is_chosen_or_named(predictor, tmp_path):
     p = _table(tmp_path, "csv")
     out = io.StringIO()

@@ -246,6 +246,7 @@ def _csv_cells(p: Path, given: str | None, default: str | None) -> Iterator[str]
     from textcnn.data.sources import csv_layout, quote_hint
 
     sep, skip, names, encoding = csv_layout(p, "\t" if table_suffix(p) in (".tsv", ".tab") else ",")
+    quoting, done = csv.QUOTE_MINIMAL, 0
     with _open_text(p, encoding) as f:
         try:
             for _ in range(skip):
@@ -261,7 +262,12 @@ def _csv_cells(p: Path, given: str | None, default: str | None) -> Iterator[str]
                         f"{p} line {reader.line_num + skip}: {len(row)} fields but the header has {len(header)}; "
                         f"{quote_hint(sep)}"
                     )
-                yield row[i] if i < len(row) else ""
+                cell = row[i] if i < len(row) else ""
+                if "\n" in cell and _one_row_per_line(p, sep, skip, encoding, len(header)):
+                    quoting = csv.QUOTE_NONE  # a quote mark that opens a text ran on: read on without quoting
+                    break
+                done += 1
+                yield cell
         except UnicodeDecodeError as e:
             from textcnn.data.encodings import compressed_note
 
@@ -272,6 +278,23 @@ def _csv_cells(p: Path, given: str | None, default: str | None) -> Iterator[str]
             ) from None
         except csv.Error as e:
             raise PredictError(f"cannot read {p} as csv: {e}") from None
+    if quoting == csv.QUOTE_NONE:  # as training reads such a file (`sources._quotes_are_text`)
+        log.warning('%s: read as one row per line from row %s on, its quote marks (") part of the texts: read as '
+                    "csv quoting, a text that opens with one runs on over the lines after it", p.name, f"{done + 1:,}")  # fmt: skip
+        with _open_text(p, encoding) as f:
+            for _ in range(skip + (names is None)):
+                f.readline()
+            for row in itertools.islice(csv.reader(f, delimiter=sep, quoting=csv.QUOTE_NONE), done, None):
+                yield row[i] if i < len(row) else ""
+
+
+def _one_row_per_line(p: Path, sep: str, skip: int, encoding: str, n_fields: int) -> bool:
+    """Whether every non-blank line of the csv `p` (after `skip` lines), read without quoting, has the
+    header's `n_fields` fields: then its quote marks are characters of the texts."""
+    with _open_text(p, encoding) as f:
+        for _ in range(skip):
+            f.readline()
+        return all(len(row) == n_fields for row in csv.reader(f, delimiter=sep, quoting=csv.QUOTE_NONE) if row)
 
 
 def _jsonl_cells(
