@@ -368,37 +368,53 @@ def _csv_columns(f: Path, layout: CsvLayout) -> list[str]:
 def _quotes_are_text(f: Path, layout: CsvLayout, ds: datasets.Dataset) -> bool:
     """Whether `ds`, `f` read with csv quoting, took quote marks that are part of the texts for quoting
     (a tweet that opens with '"', a 12" screen): then the reader runs on to the next quote mark and reads
-    the lines between as one text, losing their rows. True, said in a warning, when some cell holds a line
-    break and yet every line of the file, read without quoting, has the header's number of fields (so the
-    file is one row per line; a file with real multi-line or separator-holding quoted cells is not)."""
-    import csv
-
+    the lines between as one text, losing their rows. Asked only when some cell holds a line break (one
+    look at the texts' bytes); then `quotes_are_text` decides, and a True is said in a warning."""
     import numpy as np
 
     table = ds.data.table
     buffers = [chunk.buffers()[2] for c in table.column_names if table[c].type == "string" for chunk in table[c].chunks]
     if not any(b is not None and (np.frombuffer(b, np.uint8) == 10).any() for b in buffers):
-        return False  # the common case, one look at the texts' bytes (40 ms for 227 MB): no cell spans lines
-    n_fields = len(ds.column_names)
-    rows = 0
-    with open_file(f, "rt", encoding="utf-8-sig" if layout.encoding == "utf-8" else layout.encoding, newline="") as fh:
-        for _ in range(layout.skip):
-            fh.readline()
-        for row in csv.reader(fh, delimiter=layout.sep, quoting=csv.QUOTE_NONE):
-            if not row or row == [""]:
-                continue
-            if len(row) != n_fields:
-                return False
-            rows += 1
-    rows -= layout.names is None  # the header line
-    if rows <= len(ds):
+        return False  # the common case (40 ms for 227 MB of texts): no cell spans lines
+    lines = quotes_are_text(f, layout.sep, layout.skip, layout.encoding, len(ds.column_names))
+    if lines is None or lines - (layout.names is None) <= len(ds):
         return False
     log.warning(
         '%s: read as one row per line, its quote marks (") part of the texts: read as csv quoting, a text that '
         "opens with one ran on over the lines after it (%s rows instead of %s)",
-        f.name, f"{len(ds):,}", f"{rows:,}",
+        f.name, f"{len(ds):,}", f"{lines - (layout.names is None):,}",
     )  # fmt: skip
     return True
+
+
+def quotes_are_text(f: Path, sep: str, skip: int, encoding: str, n_fields: int) -> int | None:
+    """The csv `f`'s number of non-blank lines (after `skip`) when its quote marks are characters of its
+    texts, else None: its quoting is broken (a quoted cell that never closes, or closes with a character
+    after the quote mark other than the separator: csv's strict reading fails) and yet every line, read
+    without quoting, has the header's `n_fields` fields. A file with real quoted cells (over several
+    lines, or holding the separator) reads strictly, so it keeps csv quoting."""
+    import csv
+
+    text = "utf-8-sig" if encoding == "utf-8" else encoding
+    with open_file(f, "rt", encoding=text, newline="") as fh:
+        for _ in range(skip):
+            fh.readline()
+        try:
+            for _ in csv.reader(fh, delimiter=sep, strict=True):
+                pass
+            return None
+        except csv.Error:
+            pass  # broken quoting: is the file one row per line without it?
+    lines = 0
+    with open_file(f, "rt", encoding=text, newline="") as fh:
+        for _ in range(skip):
+            fh.readline()
+        for row in csv.reader(fh, delimiter=sep, quoting=csv.QUOTE_NONE):
+            if row:
+                if len(row) != n_fields:
+                    return None
+                lines += 1
+    return lines
 
 
 def _require_bytes(f: Path, builder: str) -> None:

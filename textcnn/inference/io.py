@@ -243,7 +243,7 @@ def _open_text(p: Path, encoding: str = "utf-8"):
 
 
 def _csv_cells(p: Path, given: str | None, default: str | None) -> Iterator[str]:
-    from textcnn.data.sources import csv_layout, quote_hint
+    from textcnn.data.sources import csv_layout, quote_hint, quotes_are_text
 
     sep, skip, names, encoding = csv_layout(p, "\t" if table_suffix(p) in (".tsv", ".tab") else ",")
     quoting, done = csv.QUOTE_MINIMAL, 0
@@ -263,7 +263,7 @@ def _csv_cells(p: Path, given: str | None, default: str | None) -> Iterator[str]
                         f"{quote_hint(sep)}"
                     )
                 cell = row[i] if i < len(row) else ""
-                if "\n" in cell and _one_row_per_line(p, sep, skip, encoding, len(header)):
+                if "\n" in cell and quotes_are_text(p, sep, skip, encoding, len(header)) is not None:
                     quoting = csv.QUOTE_NONE  # a quote mark that opens a text ran on: read on without quoting
                     break
                 done += 1
@@ -286,15 +286,6 @@ def _csv_cells(p: Path, given: str | None, default: str | None) -> Iterator[str]
                 f.readline()
             for row in itertools.islice(csv.reader(f, delimiter=sep, quoting=csv.QUOTE_NONE), done, None):
                 yield row[i] if i < len(row) else ""
-
-
-def _one_row_per_line(p: Path, sep: str, skip: int, encoding: str, n_fields: int) -> bool:
-    """Whether every non-blank line of the csv `p` (after `skip` lines), read without quoting, has the
-    header's `n_fields` fields: then its quote marks are characters of the texts."""
-    with _open_text(p, encoding) as f:
-        for _ in range(skip):
-            f.readline()
-        return all(len(row) == n_fields for row in csv.reader(f, delimiter=sep, quoting=csv.QUOTE_NONE) if row)
 
 
 def _jsonl_cells(
