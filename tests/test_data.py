@@ -923,6 +923,19 @@ def test_a_quote_mark_that_is_part_of_a_text_loses_no_rows(tmp_path, sep, caplog
     assert "one row per line" not in caplog.text
 
 
+def test_header_lines_repeated_inside_a_csv_are_not_examples(tmp_path, caplog):
+    r = rows(30)
+    lines = [f"{x['text']},{x['label']}\n" for x in r]
+    lines.insert(10, "text,label\n")  # two files joined with `cat`, each with its header
+    lines.insert(21, "text,label\n")
+    p = tmp_path / "joined.csv"
+    p.write_text("text,label\n" + "".join(lines), encoding="utf-8")
+    ld = load_data(DataConfig(dataset=str(p)))
+    assert ld.label_names == ["neg", "pos"]  # no class "label"
+    assert sum(len(split) for split in ld.splits.values()) == 30
+    assert "dropped 2 repeated header lines (data rows 11, 22" in caplog.text
+
+
 def test_fields_of_nested_json_objects_are_columns_named_parent_dot_child(tmp_path):
     r = rows(20)
     records = [{"review": {"text": x["text"], "stars": 5}, "meta": {"label": x["label"]}} for x in r]

@@ -387,6 +387,31 @@ def _quotes_are_text(f: Path, layout: CsvLayout, ds: datasets.Dataset) -> bool:
     return True
 
 
+def _without_repeated_headers(f: Path, ds: datasets.Dataset) -> datasets.Dataset:
+    """`ds` without the rows whose every cell is its column's name: the header lines of csv files joined
+    into one (`cat a.csv b.csv`), which would otherwise be an example of a class named "label"; said in
+    a warning."""
+    import numpy as np
+    import pyarrow.compute as pc
+
+    table = ds.data.table
+    if len(ds.column_names) < 2 or any(table[c].type != "string" for c in ds.column_names):
+        return ds
+    same = None
+    for c in ds.column_names:
+        eq = pc.fill_null(pc.equal(table[c], c), False)
+        same = eq if same is None else pc.and_(same, eq)
+    repeated = np.flatnonzero(same.to_numpy(zero_copy_only=False))
+    if len(repeated) == 0:
+        return ds
+    rows = ", ".join(f"{i + 1:,}" for i in repeated[:5]) + (", ..." if len(repeated) > 5 else "")
+    log.warning("%s: dropped %s repeated header line%s (data rows %s: files joined with their headers)",
+                f.name, f"{len(repeated):,}", "s" if len(repeated) > 1 else "", rows)  # fmt: skip
+    keep = np.ones(len(ds), bool)
+    keep[repeated] = False
+    return ds.select(np.flatnonzero(keep))
+
+
 def quotes_are_text(f: Path, sep: str, skip: int, encoding: str, n_fields: int) -> int | None:
     """The csv `f`'s number of non-blank lines (after `skip`) when its quote marks are characters of its
     texts, else None: its quoting is broken (a quoted cell that never closes, or closes with a character
@@ -731,7 +756,7 @@ def _read_files(split: str, files: list[Path]) -> datasets.Dataset:
                     if layout is not None and _quotes_are_text(f, layout, ds):
                         options["quoting"] = 3  # csv.QUOTE_NONE: a quote mark is a character of the text
                         ds = datasets.load_dataset(builder, data_files={split: [str(f)]}, split=split, **options)
-                parts.append(ds)
+                parts.append(_without_repeated_headers(f, ds) if layout is not None else ds)
         except DataError:
             raise
         except Exception as e:  # pandas / pyarrow parse errors, bad encodings, columns arrow cannot hold together
