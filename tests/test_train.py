@@ -228,3 +228,31 @@ def test_big_validation_splits_are_subsampled_and_the_precision_is_recorded(toy_
     assert any("fixed sample of 15 of the 40 validation examples" in line for line in loaded.lines)
     (started,) = [e for e in events if isinstance(e, ev.TrainingStarted)]
     assert started.precision == summary["precision"]
+
+
+def test_label_smoothing_trains_against_the_smoothed_targets():
+    from textcnn.config import ConfigError
+    from textcnn.training.trainer import train_step
+
+    torch.manual_seed(0)
+    model = torch.nn.Linear(4, 3)
+    x, y = torch.randn(8, 4), torch.randint(0, 3, (8,))
+
+    class Wrapped(torch.nn.Module):  # train_step calls model(ids, lengths)
+        def __init__(self):
+            super().__init__()
+            self.inner = model
+
+        def forward(self, ids, lengths):
+            return self.inner(ids)
+
+    opt = torch.optim.SGD(model.parameters(), lr=0.0)  # lr 0: the loss of these weights only
+    batch = (x, torch.ones(8, dtype=torch.long), y)
+    plain, _ = train_step(Wrapped(), opt, batch, prec="fp32", max_norm=None, fc_weight=None)
+    smooth, _ = train_step(Wrapped(), opt, batch, prec="fp32", max_norm=None, fc_weight=None, label_smoothing=0.2)
+    logp = torch.log_softmax(model(x), dim=1)
+    target = torch.full((8, 3), 0.2 / 3).scatter_add_(1, y[:, None], torch.full((8, 1), 0.8))
+    assert smooth.item() == pytest.approx(-(target * logp).sum(1).mean().item(), rel=1e-6)
+    assert plain.item() == pytest.approx(torch.nn.functional.nll_loss(logp, y).item(), rel=1e-6)
+    with pytest.raises(ConfigError, match=r"train.label_smoothing=1.0 must be in \[0, 1\)"):
+        load_config("x.csv", sets=["train.label_smoothing=1.0"])

@@ -146,6 +146,8 @@ class TrainConfig:
     """Learning rate."""
     weight_decay: float = 0.0
     """L2 penalty (dense parameters only)."""
+    label_smoothing: float = 0.0
+    """Cross-entropy against (1 - x) on the true class plus x spread evenly over all classes (0 = off)."""
     rho: float = 0.95
     """Adadelta decay (Kim: 0.95)."""
     eps: float = 1e-6
@@ -300,6 +302,8 @@ def _train_problems(t: TrainConfig) -> list[str]:
     problems: list[str] = []
     if t.lr <= 0:
         problems.append(f"train.lr={t.lr} must be > 0")
+    if not 0 <= t.label_smoothing < 1:
+        problems.append(f"train.label_smoothing={t.label_smoothing} must be in [0, 1)")
     if t.threads is not None and t.threads < 1:
         problems.append(f"train.threads={t.threads} must be >= 1")
     if t.eval_max_examples is not None and t.eval_max_examples < 1:

@@ -149,12 +149,13 @@ def scoring_form(model: nn.Module, n_tokens: int, prec: str):
     return inner.folded()
 
 
-def train_step(model: nn.Module, optimizer, batch: tuple, *, prec: str, max_norm: float | None, fc_weight):
+def train_step(model: nn.Module, optimizer, batch: tuple, *, prec: str, max_norm: float | None, fc_weight,
+               label_smoothing: float = 0.0):  # fmt: skip
     """One optimizer step on (ids, lengths, labels); returns (loss, logits) without reading them back."""
     ids, lengths, labels = batch
     with autocast(ids.device, prec):
         logits = model(ids, lengths)
-    loss = F.cross_entropy(logits.float(), labels)
+    loss = F.cross_entropy(logits.float(), labels, label_smoothing=label_smoothing)
     optimizer.zero_grad()
     loss.backward()
     optimizer.step()
@@ -505,7 +506,8 @@ def train_one_epoch(trainer: Trainer, deadline: float | None = None) -> None:
     for i in range(p.step_in_epoch, n_steps):
         batch = split.batch(batches[i], trainer.min_length)
         loss, logits = train_step(trainer.train_model, trainer.optimizer, batch, prec=trainer.prec,
-                                  max_norm=trainer.cfg.model.max_norm, fc_weight=fc_weight)  # fmt: skip
+                                  max_norm=trainer.cfg.model.max_norm, fc_weight=fc_weight,
+                                  label_smoothing=t.label_smoothing)  # fmt: skip
         sums.add(loss, logits, batch[2], int(split.lengths_np[batches[i]].sum()))
         p.step_in_epoch, p.global_step = i + 1, p.global_step + 1
         if p.global_step % t.log_every == 0 or i + 1 == n_steps:
