@@ -883,14 +883,17 @@ def test_json_lines_whose_labels_mix_numbers_and_numeric_strings_are_one_label_s
         load_data(DataConfig(dataset=str(write_jsonl(tmp_path / "lists.jsonl", records))))
 
 
-@pytest.mark.parametrize("orient", ["columns", "split", "index", "lists", "lines"])
+@pytest.mark.parametrize("orient", ["columns", "split", "index", "lists", "lines", "wrapped", "wrapped alone"])
 def test_a_json_file_laid_out_by_columns_is_read_as_rows(tmp_path, orient):
     import pandas as pd
 
     r = rows(20)
     df = pd.DataFrame(r)
     p = tmp_path / "frame.json"
-    if orient == "lists":
+    if orient.startswith("wrapped"):  # the records under one key, beside metadata (SQuAD-style exports)
+        meta = {} if orient == "wrapped alone" else {"version": "1.0", "info": {"source": "x"}}
+        p.write_text(json.dumps({**meta, "data": r}), encoding="utf-8")
+    elif orient == "lists":
         p.write_text(json.dumps({k: [x[k] for x in r] for k in ("text", "label")}), encoding="utf-8")
     elif orient == "lines":
         df.to_json(p, orient="records", lines=True)  # JSON lines in a .json: the datasets reader's

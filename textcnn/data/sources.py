@@ -651,8 +651,9 @@ def _read_fasttext(f: Path, split: str) -> datasets.Dataset:
 def json_columns(f: Path) -> dict[str, list] | None:
     """The columns of a .json file holding one object laid out by columns, as pandas' `to_json` writes
     them by default ({"text": {"0": ..., "1": ...}, "label": {...}}), or with orient="split" / "index",
-    or as lists ({"text": [...], "label": [...]}); None for a list of records or JSON lines (the
-    `datasets` reader takes those)."""
+    or as lists ({"text": [...], "label": [...]}), or the records one key of an object holds beside
+    metadata ({"version": "1.0", "data": [{"text": ..., "label": ...}, ...]}); None for a list of
+    records or JSON lines (the `datasets` reader takes those)."""
     import json
 
     head = (head_text(f) or "").lstrip()
@@ -676,6 +677,13 @@ def json_columns(f: Path) -> dict[str, list] | None:
         rows = data["data"] if isinstance(data["data"], list) else []
         return {str(c): [r[i] if isinstance(r, list) and i < len(r) else None for r in rows]
                 for i, c in enumerate(data["columns"])}  # fmt: skip
+    wrapped = [k for k, v in data.items() if isinstance(v, list) and v and all(isinstance(r, dict) for r in v)]
+    if len(wrapped) == 1 and not any(isinstance(v, list) for k, v in data.items() if k != wrapped[0]):
+        rows = data[wrapped[0]]  # {"version": ..., "data": [records]}: the records, the rest metadata
+        if len(data) > 1:
+            log.warning("%s: reading the records under %r (beside %s)", f.name, wrapped[0],
+                        ", ".join(repr(k) for k in data if k != wrapped[0]))  # fmt: skip
+        return {str(k): [r.get(k) for r in rows] for k in dict.fromkeys(k for r in rows for k in r)}
     if all(isinstance(v, list) for v in values) and len({len(v) for v in values}) == 1:
         return {str(k): v for k, v in data.items()}
     if all(isinstance(v, dict) for v in values):
