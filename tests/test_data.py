@@ -847,6 +847,11 @@ def test_a_fasttext_txt_is_read_as_texts_and_labels(tmp_path):
     multi.write_text(lines[0] + "\n__label__pos __label__neg a mixed bag\n", encoding="utf-8")
     with pytest.raises(DataError, match=r"multi.txt line 2 has 2 labels \(pos, neg\); textcnn does single-label"):
         load_data(DataConfig(dataset=str(multi)))
+    last = tmp_path / "last.txt"  # labels at the end of the line, as fastText also reads them
+    last.write_text("".join(f"{x['text']} __label__{x['label']}\n" for x in rows(20)), encoding="utf-8")
+    ld = load_data(DataConfig(dataset=str(last)))
+    assert {(t, ld.label_names[y]) for split in ld.splits.values() for t, y in zip(split["text"], split["label"],
+            strict=True)} == {(x["text"], x["label"]) for x in rows(20)}  # fmt: skip
     plain = tmp_path / "plain.txt"
     plain.write_text("a gorgeous film\na dull mess\n", encoding="utf-8")
     with pytest.raises(DataError, match=r"plain.txt: a .txt is read as fastText lines .* has no __label__"):

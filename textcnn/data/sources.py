@@ -602,15 +602,17 @@ def _first_rows(head: str, delimiter: str, n: int) -> list[tuple[int, list[str]]
 
 
 FASTTEXT_LABEL = "__label__"
-_FASTTEXT_LINE = re.compile(r"\s*((?:__label__\S+(?:\s+|$))*)(.*?)\s*$", re.S)
+_FASTTEXT_LINE = re.compile(r"\s*((?:__label__\S+(?:\s+|$))*)(.*?)((?:(?:^|\s+)__label__\S+)*)\s*$", re.S)
+"""(labels before the text, the text, labels after it): fastText reads a line's labels wherever they are,
+and exports put them first ('__label__pos a fine film') or last ('a fine film __label__pos')."""
 
 
 def _fasttext_rows(batch: dict[str, list], indices: list[int], *, name: str) -> dict[str, list]:
     """fastText lines ('__label__positive a gorgeous film') -> text and label (None: a line without one)."""
     texts, labels = [], []
     for line, i in zip(batch["text"], indices, strict=True):
-        found, text = _FASTTEXT_LINE.match(line).groups()
-        tags = found.split()
+        before, text, after = _FASTTEXT_LINE.match(line).groups()
+        tags = before.split() + after.split()
         if len(tags) > 1:
             raise DataError(
                 f"{name} line {i + 1} has {len(tags)} labels ({', '.join(t[len(FASTTEXT_LABEL) :] for t in tags)}); "
@@ -630,12 +632,12 @@ def _read_fasttext(f: Path, split: str) -> datasets.Dataset:
     from datasets.fingerprint import Hasher
 
     head, encoding = _head_in_its_encoding(f)
-    first = next((line for line in (head or head_text(f) or "").splitlines() if line.strip()), "")
-    if not first.lstrip().startswith(FASTTEXT_LABEL):
+    first = next((line for line in (head or head_text(f) or "").splitlines() if line.strip()), "").split()
+    if not first or not (first[0].startswith(FASTTEXT_LABEL) or first[-1].startswith(FASTTEXT_LABEL)):
         raise DataError(
             f"{f}: a .txt is read as fastText lines ('__label__positive a gorgeous film'), and its first line has "
-            "no __label__; give a table (csv, tsv, json, jsonl, parquet) instead, or use `textcnn predict --file` "
-            "for unlabelled texts"
+            "no __label__ at its start or end; give a table (csv, tsv, json, jsonl, parquet) instead, or use "
+            "`textcnn predict --file` for unlabelled texts"
         )
     if encoding != "utf-8":
         log.warning("%s", encoding_note(f.name, encoding))
