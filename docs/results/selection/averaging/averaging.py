@@ -23,6 +23,21 @@ STARTS = {"avg_from_6": 6, "avg_from_13": 13, "avg_last5": 21}
 """Each average: the epoch (1-based) from which the end-of-epoch weights are summed."""
 
 
+def add_to_averages(sums: dict, counts: dict, starts: dict[str, int], model, epoch: int) -> None:
+    """Add `model`'s weights to each running sum of `starts` (name -> first epoch, 1-based) that has begun
+    by `epoch` (1-based), in float64."""
+    state = runlib.plain_state_dict(model)
+    for name, start in starts.items():
+        if epoch < start:
+            continue
+        if sums[name] is None:
+            sums[name] = {k: v.detach().double().clone() for k, v in state.items()}
+        else:
+            for k, v in state.items():
+                sums[name][k] += v.detach().double()
+        counts[name] += 1
+
+
 def main(dataset: str, seed: int, out: str, sets: list[str]) -> dict:
     cfg = load_config(sets=[f"data.dataset={dataset}", f"train.seed={seed}", "train.threads=1", *sets])
     sums: dict[str, dict | None] = dict.fromkeys(STARTS)
@@ -33,16 +48,7 @@ def main(dataset: str, seed: int, out: str, sets: list[str]) -> dict:
     def averaging_on_eval(self, end_of_epoch):
         stop = on_eval(self, end_of_epoch)
         if end_of_epoch:
-            state = runlib.plain_state_dict(self.model)
-            for name, start in STARTS.items():
-                if self.progress.epoch + 1 < start:
-                    continue
-                if sums[name] is None:
-                    sums[name] = {k: v.detach().double().clone() for k, v in state.items()}
-                else:
-                    for k, v in state.items():
-                        sums[name][k] += v.detach().double()
-                counts[name] += 1
+            add_to_averages(sums, counts, STARTS, self.model, self.progress.epoch + 1)
         return stop
 
     def scoring_finish(self, started):

@@ -9,6 +9,7 @@ it averaged. (The last weights are scored in fp32 here, so they may differ from 
 sentence.)
 """
 
+import importlib.util
 import json
 import sys
 from pathlib import Path
@@ -17,6 +18,10 @@ import textcnn.training.trainer as T
 from textcnn import run as runlib
 from textcnn.config import config_from_toml
 from textcnn.data.batching import make_split
+
+_spec = importlib.util.spec_from_file_location("averaging", Path(__file__).parents[1] / "averaging" / "averaging.py")
+averaging = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(averaging)  # its running sums of the weights
 
 STARTS = {"avg_last1ep": 12, "avg_last2ep": 11, "avg_last3ep": 10, "avg_last4ep": 9, "avg_last6ep": 7}
 """Each average: the epoch (1-based) from which the weights at every validation pass are summed."""
@@ -32,16 +37,7 @@ on_eval, finish = T.Trainer.on_eval, T.Trainer.finish
 
 def averaging_on_eval(self, end_of_epoch):
     stop = on_eval(self, end_of_epoch)
-    state = runlib.plain_state_dict(self.model)
-    for name, start in STARTS.items():
-        if self.progress.epoch + 1 < start:
-            continue
-        if sums[name] is None:
-            sums[name] = {k: v.detach().double().clone() for k, v in state.items()}
-        else:
-            for k, v in state.items():
-                sums[name][k] += v.detach().double()
-        counts[name] += 1
+    averaging.add_to_averages(sums, counts, STARTS, self.model, self.progress.epoch + 1)  # at every pass
     return stop
 
 
