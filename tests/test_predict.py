@@ -12,6 +12,7 @@ import os
 import random
 import shutil
 from types import SimpleNamespace
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -255,11 +256,16 @@ def test_a_quote_mark_that_is_part_of_a_text_keeps_one_record_per_row(predictor,
     summary = predict_file(predictor, p, out)
     assert [json.loads(line)["text"] for line in out.getvalue().splitlines()] == texts and summary.written == 12
     assert "read as one row per line from row 3 on" in caplog.text
-    real = tmp_path / "real.csv"  # a quoted cell over two lines: one record, read with quoting
-    real.write_text('text,label\n"first\nsecond",pos\n"a, b",neg\nplain,pos\n', encoding="utf-8")
+    real = tmp_path / "real.csv"  # quoted cells over two lines: one record each, read with quoting
+    real.write_text('text,label\n"first\nsecond",pos\n"a, b",neg\n"third\nfourth",pos\nplain,pos\n', encoding="utf-8")
     out = io.StringIO()
-    predict_file(predictor, real, out)
-    assert [json.loads(line)["text"] for line in out.getvalue().splitlines()] == ["first\nsecond", "a, b", "plain"]
+    from textcnn.data import sources
+
+    with mock.patch.object(sources, "quotes_are_text", wraps=sources.quotes_are_text) as looked:
+        predict_file(predictor, real, out)
+    texts = [json.loads(line)["text"] for line in out.getvalue().splitlines()]
+    assert texts == ["first\nsecond", "a, b", "third\nfourth", "plain"]
+    assert looked.call_count == 1  # the whole file is looked at once, not once per multi-line cell
 
 
 def test_the_text_column_of_a_table_is_chosen_or_named(predictor, tmp_path):

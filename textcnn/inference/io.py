@@ -246,7 +246,7 @@ def _csv_cells(p: Path, given: str | None, default: str | None) -> Iterator[str]
     from textcnn.data.sources import csv_layout, quote_hint, quotes_are_text
 
     sep, skip, names, encoding = csv_layout(p, "\t" if table_suffix(p) in (".tsv", ".tab") else ",")
-    quoting, done = csv.QUOTE_MINIMAL, 0
+    quoting, done, checked = csv.QUOTE_MINIMAL, 0, False
     with _open_text(p, encoding) as f:
         try:
             for _ in range(skip):
@@ -263,9 +263,11 @@ def _csv_cells(p: Path, given: str | None, default: str | None) -> Iterator[str]
                         f"{quote_hint(sep)}"
                     )
                 cell = row[i] if i < len(row) else ""
-                if "\n" in cell and quotes_are_text(p, sep, skip, encoding, len(header)) is not None:
-                    quoting = csv.QUOTE_NONE  # a quote mark that opens a text ran on: read on without quoting
-                    break
+                if "\n" in cell and not checked:  # one look at the whole file, for the first such cell only
+                    checked = True
+                    if quotes_are_text(p, sep, skip, encoding, len(header)) is not None:
+                        quoting = csv.QUOTE_NONE  # a quote mark that opens a text ran on: read on without quoting
+                        break
                 done += 1
                 yield cell
         except UnicodeDecodeError as e:
