@@ -424,13 +424,13 @@ def resolve_for_data(cfg: Config, n_train: int, held_out: bool = False) -> str |
 
     Returns one line saying what was chosen and why, or None when every one of them was set."""
     regime = "large" if n_train >= LARGE_DATA else "small"
-    chosen = []
+    chosen = {}
     for key in SIZE_DEFAULTS[regime]:
         section, name = key.split(".")
         value = _size_default(cfg, key, n_train, held_out)
         if getattr(getattr(cfg, section), name) is None:
             setattr(getattr(cfg, section), name, value)
-            chosen.append(f"{key}={value}")
+            chosen[key] = value
     if not chosen:
         return None
     why = (
@@ -438,9 +438,10 @@ def resolve_for_data(cfg: Config, n_train: int, held_out: bool = False) -> str |
         if regime == "large"
         else f"{n_train:,} training examples < {LARGE_DATA:,}: Kim (2014)'s schedule"
     )
-    if regime == "large" and held_out and any(k in HELD_OUT_DEFAULTS for k in (c.split("=")[0] for c in chosen)):
+    if regime == "large" and held_out and chosen.keys() & HELD_OUT_DEFAULTS.keys():
         why += ", the last pass kept as the validation rows are held out of train"
-    return f"defaults for the data size: {', '.join(chosen)} ({why}; --set any of them to override)"
+    settings = ", ".join(f"{k}={v}" for k, v in chosen.items())
+    return f"defaults for the data size: {settings} ({why}; --set any of them to override)"
 
 
 def pin_held_out(cfg: Config, n_train: int) -> None:

@@ -31,7 +31,7 @@ import functools
 import logging
 import os
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -398,18 +398,17 @@ def _without_repeated_headers(f: Path, ds: datasets.Dataset) -> datasets.Dataset
     if len(ds.column_names) < 2 or any(table[c].type != "string" for c in ds.column_names):
         return ds
     same = None
-    for c in ds.column_names:
+    for c in ds.column_names:  # column by column, stopping at the first that never holds its own name
         eq = pc.fill_null(pc.equal(table[c], c), False)
         same = eq if same is None else pc.and_(same, eq)
-    repeated = np.flatnonzero(same.to_numpy(zero_copy_only=False))
-    if len(repeated) == 0:
-        return ds
+        if not pc.any(same).as_py():
+            return ds
+    header = same.to_numpy(zero_copy_only=False)
+    repeated = np.flatnonzero(header)
     rows = ", ".join(f"{i + 1:,}" for i in repeated[:5]) + (", ..." if len(repeated) > 5 else "")
     log.warning("%s: dropped %s repeated header line%s (data rows %s: files joined with their headers)",
                 f.name, f"{len(repeated):,}", "s" if len(repeated) > 1 else "", rows)  # fmt: skip
-    keep = np.ones(len(ds), bool)
-    keep[repeated] = False
-    return ds.select(np.flatnonzero(keep))
+    return ds.select(np.flatnonzero(~header))
 
 
 def quotes_are_text(f: Path, sep: str, skip: int, encoding: str, n_fields: int) -> int | None:
@@ -420,25 +419,24 @@ def quotes_are_text(f: Path, sep: str, skip: int, encoding: str, n_fields: int) 
     lines, or holding the separator) reads strictly, so it keeps csv quoting."""
     import csv
 
-    text = "utf-8-sig" if encoding == "utf-8" else encoding
-    with open_file(f, "rt", encoding=text, newline="") as fh:
-        for _ in range(skip):
-            fh.readline()
-        try:
-            for _ in csv.reader(fh, delimiter=sep, strict=True):
-                pass
-            return None
-        except csv.Error:
-            pass  # broken quoting: is the file one row per line without it?
+    def rows(**reading) -> Iterator[list[str]]:
+        with open_file(f, "rt", encoding="utf-8-sig" if encoding == "utf-8" else encoding, newline="") as fh:
+            for _ in range(skip):
+                fh.readline()
+            yield from csv.reader(fh, delimiter=sep, **reading)
+
+    try:
+        for _ in rows(strict=True):
+            pass
+        return None
+    except csv.Error:
+        pass  # broken quoting: is the file one row per line without it?
     lines = 0
-    with open_file(f, "rt", encoding=text, newline="") as fh:
-        for _ in range(skip):
-            fh.readline()
-        for row in csv.reader(fh, delimiter=sep, quoting=csv.QUOTE_NONE):
-            if row:
-                if len(row) != n_fields:
-                    return None
-                lines += 1
+    for row in rows(quoting=csv.QUOTE_NONE):
+        if row:
+            if len(row) != n_fields:
+                return None
+            lines += 1
     return lines
 
 
