@@ -247,6 +247,7 @@ def _csv_cells(p: Path, given: str | None, default: str | None) -> Iterator[str]
 
     sep, skip, names, encoding = csv_layout(p, "\t" if table_suffix(p) in (".tsv", ".tab") else ",")
     quoting, done, checked = csv.QUOTE_MINIMAL, 0, False
+    repeated: list[int] = []  # data rows (1-based) that repeat the header
     with _open_text(p, encoding) as f:
         try:
             for _ in range(skip):
@@ -257,6 +258,9 @@ def _csv_cells(p: Path, given: str | None, default: str | None) -> Iterator[str]
                 return
             i = header.index(_text_column(header, given, default, p))
             for row in reader:
+                if row == header and len(header) > 1:  # csv files joined with their headers, as training drops
+                    repeated.append(done + len(repeated) + 1)
+                    continue
                 if len(row) > len(header):
                     raise PredictError(
                         f"{p} line {reader.line_num + skip}: {len(row)} fields but the header has {len(header)}; "
@@ -286,8 +290,16 @@ def _csv_cells(p: Path, given: str | None, default: str | None) -> Iterator[str]
         with _open_text(p, encoding) as f:
             for _ in range(skip + (names is None)):
                 f.readline()
-            for row in itertools.islice(csv.reader(f, delimiter=sep, quoting=csv.QUOTE_NONE), done, None):
+            for row in itertools.islice(csv.reader(f, delimiter=sep, quoting=csv.QUOTE_NONE), done + len(repeated), None):
+                if row == header and len(header) > 1:
+                    repeated.append(done + len(repeated) + 1)
+                    continue
+                done += 1
                 yield row[i] if i < len(row) else ""
+    if repeated:
+        rows = ", ".join(f"{r:,}" for r in repeated[:5]) + (", ..." if len(repeated) > 5 else "")
+        log.warning("%s: skipped %s repeated header line%s (data rows %s: files joined with their headers)",
+                    p.name, f"{len(repeated):,}", "s" if len(repeated) > 1 else "", rows)  # fmt: skip
 
 
 def _jsonl_cells(
