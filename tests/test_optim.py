@@ -7,7 +7,7 @@ import copy
 import torch
 from torch import nn
 
-from textcnn.training.optim import DenseAdadelta, SparseAdadelta, apply_max_norm, make_optimizer
+from textcnn.training.optim import DenseAdadelta, SparseAdadelta, apply_max_norm, make_optimizer, scheduled_lr
 
 
 def test_sparse_adadelta_matches_dense_adadelta_on_touched_rows():
@@ -79,3 +79,12 @@ def test_max_norm_rescales_only_long_rows():
     w = torch.tensor([[3.0, 4.0], [0.3, 0.4]])
     apply_max_norm(w, 3.0)
     assert torch.allclose(w.norm(dim=1), torch.tensor([3.0, 0.5]))
+
+
+def test_a_linear_schedule_falls_to_zero_by_step_and_set_lr_reaches_every_group():
+    assert [scheduled_lr(0.5, "constant", s, 4) for s in range(4)] == [0.5] * 4
+    assert [scheduled_lr(0.5, "linear", s, 4) for s in range(5)] == [0.5, 0.375, 0.25, 0.125, 0.0]
+    model = nn.Sequential(nn.Embedding(10, 3, sparse=True), nn.Linear(3, 2))
+    opt = make_optimizer(model, "adam", lr=0.01)
+    opt.set_lr(0.002)
+    assert [g["lr"] for o in opt.optimizers for g in o.param_groups] == [0.002, 0.002]

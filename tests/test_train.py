@@ -123,12 +123,15 @@ def _stop_at(step):
     return cb
 
 
-@pytest.mark.parametrize("optimizer", ["adadelta", "adam"])
-def test_interrupted_and_resumed_run_equals_uninterrupted(toy_csv, tmp_path, optimizer):
+@pytest.mark.parametrize(
+    ("optimizer", "schedule"), [("adadelta", "constant"), ("adam", "constant"), ("adam", "linear")]
+)
+def test_interrupted_and_resumed_run_equals_uninterrupted(toy_csv, tmp_path, optimizer, schedule):
     sets = [
         "train.epochs=3",
         f"train.optimizer={optimizer}",
         "train.lr=0.01" if optimizer == "adam" else "train.lr=1.0",
+        f"train.lr_schedule={schedule}",  # linear: the resumed run goes on down the same slope
     ]
     full = train(tiny_cfg(toy_csv, *sets), tmp_path / "full")
     with pytest.raises(TrainingInterrupted) as e:

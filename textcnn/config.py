@@ -144,6 +144,8 @@ class TrainConfig:
     """adadelta | adam | adamw | sgd."""
     lr: float = 1.0
     """Learning rate."""
+    lr_schedule: str = "constant"
+    """constant | linear: the learning rate falls linearly from `lr` to 0 over `epochs` (by step)."""
     weight_decay: float = 0.0
     """L2 penalty (dense parameters only)."""
     label_smoothing: float = 0.0
@@ -222,6 +224,7 @@ CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
     ("model", "activation"): ("relu", "tanh", "gelu", "identity"),
     ("model", "pool2d"): ("max", "avg"),
     ("train", "optimizer"): ("adadelta", "adam", "adamw", "sgd"),
+    ("train", "lr_schedule"): ("constant", "linear"),
     ("train", "select_by"): ("accuracy", "loss", "last"),
     ("train", "device"): ("auto", "cpu", "cuda", "mps"),
     ("train", "precision"): ("auto", "fp32", "bf16"),

@@ -290,7 +290,9 @@ def _csv_cells(p: Path, given: str | None, default: str | None) -> Iterator[str]
         with _open_text(p, encoding) as f:
             for _ in range(skip + (names is None)):
                 f.readline()
-            for row in itertools.islice(csv.reader(f, delimiter=sep, quoting=csv.QUOTE_NONE), done + len(repeated), None):
+            for row in itertools.islice(
+                csv.reader(f, delimiter=sep, quoting=csv.QUOTE_NONE), done + len(repeated), None
+            ):
                 if row == header and len(header) > 1:
                     repeated.append(done + len(repeated) + 1)
                     continue

@@ -119,6 +119,11 @@ class Optimizers:
         for o in self.optimizers:
             o.step()
 
+    def set_lr(self, lr: float) -> None:
+        for o in self.optimizers:
+            for group in o.param_groups:
+                group["lr"] = lr
+
     def zero_grad(self) -> None:
         for o in self.optimizers:
             o.zero_grad(set_to_none=True)
@@ -170,6 +175,17 @@ def make_optimizer(
     else:
         raise ValueError(f"unknown optimizer {name!r}")
     return Optimizers(opts)
+
+
+def scheduled_lr(lr: float, schedule: str, step: int, total_steps: int) -> float:
+    """The learning rate for optimizer step `step` (0-based) of `total_steps`: `lr` throughout
+    (constant), or falling linearly to 0 at the last step (linear). A function of the step alone, so a
+    resumed run continues on the same curve."""
+    if schedule == "constant":
+        return lr
+    if schedule == "linear":
+        return lr * max(0.0, 1.0 - step / max(1, total_steps))
+    raise ValueError(f"unknown learning-rate schedule {schedule!r}")
 
 
 @torch.no_grad()

@@ -45,7 +45,7 @@ from textcnn.training import distributed
 from textcnn.training.checkpoint import CKPT, load_checkpoint, save_checkpoint
 from textcnn.training.distributed import World
 from textcnn.training.early_stopping import EarlyStopping
-from textcnn.training.optim import apply_max_norm, make_optimizer
+from textcnn.training.optim import apply_max_norm, make_optimizer, scheduled_lr
 from textcnn.training.prepare import Prepared, load_vectors_for, prepare, tokenize_report
 
 __all__ = [
@@ -503,8 +503,11 @@ def train_one_epoch(trainer: Trainer, deadline: float | None = None) -> None:
     fc_weight = unwrap(trainer.model).fc.weight
     trainer.train_model.train()
     tick = time.perf_counter()
+    total_steps = t.epochs * n_steps
     for i in range(p.step_in_epoch, n_steps):
         batch = split.batch(batches[i], trainer.min_length)
+        if t.lr_schedule != "constant":
+            trainer.optimizer.set_lr(scheduled_lr(t.lr, t.lr_schedule, p.global_step, total_steps))
         loss, logits = train_step(trainer.train_model, trainer.optimizer, batch, prec=trainer.prec,
                                   max_norm=trainer.cfg.model.max_norm, fc_weight=fc_weight,
                                   label_smoothing=t.label_smoothing)  # fmt: skip
