@@ -12,8 +12,9 @@ from conftest import toy_rows
 
 from textcnn import events as ev
 from textcnn import run as runlib
-from textcnn.config import load_config
+from textcnn.config import ModelConfig, load_config
 from textcnn.errors import RunError
+from textcnn.models import build_model
 from textcnn.training.trainer import TrainingError, TrainingInterrupted, request_stop, train
 
 
@@ -98,9 +99,10 @@ def test_a_pass_with_many_tokens_per_word_scores_a_cnn_folded_with_the_same_resu
     n = int(lengths.sum())
     assert n >= trainer.FOLD_TOKENS_PER_ROW * 40  # this pass folds ...
     assert isinstance(trainer.scoring_form(model, n, "fp32"), FoldedKimCNN)
-    assert trainer.scoring_form(model, 79, "fp32") is model  # ... a short one does not, nor bf16
-    assert trainer.scoring_form(model, n, "bf16") is model
+    assert trainer.scoring_form(model, 79, "fp32") is model  # ... a short one does not
     folded = trainer.evaluate(model, split, batch_size=32, min_length=model.min_length)
+    bf16 = trainer.evaluate(model, split, batch_size=32, min_length=model.min_length, prec="bf16")
+    assert bf16["loss"] == folded["loss"]  # a bf16 run's large passes fold too, and score in fp32
     with mock.patch.object(trainer, "FOLD_TOKENS_PER_ROW", 10**9):
         plain = trainer.evaluate(model, split, batch_size=32, min_length=model.min_length)
     assert np.array_equal(folded["predictions"], plain["predictions"])
@@ -259,3 +261,16 @@ def test_label_smoothing_trains_against_the_smoothed_targets():
     assert plain.item() == pytest.approx(torch.nn.functional.nll_loss(logp, y).item(), rel=1e-6)
     with pytest.raises(ConfigError, match=r"train.label_smoothing=1.0 must be in \[0, 1\)"):
         load_config("x.csv", sets=["train.label_smoothing=1.0"])
+
+
+def test_bf16_cpu_batches_over_64_tokens_are_padded_to_multiples_of_8_and_score_the_same():
+    from textcnn.training.trainer import step_length
+
+    assert [step_length(n, True) for n in (1, 37, 64, 65, 72, 73, 250)] == [1, 37, 64, 72, 72, 80, 256]
+    assert [step_length(n, False) for n in (65, 73, 250)] == [65, 73, 250]
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(name="cnn", embedding_dim=8, feature_maps=4), 50, 3).eval()
+    ids = torch.randint(1, 50, (3, 69))
+    lengths = torch.tensor([69, 20, 5])
+    longer = torch.cat([ids, torch.zeros(3, 3, dtype=ids.dtype)], dim=1)  # the 3 pad columns step_length adds
+    assert torch.allclose(model(ids, lengths), model(longer, lengths), atol=1e-6)

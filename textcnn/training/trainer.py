@@ -99,7 +99,7 @@ def evaluate(
     scorer = scoring_form(model, int(split.lengths_np.sum()), prec)
     preds = torch.full((len(split),), -1, dtype=torch.long, device=device)
     sums = torch.zeros(3, device=device, dtype=torch.float64)  # loss, correct, n
-    with torch.inference_mode(), autocast(device, prec):
+    with torch.inference_mode(), autocast(device, prec if scorer is model else "fp32"):
         for i, idx in enumerate(sorted_batches(split.lengths_np, batch_size)):
             if i % world.size != world.rank:
                 continue
@@ -132,21 +132,36 @@ about one matrix product per row)."""
 
 
 def scoring_form(model: nn.Module, n_tokens: int, prec: str):
-    """What a pass of `n_tokens` tokens scores with: for a `cnn` in fp32 reading at least
-    FOLD_TOKENS_PER_ROW tokens per vocabulary row, its folded form (`KimCNN.folded()`: the embedding
-    multiplied into the filters once, then a row lookup per token instead of a matrix product; the same
-    logits up to float rounding; 0.36 s against 1.3-1.9 s per 1,024 texts of 110 tokens with a
-    30,000-word vocabulary, after a 0.35-0.5 s fold), so that the validation passes of a large set do
-    not stall training; else the model itself (bf16 autocast keeps the model's own path)."""
+    """What a pass of `n_tokens` tokens scores with: for a `cnn` reading at least FOLD_TOKENS_PER_ROW
+    tokens per vocabulary row, its folded form (`KimCNN.folded()`: the embedding multiplied into the
+    filters once, then a row lookup per token instead of a matrix product; the same logits up to float
+    rounding; 0.36 s against 1.3-1.9 s per 1,024 texts of 110 tokens with a 30,000-word vocabulary,
+    after a 0.35-0.5 s fold), so that the validation passes of a large set do not stall training; else
+    the model itself. The folded form scores in fp32 whatever the training precision (`evaluate`), as
+    `textcnn predict` does: a bf16 pass over 10,000 reviews of 110 tokens added ~190 MB of oneDNN
+    primitives and scratch for its many batch shapes to the peak of a 500,000-review run (1.38 GB
+    against 1.19 GB; docs/results/speed/README.md)."""
     from textcnn.inference.numpy_cnn import TABLE_BYTES_LIMIT
     from textcnn.models.registry import spec_of
 
+    del prec  # every precision folds: the folded form runs in fp32
     inner = unwrap(model)
-    if prec != "fp32" or not spec_of(inner).foldable or inner.folded_table_bytes() > TABLE_BYTES_LIMIT:
+    if not spec_of(inner).foldable or inner.folded_table_bytes() > TABLE_BYTES_LIMIT:
         return model
     if n_tokens < FOLD_TOKENS_PER_ROW * inner.embedding.num_embeddings:
         return model
     return inner.folded()
+
+
+def step_length(longest: int, granular: bool) -> int:
+    """The time axis of a training batch whose longest row has `longest` tokens: that, or with
+    `granular` (bf16 on a CPU) above 64 tokens the next multiple of 8. oneDNN keeps a compiled bf16
+    matrix product, with its memory, for every shape it meets; on long texts (a 500,000-review csv of
+    ~110 tokens) every batch length was a new shape and a run's peak grew from 1.12 to 1.30-1.34 GB in
+    40 s. In multiples of 8 it stays at 1.12 GB, at the same throughput (docs/results/speed/README.md).
+    The padding is masked (the same logits), but it draws dropout for more positions, so only batches
+    longer than sentences (SST-2's, and Kim's sets' nearly all, are not) take it."""
+    return -(-longest // 8) * 8 if granular and longest > 64 else longest
 
 
 def train_step(model: nn.Module, optimizer, batch: tuple, *, prec: str, max_norm: float | None, fc_weight,
@@ -501,11 +516,13 @@ def train_one_epoch(trainer: Trainer, deadline: float | None = None) -> None:
     n_steps = len(batches)
     eval_at = eval_steps(n_steps, t.evals_per_epoch)
     fc_weight = unwrap(trainer.model).fc.weight
+    granular = trainer.prec == "bf16" and trainer.device.type == "cpu"
     trainer.train_model.train()
     tick = time.perf_counter()
     total_steps = t.epochs * n_steps
     for i in range(p.step_in_epoch, n_steps):
-        batch = split.batch(batches[i], trainer.min_length)
+        longest = int(split.lengths_np[batches[i]].max())
+        batch = split.batch(batches[i], max(trainer.min_length, step_length(longest, granular)))
         if t.lr_schedule != "constant":
             trainer.optimizer.set_lr(scheduled_lr(t.lr, t.lr_schedule, p.global_step, total_steps))
         loss, logits = train_step(trainer.train_model, trainer.optimizer, batch, prec=trainer.prec,
