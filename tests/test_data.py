@@ -532,8 +532,8 @@ def test_duplicates_are_counted_not_removed(tmp_path):
     ld = load_data(DataConfig(dataset=str(tmp_path)))
     r = ld.report.splits["train"]
     assert r.rows_kept == 10 and r.duplicates == 2  # two repeats of ("same text", pos)
-    assert "train: 1 texts occur with more than one label" in ld.report.notes
-    assert "validation: 1 of 2 texts also occur in train" in ld.report.notes
+    assert "train: 1 text occurs with more than one label" in ld.report.notes
+    assert "validation: 1 of 2 texts also occurs in train" in ld.report.notes
 
 
 def test_one_class_is_refused(tmp_path):

@@ -86,10 +86,14 @@ def split_reports(
             duplicates=duplicates,
         )
         if name == "train" and conflicts:
-            notes.append(f"train: {conflicts:,} texts occur with more than one label")
+            notes.append(
+                f"train: {conflicts:,} {'text occurs' if conflicts == 1 else 'texts occur'} with more than one label"
+            )
         overlap = _occurring(s.hashes, train_sorted) if name != "train" else 0
         if overlap:
-            notes.append(f"{name}: {overlap:,} of {len(s.hashes):,} texts also occur in train")
+            notes.append(
+                f"{name}: {overlap:,} of {len(s.hashes):,} texts also {'occurs' if overlap == 1 else 'occur'} in train"
+            )
     return reports
 
 
