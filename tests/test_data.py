@@ -1185,3 +1185,23 @@ def test_mixed_json_labels_are_decided_from_their_json_values(tmp_path):
     table = ds.with_format("arrow")[:]
     got = cleaning._clean_table(table, text_column="text", label_column="label", mapping={1: 0}, numeric=True)
     assert got.column("label").to_pylist() == [0, 0, -1] and got.column("_drop").to_pylist() == ["", "", "no label"]
+
+
+def test_a_text_column_named_title_plus_body_joins_the_two(tmp_path):
+    r = rows(30)
+    records = [{"title": f"title {i}", "body": x["text"], "label": x["label"]} for i, x in enumerate(r)]
+    records[3]["title"] = None  # a missing part leaves the other alone
+    records[4]["body"] = "  "
+    p = write_jsonl(tmp_path / "reviews.jsonl", records)
+    ld = load_data(DataConfig(dataset=str(p), text_column="title+body"))
+    texts = {row["text"] for split in ld.splits.values() for row in split}
+    assert f"title 0 {r[0]['text']}" in texts and r[3]["text"] in texts and "title 4" in texts
+    assert len(texts) == 30 and ld.text_column == "title+body"
+    ds, names = load_split(DataConfig(dataset=str(p), text_column="title + body"), "train")  # evaluate's path
+    assert names == ["neg", "pos"] and f"title 1 {r[1]['text']}" in ds["text"]
+    with pytest.raises(DataError, match=r"text column 'title\+nope' is not in"):
+        load_data(DataConfig(dataset=str(p), text_column="title+nope"))
+    numbers = write_jsonl(tmp_path / "numbers.jsonl", [{"title": "t", "stars": i, "label": x["label"]}
+                                                       for i, x in enumerate(r)])  # fmt: skip
+    with pytest.raises(DataError, match=r"column 'stars' of the text column 'title\+stars' holds int64 values"):
+        load_data(DataConfig(dataset=str(numbers), text_column="title+stars"))

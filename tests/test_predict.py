@@ -978,3 +978,31 @@ def test_evaluate_run_on_the_unlabelled_sst2_test_split_says_why(run_dir):
         evaluate_run(run_dir, data_path=data / "sst2", split="test")
     report = evaluate_run(run_dir, data_path=data / "sst2", split="validation")
     assert report.n == 872
+
+
+@pytest.mark.parametrize("kind", ["csv", "jsonl", "json", "json records", "parquet"])
+def test_a_text_column_named_title_plus_body_joins_the_two_as_training_does(predictor, tmp_path, kind):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = [{"title": f"title {i}", "body": t, "label": "pos"} for i, t in enumerate(["good fun", "dull", "fine"])]
+    rows[1]["title"] = None  # a missing part: the other alone
+    p = tmp_path / f"reviews.{kind.split()[0]}"
+    if kind == "csv":
+        p.write_text("title,body,label\n" + "".join(f"{r['title'] or ''},{r['body']},pos\n" for r in rows))
+    elif kind == "jsonl":
+        p.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    elif kind == "json":
+        p.write_text(json.dumps({k: [r[k] for r in rows] for k in rows[0]}))  # columns
+    elif kind == "json records":
+        p.write_text(json.dumps(rows))
+    else:
+        pq.write_table(pa.Table.from_pylist(rows), p)
+    expected = ["title 0 good fun", "dull", "title 2 fine"]
+    out = io.StringIO()
+    predict_file(predictor, p, out, text_column="title+body")
+    assert [json.loads(line)["text"] for line in out.getvalue().splitlines()] == expected
+    out = io.StringIO()  # a run trained on title+body reads it so by itself
+    with mock.patch.object(predictor.config.data, "text_column", "title+body"):
+        predict_file(predictor, p, out)
+    assert [json.loads(line)["text"] for line in out.getvalue().splitlines()] == expected

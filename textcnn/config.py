@@ -47,7 +47,8 @@ class DataConfig:
     path: str | None = None
     """Local copy to read instead of the hub (a folder in the hub's layout or data files)."""
     text_column: str | None = None
-    """Column holding the text; found by common names when unset."""
+    """Column holding the text; found by common names when unset. Columns joined by '+' (title+body) make
+    one text: their cells joined by a space."""
     label_column: str | None = None
     """Column holding the label; found by common names when unset."""
     train_split: str = "train"

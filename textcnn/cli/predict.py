@@ -41,7 +41,10 @@ def predict(
         ),
     ] = None,
     text_column: Annotated[
-        str | None, typer.Option(help="The text column of a --file table (default: the run's, or text, sentence, ...).")
+        str | None,
+        typer.Option(
+            help="The text column of a --file table (default: the run's, or text, sentence, ...); title+body joins two."
+        ),
     ] = None,
     top_k: Annotated[
         int | None, typer.Option("--top-k", "-k", min=1, help="Also show the K most probable labels.")

@@ -47,7 +47,9 @@ def train(
         ),
     ] = None,
     data: Annotated[str | None, typer.Option("--data", help="Local copy of the dataset (folder or file).")] = None,
-    text_column: Annotated[str | None, typer.Option(help="Text column (default: found by name).")] = None,
+    text_column: Annotated[
+        str | None, typer.Option(help="Text column (default: found by name); title+body joins two.")
+    ] = None,
     label_column: Annotated[str | None, typer.Option(help="Label column (default: found by name).")] = None,
     embeddings: Annotated[
         str | None,

@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from textcnn.config import CONFIG_DIR, SELECT_FRACTION, ConfigError, DataConfig, preset_path, read_toml
 from textcnn.data.cleaning import HELD_OUT, OVER_MAX, Split, clean_split, finish_split, holdout, take_rows
-from textcnn.data.columns import find_columns
+from textcnn.data.columns import describe, find_columns, is_string
 from textcnn.data.encodings import compressed_note, decoded, encoding_note, text_encoding
 from textcnn.data.folders import class_folders, read_class_folders
 from textcnn.data.labels import Labels, match_labels, plan_labels, split_labels
@@ -850,9 +850,42 @@ def _load_raw(cfg: DataConfig) -> tuple[datasets.DatasetDict, str, DataConfig]:
         given = named is not None and (named.resolve() == local.resolve() or _format_suffix(named) is not None)
         origin = cfg.hub_id or (cfg.dataset if cfg.dataset and not given else None)
         source = f"{local} (local copy of {origin})" if origin else str(local)
-        return unnest(_load_local(local, cfg.hub_config)), source, cfg
+        return joined(unnest(_load_local(local, cfg.hub_config)), cfg.text_column), source, cfg
     config = f", config {cfg.hub_config!r}" if cfg.hub_config else ""
-    return unnest(_load_hub(hub_id, cfg, preset)), f"{hub_id} (Hugging Face Hub{config})", cfg
+    return joined(unnest(_load_hub(hub_id, cfg, preset)), cfg.text_column), f"{hub_id} (Hugging Face Hub{config})", cfg
+
+
+def joined_parts(name: str | None, columns: list[str]) -> list[str] | None:
+    """The columns a text column named `a+b` joins (title+body: each text is the cells of both, joined by a
+    space), when the data has no column of that name but has every part; else None."""
+    if not name or "+" not in name or name in columns:
+        return None
+    parts = [x.strip() for x in name.split("+")]
+    return parts if all(parts) and all(x in columns for x in parts) else None
+
+
+def joined(dd: datasets.DatasetDict, name: str | None) -> datasets.DatasetDict:
+    """`dd` with the text column `name` when it joins columns (`joined_parts`), in every split that has
+    them: the parts' strings joined by a space, missing and empty cells left out."""
+    import datasets
+
+    first = next(iter(dd.values()), None)
+    parts = joined_parts(name, list(first.features) if first is not None else [])
+    if parts is None:
+        return dd
+    for x in parts:
+        if not is_string(first.features[x]):
+            what = describe(first.features[x])
+            raise DataError(f"column {x!r} of the text column {name!r} holds {what} values, not text")
+
+    def join(batch: dict[str, list]) -> dict[str, list]:
+        cells = zip(*(batch[x] for x in parts), strict=True)
+        return {name: [" ".join(c.strip() for c in row if c and c.strip()) for row in cells]}
+
+    return datasets.DatasetDict(
+        {k: ds.map(join, batched=True) if set(parts) <= set(ds.features) else ds
+         for k, ds in dd.items()}
+    )  # fmt: skip
 
 
 def unnest(dd: datasets.DatasetDict) -> datasets.DatasetDict:

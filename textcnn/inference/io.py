@@ -218,6 +218,20 @@ def table_suffix(p: Path) -> str | None:
     return suffixes[-1] if suffixes and suffixes[-1] in TABLES else None
 
 
+def _text_columns(columns: list[str], given: str | None, default: str | None, p: Path) -> list[str]:
+    """The column whose cells are the texts (`_text_column`), or the columns a name like title+body
+    joins (`sources.joined_parts`, as training reads it): the cells of one row joined by `_join`."""
+    from textcnn.data.sources import joined_parts
+
+    parts = joined_parts(given, columns) if given is not None else joined_parts(default, columns)
+    return parts or [_text_column(columns, given, default, p)]
+
+
+def _join(cells: Iterable[str]) -> str:
+    """One text from the cells of joined columns, as `sources.joined` makes it."""
+    return " ".join(c.strip() for c in cells if c and c.strip())
+
+
 def _text_column(columns: list[str], given: str | None, default: str | None, p: Path) -> str:
     listing = f"(columns: {', '.join(map(str, columns))})"
     if given is not None:
@@ -256,7 +270,13 @@ def _csv_cells(p: Path, given: str | None, default: str | None) -> Iterator[str]
             header = names or next(reader, None)
             if header is None:
                 return
-            i = header.index(_text_column(header, given, default, p))
+            idx = [header.index(c) for c in _text_columns(header, given, default, p)]
+
+            def text(row: list[str]) -> str:
+                if len(idx) == 1:
+                    return row[idx[0]] if idx[0] < len(row) else ""
+                return _join(row[i] for i in idx if i < len(row))
+
             for row in reader:
                 if row == header and len(header) > 1:  # csv files joined with their headers, as training drops
                     repeated.append(done + len(repeated) + 1)
@@ -266,7 +286,7 @@ def _csv_cells(p: Path, given: str | None, default: str | None) -> Iterator[str]
                         f"{p} line {reader.line_num + skip}: {len(row)} fields but the header has {len(header)}; "
                         f"{quote_hint(sep)}"
                     )
-                cell = row[i] if i < len(row) else ""
+                cell = text(row)
                 if "\n" in cell and not checked:  # one look at the whole file, for the first such cell only
                     checked = True
                     if quotes_are_text(p, sep, skip, encoding, len(header)) is not None:
@@ -297,7 +317,7 @@ def _csv_cells(p: Path, given: str | None, default: str | None) -> Iterator[str]
                     repeated.append(done + len(repeated) + 1)
                     continue
                 done += 1
-                yield row[i] if i < len(row) else ""
+                yield text(row)
     if repeated:
         rows = ", ".join(f"{r:,}" for r in repeated[:5]) + (", ..." if len(repeated) > 5 else "")
         log.warning("%s: skipped %s repeated header line%s (data rows %s: files joined with their headers)",
@@ -347,9 +367,9 @@ def _json_cells(
 
     columns = json_columns(p)
     if columns is not None:
-        column = _text_column(list(columns), given, default, p)
-        for number, value in enumerate(columns[column], start=1):
-            yield _cell(value, p, number)
+        chosen = _text_columns(list(columns), given, default, p)
+        for number, values in enumerate(zip(*(columns[c] for c in chosen), strict=True), start=1):
+            yield _join(_cell(v, p, number) for v in values) if len(values) > 1 else _cell(values[0], p, number)
         return
     if not (head_text(p) or "").lstrip().startswith("["):  # JSON lines: read line by line, not loaded whole
         yield from _jsonl_cells(p, given, default, on_error, skipped)
@@ -373,9 +393,12 @@ def _record_cells(
     if not first:
         return
     keys = list(dict.fromkeys(k for _, r in first for k in _leaf_keys(r)))
-    column = _text_column(keys, given, default, p)
+    chosen = _text_columns(keys, given, default, p)
     for number, record in itertools.chain(first, records):
-        yield _cell(_lookup(record, column), p, number)
+        if len(chosen) == 1:
+            yield _cell(_lookup(record, chosen[0]), p, number)
+        else:
+            yield _join(_cell(_lookup(record, c), p, number) for c in chosen)
 
 
 def _leaf_keys(record: dict, prefix: str = "") -> Iterator[str]:
@@ -409,19 +432,23 @@ def _parquet_cells(p: Path, given: str | None, default: str | None) -> Iterator[
         raise PredictError(f"cannot read {p} as parquet: {str(e).splitlines()[0]}") from None
     schema = f.schema_arrow
     names = [x for field in schema for x in _leaf_names(field)]  # a struct's fields as parent.child
-    column = _text_column(names, given, default, p)
-    top = column if column in schema.names else next(n for n in schema.names if column.startswith(f"{n}."))
+    chosen = _text_columns(names, given, default, p)
+    tops = [c if c in schema.names else next(n for n in schema.names if c.startswith(f"{n}.")) for c in chosen]
+    tops = list(dict.fromkeys(tops))
+
+    def values(batch, column: str) -> list:
+        if column in batch.schema.names:
+            return batch.column(column).to_pylist()
+        table = pa.Table.from_batches([batch]).flatten()  # struct fields as parent.child columns
+        while column not in table.column_names:
+            table = table.flatten()
+        return table.column(column).to_pylist()
+
     number = 0
-    for batch in f.iter_batches(columns=[top], batch_size=20_000):
-        values = batch.column(0)
-        if top != column:
-            values = pa.Table.from_batches([batch]).flatten()  # struct fields as parent.child columns
-            while column not in values.column_names:
-                values = values.flatten()
-            values = values.column(column)
-        for value in values.to_pylist():
+    for batch in f.iter_batches(columns=tops, batch_size=20_000):
+        for row in zip(*(values(batch, c) for c in chosen), strict=True):
             number += 1
-            yield _cell(value, p, number)
+            yield _cell(row[0], p, number) if len(row) == 1 else _join(_cell(v, p, number) for v in row)
 
 
 def _leaf_names(field, prefix: str = "") -> Iterator[str]:
