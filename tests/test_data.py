@@ -1205,3 +1205,19 @@ def test_a_text_column_named_title_plus_body_joins_the_two(tmp_path):
                                                        for i, x in enumerate(r)])  # fmt: skip
     with pytest.raises(DataError, match=r"column 'stars' of the text column 'title\+stars' holds int64 values"):
         load_data(DataConfig(dataset=str(numbers), text_column="title+stars"))
+
+
+def test_comment_lines_before_the_header_are_skipped_but_a_hashtag_row_is_data(tmp_path, caplog):
+    r = rows(30)
+    body = "".join(f"{x['text']},{x['label']}\n" for x in r)
+    p = tmp_path / "export.csv"
+    p.write_text("# exported by some tool v1\n#\n# 2026-12-01\n\ntext,label\n" + body, encoding="utf-8")
+    ld = load_data(DataConfig(dataset=str(p)))
+    assert ld.label_names == ["neg", "pos"] and sum(len(s) for s in ld.splits.values()) == 30
+    assert "skipped 4 comment lines (starting with #) before its header" in caplog.text
+    caplog.clear()
+    tags = tmp_path / "tweets.csv"  # no header, and the first tweet opens with a hashtag
+    tags.write_text("#blessed what a day,pos\n" + body, encoding="utf-8")
+    ld = load_data(DataConfig(dataset=str(tags)))
+    texts = {row["text"] for split in ld.splits.values() for row in split}
+    assert "#blessed what a day" in texts and len(texts) == 31 and "comment" not in caplog.text

@@ -1006,3 +1006,11 @@ def test_a_text_column_named_title_plus_body_joins_the_two_as_training_does(pred
     with mock.patch.object(predictor.config.data, "text_column", "title+body"):
         predict_file(predictor, p, out)
     assert [json.loads(line)["text"] for line in out.getvalue().splitlines()] == expected
+
+
+def test_comment_lines_before_a_csv_header_are_not_predicted(predictor, tmp_path):
+    p = tmp_path / "export.csv"
+    p.write_text("# exported by some tool v1\n# 2026-12-01\nid,text\n1,good fun\n2,dull\n", encoding="utf-8")
+    out = io.StringIO()
+    predict_file(predictor, p, out)
+    assert [json.loads(line)["text"] for line in out.getvalue().splitlines()] == ["good fun", "dull"]

@@ -503,7 +503,7 @@ class CsvLayout(NamedTuple):
 
     sep: str
     skip: int
-    """Lines before the header (a spreadsheet's "sep=;" line)."""
+    """Lines before the header (a spreadsheet's "sep=;" line, comment lines: `_comment_lines`)."""
     names: list[str] | None
     """Column names for a file whose first line is already data (None: the first line names them)."""
     encoding: str = "utf-8"
@@ -539,6 +539,11 @@ def _layout(f: Path, head: str, sep: str, encoding: str) -> CsvLayout:
     skip = int(excel is not None)
     if excel:
         sep, head = excel.group(1), head[excel.end() :]
+    if comments := _comment_lines(head, sep):
+        log.warning("%s: skipped %d comment line%s (starting with #) before its header", f.name, comments,
+                    "s" if comments > 1 else "")  # fmt: skip
+        skip += comments
+        head = "".join(head.splitlines(keepends=True)[comments:])
     rows = _first_rows(head, sep, 21)
     if not rows:
         return CsvLayout(sep, skip, None, encoding)
@@ -547,7 +552,8 @@ def _layout(f: Path, head: str, sep: str, encoding: str) -> CsvLayout:
             names = (_first_rows(head, other, 1) or [(1, [])])[0][1]
             if len(names) >= 2 and all(n.strip() and n.isprintable() for n in names):  # column names, not bytes
                 log.warning("%s: reading it as %r-separated (its header line has no comma)", f.name, other)
-                return _layout(f, head, other, encoding)
+                inner = _layout(f, head, other, encoding)
+                return inner._replace(skip=inner.skip + skip)
     header = rows[0][1]
     for line, row in rows[1:]:
         if len(row) > len(header):
@@ -559,6 +565,26 @@ def _layout(f: Path, head: str, sep: str, encoding: str) -> CsvLayout:
     if names is not None:
         log.warning("%s: its first line is data, not column names: read as columns %s", f.name, ", ".join(names))
     return CsvLayout(sep, skip, names, encoding)
+
+
+def _comment_lines(head: str, sep: str) -> int:
+    """How many lines at the top of `head` are comments before the header (a tool's export notes): lines
+    starting with '#' (blank lines between them too), each with fewer fields than the line after them,
+    which has two or more. A first data row that starts with '#' (a hashtag) has as many fields as the
+    rows after it, so it is never one."""
+    import csv
+
+    lines = head.splitlines(keepends=True)
+    n = 0
+    while n < len(lines) and (lines[n].startswith("#") or not lines[n].strip()):
+        n += 1
+    if n == len(lines) or not any(line.startswith("#") for line in lines[:n]):
+        return 0
+    after = _first_rows("".join(lines[n:]), sep, 1)
+    width = len(after[0][1]) if after else 0
+    if width < 2 or any(len(next(csv.reader([line], delimiter=sep), [])) >= width for line in lines[:n]):
+        return 0
+    return n
 
 
 def _headerless_names(first: list[str], body: list[list[str]]) -> list[str] | None:
