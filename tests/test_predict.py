@@ -270,25 +270,21 @@ def test_a_quote_mark_that_is_part_of_a_text_keeps_one_record_per_row(predictor,
 
 def test_header_lines_repeated_inside_a_csv_are_not_predicted(predictor, tmp_path, caplog):
     texts = [f"text number {i}" for i in range(12)]
-    lines = [f"{i},{t}\n" for i, t in enumerate(texts)]
-    lines.insert(4, "id,text\n")  # two files joined with `cat`, each with its header, as training drops them
-    p = tmp_path / "joined.csv"
-    p.write_text("id,text\n" + "".join(lines), encoding="utf-8")
-    out = io.StringIO()
-    assert predict_file(predictor, p, out).written == 12
-    assert [json.loads(line)["text"] for line in out.getvalue().splitlines()] == texts
-    assert "skipped 1 repeated header line (data rows 5:" in caplog.text
-    caplog.clear()  # and where the reading switches to one row per line after the header repeats
-    texts[6] = '"a lone quote'
-    lines = [f"{i}\t{t}\n" for i, t in enumerate(texts)]
-    lines.insert(3, "id\ttext\n")
-    lines.insert(10, "id\ttext\n")
-    p = tmp_path / "joined.tsv"
-    p.write_text("id\ttext\n" + "".join(lines), encoding="utf-8")
-    out = io.StringIO()
-    assert predict_file(predictor, p, out).written == 12
-    assert [json.loads(line)["text"] for line in out.getvalue().splitlines()] == texts
-    assert "skipped 2 repeated header lines (data rows 4, 11:" in caplog.text
+    quoted = texts[:6] + ['"a lone quote'] + texts[7:]  # the reading switches to one row per line there
+    for name, sep, rows, at, said in [
+        ("joined.csv", ",", texts, [4], "skipped 1 repeated header line (data rows 5:"),
+        ("joined.tsv", "\t", quoted, [3, 10], "skipped 2 repeated header lines (data rows 4, 11:"),
+    ]:
+        caplog.clear()
+        lines = [f"{i}{sep}{t}\n" for i, t in enumerate(rows)]
+        for i in at:  # files joined with `cat`, each with its header, as training drops them
+            lines.insert(i, f"id{sep}text\n")
+        p = tmp_path / name
+        p.write_text(f"id{sep}text\n" + "".join(lines), encoding="utf-8")
+        out = io.StringIO()
+        assert predict_file(predictor, p, out).written == 12
+        assert [json.loads(line)["text"] for line in out.getvalue().splitlines()] == rows
+        assert said in caplog.text
 
 
 def test_the_text_column_of_a_table_is_chosen_or_named(predictor, tmp_path):
