@@ -98,8 +98,8 @@ def test_a_pass_with_many_tokens_per_word_scores_a_cnn_folded_with_the_same_resu
                                           "model.edge_padding=true"]).model, 40, 3)  # fmt: skip
     n = int(lengths.sum())
     assert n >= trainer.FOLD_TOKENS_PER_ROW * 40  # this pass folds ...
-    assert isinstance(trainer.scoring_form(model, n, "fp32"), FoldedKimCNN)
-    assert trainer.scoring_form(model, 79, "fp32") is model  # ... a short one does not
+    assert isinstance(trainer.scoring_form(model, n), FoldedKimCNN)
+    assert trainer.scoring_form(model, 79) is model  # ... a short one does not
     folded = trainer.evaluate(model, split, batch_size=32, min_length=model.min_length)
     bf16 = trainer.evaluate(model, split, batch_size=32, min_length=model.min_length, prec="bf16")
     assert bf16["loss"] == folded["loss"]  # a bf16 run's large passes fold too, and score in fp32

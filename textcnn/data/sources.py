@@ -890,6 +890,11 @@ def joined_parts(name: str | None, columns: list[str]) -> list[str] | None:
     return parts if all(parts) and all(x in columns for x in parts) else None
 
 
+def join_cells(cells: Iterable[str | None]) -> str:
+    """One text from the cells of joined columns: joined by a space, missing and blank ones left out."""
+    return " ".join(c.strip() for c in cells if c and c.strip())
+
+
 def joined(dd: datasets.DatasetDict, name: str | None) -> datasets.DatasetDict:
     """`dd` with the text column `name` when it joins columns (`joined_parts`), in every split that has
     them: the parts' strings joined by a space, missing and empty cells left out."""
@@ -905,8 +910,7 @@ def joined(dd: datasets.DatasetDict, name: str | None) -> datasets.DatasetDict:
             raise DataError(f"column {x!r} of the text column {name!r} holds {what} values, not text")
 
     def join(batch: dict[str, list]) -> dict[str, list]:
-        cells = zip(*(batch[x] for x in parts), strict=True)
-        return {name: [" ".join(c.strip() for c in row if c and c.strip()) for row in cells]}
+        return {name: [join_cells(row) for row in zip(*(batch[x] for x in parts), strict=True)]}
 
     return datasets.DatasetDict(
         {k: ds.map(join, batched=True) if set(parts) <= set(ds.features) else ds

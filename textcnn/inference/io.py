@@ -220,7 +220,8 @@ def table_suffix(p: Path) -> str | None:
 
 def _text_columns(columns: list[str], given: str | None, default: str | None, p: Path) -> list[str]:
     """The column whose cells are the texts (`_text_column`), or the columns a name like title+body
-    joins (`sources.joined_parts`, as training reads it): the cells of one row joined by `_join`."""
+    joins (`sources.joined_parts`, as training reads it): the cells of one row joined by `_join`
+    (`sources.join_cells`)."""
     from textcnn.data.sources import joined_parts
 
     parts = joined_parts(given, columns) if given is not None else joined_parts(default, columns)
@@ -228,8 +229,9 @@ def _text_columns(columns: list[str], given: str | None, default: str | None, p:
 
 
 def _join(cells: Iterable[str]) -> str:
-    """One text from the cells of joined columns, as `sources.joined` makes it."""
-    return " ".join(c.strip() for c in cells if c and c.strip())
+    from textcnn.data.sources import join_cells  # on first use: predict imports no more than it needs
+
+    return join_cells(cells)
 
 
 def _text_column(columns: list[str], given: str | None, default: str | None, p: Path) -> str:

@@ -96,7 +96,7 @@ def evaluate(
     With several ranks each scores every world-size-th length-sorted batch and the sums are reduced."""
     model.eval()
     device = split.labels.device
-    scorer = scoring_form(model, int(split.lengths_np.sum()), prec)
+    scorer = scoring_form(model, int(split.lengths_np.sum()))
     preds = torch.full((len(split),), -1, dtype=torch.long, device=device)
     sums = torch.zeros(3, device=device, dtype=torch.float64)  # loss, correct, n
     with torch.inference_mode(), autocast(device, prec if scorer is model else "fp32"):
@@ -131,7 +131,7 @@ FOLD_TOKENS_PER_ROW = 2
 about one matrix product per row)."""
 
 
-def scoring_form(model: nn.Module, n_tokens: int, prec: str):
+def scoring_form(model: nn.Module, n_tokens: int):
     """What a pass of `n_tokens` tokens scores with: for a `cnn` reading at least FOLD_TOKENS_PER_ROW
     tokens per vocabulary row, its folded form (`KimCNN.folded()`: the embedding multiplied into the
     filters once, then a row lookup per token instead of a matrix product; the same logits up to float
@@ -144,7 +144,6 @@ def scoring_form(model: nn.Module, n_tokens: int, prec: str):
     from textcnn.inference.numpy_cnn import TABLE_BYTES_LIMIT
     from textcnn.models.registry import spec_of
 
-    del prec  # every precision folds: the folded form runs in fp32
     inner = unwrap(model)
     if not spec_of(inner).foldable or inner.folded_table_bytes() > TABLE_BYTES_LIMIT:
         return model
