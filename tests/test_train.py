@@ -274,3 +274,12 @@ def test_bf16_cpu_batches_over_64_tokens_are_padded_to_multiples_of_8_and_score_
     lengths = torch.tensor([69, 20, 5])
     longer = torch.cat([ids, torch.zeros(3, 3, dtype=ids.dtype)], dim=1)  # the 3 pad columns step_length adds
     assert torch.allclose(model(ids, lengths), model(longer, lengths), atol=1e-6)
+
+
+@pytest.mark.parametrize("model", ["cnn", "lstm"])
+def test_unk_vector_zero_gives_unknown_words_a_zero_vector(toy_csv, tmp_path, model):
+    run = train(tiny_cfg(toy_csv, "train.epochs=1", "model.unk_vector=zero", model=model), tmp_path / "zero")
+    weights = runlib.load_tensors(run / "model.safetensors")["embedding.weight"]
+    assert torch.count_nonzero(weights[1]) == 0 and torch.count_nonzero(weights[2]) > 0  # [UNK] is id 1
+    run = train(tiny_cfg(toy_csv, "train.epochs=1", model=model), tmp_path / "random")
+    assert torch.count_nonzero(runlib.load_tensors(run / "model.safetensors")["embedding.weight"][1]) > 0

@@ -111,6 +111,9 @@ class ModelConfig:
     embedding_dropout: float | None = None
     """Dropout on the embedded words (the models' input) while training; 0 = off, as in Kim 2014.
     Unset: from `SIZE_DEFAULTS` (0.3 for every size since it was measured on small sets too)."""
+    unk_vector: str = "random"
+    """The word vector of `[UNK]` (words the training data never had): `random`, initialised as every
+    other word's (Kim gives each unseen word its own random vector), or `zero`."""
     max_norm: float | None = 3.0
     """Kim's constraint: L2 norm of each classifier weight row <= max_norm (unset: off)."""
     channels: list[int] = field(default_factory=lambda: [32, 64, 128])
@@ -224,6 +227,7 @@ CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
     ("model", "embedding_mode"): ("rand", "static", "non-static", "multichannel"),
     ("model", "activation"): ("relu", "tanh", "gelu", "identity"),
     ("model", "pool2d"): ("max", "avg"),
+    ("model", "unk_vector"): ("random", "zero"),
     ("train", "optimizer"): ("adadelta", "adam", "adamw", "sgd"),
     ("train", "lr_schedule"): ("constant", "linear"),
     ("train", "select_by"): ("accuracy", "loss", "last"),

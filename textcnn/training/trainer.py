@@ -37,6 +37,7 @@ from textcnn import events as ev
 from textcnn import run as runlib
 from textcnn.config import Config, ConfigError, resolve_for_data
 from textcnn.data.batching import Split, bucketed_batches, make_split, sorted_batches, subsample_rows
+from textcnn.data.tokenizer import unk_id
 from textcnn.errors import TrainingError, TrainingInterrupted
 from textcnn.events import Callback
 from textcnn.models.registry import unwrap
@@ -150,6 +151,16 @@ def scoring_form(model: nn.Module, n_tokens: int):
     if n_tokens < FOLD_TOKENS_PER_ROW * inner.embedding.num_embeddings:
         return model
     return inner.folded()
+
+
+def zero_unknown_word(model: nn.Module, unk: int | None) -> None:
+    """The `[UNK]` row of every trainable embedding table set to zeros (`model.unk_vector = "zero"`)."""
+    if unk is None:
+        return
+    with torch.no_grad():
+        for mod in unwrap(model).modules():
+            if isinstance(mod, nn.Embedding) and mod.weight.requires_grad and unk < mod.num_embeddings:
+                mod.weight[unk].zero_()
 
 
 def step_length(longest: int, granular: bool) -> int:
@@ -283,6 +294,8 @@ class Trainer:
         sparse = t.sparse_embedding and not (world.size > 1 and device.type == "cuda")
         self.model = build_model(cfg.model, prepared.tokenizer.get_vocab_size(), len(prepared.label_names),
                                  vectors=vectors, sparse=sparse, pad_id=prepared.pad_id).to(device)  # fmt: skip
+        if cfg.model.unk_vector == "zero" and not restoring:
+            zero_unknown_word(self.model, unk_id(prepared.tokenizer))
         self.min_length = int(getattr(self.model, "min_length", 1))
         self.params = count_parameters(self.model)
         self.optimizer = make_optimizer(self.model, t.optimizer, lr=t.lr, weight_decay=t.weight_decay, rho=t.rho,
