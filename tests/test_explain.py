@@ -280,3 +280,23 @@ def test_distinct_ngrams_keep_the_strongest_of_overlapping_windows():
     shown = distinct_ngrams(grams, top=10)
     assert [(g.start, g.width) for g in shown] == [(0, 5), (2, 3), (6, 3)]
     assert [(g.start, g.width) for g in distinct_ngrams(grams, top=1)] == [(0, 5)]
+
+
+def test_windows_over_the_edges_overlap_by_their_real_tokens_and_show_where_the_padding_is():
+    from textcnn.inference.explain import NGram, distinct_ngrams
+
+    def gram(start, width, score, words):  # a 4-word text: "the plot is thin"
+        toks = ["the", "plot", "is", "thin"][max(start, 0) : start + width]
+        return NGram(start, width, toks, words, None, None, start < 0 or start + width > 4, [], {}, score)
+
+    lead = gram(-2, 4, 2.0, "the plot")  # [pad] [pad] the plot: Kim's edge padding before the text
+    also = gram(0, 3, 1.0, "the plot is")  # overlaps lead's real words, the same way -> not shown
+    tail = gram(2, 3, -0.5, "is thin")  # is thin [pad]
+    both = gram(-1, 6, 0.3, "the plot is thin")  # wider than the text
+    assert [(g.start, g.width) for g in distinct_ngrams([lead, also, tail], top=10)] == [(-2, 4), (2, 3)]
+    assert [g.shown() for g in (lead, tail, both)] == [
+        "[pad] the plot",
+        "is thin [pad]",
+        "[pad] the plot is thin [pad]",
+    ]
+    assert gram(0, 2, 0.1, "the plot").shown() == "the plot"

@@ -301,7 +301,7 @@ def explain(
             table.add_column(col, justify="right" if col != "n-gram" else "left")
         for g in distinct_ngrams(ex.ngrams, top):
             table.add_row(
-                Text(printable(g.text) + (" [pad]" if g.padded else ""), style=_colour(g.score, scale)),
+                Text(g.shown(printable(g.text)), style=_colour(g.score, scale)),
                 str(g.width), str(len(g.filters)) if g.filters else "-", f"{g.score:+.3f}",
             )  # fmt: skip
         console.print(table)

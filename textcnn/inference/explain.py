@@ -56,13 +56,26 @@ class NGram:
     char_start: int | None
     char_end: int | None
     padded: bool
-    """The window covers padding: the text is shorter than the filter."""
+    """The window covers padding: the text is shorter than the filter, or the window hangs over its
+    beginning or end (Kim's edge padding)."""
     filters: list[int]
     """Filters whose maximum fell on this window (empty for occlusion)."""
     contributions: dict[str, float]
     """What it adds to each class logit."""
     score: float
     """Evidence for the predicted label: contributions[label] minus the mean contribution."""
+
+    @property
+    def first(self) -> int:
+        """Index of its first real token (`start` is negative for a window over the text's beginning)."""
+        return max(self.start, 0)
+
+    def shown(self, text: str | None = None) -> str:
+        """Its text as displayed: "[pad]" on the side(s) where the window covers padding."""
+        text = self.text if text is None else text
+        before = self.start < 0
+        after = self.start + self.width > self.first + len(self.tokens)
+        return " ".join(x for x in ("[pad]" if before else "", text, "[pad]" if after else "") if x)
 
 
 @dataclass
@@ -249,8 +262,8 @@ def distinct_ngrams(ngrams: list[NGram], top: int) -> list[NGram]:
             break
         if not g.tokens:
             continue
-        end = g.start + len(g.tokens)
-        if any(g.start < k.start + len(k.tokens) and k.start < end and (g.score > 0) == (k.score > 0) for k in kept):
+        end = g.first + len(g.tokens)
+        if any(g.first < k.first + len(k.tokens) and k.first < end and (g.score > 0) == (k.score > 0) for k in kept):
             continue
         kept.append(g)
     return kept
