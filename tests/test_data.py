@@ -1215,6 +1215,9 @@ def test_comment_lines_before_the_header_are_skipped_but_a_hashtag_row_is_data(t
     ld = load_data(DataConfig(dataset=str(p)))
     assert ld.label_names == ["neg", "pos"] and sum(len(s) for s in ld.splits.values()) == 30
     assert "skipped 4 comment lines (starting with #) before its header" in caplog.text
+    semi = tmp_path / "export-semicolons.csv"  # and before a header the separator is then found in
+    semi.write_text("# exported by some tool v1\ntext;label\n" + body.replace(",", ";"), encoding="utf-8")
+    assert sum(len(s) for s in load_data(DataConfig(dataset=str(semi))).splits.values()) == 30
     caplog.clear()
     tags = tmp_path / "tweets.csv"  # no header, and the first tweet opens with a hashtag
     tags.write_text("#blessed what a day,pos\n" + body, encoding="utf-8")

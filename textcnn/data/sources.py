@@ -539,7 +539,8 @@ def _layout(f: Path, head: str, sep: str, encoding: str) -> CsvLayout:
     skip = int(excel is not None)
     if excel:
         sep, head = excel.group(1), head[excel.end() :]
-    if comments := _comment_lines(head, sep):
+    seps = [sep] if excel or sep != "," else [sep, *OTHER_SEPARATORS]  # a .csv may turn out ';'-separated
+    if comments := max(_comment_lines(head, x) for x in seps):
         log.warning("%s: skipped %d comment line%s (starting with #) before its header", f.name, comments,
                     "s" if comments > 1 else "")  # fmt: skip
         skip += comments
