@@ -127,6 +127,15 @@ def test_explain_exact_contributions_add_up(client):
     assert scores == sorted(scores, key=lambda s: -abs(s))
     short = client.post("/v1/explain", json={"text": text, "top": 2}).json()
     assert len(short["ngrams"]) == 2 and short["n_ngrams"] == e["n_ngrams"]
+    # `distinct`: what `textcnn explain` lists, no two overlapping n-grams pushing the same way
+    distinct = e["distinct"]
+    assert distinct and all(g["text"] in g["shown"] and g["tokens"] for g in distinct)
+    for i, g in enumerate(distinct):
+        for k in distinct[:i]:
+            a, b = max(g["start"], 0), max(k["start"], 0)
+            overlap = a < b + len(k["tokens"]) and b < a + len(g["tokens"])
+            assert not (overlap and (g["score"] > 0) == (k["score"] > 0))
+    assert len(distinct) < len(e["ngrams"])  # the same words in windows of several widths, once
 
 
 def test_explain_other_models_say_occlusion(client):

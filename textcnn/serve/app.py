@@ -409,14 +409,17 @@ def _add_api_routes(app: FastAPI) -> None:
 
 
 def _explain(predictor: Any, text: str, top: int) -> dict[str, Any]:
-    """explain() as the API returns it: the top n-grams, and `spans` (text segments with their scores)."""
-    from textcnn.inference.explain import explain, highlight_spans
+    """explain() as the API returns it: the top n-grams, `distinct` (the top n-grams that do not repeat
+    each other, with `shown`: the text with [pad] where a window covers padding, as `textcnn explain`
+    lists them), and `spans` (text segments with their scores)."""
+    from textcnn.inference.explain import distinct_ngrams, explain, highlight_spans
 
     e = explain(predictor, text)
     d = e.to_dict()
     d["kind"] = d.pop("model")
     d["n_ngrams"] = len(d["ngrams"])
     d["ngrams"] = d["ngrams"][:top]
+    d["distinct"] = [{**asdict(g), "shown": g.shown()} for g in distinct_ngrams(e.ngrams, top)]
     d["spans"] = [[segment, score] for segment, score in highlight_spans(e)]
     return d
 

@@ -124,10 +124,11 @@ function card(name, result, ms) {
       : "No explanation: this model is served without its torch weights (an export folder).";
   c.append(el("p", { className: "muted small", text: how + (result.truncated ? " The text was truncated." : "") }));
   c.append(shaded(result.spans));
-  if (result.ngrams.length) {
+  const grams = result.distinct || result.ngrams;  // the top n-grams that do not repeat each other
+  if (grams.length) {
     const list = el("ol", { className: "ngrams", "aria-label": "Top n-grams" });
-    for (const g of result.ngrams) {
-      const text = g.text || "(padding)";
+    for (const g of grams) {
+      const text = g.shown || g.text || "(padding)";
       list.append(el("li", {}, `“${text}” `,
         el("span", { className: "score", text: `${g.score >= 0 ? "+" : ""}${g.score.toFixed(3)}` })));
     }
