@@ -404,11 +404,16 @@ def _without_repeated_headers(f: Path, ds: datasets.Dataset) -> datasets.Dataset
         if not pc.any(same).as_py():
             return ds
     header = same.to_numpy(zero_copy_only=False)
-    repeated = np.flatnonzero(header)
-    rows = ", ".join(f"{i + 1:,}" for i in repeated[:5]) + (", ..." if len(repeated) > 5 else "")
-    log.warning("%s: dropped %s repeated header line%s (data rows %s: files joined with their headers)",
-                f.name, f"{len(repeated):,}", "s" if len(repeated) > 1 else "", rows)  # fmt: skip
+    note_repeated_headers(f.name, [int(i) + 1 for i in np.flatnonzero(header)], "dropped")
     return ds.select(np.flatnonzero(~header))
+
+
+def note_repeated_headers(name: str, rows: list[int], done: str) -> None:
+    """The warning for header lines repeated inside a csv (at data `rows`, 1-based), `done`: dropped (from
+    training data) or skipped (by `predict --file`)."""
+    shown = ", ".join(f"{r:,}" for r in rows[:5]) + (", ..." if len(rows) > 5 else "")
+    log.warning("%s: %s %s repeated header line%s (data rows %s: files joined with their headers)",
+                name, done, f"{len(rows):,}", "s" if len(rows) > 1 else "", shown)  # fmt: skip
 
 
 def quotes_are_text(f: Path, sep: str, skip: int, encoding: str, n_fields: int) -> int | None:
@@ -877,9 +882,11 @@ def _load_raw(cfg: DataConfig) -> tuple[datasets.DatasetDict, str, DataConfig]:
         given = named is not None and (named.resolve() == local.resolve() or _format_suffix(named) is not None)
         origin = cfg.hub_id or (cfg.dataset if cfg.dataset and not given else None)
         source = f"{local} (local copy of {origin})" if origin else str(local)
-        return joined(unnest(_load_local(local, cfg.hub_config)), cfg.text_column), source, cfg
-    config = f", config {cfg.hub_config!r}" if cfg.hub_config else ""
-    return joined(unnest(_load_hub(hub_id, cfg, preset)), cfg.text_column), f"{hub_id} (Hugging Face Hub{config})", cfg
+        dd = _load_local(local, cfg.hub_config)
+    else:
+        config = f", config {cfg.hub_config!r}" if cfg.hub_config else ""
+        dd, source = _load_hub(hub_id, cfg, preset), f"{hub_id} (Hugging Face Hub{config})"
+    return joined(unnest(dd), cfg.text_column), source, cfg
 
 
 def joined_parts(name: str | None, columns: list[str]) -> list[str] | None:

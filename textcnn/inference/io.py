@@ -259,7 +259,7 @@ def _open_text(p: Path, encoding: str = "utf-8"):
 
 
 def _csv_cells(p: Path, given: str | None, default: str | None) -> Iterator[str]:
-    from textcnn.data.sources import csv_layout, quote_hint, quotes_are_text
+    from textcnn.data.sources import csv_layout, note_repeated_headers, quote_hint, quotes_are_text
 
     sep, skip, names, encoding = csv_layout(p, "\t" if table_suffix(p) in (".tsv", ".tab") else ",")
     quoting, done, checked = csv.QUOTE_MINIMAL, 0, False
@@ -279,9 +279,15 @@ def _csv_cells(p: Path, given: str | None, default: str | None) -> Iterator[str]
                     return row[idx[0]] if idx[0] < len(row) else ""
                 return _join(row[i] for i in idx if i < len(row))
 
-            for row in reader:
-                if row == header and len(header) > 1:  # csv files joined with their headers, as training drops
+            def header_again(row: list[str]) -> bool:
+                """The header repeated (csv files joined with theirs, as training drops them): counted."""
+                if row == header and len(header) > 1:
                     repeated.append(done + len(repeated) + 1)
+                    return True
+                return False
+
+            for row in reader:
+                if header_again(row):
                     continue
                 if len(row) > len(header):
                     raise PredictError(
@@ -315,15 +321,12 @@ def _csv_cells(p: Path, given: str | None, default: str | None) -> Iterator[str]
             for row in itertools.islice(
                 csv.reader(f, delimiter=sep, quoting=csv.QUOTE_NONE), done + len(repeated), None
             ):
-                if row == header and len(header) > 1:
-                    repeated.append(done + len(repeated) + 1)
+                if header_again(row):
                     continue
                 done += 1
                 yield text(row)
     if repeated:
-        rows = ", ".join(f"{r:,}" for r in repeated[:5]) + (", ..." if len(repeated) > 5 else "")
-        log.warning("%s: skipped %s repeated header line%s (data rows %s: files joined with their headers)",
-                    p.name, f"{len(repeated):,}", "s" if len(repeated) > 1 else "", rows)  # fmt: skip
+        note_repeated_headers(p.name, repeated, "skipped")
 
 
 def _jsonl_cells(

@@ -533,14 +533,14 @@ def train_one_epoch(trainer: Trainer, deadline: float | None = None) -> None:
     tick = time.perf_counter()
     total_steps = t.epochs * n_steps
     for i in range(p.step_in_epoch, n_steps):
-        longest = int(split.lengths_np[batches[i]].max())
-        batch = split.batch(batches[i], max(trainer.min_length, step_length(longest, granular)))
+        lengths = split.lengths_np[batches[i]]
+        batch = split.batch(batches[i], max(trainer.min_length, step_length(int(lengths.max()), granular)))
         if t.lr_schedule != "constant":
             trainer.optimizer.set_lr(scheduled_lr(t.lr, t.lr_schedule, p.global_step, total_steps))
         loss, logits = train_step(trainer.train_model, trainer.optimizer, batch, prec=trainer.prec,
                                   max_norm=trainer.cfg.model.max_norm, fc_weight=fc_weight,
                                   label_smoothing=t.label_smoothing)  # fmt: skip
-        sums.add(loss, logits, batch[2], int(split.lengths_np[batches[i]].sum()))
+        sums.add(loss, logits, batch[2], int(lengths.sum()))
         p.step_in_epoch, p.global_step = i + 1, p.global_step + 1
         if p.global_step % t.log_every == 0 or i + 1 == n_steps:
             # The only per-step read-back: once every log_every steps, for the progress display.
