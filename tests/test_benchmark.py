@@ -130,6 +130,45 @@ def test_fasttext_runner_scores_the_unit(data_dir, tmp_path):
     assert bm.run_fasttext(folder, cfg.tokenizer, "bigram", seed=0)["accuracy"] == a["accuracy"]  # seeded
 
 
+def _vectors_file(path, dim=8):
+    """GloVe-format vectors for the toy words, the sentiment words apart on their first axis; 'absent' is not
+    a training word."""
+    from conftest import FILL, NEG, POS
+
+    lines = []
+    for i, w in enumerate([*POS, *NEG, *FILL, "absent"]):
+        v = [(1.0 if w in POS else -1.0 if w in NEG else 0.0)] + [
+            round(0.01 * ((i * 7 + j) % 13), 2) for j in range(1, dim)
+        ]
+        lines.append(" ".join([w, *map(str, v)]))
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_fasttext_vectors_file_holds_the_training_words_that_have_a_vector(tmp_path):
+    src = _vectors_file(tmp_path / "glove.txt")
+    out = tmp_path / "v.vec"
+    info = bm.fasttext_vectors_file([["great", "film"], ["film", "unseenword"]], str(src), out)
+    lines = out.read_text(encoding="utf-8").splitlines()
+    assert info == {"dim": 8, "words_with_vectors": 2} and lines[0] == "2 8"
+    rows = {line.split()[0]: [float(x) for x in line.split()[1:]] for line in lines[1:]}
+    given = {line.split()[0]: [float(x) for x in line.split()[1:]] for line in src.read_text().splitlines()}
+    assert rows == {"great": given["great"], "film": given["film"]}  # no unseen word, no word not trained on
+
+
+def test_fasttext_runner_starts_from_the_same_vectors(data_dir, tmp_path):
+    pytest.importorskip("fasttext")
+    plan = bm.plan_dataset("tested", data_dir)
+    cfg = bm.dataset_config("tested", data_dir)
+    split = bm.unit_split(plan, None, seed=0, validation_fraction=0.1)
+    folder = bm.write_split_files(plan, split, tmp_path / "unit")
+    vectors = str(_vectors_file(tmp_path / "glove.txt"))
+    r = bm.run_fasttext(folder, cfg.tokenizer, bm.VECTORS_VARIANT, seed=0, vectors=vectors)
+    assert r["dim"] == 8 and 0 < r["words_with_vectors"] <= 24 and r["n_train"] == 90 and 0.0 <= r["accuracy"] <= 1.0
+    with pytest.raises(bm.BenchmarkError, match="needs pretrained vectors"):
+        bm.run_fasttext(folder, cfg.tokenizer, bm.VECTORS_VARIANT, seed=0)
+
+
 # ---------------------------------------------------------------------------------------------
 # The whole command
 
@@ -177,6 +216,24 @@ def test_a_dataset_given_as_a_path_writes_under_out_only(data_dir, tmp_path):
     assert sorted(p.name for p in (data_dir / "cvset").rglob("*")) == before  # nothing written beside the data
     name = bm.folder_name(str(data_dir / "cvset"))
     assert [p.name for p in (out / "runs").iterdir()] == [name] and (out / "splits" / name).is_dir()
+
+
+def test_benchmark_with_vectors_runs_fasttext_from_them_too(data_dir, tmp_path):
+    pytest.importorskip("fasttext")
+    out = tmp_path / "bench"
+    vectors = _vectors_file(tmp_path / "glove.txt")
+    args = ["cvset", "--data-dir", str(data_dir), "--folds", "3", "--max-folds", "1", "--seeds", "1", "--fasttext"]
+    args += [a for s in [*TINY, "model.embedding_mode=non-static", f"model.embeddings={vectors}"] for a in ("--set", s)]
+    r = _run([*args, "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    ft = json.loads((out / "benchmark.json").read_text())["datasets"]["cvset"]["fasttext"]
+    assert set(ft) == {"unigram", "bigram", bm.VECTORS_VARIANT}
+    saved = json.loads(next((out / "runs").rglob(f"fasttext-{bm.VECTORS_VARIANT}/*/bench_result.json")).read_text())
+    assert saved["settings"]["vectors"] == str(vectors) and saved["result"]["dim"] == 8
+    md = (out / "benchmark.md").read_text()
+    header = next(line for line in md.splitlines() if line.startswith("| dataset | protocol"))
+    assert "| fastText bigram + vectors | textcnn − it |" in header
+    assert _run([*args, "--out", str(out)]).output.count("(reused)") == 4
 
 
 def test_missing_fasttext_is_one_line(data_dir, tmp_path, monkeypatch):

@@ -75,7 +75,12 @@ def benchmark(
         int | None, typer.Option(help="Run only the first N of the K folds (a partial CV; the report says which).")
     ] = None,
     fasttext: Annotated[
-        bool, typer.Option("--fasttext", help="Also train fastText unigram and bigram on the same splits.")
+        bool,
+        typer.Option(
+            "--fasttext",
+            help="Also train fastText unigram and bigram on the same splits (with model.embeddings set, a "
+            "bigram started from the same vectors too).",
+        ),
     ] = False,
     autotune: Annotated[
         float | None, typer.Option(help="Tune every textcnn run on its validation split within SECONDS (per run).")

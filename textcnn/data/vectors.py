@@ -91,6 +91,8 @@ class VectorsResult:
     """Lines of vocabulary words skipped because their values were malformed."""
     format: str = ""
     """'word2vec-bin', 'text', or the name of named vectors."""
+    has_vector: np.ndarray | None = None
+    """[V] bool: the rows that got a pretrained vector (the others are random, or the padding row)."""
 
     def summary(self) -> str:
         """One line, e.g. 'found 12,345 of 14,800 words (83.4%), 96.1% of training tokens; dim 300; ...'."""
@@ -523,6 +525,7 @@ def load_vectors(
         by_case_variant=int((col.have & ~col.is_exact).sum()),
         skipped_lines=col.skipped,
         format=fmt,
+        has_vector=col.have.copy(),
     )
     log.info("%s: %s", path.name, result.summary())
     return result

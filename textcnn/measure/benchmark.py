@@ -4,7 +4,8 @@ What it is: for each dataset a protocol (`plan_dataset`), the evaluation units i
 seed, or one per fold and seed), the split files of each unit written once, a textcnn run per model
 and unit (the normal `train()`, reading those files, so the run folder is self-describing) and, with
 `fasttext=True`, fastText unigram / bigram runs on the very same files and the same token
-normalisation. Measuring returns `BenchmarkResult` (records); `summarize` turns records into the
+normalisation (and, where textcnn's runs start from pretrained vectors, a fastText bigram run that starts
+from the same vectors: `VECTORS_VARIANT`). Measuring returns `BenchmarkResult` (records); `summarize` turns records into the
 `benchmark.json` dict; render_benchmark.py writes markdown and the plot.
 
 Protocol per dataset, first match wins:
@@ -78,6 +79,10 @@ FASTTEXT_VARIANTS: dict[str, dict[str, Any]] = {
     "bigram": {"epoch": 10, "wordNgrams": 2},
 }
 """fastText settings (Joulin et al. 2017): defaults otherwise (lr 0.1, dim 100, softmax loss)."""
+VECTORS_VARIANT = "bigram-vectors"
+"""fastText bigram started from the pretrained vectors textcnn's runs use (`model.embeddings`: its
+`pretrainedVectors`, with `dim` their size), run beside the others wherever textcnn has vectors, so a
+textcnn row with vectors is also compared with a fastText that had them."""
 FASTTEXT_INSTALL = "fastText is not installed: pip install 'textcnn[baselines]' (the fasttext-wheel package)"
 RESULT_FILE = "bench_result.json"
 
@@ -324,8 +329,29 @@ def fasttext_inputs(split_dir: Path, tokenizer_cfg) -> dict[str, list[tuple[str,
     }
 
 
-def run_fasttext(split_dir: Path, tokenizer_cfg, variant: str, seed: int, threads: int = 1) -> dict[str, Any]:
-    """Train fastText `variant` on the unit's train rows, score its test rows: accuracy, seconds, sizes."""
+def fasttext_vectors_file(words: Sequence[list[str]], vectors: str, path: Path) -> dict[str, Any]:
+    """Write the pretrained vectors (a name or file, as `model.embeddings`) of the words in `words` that
+    have one, as a fastText `.vec` file at `path` (what `pretrainedVectors` reads); their size and count."""
+    from textcnn.data.vectors import load_vectors
+
+    vocab: dict[str, int] = {}
+    for ws in words:
+        for w in ws:
+            vocab.setdefault(w, len(vocab) + 2)  # ids 0 and 1 are textcnn's padding and unknown rows
+    loaded = load_vectors(vectors, vocab)
+    rows = [(w, loaded.vectors[i]) for w, i in vocab.items() if loaded.has_vector[i]]
+    with path.open("w", encoding="utf-8") as f:
+        f.write(f"{len(rows)} {loaded.dim}\n")
+        f.writelines(f"{w} {' '.join(f'{x:.6g}' for x in v.tolist())}\n" for w, v in rows)
+    return {"dim": loaded.dim, "words_with_vectors": len(rows)}
+
+
+def run_fasttext(
+    split_dir: Path, tokenizer_cfg, variant: str, seed: int, threads: int = 1, vectors: str | None = None
+) -> dict[str, Any]:
+    """Train fastText `variant` on the unit's train rows, score its test rows: accuracy, seconds, sizes.
+
+    `VECTORS_VARIANT` needs `vectors` (a name or file, as `model.embeddings`): its words start from them."""
     try:
         import fasttext
     except ImportError:
@@ -334,13 +360,19 @@ def run_fasttext(split_dir: Path, tokenizer_cfg, variant: str, seed: int, thread
 
     inputs = fasttext_inputs(split_dir, tokenizer_cfg)
     label = {name: f"__label__{i}" for i, name in enumerate(sorted({y for y, _ in inputs["train"]}))}
+    extra: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "train.txt"
         path.write_text("".join(f"{label[y]} {' '.join(w)}\n" for y, w in inputs["train"]), encoding="utf-8")
+        options = dict(FASTTEXT_VARIANTS[variant.removesuffix("-vectors")])
+        if variant == VECTORS_VARIANT:
+            if not vectors:
+                raise BenchmarkError(f"fastText {VECTORS_VARIANT} needs pretrained vectors (model.embeddings)")
+            vec = Path(tmp) / "vectors.vec"
+            extra = fasttext_vectors_file([w for _, w in inputs["train"]], vectors, vec)
+            options.update(pretrainedVectors=str(vec), dim=extra["dim"])
         t0 = time.perf_counter()
-        model = fasttext.train_supervised(
-            input=str(path), seed=seed, thread=threads, verbose=0, **FASTTEXT_VARIANTS[variant]
-        )
+        model = fasttext.train_supervised(input=str(path), seed=seed, thread=threads, verbose=0, **options)
         seconds = time.perf_counter() - t0
     predicted, _ = model.predict([" ".join(w) for _, w in inputs["test"]], k=1)
     correct = sum(p[0] == label.get(y) for p, (y, _) in zip(predicted, inputs["test"], strict=True))
@@ -349,6 +381,7 @@ def run_fasttext(split_dir: Path, tokenizer_cfg, variant: str, seed: int, thread
         "train_seconds": round(seconds, 4),
         "n_train": len(inputs["train"]),
         "n_test": len(inputs["test"]),
+        **extra,
     }
 
 
@@ -450,6 +483,8 @@ def run_benchmark(
     threads = next(iter(configs.values())).train.threads if configs else None
     machine = machine_info("cpu", threads)
     variants = [("textcnn", m) for m in models] + ([("fasttext", v) for v in FASTTEXT_VARIANTS] if fasttext else [])
+    if fasttext and any(cfg.model.embeddings for cfg in configs.values()):
+        variants.append(("fasttext", VECTORS_VARIANT))
     jobs = [
         (n, f, s, system, v)
         for n, p in plans.items()
@@ -588,14 +623,17 @@ def _textcnn_run(cfg: Config, run_dir: Path, plan: DatasetPlan, fold, seed, auto
 
 def _fasttext_run(cfg: Config, split_dir: Path, run_dir: Path, plan, variant: str, fold, seed) -> RunRecord:
     threads = cfg.train.threads or 1
+    vectors = cfg.model.embeddings if variant == VECTORS_VARIANT else None
     settings = {
-        "variant": variant, "options": FASTTEXT_VARIANTS[variant], "seed": seed, "threads": threads,
-        "tokenizer": dataclasses.asdict(cfg.tokenizer), "rows": split_digest(split_dir),
+        "variant": variant, "options": FASTTEXT_VARIANTS[variant.removesuffix("-vectors")], "seed": seed,
+        "threads": threads, "tokenizer": dataclasses.asdict(cfg.tokenizer), "rows": split_digest(split_dir),
     }  # fmt: skip
+    if vectors:
+        settings["vectors"] = vectors
     saved = _reusable(run_dir, settings)
     if saved is not None:
         return _record(plan, "fasttext", variant, fold, seed, saved["result"], run_dir, True)
-    result = run_fasttext(split_dir, cfg.tokenizer, variant, seed, threads)
+    result = run_fasttext(split_dir, cfg.tokenizer, variant, seed, threads, vectors=vectors)
     run_dir.mkdir(parents=True, exist_ok=True)
     runlib.atomic_write_json(run_dir / RESULT_FILE, {"settings": settings, "result": result})
     return _record(plan, "fasttext", variant, fold, seed, result, run_dir, False)

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from textcnn.measure.benchmark import VECTORS_VARIANT
 from textcnn.measure.render import (
     PLOT_NOTE,
     Rendered,
@@ -106,6 +107,14 @@ def benchmark_markdown(rep: dict[str, Any], *, command: str | None = None, kim_v
         "excluded), fed the words textcnn's tokenizer produces (same normalisation, lowercasing and clitic "
         "splitting), and is scored on the same rows; unigram: 5 epochs, bigram: 10 epochs with wordNgrams=2, "
         "fastText's other defaults.",
+        *(
+            [
+                f"- fastText {VECTORS_VARIANT}: the bigram settings, its word vectors started from the pretrained "
+                "vectors textcnn's runs use (`pretrainedVectors`, `dim` their size), for the training words that have one."
+            ]
+            if _has_vectors_variant(datasets)
+            else []
+        ),
         "",
         machine_section(rep.get("machine", {})),
         "",
@@ -113,14 +122,21 @@ def benchmark_markdown(rep: dict[str, Any], *, command: str | None = None, kim_v
     return "\n".join(lines)
 
 
+def _has_vectors_variant(datasets: dict[str, Any]) -> bool:
+    return any(VECTORS_VARIANT in d.get("fasttext", {}) for d in datasets.values())
+
+
 def _results_table(datasets: dict[str, Any], kim_variant: str) -> str:
     """The side-by-side table: one row per dataset (and textcnn model), textcnn vs fastText vs Kim, in points."""
     models = list(dict.fromkeys(m for d in datasets.values() for m in d.get("textcnn", {})))
     has_ft = any("fasttext" in d for d in datasets.values())
+    has_vec = _has_vectors_variant(datasets)
     kim = KIM_NAMES.get(kim_variant, kim_variant)
     header = ["dataset", "protocol", "train / test", "textcnn"]
     if has_ft:
         header += ["fastText unigram", "fastText bigram", "textcnn − bigram"]
+    if has_vec:
+        header += ["fastText bigram + vectors", "textcnn − it"]
     header += [f"Kim {kim}", "textcnn − Kim", "textcnn s/run"]
     if has_ft:
         header += ["bigram s/run"]
@@ -136,6 +152,9 @@ def _results_table(datasets: dict[str, Any], kim_variant: str) -> str:
                 bigram = ft.get("bigram")
                 row += [_acc(ft.get("unigram")), _acc(bigram),
                         _diff(t and t["median"], bigram and bigram["median"])]  # fmt: skip
+            if has_vec:
+                vec = ft.get(VECTORS_VARIANT)
+                row += [_acc(vec), _diff(t and t["median"], vec and vec["median"])]
             row += [_pct(k), _diff(t and t["median"], k), _secs(t)]
             if has_ft:
                 row += [_secs(ft.get("bigram"))]
