@@ -8,6 +8,7 @@ import json
 import time
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 from conftest import toy_rows
 
@@ -69,10 +70,14 @@ def test_budget_with_a_fake_clock(tmp_path, monkeypatch):
         (out_dir / "summary.json").write_text(json.dumps({"best_val_accuracy": acc, "best_epoch": 1}))
         return out_dir
 
+    def fake_hits(trial_dir, prepared, cfg):  # 1,000 validation rows, the first acc x 1,000 of them right
+        return np.arange(1000) < round(1000 * json.loads((trial_dir / "summary.json").read_text())["best_val_accuracy"])
+
     monkeypatch.setattr(
         trainer, "prepare", lambda cfg: SimpleNamespace(encoded={"train": [0] * 100}, n_train_rows=100, held_out=10)
     )
     monkeypatch.setattr(trainer, "train", fake_train)
+    monkeypatch.setattr(at, "_validation_hits", fake_hits)
     cfg = load_config("x.csv", sets=["train.epochs=10", "model.dropout=0.1"])
     budget = 120.0
     run = at.autotune(cfg, budget, tmp_path / "t", clock=clock, started=clock.now)
@@ -84,11 +89,49 @@ def test_budget_with_a_fake_clock(tmp_path, monkeypatch):
     best = max(complete, key=lambda r: r["val_accuracy"])
     assert summary["best_trial"] == best["trial"] and summary["best_val_accuracy"] == best["val_accuracy"]
     assert summary["gain_val"] == pytest.approx(best["val_accuracy"] - history[0]["val_accuracy"])
-    assert summary["gain_val"] > 0
+    assert summary["gain_val"] > 0 and summary["choice"]["kept"] == "highest"
     assert history[-1]["state"] in ("complete", "out of time", "pruned")
     assert sorted(p.name for p in run.iterdir()) == [
         "autotune.json", "autotune.jsonl", "checksums.json", "config.toml", "summary.json"
     ]  # fmt: skip
+
+
+def test_a_gain_within_the_validation_noise_keeps_the_defaults():
+    """The highest of many noisy scores is biased upwards: a trial replaces the defaults only when it beats
+    them on the same rows by more than SIGNIFICANCE standard errors of the paired difference."""
+    rng = np.random.default_rng(0)
+    base = rng.random(800) < 0.9
+    noisy = base.copy()  # 40 rows change, 22 of them for the better: +0.5 points
+    noisy[np.flatnonzero(~base)[:22]] = True
+    noisy[np.flatnonzero(base)[:18]] = False
+    gain, se = at.paired_gain(noisy, base)
+    assert gain == pytest.approx(noisy.mean() - base.mean()) and 0 < gain < at.SIGNIFICANCE * se
+    defaults = {"trial": 0, "val_accuracy": base.mean(), "hits": base}
+    top = {"trial": 7, "val_accuracy": noisy.mean(), "hits": noisy}
+    kept, why = at.choose(defaults, top)
+    assert kept is defaults and why["kept"] == "defaults" and why["highest_trial"] == 7
+    assert why["gain_val"] == pytest.approx(gain) and why["needed"] == pytest.approx(at.SIGNIFICANCE * se)
+
+    better = base | (rng.random(800) < 0.5)  # right wherever the defaults are, and on half the other rows
+    kept, why = at.choose(defaults, {"trial": 3, "val_accuracy": better.mean(), "hits": better})
+    assert kept["trial"] == 3 and why["kept"] == "highest" and why["gain_val"] > why["needed"]
+    assert at.choose(None, top)[0] is top and at.choose(defaults, None)[0] is defaults
+
+
+def test_the_closing_line_says_why_the_defaults_stayed():
+    from textcnn.cli.train import autotune_line
+
+    s = {"trials": 12, "complete": 5, "pruned": 7, "seconds": 297.2, "budget_seconds": 300.0, "best_trial": 0,
+         "gain_val": 0.0, "choice": {"kept": "defaults", "highest_trial": 4, "gain_val": 0.004, "needed": 0.013}}  # fmt: skip
+    assert autotune_line(s) == (
+        "autotune: 12 trials (5 complete, 7 pruned) in 297 s of 300 s; kept trial 0 (the defaults); +0.0 points of "
+        "validation accuracy over the defaults (trial 4 scored +0.4 points, within the validation split's noise: it "
+        "needed more than +1.3)"
+    )
+    s.update(
+        best_trial=4, gain_val=0.02, choice={"kept": "highest", "highest_trial": 4, "gain_val": 0.02, "needed": 0.013}
+    )
+    assert autotune_line(s).endswith("kept trial 4; +2.0 points of validation accuracy over the defaults")
 
 
 def test_autotune_result_reproduces_from_the_run_folder(tiny_csv, tmp_path):

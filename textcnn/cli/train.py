@@ -168,17 +168,26 @@ def _autotune(cfg, seconds: float, out: Path | None, overwrite: bool, started: f
     run_dir = autotune(cfg, seconds, out, overwrite=overwrite, started=started, on_trial=on_trial)
     if int(os.environ.get("RANK", "0")) == 0:
         _print_summary(json.loads((run_dir / "summary.json").read_text()), run_dir)
-        s = json.loads((run_dir / SUMMARY).read_text())
-        gain = (
-            ""
-            if s["gain_val"] is None
-            else f"; {100 * s['gain_val']:+.1f} points of validation accuracy over the defaults"
+        console.print(autotune_line(json.loads((run_dir / SUMMARY).read_text())), highlight=False)
+
+
+def autotune_line(s: dict) -> str:
+    """The closing line of --autotune from autotune.json: trials, time, the kept trial, the gain, and why the
+    defaults stayed when a trial scored higher within the validation noise."""
+    gain = (
+        "" if s["gain_val"] is None else f"; {100 * s['gain_val']:+.1f} points of validation accuracy over the defaults"
+    )
+    c = s.get("choice", {})
+    if c.get("kept") == "defaults" and c["gain_val"] > 0:
+        gain += (
+            f" (trial {c['highest_trial']} scored {100 * c['gain_val']:+.1f} points, within the validation split's"
+            f" noise: it needed more than {100 * c['needed']:+.1f})"
         )
-        console.print(
-            f"autotune: {s['trials']} trials ({s['complete']} complete, {s['pruned']} pruned) in {s['seconds']:.0f} s"
-            f" of {s['budget_seconds']:g} s; best trial {s['best_trial']}{gain}",
-            highlight=False,
-        )
+    return (
+        f"autotune: {s['trials']} trials ({s['complete']} complete, {s['pruned']} pruned) in {s['seconds']:.0f} s"
+        f" of {s['budget_seconds']:g} s; kept trial {s['best_trial']}{' (the defaults)' if s['best_trial'] == 0 else ''}"
+        f"{gain}"
+    )
 
 
 KEPT = {
