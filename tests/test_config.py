@@ -53,6 +53,15 @@ def test_runs_saved_before_edge_padding_existed_load_without_it(tmp_path):
     assert config_from_toml(tmp_path / "config.toml").model.edge_padding is True
 
 
+def test_runs_saved_before_vector_scale_existed_keep_their_vectors_unscaled(tmp_path):
+    text = to_toml(load_config())
+    assert 'vector_scale = "kim"' in text and load_config().model.vector_scale == "kim"
+    (tmp_path / "config.toml").write_text(text.replace('vector_scale = "kim"\n', ""))
+    assert config_from_toml(tmp_path / "config.toml").model.vector_scale == "none"
+    with pytest.raises(ConfigError, match="vector_scale"):
+        load_config(sets=["model.vector_scale=big"])
+
+
 def test_validation_passes_are_capped_by_default_and_can_score_everything():
     assert load_config().train.eval_max_examples == 10_000
     assert load_config(sets=["train.eval_max_examples=none"]).train.eval_max_examples is None

@@ -350,3 +350,34 @@ def test_glove_6b_50d_from_the_installed_wheel():
     assert np.array_equal(r.vectors[2].numpy(), np.asarray(matrix[words.index("the")]))
     assert np.array_equal(r.vectors[3].numpy(), np.asarray(matrix[words.index("movie")]))
     assert torch.all(r.vectors[0] == 0)
+
+
+@pytest.mark.parametrize("scale", ["kim", "none"])
+def test_training_scales_the_vectors_to_kims_spread_or_keeps_them(tmp_path, scale):
+    """`model.vector_scale=kim` multiplies the loaded vectors by one factor, 0.25 / a, where U[-a, a] has the
+    found vectors' variance, so they start with the spread of Kim's random vectors; `none` keeps the file's."""
+    import csv
+
+    from conftest import toy_rows
+
+    from textcnn.config import load_config
+    from textcnn.run import load_run
+    from textcnn.training.trainer import train
+
+    data = tmp_path / "toy.csv"
+    with data.open("w", newline="", encoding="utf-8") as f:
+        csv.writer(f).writerows([("text", "label"), *toy_rows(60, seed=1)])
+    file_words = {
+        w: [2.0 * math.sin(i + 3 * j) for j in range(DIM)] for i, w in enumerate(["great", "dull", "film", "the"])
+    }
+    vec = tmp_path / "v.txt"
+    vec.write_text("\n".join(_text_lines(file_words)) + "\n")
+    sets = ["model.embedding_mode=static", f"model.embeddings={vec}", f"model.vector_scale={scale}",
+            "model.feature_maps=4", "train.epochs=1", "train.threads=1"]  # fmt: skip
+    run = load_run(train(load_config(str(data), sets=sets), tmp_path / "run"))
+    table = run.model.embedding.weight.detach()
+    found = np.array(list(file_words.values()), dtype=np.float64)
+    factor = 0.25 / math.sqrt(3.0 * found.var()) if scale == "kim" else 1.0
+    vocab = run.tokenizer.get_vocab()
+    for word, values in file_words.items():
+        assert torch.allclose(table[vocab[word]], torch.tensor(values) * factor, atol=1e-6), word

@@ -92,6 +92,11 @@ class ModelConfig:
     """rand | static | non-static | multichannel (Kim 2014)."""
     embeddings: str | None = None
     """Pretrained vectors: word2vec .bin/.txt, GloVe .txt, fastText .vec, optionally .gz."""
+    vector_scale: str = "kim"
+    """`kim`: pretrained vectors are multiplied by one factor so their values have the variance of Kim's random
+    initialisation U[-0.25, 0.25] (the scale of the word2vec vectors Kim trained with; GloVe 6B's values are
+    4.8 times larger, and with them the default training step overshoots); `none`: as in the file. Runs
+    saved before this field existed: none."""
     widths: list[int] = field(default_factory=lambda: [3, 4, 5])
     """Filter widths of the convolutions (cnn, cnn2d)."""
     feature_maps: int = 100
@@ -286,6 +291,9 @@ def _positive_problems(cfg: Config) -> list[str]:
     return [f"{k}={v} must be >= 1" for k, v in positive.items() if v is not None and v < 1]
 
 
+VECTOR_SCALES = ("kim", "none")
+
+
 def _model_problems(m: ModelConfig) -> list[str]:
     """The model section's lists, probabilities, norms and embeddings."""
     problems: list[str] = []
@@ -300,6 +308,8 @@ def _model_problems(m: ModelConfig) -> list[str]:
             problems.append(f"model.{name}={getattr(m, name)} must be in [0, 1)")
     if m.max_norm is not None and m.max_norm <= 0:
         problems.append(f"model.max_norm={m.max_norm} must be > 0 (or unset to switch it off)")
+    if m.vector_scale not in VECTOR_SCALES:
+        problems.append(f"model.vector_scale={m.vector_scale!r} is not one of {', '.join(VECTOR_SCALES)}")
     if m.embedding_mode != "rand" and not m.embeddings:
         problems.append(f"model.embedding_mode={m.embedding_mode!r} needs model.embeddings (a vectors file)")
     return problems
@@ -668,7 +678,11 @@ def _toml_value(v: Any) -> str:
     raise TypeError(f"cannot write {v!r} as TOML")
 
 
-BEFORE_FIELD: dict[tuple[str, str], Any] = {("model", "edge_padding"): False, ("train", "select_by"): "accuracy"}
+BEFORE_FIELD: dict[tuple[str, str], Any] = {
+    ("model", "edge_padding"): False,
+    ("model", "vector_scale"): "none",
+    ("train", "select_by"): "accuracy",
+}
 """What runs saved before a field existed did, where that differs from the field's default."""
 
 

@@ -119,7 +119,7 @@ def load_vectors_for(cfg: Config, prepared: Prepared, emit: Callback):
     """The pretrained vectors `cfg.model.embeddings` names, aligned to the tokenizer's vocabulary."""
     import numpy as np
 
-    from textcnn.data.vectors import load_vectors
+    from textcnn.data.vectors import DEFAULT_INIT_RANGE, load_vectors
 
     enc = prepared.encoded["train"]
     vocab = prepared.tokenizer.get_vocab()
@@ -130,5 +130,10 @@ def load_vectors_for(cfg: Config, prepared: Prepared, emit: Callback):
     if res.dim != cfg.model.embedding_dim:
         log.info("model.embedding_dim set to the vectors' dimension %d", res.dim)
         cfg.model.embedding_dim = res.dim
-    emit(ev.VectorsLoaded(res.summary()))
+    summary = res.summary()
+    if cfg.model.vector_scale == "kim" and res.init_range != DEFAULT_INIT_RANGE:
+        factor = DEFAULT_INIT_RANGE / res.init_range  # the found vectors' spread -> Kim's U[-0.25, 0.25]
+        res.vectors.mul_(factor)
+        summary += f"; scaled by {factor:.3g} to the spread of Kim's random vectors (model.vector_scale)"
+    emit(ev.VectorsLoaded(summary))
     return res.vectors

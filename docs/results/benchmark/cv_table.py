@@ -115,7 +115,9 @@ def cv_rows(units: dict[tuple, dict]) -> str:
     return "\n".join(out)
 
 
-def write_report(units: dict[tuple, dict], out: Path, data_dir: str, command: str, extra: list[str] = ()) -> None:
+def write_report(
+    units: dict[tuple, dict], out: Path, data_dir: str, command: str, extra: list[str] = (), kim_variant: str = "rand"
+) -> None:
     from textcnn.measure.benchmark import (
         SUITE,
         BenchmarkResult,
@@ -132,7 +134,10 @@ def write_report(units: dict[tuple, dict], out: Path, data_dir: str, command: st
     names += sorted({k[0] for k in units} - set(names))
     plans = {name: plan_dataset(name, data_dir) for name in names}
     order = {
-        (s, v): i for i, (s, v) in enumerate([("textcnn", "cnn"), ("fasttext", "unigram"), ("fasttext", "bigram")])
+        (s, v): i
+        for i, (s, v) in enumerate(
+            [("textcnn", "cnn"), ("fasttext", "unigram"), ("fasttext", "bigram"), ("fasttext", "bigram-vectors")]
+        )
     }
     records = [
         RunRecord(
@@ -159,12 +164,12 @@ def write_report(units: dict[tuple, dict], out: Path, data_dir: str, command: st
     notes = [note] if (note := folds_note(result)) else []
     notes.append(
         f"Gathered from {len(records)} runs by `docs/results/benchmark/cv_table.py` (each the run `textcnn benchmark` "
-        "made for its unit under the defaults of its day; records.jsonl names each one's source): "
+        "made for its unit, with the settings its command line gives; records.jsonl names each one's source): "
         + "; ".join(f"{n} from {src}" for src, n in sources.most_common())
         + ". Training times were taken two runs at a time on two cores; some records carry none."
     )
     notes += list(extra)
-    render_benchmark(summarize(result), out, command=command, notes=notes)
+    render_benchmark(summarize(result), out, command=command, kim_variant=kim_variant, notes=notes)
     write_records(result, out / "records.jsonl")
 
 
@@ -176,6 +181,7 @@ if __name__ == "__main__":
     ap.add_argument("--dump", type=Path, help="write the units found only in folders here, as records")
     ap.add_argument("--source", help="with --dump: how those units were run")
     ap.add_argument("--note", action="append", default=[], help="with --report: a note for the report (repeatable)")
+    ap.add_argument("--kim", default="rand", help="with --report: Kim's variant to compare with (rand, nonstatic, ...)")
     a = ap.parse_args()
     gathered = gather(a.records)
     if a.dump:
@@ -187,4 +193,5 @@ if __name__ == "__main__":
     if a.report:
         if not a.data_dir:
             raise SystemExit("--report needs --data-dir")
-        write_report(units, a.report, a.data_dir, "python " + " ".join(shlex.quote(x) for x in sys.argv), a.note)
+        command = "python " + " ".join(shlex.quote(x) for x in sys.argv)
+        write_report(units, a.report, a.data_dir, command, a.note, a.kim)
