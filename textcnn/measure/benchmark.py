@@ -5,8 +5,8 @@ seed, or one per fold and seed), the split files of each unit written once, a te
 and unit (the normal `train()`, reading those files, so the run folder is self-describing) and, with
 `fasttext=True`, fastText unigram / bigram runs on the very same files and the same token
 normalisation (and, where textcnn's runs start from pretrained vectors, a fastText bigram run that starts
-from the same vectors: `VECTORS_VARIANT`). Measuring returns `BenchmarkResult` (records); `summarize` turns records into the
-`benchmark.json` dict; render_benchmark.py writes markdown and the plot.
+from the same vectors: `VECTORS_VARIANT`). Measuring returns `BenchmarkResult` (records); `summarize`
+turns records into the `benchmark.json` dict; render_benchmark.py writes markdown and the plot.
 
 Protocol per dataset, first match wins:
 - "test": the test split has labels -> train on train, score test.

@@ -8,21 +8,22 @@ split, when scored, is never read by the search). Trial 0 is the config as given
 so the gain over them is measured, not assumed. Bad trials are pruned by Optuna's median rule at
 the end of each epoch. The trial with the highest validation accuracy replaces the defaults only when
 its gain is larger than the validation split's noise (`SIGNIFICANCE`): the highest of many noisy scores
-is biased upwards, and the defaults are a strong prior, chosen across datasets and seeds. The budget covers the whole call, data preparation and the final model
-included. No trial trains for more than `TRIAL_SHARE` of the budget (nor past its end): a trial cut
+is biased upwards, and the defaults are a strong prior, chosen across datasets and seeds. The budget
+covers the whole call, data preparation and the final model included. No trial trains for more than `TRIAL_SHARE` of the budget (nor past its end): a trial cut
 there ends as a `train.max_seconds` run does, with a validation pass and its best weights, and counts
 like any other (on a slow machine the defaults themselves may be cut), so the search always sees
 several trials and always leaves a model. No trial is started that the ones before suggest would
 get less than half its time.
 
 The final model: every trial is a complete, deterministic `train()` run with its own settings, so
-the best trial *is* the model those settings train (training the same config again reproduces it
+the kept trial *is* the model those settings train (training the same config again reproduces it
 bit for bit on the same machine and thread count; a test checks this). A trial cut by its time
 share has `train.max_steps` = the steps it ran written into its config.toml instead of the time
 limit, so it reproduces too. Its run folder becomes the
 result: config.toml holds the best settings, and autotune.jsonl (one line per trial: settings,
-state, validation accuracy, seconds) and autotune.json (budget, trials, the defaults' and the best
-validation / test accuracy, the gain) sit beside the weights.
+state, validation accuracy, seconds) and autotune.json (budget, trials, the defaults' and the kept
+trial's validation / test accuracy, the gain, and `choice`: how the kept trial was chosen) sit beside
+the weights.
 
 Not here: the training loop (trainer.py), the CLI option (cli/train.py), the benchmark (measure/).
 """
