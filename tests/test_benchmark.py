@@ -119,12 +119,16 @@ def test_fasttext_and_textcnn_see_identical_splits_and_tokens(data_dir, tmp_path
     )
 
 
+def _tested_unit(data_dir, tmp_path):
+    """The config, split and split files of the 'tested' set's one unit (10% held out)."""
+    plan = bm.plan_dataset("tested", data_dir)
+    split = bm.unit_split(plan, None, seed=0, validation_fraction=0.1)
+    return bm.dataset_config("tested", data_dir), split, bm.write_split_files(plan, split, tmp_path / "unit")
+
+
 def test_fasttext_runner_scores_the_unit(data_dir, tmp_path):
     pytest.importorskip("fasttext")
-    plan = bm.plan_dataset("tested", data_dir)
-    cfg = bm.dataset_config("tested", data_dir)
-    split = bm.unit_split(plan, None, seed=0, validation_fraction=0.1)
-    folder = bm.write_split_files(plan, split, tmp_path / "unit")
+    cfg, split, folder = _tested_unit(data_dir, tmp_path)
     a = bm.run_fasttext(folder, cfg.tokenizer, "bigram", seed=0)
     assert a["n_train"] == len(split.train) == 90 and a["n_test"] == 30 and 0.0 <= a["accuracy"] <= 1.0
     assert bm.run_fasttext(folder, cfg.tokenizer, "bigram", seed=0)["accuracy"] == a["accuracy"]  # seeded
@@ -158,10 +162,7 @@ def test_fasttext_vectors_file_holds_the_training_words_that_have_a_vector(tmp_p
 
 def test_fasttext_runner_starts_from_the_same_vectors(data_dir, tmp_path):
     pytest.importorskip("fasttext")
-    plan = bm.plan_dataset("tested", data_dir)
-    cfg = bm.dataset_config("tested", data_dir)
-    split = bm.unit_split(plan, None, seed=0, validation_fraction=0.1)
-    folder = bm.write_split_files(plan, split, tmp_path / "unit")
+    cfg, _, folder = _tested_unit(data_dir, tmp_path)
     vectors = str(_vectors_file(tmp_path / "glove.txt"))
     r = bm.run_fasttext(folder, cfg.tokenizer, bm.VECTORS_VARIANT, seed=0, vectors=vectors)
     assert r["dim"] == 8 and 0 < r["words_with_vectors"] <= 24 and r["n_train"] == 90 and 0.0 <= r["accuracy"] <= 1.0
