@@ -19,7 +19,7 @@ import itertools
 import json
 import logging
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -234,6 +234,13 @@ def _join(cells: Iterable[str]) -> str:
     return join_cells(cells)
 
 
+def _row_text(values: Sequence[Any], p: Path, number: int) -> str:
+    """Row `number`'s text from the value of its text column, or from those of the columns it joins."""
+    if len(values) == 1:
+        return _cell(values[0], p, number)
+    return _join(_cell(v, p, number) for v in values)
+
+
 def _text_column(columns: list[str], given: str | None, default: str | None, p: Path) -> str:
     listing = f"(columns: {', '.join(map(str, columns))})"
     if given is not None:
@@ -374,7 +381,7 @@ def _json_cells(
     if columns is not None:
         chosen = _text_columns(list(columns), given, default, p)
         for number, values in enumerate(zip(*(columns[c] for c in chosen), strict=True), start=1):
-            yield _join(_cell(v, p, number) for v in values) if len(values) > 1 else _cell(values[0], p, number)
+            yield _row_text(values, p, number)
         return
     if not (head_text(p) or "").lstrip().startswith("["):  # JSON lines: read line by line, not loaded whole
         yield from _jsonl_cells(p, given, default, on_error, skipped)
@@ -400,10 +407,7 @@ def _record_cells(
     keys = list(dict.fromkeys(k for _, r in first for k in _leaf_keys(r)))
     chosen = _text_columns(keys, given, default, p)
     for number, record in itertools.chain(first, records):
-        if len(chosen) == 1:
-            yield _cell(_lookup(record, chosen[0]), p, number)
-        else:
-            yield _join(_cell(_lookup(record, c), p, number) for c in chosen)
+        yield _row_text([_lookup(record, c) for c in chosen], p, number)
 
 
 def _leaf_keys(record: dict, prefix: str = "") -> Iterator[str]:
@@ -453,7 +457,7 @@ def _parquet_cells(p: Path, given: str | None, default: str | None) -> Iterator[
     for batch in f.iter_batches(columns=tops, batch_size=20_000):
         for row in zip(*(values(batch, c) for c in chosen), strict=True):
             number += 1
-            yield _cell(row[0], p, number) if len(row) == 1 else _join(_cell(v, p, number) for v in row)
+            yield _row_text(row, p, number)
 
 
 def _leaf_names(field, prefix: str = "") -> Iterator[str]:
