@@ -233,6 +233,7 @@ CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
     ("model", "activation"): ("relu", "tanh", "gelu", "identity"),
     ("model", "pool2d"): ("max", "avg"),
     ("model", "unk_vector"): ("random", "zero"),
+    ("model", "vector_scale"): ("kim", "none"),
     ("train", "optimizer"): ("adadelta", "adam", "adamw", "sgd"),
     ("train", "lr_schedule"): ("constant", "linear"),
     ("train", "select_by"): ("accuracy", "loss", "last"),
@@ -291,9 +292,6 @@ def _positive_problems(cfg: Config) -> list[str]:
     return [f"{k}={v} must be >= 1" for k, v in positive.items() if v is not None and v < 1]
 
 
-VECTOR_SCALES = ("kim", "none")
-
-
 def _model_problems(m: ModelConfig) -> list[str]:
     """The model section's lists, probabilities, norms and embeddings."""
     problems: list[str] = []
@@ -308,8 +306,6 @@ def _model_problems(m: ModelConfig) -> list[str]:
             problems.append(f"model.{name}={getattr(m, name)} must be in [0, 1)")
     if m.max_norm is not None and m.max_norm <= 0:
         problems.append(f"model.max_norm={m.max_norm} must be > 0 (or unset to switch it off)")
-    if m.vector_scale not in VECTOR_SCALES:
-        problems.append(f"model.vector_scale={m.vector_scale!r} is not one of {', '.join(VECTOR_SCALES)}")
     if m.embedding_mode != "rand" and not m.embeddings:
         problems.append(f"model.embedding_mode={m.embedding_mode!r} needs model.embeddings (a vectors file)")
     return problems
