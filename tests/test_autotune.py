@@ -70,13 +70,14 @@ def test_budget_with_a_fake_clock(tmp_path, monkeypatch):
         (out_dir / "summary.json").write_text(json.dumps({"best_val_accuracy": acc, "best_epoch": 1}))
         return out_dir
 
-    def fake_hits(trial_dir, prepared, cfg):  # 1,000 validation rows, the first acc x 1,000 of them right
+    def fake_hits(trial_dir, val_split, cfg):  # 1,000 validation rows, the first acc x 1,000 of them right
         return np.arange(1000) < round(1000 * json.loads((trial_dir / "summary.json").read_text())["best_val_accuracy"])
 
     monkeypatch.setattr(
         trainer, "prepare", lambda cfg: SimpleNamespace(encoded={"train": [0] * 100}, n_train_rows=100, held_out=10)
     )
     monkeypatch.setattr(trainer, "train", fake_train)
+    monkeypatch.setattr(trainer, "validation_split", lambda prepared, t: None)
     monkeypatch.setattr(at, "_validation_hits", fake_hits)
     cfg = load_config("x.csv", sets=["train.epochs=10", "model.dropout=0.1"])
     budget = 120.0

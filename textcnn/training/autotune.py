@@ -194,7 +194,7 @@ def autotune(
     except ImportError:
         raise AutotuneError("--autotune needs Optuna: pip install 'textcnn[autotune]'") from None
     from textcnn.config import resolve_for_data, selection_fraction
-    from textcnn.training.trainer import prepare
+    from textcnn.training.trainer import prepare, validation_split
 
     if seconds < MIN_SECONDS:
         raise AutotuneError(f"--autotune {seconds:g}: give at least {MIN_SECONDS:g} seconds")
@@ -208,6 +208,7 @@ def autotune(
     prepared = prepare(cfg)  # once: every trial trains on the same tokenized splits
     resolve_for_data(cfg, prepared.n_train_rows, held_out=prepared.held_out > 0)  # trial 0's values
     space = search_space(cfg)
+    val_split = validation_split(prepared, cfg.train)  # what every trial's validation passes score
     study = _new_study(optuna, cfg, space, seed)
     history: list[dict[str, Any]] = []
     durations: list[float] = []
@@ -234,13 +235,16 @@ def autotune(
         watch = _watcher(trial, clock, deadline, emit)
         record.update(_train_trial(optuna, study, trial, trial_cfg, trial_dir, prepared, watch, cfg.train.max_seconds))
         if record["state"] == "complete":
-            hits = _validation_hits(trial_dir, prepared, trial_cfg)
-            durations.append(clock() - started_trial)
-            margin = max(margin, 1.5 * (durations[-1] - record.pop("train_seconds")))
+            train_seconds = record.pop("train_seconds")
+            candidate = trial.number == 0 or top is None or record["val_accuracy"] > top["val_accuracy"]
+            # the paired test needs the rows right and wrong of trial 0 and of the highest other trial only
+            hits = _validation_hits(trial_dir, val_split, cfg) if candidate else None
             entry = {**record, "dir": trial_dir, "hits": hits}
+            durations.append(clock() - started_trial)
+            margin = max(margin, 1.5 * (durations[-1] - train_seconds))
             if trial.number == 0:
                 defaults = entry
-            elif top is None or record["val_accuracy"] > top["val_accuracy"]:
+            elif candidate:
                 if top is not None:
                     shutil.rmtree(top["dir"], ignore_errors=True)
                 top = entry
@@ -334,23 +338,19 @@ def _train_trial(
     return record
 
 
-def _validation_hits(trial_dir: Path, prepared, cfg: Config) -> np.ndarray:
-    """Whether the trial's kept model, re-read from its run folder, labels each validation row right: the rows
-    and precision its own validation passes scored (the mean is its validation accuracy, to a row or two of
-    bf16 rounding), for the paired test of `choose`."""
+def _validation_hits(trial_dir: Path, val_split, cfg: Config) -> np.ndarray:
+    """Whether the trial's kept model, re-read from its run folder, labels each row of `val_split` (the rows
+    its own validation passes scored: `trainer.validation_split`) right, in the precision they scored in
+    (the mean is its validation accuracy, to a row or two of bf16 rounding), for the paired test of `choose`."""
     import torch
 
-    from textcnn.data.batching import make_split, subsample_rows
     from textcnn.run import load_run
     from textcnn.training.trainer import evaluate, precision
 
     run = load_run(trial_dir)
-    split = make_split(prepared.encoded["validation"], prepared.pad_id)
-    rows = subsample_rows(len(split), cfg.train.eval_max_examples, cfg.train.seed)
-    split = split if rows is None else split.subset(rows)
     min_length = int(getattr(run.model, "min_length", 1))
-    predicted = evaluate(run.model, split, min_length=min_length, prec=precision(cfg.train, torch.device("cpu")))
-    return predicted["predictions"] == split.labels.numpy()
+    predicted = evaluate(run.model, val_split, min_length=min_length, prec=precision(cfg.train, torch.device("cpu")))
+    return predicted["predictions"] == val_split.labels.numpy()
 
 
 def paired_gain(hits: np.ndarray, base: np.ndarray) -> tuple[float, float]:

@@ -153,6 +153,14 @@ def scoring_form(model: nn.Module, n_tokens: int):
     return inner.folded()
 
 
+def validation_split(prepared: Prepared, t) -> Split:
+    """The rows every validation pass scores: the validation split, or a fixed seeded subsample of
+    `train.eval_max_examples` of them."""
+    val = make_split(prepared.encoded["validation"], prepared.pad_id)
+    rows = subsample_rows(len(val), t.eval_max_examples, t.seed)  # None: every example
+    return val if rows is None else val.subset(rows)
+
+
 def zero_unknown_word(model: nn.Module, unk: int | None) -> None:
     """The `[UNK]` row of every trainable embedding table set to zeros (`model.unk_vector = "zero"`)."""
     if unk is None:
@@ -301,9 +309,7 @@ class Trainer:
         self.optimizer = make_optimizer(self.model, t.optimizer, lr=t.lr, weight_decay=t.weight_decay, rho=t.rho,
                                         eps=t.eps)  # fmt: skip
         self.train_split = make_split(prepared.encoded["train"], prepared.pad_id).to(device)
-        val = make_split(prepared.encoded["validation"], prepared.pad_id)
-        rows = subsample_rows(len(val), t.eval_max_examples, t.seed)  # None: every example
-        self.val_split = (val if rows is None else val.subset(rows)).to(device)
+        self.val_split = validation_split(prepared, t).to(device)
         if len(self.train_split) == 0 or len(self.val_split) == 0:
             raise TrainingError("the train or validation split is empty after cleaning")
         self.progress = Progress()
