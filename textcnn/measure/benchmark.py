@@ -83,6 +83,13 @@ VECTORS_VARIANT = "bigram-vectors"
 """fastText bigram started from the pretrained vectors textcnn's runs use (`model.embeddings`: its
 `pretrainedVectors`, with `dim` their size), run beside the others wherever textcnn has vectors, so a
 textcnn row with vectors is also compared with a fastText that had them."""
+
+
+def fasttext_options(variant: str) -> dict[str, Any]:
+    """The fastText settings of a variant (`VECTORS_VARIANT` has bigram's; its vectors are added to them)."""
+    return FASTTEXT_VARIANTS["bigram" if variant == VECTORS_VARIANT else variant]
+
+
 FASTTEXT_INSTALL = "fastText is not installed: pip install 'textcnn[baselines]' (the fasttext-wheel package)"
 RESULT_FILE = "bench_result.json"
 
@@ -364,7 +371,7 @@ def run_fasttext(
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "train.txt"
         path.write_text("".join(f"{label[y]} {' '.join(w)}\n" for y, w in inputs["train"]), encoding="utf-8")
-        options = dict(FASTTEXT_VARIANTS[variant.removesuffix("-vectors")])
+        options = dict(fasttext_options(variant))
         if variant == VECTORS_VARIANT:
             if not vectors:
                 raise BenchmarkError(f"fastText {VECTORS_VARIANT} needs pretrained vectors (model.embeddings)")
@@ -625,7 +632,7 @@ def _fasttext_run(cfg: Config, split_dir: Path, run_dir: Path, plan, variant: st
     threads = cfg.train.threads or 1
     vectors = cfg.model.embeddings if variant == VECTORS_VARIANT else None
     settings = {
-        "variant": variant, "options": FASTTEXT_VARIANTS[variant.removesuffix("-vectors")], "seed": seed,
+        "variant": variant, "options": fasttext_options(variant), "seed": seed,
         "threads": threads, "tokenizer": dataclasses.asdict(cfg.tokenizer), "rows": split_digest(split_dir),
     }  # fmt: skip
     if vectors:
