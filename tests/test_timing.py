@@ -129,6 +129,21 @@ def test_peak_rss_is_plausible():
     assert 10 < mb < 100_000
 
 
+def test_peak_rss_starts_again_from_the_present_size_after_a_reset():
+    import numpy as np
+
+    from textcnn.runtime import peak_rss_mb, reset_peak_rss
+
+    before = peak_rss_mb()
+    block = np.ones(40_000_000)  # 305 MiB, every page touched
+    held = peak_rss_mb()
+    assert held > before + 250
+    del block
+    if not reset_peak_rss():
+        pytest.skip("no /proc/self/clear_refs here: the peak cannot be reset")
+    assert peak_rss_mb() < held - 250
+
+
 @dataclass
 class Inner:
     x: float

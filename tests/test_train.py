@@ -67,6 +67,20 @@ def test_cnn_learns_a_separable_task_and_writes_a_complete_run(toy_csv, tmp_path
     assert [e.record() for e in evals] == metrics  # every validation pass is one metrics.jsonl record
 
 
+def test_summary_peak_memory_is_the_runs_own_not_the_processes(toy_csv, tmp_path):
+    """A benchmark or autotune process trains many runs; each summary.json has its own run's peak."""
+    from textcnn.runtime import peak_rss_mb, reset_peak_rss
+
+    if not reset_peak_rss():
+        pytest.skip("no /proc/self/clear_refs here: the peak cannot be reset")
+    block = np.ones(80_000_000)  # 610 MiB, every page touched, freed before the run starts
+    held = peak_rss_mb()
+    del block
+    run_dir = train(tiny_cfg(toy_csv, "train.epochs=1"), tmp_path / "run")
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["peak_rss_mb"] < held - 300  # the tiny run itself adds ~200 MiB (torch, data, model)
+
+
 def test_reloaded_run_reproduces_the_best_validation_accuracy(toy_csv, tmp_path):
     from textcnn.data.batching import make_split
     from textcnn.training.trainer import evaluate, prepare

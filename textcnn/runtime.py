@@ -90,8 +90,34 @@ def resolve_precision(precision: str, device) -> str:
     return precision
 
 
+_STATUS = "/proc/self/status"
+
+
+def reset_peak_rss() -> bool:
+    """Start this process's peak resident memory (what `peak_rss_mb` reads) again from its present size,
+    so a run trained in a process that did other work first (benchmark units, autotune trials, a
+    notebook) reports its own peak, not the process's. Linux (4.0+: "5" to /proc/self/clear_refs resets
+    VmHWM); False, and nothing reset, elsewhere or where the file is not writable."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        return False
+    return True
+
+
 def peak_rss_mb(*, children: bool = False) -> float:
-    """Peak resident memory of this process (or of its finished children) in MiB, from getrusage."""
+    """Peak resident memory of this process (or of its finished children) in MiB: VmHWM on Linux (the
+    figure `reset_peak_rss` resets; getrusage's maxrss also keeps the peaks of exited threads), else
+    getrusage."""
+    if not children:
+        try:
+            with open(_STATUS) as f:
+                for line in f:
+                    if line.startswith("VmHWM:"):
+                        return int(line.split()[1]) / 1024  # kB
+        except (OSError, ValueError, IndexError):
+            pass
     who = resource.RUSAGE_CHILDREN if children else resource.RUSAGE_SELF
     maxrss = resource.getrusage(who).ru_maxrss
     return maxrss / (1024 * 1024) if sys.platform == "darwin" else maxrss / 1024  # Linux: KiB; macOS: bytes

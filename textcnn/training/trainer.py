@@ -41,7 +41,7 @@ from textcnn.data.tokenizer import unk_id
 from textcnn.errors import TrainingError, TrainingInterrupted
 from textcnn.events import Callback
 from textcnn.models.registry import unwrap
-from textcnn.runtime import peak_rss_mb, select_device, set_threads
+from textcnn.runtime import peak_rss_mb, reset_peak_rss, select_device, set_threads
 from textcnn.training import distributed
 from textcnn.training.checkpoint import CKPT, load_checkpoint, save_checkpoint
 from textcnn.training.distributed import World
@@ -646,6 +646,7 @@ def train(
     `callback(event)` receives the typed events of textcnn.events (rank 0 only).
     `prepared`: reuse already tokenized data (compare trains several models on the same data)."""
     started = time.perf_counter()
+    reset_peak_rss()  # summary.json's peak_rss_mb: this run's, wherever the process was before
     if resume is None and cfg is None:
         raise TrainingError("train() needs a config or a run folder to resume")
     if resume is not None:
