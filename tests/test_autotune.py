@@ -99,19 +99,19 @@ def test_budget_with_a_fake_clock(tmp_path, monkeypatch):
 
 def test_a_gain_within_the_validation_noise_keeps_the_defaults():
     """The highest of many noisy scores is biased upwards: a trial replaces the defaults only when it beats
-    them on the same rows by more than SIGNIFICANCE standard errors of the paired difference."""
+    them on the same rows by more than needed_z(trials compared) standard errors of the paired difference."""
     rng = np.random.default_rng(0)
     base = rng.random(800) < 0.9
     noisy = base.copy()  # 40 rows change, 22 of them for the better: +0.5 points
     noisy[np.flatnonzero(~base)[:22]] = True
     noisy[np.flatnonzero(base)[:18]] = False
     gain, se = at.paired_gain(noisy, base)
-    assert gain == pytest.approx(noisy.mean() - base.mean()) and 0 < gain < at.SIGNIFICANCE * se
+    assert gain == pytest.approx(noisy.mean() - base.mean()) and 0 < gain < at.needed_z(1) * se
     defaults = {"trial": 0, "val_accuracy": base.mean(), "hits": base}
     top = {"trial": 7, "val_accuracy": noisy.mean(), "hits": noisy}
     kept, why = at.choose(defaults, top)
     assert kept is defaults and why["kept"] == "defaults" and why["highest_trial"] == 7
-    assert why["gain_val"] == pytest.approx(gain) and why["needed"] == pytest.approx(at.SIGNIFICANCE * se)
+    assert why["gain_val"] == pytest.approx(gain) and why["needed"] == pytest.approx(1.645 * se, rel=1e-3)
 
     better = base | (rng.random(800) < 0.5)  # right wherever the defaults are, and on half the other rows
     kept, why = at.choose(defaults, {"trial": 3, "val_accuracy": better.mean(), "hits": better})
@@ -119,16 +119,38 @@ def test_a_gain_within_the_validation_noise_keeps_the_defaults():
     assert at.choose(None, top)[0] is top and at.choose(defaults, None)[0] is defaults
 
 
+def test_the_more_trials_the_highest_was_chosen_from_the_larger_the_gain_it_needs():
+    """Bonferroni over the complete trials: z = 1.645 for one, 2.13 for three, 2.58 for ten, so a gain
+    that would replace the defaults as the best of one trial does not as the best of ten."""
+    assert [round(at.needed_z(k), 2) for k in (1, 3, 10)] == [1.64, 2.13, 2.58]
+    assert at.needed_z(0) == at.needed_z(1)
+    base = np.zeros(1000, dtype=bool)
+    base[:800] = True
+    top = base.copy()
+    top[800:820] = True  # 20 rows more right
+    top[:10] = False  # and 10 rows worse: +1.0 points net, z = 1.83
+    gain, se = at.paired_gain(top, base)
+    assert at.needed_z(1) < gain / se < at.needed_z(3)
+    defaults = {"trial": 0, "val_accuracy": base.mean(), "hits": base}
+    high = {"trial": 5, "val_accuracy": top.mean(), "hits": top}
+    assert at.choose(defaults, high, 1)[0] is high
+    kept, why = at.choose(defaults, high, 10)
+    assert kept is defaults and why["compared"] == 10 and why["z_needed"] == pytest.approx(at.needed_z(10))
+
+
 def test_the_closing_line_says_why_the_defaults_stayed():
     from textcnn.cli.train import autotune_line
 
     s = {"trials": 12, "complete": 5, "pruned": 7, "seconds": 297.2, "budget_seconds": 300.0, "best_trial": 0,
-         "gain_val": 0.0, "choice": {"kept": "defaults", "highest_trial": 4, "gain_val": 0.004, "needed": 0.013}}  # fmt: skip
+         "gain_val": 0.0, "choice": {"kept": "defaults", "highest_trial": 4, "gain_val": 0.004, "needed": 0.013,
+                                     "compared": 4}}  # fmt: skip
     assert autotune_line(s) == (
         "autotune: 12 trials (5 complete, 7 pruned) in 297 s of 300 s; kept trial 0 (the defaults); +0.0 points of "
-        "validation accuracy over the defaults (trial 4 scored +0.4 points, within the validation split's noise: it "
-        "needed more than +1.3)"
+        "validation accuracy over the defaults (trial 4 scored +0.4 points, within the validation split's noise: the "
+        "highest of 4 trials needed more than +1.3)"
     )
+    del s["choice"]["compared"]  # an autotune.json written before the correction for the number of trials
+    assert autotune_line(s).endswith("noise: it needed more than +1.3)")
     s.update(
         best_trial=4, gain_val=0.02, choice={"kept": "highest", "highest_trial": 4, "gain_val": 0.02, "needed": 0.013}
     )

@@ -181,13 +181,19 @@ def autotune_line(s: dict) -> str:
     if c.get("kept") == "defaults" and c["gain_val"] > 0:
         gain += (
             f" (trial {c['highest_trial']} scored {100 * c['gain_val']:+.1f} points, within the validation split's"
-            f" noise: it needed more than {100 * c['needed']:+.1f})"
+            f" noise: {_of(c)} needed more than {100 * c['needed']:+.1f})"
         )
     return (
         f"autotune: {s['trials']} trials ({s['complete']} complete, {s['pruned']} pruned) in {s['seconds']:.0f} s"
         f" of {s['budget_seconds']:g} s; kept trial {s['best_trial']}{' (the defaults)' if s['best_trial'] == 0 else ''}"
         f"{gain}"
     )
+
+
+def _of(choice: dict) -> str:
+    """Who needed the gain: the best of N trials (autotune.json files written before `compared`: "it")."""
+    n = choice.get("compared")
+    return "it" if n is None else f"the highest of {n} trial{'s' if n != 1 else ''}"
 
 
 KEPT = {
