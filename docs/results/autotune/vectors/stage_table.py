@@ -40,10 +40,14 @@ for name in SETS:
               f"{100 * zero['test_accuracy']:.1f} | {other} | {z:+.2f} vs {need:.2f} | "
               f"{'defaults' if kept == 'defaults' else 'trial ' + str(top['trial'])} | {100 * got:.1f} |")  # fmt: skip
 print()
-print("| set (median of 3 seeds) | textcnn `--autotune 300` + GloVe 50d | fastText bigram | fastText bigram + GloVe 50d |")
+print(
+    "| set (median of 3 seeds) | textcnn `--autotune 300` + GloVe 50d | fastText bigram | fastText bigram + GloVe 50d |"
+)
 print("|---|---:|---:|---:|")
 for name, values in scored.items():
     records = [json.loads(line) for line in (stage / name / "records.jsonl").read_text().splitlines()]
     ft = {v: statistics.median(r["accuracy"] for r in records if r["system"] == "fasttext" and r["variant"] == v)
           for v in ("bigram", "bigram-vectors")}  # fmt: skip
-    print(f"| {name} | {100 * statistics.median(values):.1f} | {100 * ft['bigram']:.1f} | {100 * ft['bigram-vectors']:.1f} |")
+    print(
+        f"| {name} | {100 * statistics.median(values):.1f} | {100 * ft['bigram']:.1f} | {100 * ft['bigram-vectors']:.1f} |"
+    )
