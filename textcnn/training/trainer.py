@@ -560,11 +560,13 @@ def train_one_epoch(trainer: Trainer, deadline: float | None = None) -> None:
                 if stop or cut:
                     p.stopped_early, p.done, p.cut_by = bool(stop), True, None if stop else cut
                     return
+                tick = time.perf_counter()  # the pass is not training time (on_eval adds it to train_seconds once)
             if stop_now:
                 raise _Interrupt()
         if trainer.checkpoint_due():
             tick = _lap(p, sums, tick)
             trainer.save_checkpoint()
+            tick = time.perf_counter()  # nor is writing the checkpoint
     p.epoch, p.step_in_epoch, p.epoch_train_seconds = p.epoch + 1, 0, 0.0
 
 
