@@ -90,7 +90,7 @@ def resolve_precision(precision: str, device) -> str:
     return precision
 
 
-_STATUS = "/proc/self/status"
+_STATUS, _CLEAR_REFS = "/proc/self/status", "/proc/self/clear_refs"
 
 
 def reset_peak_rss() -> bool:
@@ -99,7 +99,7 @@ def reset_peak_rss() -> bool:
     notebook) reports its own peak, not the process's. Linux (4.0+: "5" to /proc/self/clear_refs resets
     VmHWM); False, and nothing reset, elsewhere or where the file is not writable."""
     try:
-        with open("/proc/self/clear_refs", "w") as f:
+        with open(_CLEAR_REFS, "w") as f:
             f.write("5")
     except OSError:
         return False

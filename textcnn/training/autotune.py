@@ -388,8 +388,8 @@ def choose(
     needed = z * se
     replace = gain > needed
     return (top if replace else defaults), {
-        "rule": f"the highest of the {compared} other complete trials replaces the defaults when its gain exceeds "
-        f"{z:.2f} standard errors (a one-sided {FAMILY_ALPHA:g} test over all {compared})",
+        "rule": f"the highest of the other complete trials ({compared}) replaces the defaults when its gain exceeds "
+        f"{z:.2f} standard errors (one-sided, {FAMILY_ALPHA:g} over all {compared})",
         "highest_trial": top["trial"],
         "highest_val_accuracy": top["val_accuracy"],
         "compared": compared,
