@@ -136,7 +136,7 @@ EVAL_MAX_TOKENS = 4_096
 """Padded tokens per evaluation batch at most: bounds the activations (B x T x filters) of long texts and
 keeps them in cache. A `cnn`'s (B, T, 1,200) GEMM output at 32,768 tokens is 79 MB in bf16, read and
 written again by the window sums; at 4,096 it is 10 MB. SST-2's 872 validation sentences: 68 ms a pass
-against 163 ms in bf16, 114 against 223 ms in fp32; texts of 115 and 573 tokens, and `lstm`, `cnn2d` and
+against 172 ms in bf16, 113 against 227 ms in fp32 (docs/results/speed/eval_batches.py); texts of 115 and 573 tokens, and `lstm`, `cnn2d` and
 `image2d`, gain too (1.2-2.6x), with the same losses and accuracies (docs/results/speed/README.md)."""
 
 
