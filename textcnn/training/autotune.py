@@ -13,8 +13,8 @@ a strong prior, chosen across datasets and seeds. The budget covers the whole ca
 and the final model included. No trial trains for more than `TRIAL_SHARE` of the budget (nor past its
 end): a trial cut there ends as a `train.max_seconds` run does, with a validation pass and its best
 weights, and counts like any other (on a slow machine the defaults themselves may be cut), so the
-search always sees several trials and always leaves a model. No trial is started that the ones before suggest would
-get less than half its time.
+search always sees several trials and always leaves a model. No trial is started that the ones before
+suggest would get less than half its time.
 
 The final model: every trial is a complete, deterministic `train()` run with its own settings, so
 the kept trial *is* the model those settings train (training the same config again reproduces it
