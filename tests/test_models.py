@@ -183,18 +183,28 @@ def test_sparse_max_pool_backward_equals_the_dense_gradient(autocast):
     assert g_fused[0].abs().sum() > 0 and g_fused[1][0].abs().sum() == 0  # pad row gets nothing
 
 
-def test_dense_fallback_backward_equals_the_sparse_one(monkeypatch):
-    """Devices without embedding_bag (MPS) take the dense backward; both must give the same gradients."""
+@pytest.mark.parametrize("autocast", [False, True])
+def test_dense_fallback_backward_equals_the_sparse_one(monkeypatch, autocast):
+    """Devices without embedding_bag (MPS) take the dense backward; both must give the same gradients,
+    in the parameters' dtype, also when the forward ran under bf16 autocast (and kept bf16 casts)."""
     from textcnn.models import kim
 
     model = make("cnn", edge_padding=True, feature_maps=7, embedding_dim=16)
     ids, lens = batch([0, 2, 5, 13, 40], seed=7)
     params = [model.conv_weight, model.embedding.weight]
-    sparse = torch.autograd.grad(model(ids, lens).square().sum(), params)
+
+    def grads():
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+            out = model(ids, lens)
+        return torch.autograd.grad(out.float().square().sum(), params)
+
+    sparse = grads()
     monkeypatch.setattr(kim, "SPARSE_BACKWARD_DEVICES", ())
-    dense = torch.autograd.grad(model(ids, lens).square().sum(), params)
+    dense = grads()
+    tol = dict(rtol=2e-2, atol=1e-3) if autocast else dict(rtol=1e-4, atol=1e-6)  # bf16: the sparse sums round
     for a, b in zip(sparse, dense, strict=True):
-        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+        assert a.dtype == b.dtype == torch.float32
+        torch.testing.assert_close(a, b, **tol)
 
 
 def test_conv_weight_is_stored_transposed_and_saved_plain(tmp_path):
