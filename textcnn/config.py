@@ -173,7 +173,7 @@ class TrainConfig:
     cross-entropy: better calibrated, earlier checkpoints), or the `last` (no selection on a noisy
     held-out split); patience counts passes without a better one. Unset: chosen from the training-set
     size (`SIZE_DEFAULTS`), and `last` wherever the validation rows are held out of train
-    (`HELD_OUT_DEFAULTS`); runs saved before this field existed: accuracy. README "The standard suite"
+    (`HELD_OUT_DEFAULTS`); runs saved before this field existed: accuracy. docs/results/README.md "The standard suite"
     has what each did on MR, Subj, SST-5 and TREC."""
     evals_per_epoch: int | None = None
     """Validation passes per epoch (best checkpoint selection and time-to-accuracy curves); unset:
@@ -360,7 +360,7 @@ SIZE_DEFAULTS: dict[str, dict[str, Any]] = {
     # SST-5 +0.5, Subj and TREC level). Dropout 0.3 on the input word vectors, as on large sets, where
     # Kim has none: paired with none, MR +1.1 (folds 1-5 x 3 seeds), Subj +0.8 (folds 1-2), TREC +0.4 (fold 1 of its
     # train split), SST-5 -1.2 (docs/results/benchmark/embedding_dropout). README "Configuration"; the
-    # measurements are in README "The standard suite" and docs/results/selection.
+    # measurements are in docs/results/README.md "The standard suite" and docs/results/selection.
     "small": {
         "train.epochs": 25,
         "train.evals_per_epoch": 1,
@@ -411,7 +411,7 @@ def holdout_fraction(cfg: Config, n_rows: int) -> float:
     (20,000 rows and more: the best pass; early stopping; `select_by` accuracy or loss), and where the last
     epoch is kept (the Kim-sized sets' default) WATCH_FRACTION, at least WATCH_ROWS rows and at most
     SELECT_FRACTION: rows that select nothing only watch training, and held out they are only training data
-    lost (TREC test and SST-5 validation, 3 seeds each, and MR folds: README "The standard suite")."""
+    lost (TREC test and SST-5 validation, 3 seeds each, and MR folds: docs/results/README.md "The standard suite")."""
     chosen = (cfg.train.select_by or _size_default(cfg, "train.select_by", n_rows, held_out=True)) != "last"
     if cfg.data.validation_fraction is not None or chosen:
         return selection_fraction(cfg)
