@@ -123,6 +123,22 @@ def test_a_run_that_keeps_its_last_epoch_holds_out_a_watch_and_records_its_share
     assert len(prepared.encoded["validation"]) == 200 and chooses.data.validation_fraction == SELECT_FRACTION
 
 
+def test_the_data_report_says_when_training_texts_are_cut_fresh_and_cached(tmp_path):
+    from textcnn.training.prepare import prepare
+
+    csv = tmp_path / "long.csv"
+    rows = [(" ".join((t.split() * 50)[: 20 + i % 30]), y) for i, (t, y) in enumerate(toy_rows(400))]  # 20-49 words
+    csv.write_text("text,label\n" + "".join(f"{t},{y}\n" for t, y in rows))
+    for _ in range(2):  # tokenized now, then read back from the datasets cache
+        prepared = prepare(load_config(str(csv), sets=["tokenizer.max_length=30"]))
+        [line] = [x for x in prepared.report_lines if "tokenizer.max_length" in x]
+        n = len(prepared.encoded["train"])
+        assert line.startswith(f"note: {prepared.encoded['train'].truncated:,} of {n:,} training texts (")
+        assert prepared.encoded["train"].truncated > n // 2 and "--set tokenizer.max_length=" in line
+    quiet = prepare(load_config(str(csv)))  # max_length 256: nothing is cut, nothing said
+    assert not any("tokenizer.max_length" in x for x in quiet.report_lines)
+
+
 def test_the_size_regime_is_that_of_the_rows_before_the_hold_out(tmp_path):
     # 21,000 rows: the large regime, whatever share is held out (asked for here: 10%, so 18,900 train
     # rows, under 20,000, still train by the large schedule)

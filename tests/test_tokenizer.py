@@ -15,6 +15,7 @@ from textcnn.data.tokenizer import (
     tokenizer_stats,
     train_tokenizer,
     train_tokenizer_cached,
+    truncation_note,
 )
 
 CORPUS = [
@@ -54,6 +55,21 @@ def test_truncation_is_reported(word_tok):
     film, a = word_tok.token_to_id("film"), word_tok.token_to_id("a")
     assert flat.tolist() == [film] * 5 + [a, film] + [film] * 5
     assert offsets.tolist() == [0, 5, 7, 12] and n_tokens.tolist() == [20, 2, 7]
+
+
+def test_the_truncation_note_counts_the_cut_texts_and_names_a_length_that_reads_them(word_tok):
+    texts = ["film " * n for n in range(1, 101)]  # 1..100 tokens
+    enc = encode_list(word_tok, texts, [0] * 100, max_length=50)
+    assert enc.truncated == 50 and enc.n_tokens.tolist() == list(range(1, 101))
+    note = truncation_note(enc, 50)
+    assert note.startswith("50 of 100 training texts (50%) are longer than tokenizer.max_length=50 tokens")
+    assert "95% are within 96 tokens (the longest 100)" in note and "--set tokenizer.max_length=96" in note
+    assert truncation_note(encode_list(word_tok, texts, [0] * 100, max_length=100), 100) is None
+    few = truncation_note(encode_list(word_tok, texts[:10] * 30 + texts[-1:], [0] * 301, max_length=50), 50)
+    assert (
+        few
+        == "1 of 301 training texts (under 1%) are longer than tokenizer.max_length=50 tokens and are cut to their first 50"
+    )
 
 
 def test_no_lowercase_keeps_case():

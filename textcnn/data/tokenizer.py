@@ -369,13 +369,18 @@ def encode_dataset(ds, tok: Tokenizer, max_length: int, ids: Ragged | None = Non
     table = mapped.data.table if hasattr(mapped.data, "table") else mapped.data
     labels = np.asarray(table.column("label").to_numpy(), dtype=np.int64)
     if ids is not None:  # what was just written (or is cached for the same data and tokenizer): no second copy
-        return Encoded(ids=ids[0], offsets=ids[1], labels=labels, truncated=int((ids[2] > max_length).sum()))
+        full = np.asarray(ids[2], dtype=np.int64)
+        return Encoded(
+            ids=ids[0], offsets=ids[1], labels=labels, truncated=int((full > max_length).sum()), n_tokens=full
+        )
     col = table.column("ids").combine_chunks()  # one int32 copy of the ids (the cache file's batches joined)
     offsets = col.offsets.to_numpy().astype(np.int64)
     flat = col.values.to_numpy(zero_copy_only=False)[offsets[0] : offsets[-1]]
     offsets -= offsets[0]
-    n_tokens = np.asarray(table.column("n_tokens").to_numpy())
-    return Encoded(ids=flat, offsets=offsets, labels=labels, truncated=int((n_tokens > max_length).sum()))
+    n_tokens = np.asarray(table.column("n_tokens").to_numpy(), dtype=np.int64)
+    return Encoded(
+        ids=flat, offsets=offsets, labels=labels, truncated=int((n_tokens > max_length).sum()), n_tokens=n_tokens
+    )
 
 
 def encode_list(tok: Tokenizer, texts: list[str], labels: list[int] | np.ndarray, max_length: int) -> Encoded:
@@ -383,6 +388,24 @@ def encode_list(tok: Tokenizer, texts: list[str], labels: list[int] | np.ndarray
     words = WordEncoder.of(tok) if len(texts) >= MIN_TEXTS else None  # encode_flat would not use it below
     flat, offsets, full = encode_flat(tok, texts, max_length, words)
     return Encoded(flat, offsets, np.asarray(labels, dtype=np.int64), int((full > max_length).sum()), full)
+
+
+def truncation_note(enc: Encoded, max_length: int, split: str = "training") -> str | None:
+    """One line for the data report when texts of `enc` are longer than `max_length` tokens (they are cut
+    to their first `max_length`): how many, and the length that would read 95% of them whole."""
+    if not enc.truncated:
+        return None
+    share = enc.truncated / len(enc)
+    pct = f"{share:.0%}" if share >= 0.01 else "under 1%"
+    note = (
+        f"{enc.truncated:,} of {len(enc):,} {split} texts ({pct}) are longer than tokenizer.max_length={max_length}"
+        f" tokens and are cut to their first {max_length}"
+    )
+    if enc.n_tokens is not None and len(enc.n_tokens):
+        p95, longest = int(np.ceil(np.percentile(enc.n_tokens, 95))), int(enc.n_tokens.max())
+        if p95 > max_length:
+            note += f"; 95% are within {p95:,} tokens (the longest {longest:,}): --set tokenizer.max_length={p95} reads 95% of them whole"
+    return note
 
 
 def tokenizer_stats(tok: Tokenizer, splits: dict[str, Encoded], max_length: int, examples: list[str]) -> dict:

@@ -17,7 +17,14 @@ from pathlib import Path
 from textcnn import events as ev
 from textcnn import run as runlib
 from textcnn.config import Config
-from textcnn.data.tokenizer import Encoded, encode_dataset, encode_in_parts, pad_id, train_tokenizer_cached
+from textcnn.data.tokenizer import (
+    Encoded,
+    encode_dataset,
+    encode_in_parts,
+    pad_id,
+    train_tokenizer_cached,
+    truncation_note,
+)
 from textcnn.errors import TrainingError
 from textcnn.events import Callback
 from textcnn.runtime import usable_cores
@@ -81,13 +88,14 @@ def prepare(cfg: Config, tokenizer=None, label_names: list[str] | None = None) -
             ids = encode_in_parts(ds, tokenizer, max_length, workers)
         encoded[name] = encode_dataset(ds, tokenizer, max_length, ids)
     del train_ids, ids
+    cut = truncation_note(encoded["train"], max_length)
     return Prepared(
         cfg=cfg,
         tokenizer=tokenizer,
         label_names=list(data.label_names),
         encoded=encoded,
         test_labelled=data.test_labelled,
-        report_lines=data.report.lines(),
+        report_lines=[*data.report.lines(), *([f"note: {cut}"] if cut else [])],
         source=data.source,
         seconds=time.perf_counter() - t0,
         examples=list(data.splits["validation"][:3]["text"]),
