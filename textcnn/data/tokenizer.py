@@ -392,7 +392,7 @@ def encode_list(tok: Tokenizer, texts: list[str], labels: list[int] | np.ndarray
 
 def truncation_note(enc: Encoded, max_length: int, split: str = "training") -> str | None:
     """One line for the data report when texts of `enc` are longer than `max_length` tokens (they are cut
-    to their first `max_length`): how many, and the length that would read 95% of them whole."""
+    to their first `max_length`): how many, and the length that reads 95% of all of them whole."""
     if not enc.truncated:
         return None
     share = enc.truncated / len(enc)
@@ -404,7 +404,7 @@ def truncation_note(enc: Encoded, max_length: int, split: str = "training") -> s
     if enc.n_tokens is not None and len(enc.n_tokens):
         p95, longest = int(np.ceil(np.percentile(enc.n_tokens, 95))), int(enc.n_tokens.max())
         if p95 > max_length:
-            note += f"; 95% are within {p95:,} tokens (the longest {longest:,}): --set tokenizer.max_length={p95} reads 95% of them whole"
+            note += f"; --set tokenizer.max_length={p95} reads 95% of the {split} texts whole (the longest has {longest:,} tokens)"
     return note
 
 
