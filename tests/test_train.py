@@ -10,6 +10,7 @@ import pytest
 import torch
 from conftest import toy_rows
 
+import textcnn
 from textcnn import events as ev
 from textcnn import run as runlib
 from textcnn.config import ModelConfig, load_config
@@ -323,3 +324,69 @@ def test_unk_vector_zero_gives_unknown_words_a_zero_vector(toy_csv, tmp_path, mo
     assert torch.count_nonzero(weights[1]) == 0 and torch.count_nonzero(weights[2]) > 0  # [UNK] is id 1
     run = train(tiny_cfg(toy_csv, "train.epochs=1", model=model), tmp_path / "random")
     assert torch.count_nonzero(runlib.load_tensors(run / "model.safetensors")["embedding.weight"][1]) > 0
+
+
+def test_balanced_class_weights_are_n_over_k_times_the_class_count():
+    from textcnn.training.trainer import class_weights
+
+    assert class_weights("none", np.array([0, 0, 1]), 2) is None
+    w = class_weights("balanced", np.array([0, 0, 0, 1, -1]), 2)  # an unlabelled row (-1) counts for nothing
+    assert w.dtype == torch.float32 and w.tolist() == pytest.approx([4 / (2 * 3), 4 / (2 * 1)])
+    w = class_weights("balanced", np.array([0, 0, 2]), 3)  # class 1 has no training rows: k = 2, its weight 0
+    assert w.tolist() == pytest.approx([3 / (2 * 2), 0.0, 3 / (2 * 1)])
+    from textcnn.config import ConfigError
+
+    with pytest.raises(ConfigError, match="train.class_weight='inverse' must be one of none, balanced"):
+        load_config("x.csv", sets=["train.class_weight=inverse"])
+
+
+def test_class_weight_trains_on_the_weighted_loss():
+    from textcnn.training.trainer import train_step
+
+    torch.manual_seed(0)
+    model = torch.nn.Linear(4, 3)
+    x, y = torch.randn(8, 4), torch.tensor([0, 0, 0, 0, 0, 1, 1, 2])
+
+    class Wrapped(torch.nn.Module):  # train_step calls model(ids, lengths)
+        def __init__(self):
+            super().__init__()
+            self.inner = model
+
+        def forward(self, ids, lengths):
+            return self.inner(ids)
+
+    opt = torch.optim.SGD(model.parameters(), lr=0.0)  # lr 0: the loss of these weights only
+    w = torch.tensor([0.5, 2.0, 4.0])
+    loss, _ = train_step(Wrapped(), opt, (x, torch.ones(8, dtype=torch.long), y), prec="fp32", max_norm=None,
+                         fc_weight=None, class_weight=w)  # fmt: skip
+    nll = -torch.log_softmax(model(x), dim=1)[torch.arange(8), y]
+    assert loss.item() == pytest.approx((w[y] * nll).sum().item() / w[y].sum().item(), rel=1e-6)
+
+
+def test_balanced_class_weight_moves_an_ambiguous_text_towards_the_rare_class(tmp_path):
+    """The same text labelled negative 9 times in 10: unweighted, the model gives it p(positive) near or
+    below 0.1; weighted by n / (k * n_c) (positive rows 3.7 times a negative one here), well above that.
+    The data report prints the weights and the run records the setting."""
+    csv = tmp_path / "imbalanced.csv"
+    rows = [("a meh film", "negative")] * 180 + [("a meh film", "positive")] * 20
+    rows += [t for t in toy_rows(200) if t[1] == "negative"][:40] + [t for t in toy_rows(200) if t[1] == "positive"][
+        :40
+    ]
+    csv.write_text("text,label\n" + "".join(f"{t},{y}\n" for t, y in rows))
+    sets = ["train.epochs=8", "train.optimizer=adam", "train.lr=0.01", "data.validation_fraction=0.1"]
+    p_positive = {}
+    for kind in ("none", "balanced"):
+        events = []
+        run_dir = train(tiny_cfg(csv, *sets, f"train.class_weight={kind}"), tmp_path / kind, callback=events.append)
+        (loaded,) = [e for e in events if isinstance(e, ev.DataLoaded)]
+        notes = [line for line in loaded.lines if line.startswith("class weights")]
+        assert bool(notes) == (kind == "balanced")
+        run = runlib.load_run(run_dir)
+        assert run.config.train.class_weight == kind
+        [p] = textcnn.load_run(run_dir).predict(["a meh film"])
+        p_positive[kind] = p.probabilities["positive"]
+    assert p_positive["none"] < 0.1 and p_positive["balanced"] > 2 * p_positive["none"]
+    # 280 rows, 220 negative and 60 positive; 90% of each in train: 252 rows, 198 / 54
+    assert notes == [
+        f"class weights (balanced, train.class_weight): negative {252 / 396:.3g}, positive {252 / 108:.3g}"
+    ]

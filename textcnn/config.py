@@ -159,6 +159,10 @@ class TrainConfig:
     """L2 penalty (dense parameters only)."""
     label_smoothing: float = 0.0
     """Cross-entropy against (1 - x) on the true class plus x spread evenly over all classes (0 = off)."""
+    class_weight: str = "none"
+    """none | balanced: weight each class's training loss by n / (k * n_c), n training rows, k classes with
+    rows, n_c the class's rows (scikit-learn's "balanced"), for imbalanced data where the rare classes
+    matter more than accuracy (macro-F1, recall); validation and test losses stay unweighted."""
     rho: float = 0.95
     """Adadelta decay (Kim: 0.95)."""
     eps: float = 1e-6
@@ -318,6 +322,8 @@ def _train_problems(t: TrainConfig) -> list[str]:
         problems.append(f"train.lr={t.lr} must be > 0")
     if not 0 <= t.label_smoothing < 1:
         problems.append(f"train.label_smoothing={t.label_smoothing} must be in [0, 1)")
+    if t.class_weight not in ("none", "balanced"):
+        problems.append(f"train.class_weight={t.class_weight!r} must be one of none, balanced")
     if t.threads is not None and t.threads < 1:
         problems.append(f"train.threads={t.threads} must be >= 1")
     if t.eval_max_examples is not None and t.eval_max_examples < 1:

@@ -182,13 +182,36 @@ def step_length(longest: int, granular: bool) -> int:
     return -(-longest // 8) * 8 if granular and longest > 64 else longest
 
 
+def class_weights(kind: str, labels: np.ndarray, n_classes: int) -> torch.Tensor | None:
+    """`train.class_weight`'s loss weight per class: None for `none`; for `balanced`, n / (k * n_c) over the
+    labelled training rows (k: the classes that have rows; a class without rows gets 0, it never occurs)."""
+    if kind == "none":
+        return None
+    counts = np.bincount(labels[labels >= 0], minlength=n_classes).astype(np.float64)
+    present = counts > 0
+    weights = np.zeros(n_classes)
+    weights[present] = counts.sum() / (present.sum() * counts[present])
+    return torch.tensor(weights, dtype=torch.float32)
+
+
+def _class_weight_note(kind: str, weights: torch.Tensor | None, names: list[str]) -> tuple[str, ...]:
+    """A data-report line with the class weights `train.class_weight` chose, else none."""
+    if weights is None:
+        return ()
+    shown = [f"{name} {w:.3g}" for name, w in zip(names, weights.tolist(), strict=True)]
+    if len(shown) > 8:
+        shown = [*shown[:7], f"... {len(shown)} classes"]
+    return (f"class weights ({kind}, train.class_weight): " + ", ".join(shown),)
+
+
 def train_step(model: nn.Module, optimizer, batch: tuple, *, prec: str, max_norm: float | None, fc_weight,
-               label_smoothing: float = 0.0):  # fmt: skip
-    """One optimizer step on (ids, lengths, labels); returns (loss, logits) without reading them back."""
+               label_smoothing: float = 0.0, class_weight: torch.Tensor | None = None):  # fmt: skip
+    """One optimizer step on (ids, lengths, labels); returns (loss, logits) without reading them back.
+    With `class_weight` the loss is cross-entropy's weighted mean (each row weighted by its class's weight)."""
     ids, lengths, labels = batch
     with autocast(ids.device, prec):
         logits = model(ids, lengths)
-    loss = F.cross_entropy(logits.float(), labels, label_smoothing=label_smoothing)
+    loss = F.cross_entropy(logits.float(), labels, weight=class_weight, label_smoothing=label_smoothing)
     optimizer.zero_grad()
     loss.backward()
     optimizer.step()
@@ -316,6 +339,7 @@ class Trainer:
         self.sums = RunningSums(device)
         self.stopper = EarlyStopping(t.patience, t.select_by)
         self.records: list[dict] = []
+        self.class_weight: torch.Tensor | None = None  # `train.class_weight`'s, set by `setup`
         self.train_model: nn.Module = self.model
         self._last_checkpoint = time.monotonic()
 
@@ -332,6 +356,8 @@ class Trainer:
         chosen = resolve_for_data(cfg, prepared.n_train_rows, held_out=prepared.held_out > 0)  # unset only
         lines = (*prepared.report_lines, chosen) if chosen else tuple(prepared.report_lines)
         lines += _validation_cap_note(cfg, len(prepared.encoded["validation"]))
+        weights = class_weights(cfg.train.class_weight, prepared.encoded["train"].labels, len(prepared.label_names))
+        lines += _class_weight_note(cfg.train.class_weight, weights, prepared.label_names)
         emit(ev.DataLoaded(prepared.source, prepared.seconds, lines))
         if len(prepared.label_names) < 2:
             raise TrainingError("the training data has fewer than two classes; nothing to learn")
@@ -339,6 +365,7 @@ class Trainer:
             cfg.data.path = prepared.local_path  # the run says where its data came from, env or not
         restoring = resuming and (run_dir / CKPT).is_file()  # else: crashed before its first checkpoint
         trainer = cls(cfg, run_dir, prepared, world, device, threads, emit, restoring=restoring)
+        trainer.class_weight = weights.to(device) if weights is not None else None
         trainer._restore_or_start(resuming)
         trainer._wrap()
         emit(ev.TrainingStarted(
@@ -545,7 +572,7 @@ def train_one_epoch(trainer: Trainer, deadline: float | None = None) -> None:
             trainer.optimizer.set_lr(scheduled_lr(t.lr, t.lr_schedule, p.global_step, total_steps))
         loss, logits = train_step(trainer.train_model, trainer.optimizer, batch, prec=trainer.prec,
                                   max_norm=trainer.cfg.model.max_norm, fc_weight=fc_weight,
-                                  label_smoothing=t.label_smoothing)  # fmt: skip
+                                  label_smoothing=t.label_smoothing, class_weight=trainer.class_weight)  # fmt: skip
         sums.add(loss, logits, batch[2], int(lengths.sum()))
         p.step_in_epoch, p.global_step = i + 1, p.global_step + 1
         if p.global_step % t.log_every == 0 or i + 1 == n_steps:
