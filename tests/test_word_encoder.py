@@ -154,7 +154,41 @@ def test_cjk_characters_are_words_of_their_own():
     assert tok.encode("a witty 电影 漢").tokens == ["a", "witty", "电", "影", "[UNK]"]
     assert [w for w, _ in tok.pre_tokenizer.pre_tokenize_str("abc漢字def")] == ["abc", "漢", "字", "def"]
     words = WordEncoder.of(tok)
-    assert words.cjk and _rows(*words.encode(CHINESE)) == [e.ids for e in tok.encode_batch(CHINESE)]
+    assert words.defer == "" and _rows(*words.encode(CHINESE)) == [e.ids for e in tok.encode_batch(CHINESE)]
+
+
+SOUTHEAST = ["หนังเรื่องนี้สนุกมาก ชอบมากๆ", "ชอบมาก a witty film", "ພາສາລາວ ດີຫຼາຍ", "ភាសាខ្មែរ ល្អណាស់",
+             "မြန်မာစာ ကောင်းတယ်"] * 20  # fmt: skip
+
+
+def test_thai_lao_khmer_and_myanmar_characters_are_words_of_their_own():
+    """Written without spaces between words, as Chinese is: a run of such characters was one word a phrase,
+    which almost never recurs; now each character (vowel signs and tone marks too) is a word."""
+    tok = train_tokenizer(SOUTHEAST + CORPUS, TokenizerConfig())
+    assert tok.encode("ชอบมาก a witty film").tokens == ["ช", "อ", "บ", "ม", "า", "ก", "a", "witty", "film"]
+    assert tok.encode("สนุก").tokens == ["ส", "น", "ุ", "ก"]  # the vowel sign U+0E38 a word of its own
+    assert tok.encode("ລາວ ខ្មែរ မြန်").tokens == list("ລາວខ្មែរမြန်")
+    words = WordEncoder.of(tok)
+    assert words.defer == ""
+    texts = SOUTHEAST + CORPUS + ["ชอบมาก"] * 70  # a Thai text without marks: the Python pass takes it
+    assert words.takes("film") and _rows(*words.encode(texts)) == [e.ids for e in tok.encode_batch(texts)]
+
+
+def test_a_run_trained_before_thai_was_split_keeps_its_words_and_the_pass():
+    """A tokenizer.json with the CJK-only pattern of 2026-11/12 (a run of Thai characters one word) still
+    gets the Python pass; its texts holding Thai, Lao, Khmer or Myanmar take the Rust tokenizer."""
+    import json
+
+    tok = train_tokenizer(SOUTHEAST + CHINESE + CORPUS, TokenizerConfig())
+    spec = json.loads(tok.to_str())
+    spec["pre_tokenizer"]["pretokenizers"][1]["pattern"]["Regex"] = word_encoder.CJK_WORD_PATTERN
+    spec["model"]["vocab"]["ชอบมาก"] = len(spec["model"]["vocab"])
+    older = Tokenizer.from_str(json.dumps(spec))
+    assert older.encode("ชอบมาก 电影").tokens == ["ชอบมาก", "电", "影"]
+    words = WordEncoder.of(older)
+    assert words is not None and words.defer == word_encoder.SOUTHEAST_ASIAN
+    texts = SOUTHEAST + CHINESE + CORPUS + ["ชอบมาก"] * 70
+    assert _rows(*words.encode(texts)) == [e.ids for e in older.encode_batch(texts)]
 
 
 def test_a_run_trained_before_cjk_was_split_keeps_its_words_and_the_pass():
@@ -169,8 +203,8 @@ def test_a_run_trained_before_cjk_was_split_keeps_its_words_and_the_pass():
     legacy = Tokenizer.from_str(json.dumps(spec))
     assert legacy.encode("我喜欢这部电影").tokens == ["我喜欢这部电影"]
     words = WordEncoder.of(legacy)
-    assert words is not None and not words.cjk
-    texts = CHINESE + CORPUS
+    assert words is not None and words.defer == word_encoder.SPLIT
+    texts = CHINESE + CORPUS + SOUTHEAST
     assert _rows(*words.encode(texts)) == [e.ids for e in legacy.encode_batch(texts)]
 
 
@@ -233,7 +267,7 @@ def test_find_words_is_the_word_pattern_on_every_short_string():
     assert word_encoder.find_words(long) == full.findall(long)
     wide = re.compile(word_encoder.WORD_PATTERN)  # and with CJK characters, in the Unicode pass
     for n in range(7):
-        for combo in itertools.product(["n", "'", "t", "s", "中", " ", "\v"], repeat=n):
+        for combo in itertools.product(["n", "'", "t", "s", "中", "ก", " ", "\v"], repeat=n):
             text = "".join(combo)
             assert word_encoder.find_words(text, re.UNICODE) == wide.findall(text), repr(text)
 
@@ -245,7 +279,7 @@ def test_find_words_is_the_word_pattern_on_every_short_string():
 TRICKY = list(
     "éßİıΣσςǅᾈﬁﬓ½²٣‿⁀＿Ａｂ１。、「」“”‘’—–…€£¥©®™°±×÷→√∞♥★😀👍🏽\u200d\u0301\u0307\u00a0\u2028\u2029\u3000\x85"
 )
-TRICKY += list("中文字한국어кириллицаΑΒΓक्षिअंग्रेज़ीالعربية")
+TRICKY += list("中文字한국어кириллицаΑΒΓक्षिअंग्रेज़ीالعربية") + list("ชอบมากๆสนุกที่ລາວຫຼខ្មែរမြန်")
 UNICODE_TEXTS = st.lists(
     st.lists(st.one_of(ALPHABET, st.sampled_from(TRICKY), st.characters(exclude_categories=("Cs",))), max_size=25).map(
         "".join

@@ -140,7 +140,8 @@ def train_tokenizer_cached(
     path = None
     files, fingerprint = getattr(ds, "cache_files", None), getattr(ds, "_fingerprint", None)
     if files and fingerprint:
-        # The word pattern is part of the key: a tokenizer cached before CJK characters were split is not reused.
+        # The word pattern is part of the key: a tokenizer cached before CJK (or Thai, ...) characters were split
+        # is not reused.
         settings = f"{fingerprint}|{sorted(vars(cfg).items())}|{WORD_PATTERN}|tokenizer-v1"
         key = hashlib.sha256(settings.encode()).hexdigest()[:32]
         path = Path(files[0]["filename"]).parent / f"textcnn-tokenizer-{key}.json"

@@ -55,15 +55,36 @@ characters is a word of its own (as BERT's basic tokenizer makes each Han charac
 Japanese sentence is a sequence of characters, which the filters read as n-grams, not one unknown
 "word" per sentence. Literal characters in the pattern (not escapes), so Python's re and the Rust
 tokenizer's onig read the same classes."""
-_WORD_CHAR = f"[^\\W{CJK}]"
-"""A word character (`\\w`) that is not CJK."""
-# Kim's clean_str, as one regex: clitics, a word up to a following n't, words, a CJK character, single
-# punctuation marks.
-WORD_PATTERN = rf"n't|'(?:s|ve|re|d|ll|m)\b|{_WORD_CHAR}+?(?=n't\b)|{_WORD_CHAR}+|[{CJK}]|[^\w\s]"
+SOUTHEAST_ASIAN = "\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u19e0-\u19ff"
+"""Thai, Lao, Myanmar and Khmer (and the Khmer symbols): written without spaces between words too, so each
+of their characters (vowel signs and tone marks as well) is a word of its own, as CJK's are; a
+whitespace-separated run of them is a phrase or a sentence, which as one word would almost never recur."""
+SPLIT = CJK + SOUTHEAST_ASIAN
+"""The characters that are each a word of their own."""
+
+
+def _word_pattern(split: str) -> str:
+    """Kim's clean_str, as one regex: clitics, a word up to a following n't, words, a character of
+    `split`, single punctuation marks."""
+    word_char = f"[^\\W{split}]"  # a word character (`\\w`) not in `split`
+    return rf"n't|'(?:s|ve|re|d|ll|m)\b|{word_char}+?(?=n't\b)|{word_char}+|[{split}]|[^\w\s]"
+
+
+_WORD_CHAR = f"[^\\W{SPLIT}]"
+"""A word character (`\\w`) that is not in SPLIT."""
+WORD_PATTERN = _word_pattern(SPLIT)
+CJK_WORD_PATTERN = _word_pattern(CJK)
+"""The pattern of runs trained before Thai, Lao, Myanmar and Khmer characters were split (2026-12-01): a
+run of them was one word. It finds the same words as WORD_PATTERN in every text without such a character;
+such runs still predict with the Python pass, their texts holding one going to the Rust tokenizer
+(`WordEncoder.defer`)."""
 LEGACY_WORD_PATTERN = r"n't|'(?:s|ve|re|d|ll|m)\b|\w+?(?=n't\b)|\w+|[^\w\s]"
 """The pattern of runs trained before CJK characters were split: a run of them was one word. It finds
-the same words as WORD_PATTERN in every text without a CJK character; such runs still predict with
-the Python pass, their texts holding CJK going to the Rust tokenizer (`WordEncoder.cjk`)."""
+the same words as WORD_PATTERN in every text without a SPLIT character; such runs still predict with
+the Python pass, their texts holding one going to the Rust tokenizer."""
+PATTERNS = ((WORD_PATTERN, ""), (CJK_WORD_PATTERN, SOUTHEAST_ASIAN), (LEGACY_WORD_PATTERN, SPLIT))
+"""Each word pattern a run's tokenizer.json may hold, with the characters that pattern does not split
+where WORD_PATTERN does (a text holding one goes to the Rust tokenizer)."""
 SEP = "\x00"
 """Separates the texts of a batch: a one-character token of its own (`[^\\w\\s]`), never part of a word."""
 JOIN = f" {SEP} "
@@ -73,18 +94,18 @@ CHUNK_CHARS = 1 << 20
 MIN_TEXTS = 64
 """Batches smaller than this use the Rust tokenizer (building the encoder reads the whole vocabulary)."""
 
-_FAST_PATTERN = rf"n't|'(?:s|ve|re|d|ll|m)\b(?!\v)|{_WORD_CHAR}+|[{CJK}]|[^\w\s]"
+_FAST_PATTERN = rf"n't|'(?:s|ve|re|d|ll|m)\b(?!\v)|{_WORD_CHAR}+|[{SPLIT}]|[^\w\s]"
 
 
 @functools.cache
-def _cjk_char() -> re.Pattern:
-    return re.compile(f"[{CJK}]")
+def _any_of(chars: str) -> re.Pattern:
+    return re.compile(f"[{chars}]")
 
 
 @functools.cache
 def _patterns(flags: int) -> tuple[re.Pattern, re.Pattern, re.Pattern]:
     """The compiled patterns: re.ASCII classes for ASCII texts; Unicode classes for other texts, once
-    safe_normalized. Compiled on first use: the CJK ranges make compiling them about 3 ms a pattern,
+    safe_normalized. Compiled on first use: the SPLIT ranges make compiling them about 3 ms a pattern,
     which a one-sentence prediction (tokenized by Rust) would pay at import."""
     return re.compile(WORD_PATTERN, flags), re.compile(_FAST_PATTERN, flags), re.compile(r"n't\b", flags)
 
@@ -231,12 +252,12 @@ class WordEncoder:
     give them (untruncated). Build with `WordEncoder.of(tok)`."""
 
     def __init__(
-        self, tok: Any, vocab: dict[str, int], unk: int, lowercase: bool, added: list[str], cjk: bool = True
+        self, tok: Any, vocab: dict[str, int], unk: int, lowercase: bool, added: list[str], defer: str = ""
     ) -> None:
         self.tok = tok
-        self.cjk = cjk
-        """The tokenizer splits CJK characters (WORD_PATTERN); False for LEGACY_WORD_PATTERN's runs, whose
-        texts holding a CJK character go to the Rust tokenizer."""
+        self.defer = defer
+        """Characters (regex class ranges) the tokenizer's pattern does not split where WORD_PATTERN does:
+        a text holding one goes to the Rust tokenizer. Empty for WORD_PATTERN's runs (`PATTERNS`)."""
         self.vocab = dict(vocab)
         self.vocab[SEP] = -1  # texts holding SEP are never encoded here, so a vocabulary entry for it is moot
         self.unk = unk
@@ -252,15 +273,13 @@ class WordEncoder:
             spec = json.loads(tok.to_str())
         except (ValueError, AttributeError):
             return None
-        cjk = True
-        lowercase = _spec_matches(spec, WORD_PATTERN)
-        if lowercase is None:
-            cjk, lowercase = False, _spec_matches(spec, LEGACY_WORD_PATTERN)
+        matches = ((_spec_matches(spec, pattern), defer) for pattern, defer in PATTERNS)
+        lowercase, defer = next(((low, defer) for low, defer in matches if low is not None), (None, ""))
         if lowercase is None:
             return None
         vocab = spec["model"]["vocab"]
         added = [a["content"] for a in spec.get("added_tokens") or []]
-        return cls(tok, vocab, vocab[spec["model"]["unk_token"]], lowercase, added, cjk)
+        return cls(tok, vocab, vocab[spec["model"]["unk_token"]], lowercase, added, defer)
 
     def takes(self, text: str) -> bool:
         """Whether `encode` tokenizes this text itself (else it hands it to the Rust tokenizer)."""
@@ -280,7 +299,7 @@ class WordEncoder:
         n = len(texts)
         if n == 0:
             return np.zeros(0, np.int32), np.zeros(1, np.int64)
-        parts, rest = _regex_passes(texts, self.lowercase, self.added, self._encode_fast, cjk=self.cjk)
+        parts, rest = _regex_passes(texts, self.lowercase, self.added, self._encode_fast, defer=self.defer)
         if rest:
             enc = self.tok.encode_batch_fast([texts[i] for i in rest])
             parts.append((rest, ragged([e.ids for e in enc])))
@@ -298,12 +317,12 @@ Pass = Callable[[str, int, int], tuple[np.ndarray, np.ndarray]]
 
 
 def _regex_passes(
-    texts: list[str], lowercase: bool, added: list[str], run: Pass, cjk: bool = True
+    texts: list[str], lowercase: bool, added: list[str], run: Pass, defer: str = ""
 ) -> tuple[list[tuple[list[int], tuple[np.ndarray, np.ndarray]]], list[int]]:
     """The texts of a group that the regex passes tokenize exactly, through `run`: ASCII texts (one pass
     over the whole group when every text is ASCII) and non-ASCII texts that `safe_normalized` takes,
-    neither holding the separator or an added token (nor, unless `cjk`, a CJK character: a legacy
-    tokenizer's). -> ([(rows, ragged ids)], the other rows)."""
+    neither holding the separator or an added token (nor a character of `defer`: an older tokenizer's
+    pattern leaves those unsplit). -> ([(rows, ragged ids)], the other rows)."""
     n = len(texts)
     joined = JOIN.join(texts)
     lowered = joined.lower()
@@ -317,7 +336,7 @@ def _regex_passes(
                 mine.append(i)
                 continue
             norm = safe_normalized(t, lowercase)
-            if norm is not None and not _has_added(added, norm, norm) and (cjk or not _cjk_char().search(norm)):
+            if norm is not None and not _has_added(added, norm, norm) and not (defer and _any_of(defer).search(norm)):
                 unicode.append(i)
                 normalized.append(norm)
                 continue
