@@ -276,6 +276,17 @@ def test_big_validation_splits_are_subsampled_and_the_precision_is_recorded(toy_
     assert started.precision == summary["precision"]
 
 
+class IdsAsFeatures(torch.nn.Module):
+    """A plain module under `train_step`, which calls model(ids, lengths): the "ids" are its features."""
+
+    def __init__(self, inner: torch.nn.Module):
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, ids, lengths):
+        return self.inner(ids)
+
+
 def test_label_smoothing_trains_against_the_smoothed_targets():
     from textcnn.config import ConfigError
     from textcnn.training.trainer import train_step
@@ -284,18 +295,11 @@ def test_label_smoothing_trains_against_the_smoothed_targets():
     model = torch.nn.Linear(4, 3)
     x, y = torch.randn(8, 4), torch.randint(0, 3, (8,))
 
-    class Wrapped(torch.nn.Module):  # train_step calls model(ids, lengths)
-        def __init__(self):
-            super().__init__()
-            self.inner = model
-
-        def forward(self, ids, lengths):
-            return self.inner(ids)
-
     opt = torch.optim.SGD(model.parameters(), lr=0.0)  # lr 0: the loss of these weights only
     batch = (x, torch.ones(8, dtype=torch.long), y)
-    plain, _ = train_step(Wrapped(), opt, batch, prec="fp32", max_norm=None, fc_weight=None)
-    smooth, _ = train_step(Wrapped(), opt, batch, prec="fp32", max_norm=None, fc_weight=None, label_smoothing=0.2)
+    plain, _ = train_step(IdsAsFeatures(model), opt, batch, prec="fp32", max_norm=None, fc_weight=None)
+    smooth, _ = train_step(IdsAsFeatures(model), opt, batch, prec="fp32", max_norm=None, fc_weight=None,
+                           label_smoothing=0.2)  # fmt: skip
     logp = torch.log_softmax(model(x), dim=1)
     target = torch.full((8, 3), 0.2 / 3).scatter_add_(1, y[:, None], torch.full((8, 1), 0.8))
     assert smooth.item() == pytest.approx(-(target * logp).sum(1).mean().item(), rel=1e-6)
@@ -347,17 +351,9 @@ def test_class_weight_trains_on_the_weighted_loss():
     model = torch.nn.Linear(4, 3)
     x, y = torch.randn(8, 4), torch.tensor([0, 0, 0, 0, 0, 1, 1, 2])
 
-    class Wrapped(torch.nn.Module):  # train_step calls model(ids, lengths)
-        def __init__(self):
-            super().__init__()
-            self.inner = model
-
-        def forward(self, ids, lengths):
-            return self.inner(ids)
-
     opt = torch.optim.SGD(model.parameters(), lr=0.0)  # lr 0: the loss of these weights only
     w = torch.tensor([0.5, 2.0, 4.0])
-    loss, _ = train_step(Wrapped(), opt, (x, torch.ones(8, dtype=torch.long), y), prec="fp32", max_norm=None,
+    loss, _ = train_step(IdsAsFeatures(model), opt, (x, torch.ones(8, dtype=torch.long), y), prec="fp32", max_norm=None,
                          fc_weight=None, class_weight=w)  # fmt: skip
     nll = -torch.log_softmax(model(x), dim=1)[torch.arange(8), y]
     assert loss.item() == pytest.approx((w[y] * nll).sum().item() / w[y].sum().item(), rel=1e-6)
