@@ -66,7 +66,7 @@ def test_budget_with_a_fake_clock(tmp_path, monkeypatch):
         acc = 0.5 + 0.4 * cfg.model.dropout  # the search should find high dropout
         for epoch in range(1, cfg.train.epochs + 1):
             clock.now += 1.0
-            callback(ev.Evaluated(epoch, epoch, True, float(epoch), None, None, 0.5, acc, 1.0, 1.0, 1.0, acc))
+            callback(ev.Evaluated(epoch, epoch, True, float(epoch), None, None, 0.5, acc, acc, 1.0, 1.0, 1.0, acc))
         (out_dir / "summary.json").write_text(json.dumps({"best_val_accuracy": acc, "best_epoch": 1}))
         return out_dir
 

@@ -219,27 +219,30 @@ def test_early_stopping_and_budget(toy_csv, tmp_path):
 def test_early_stopping_keeps_the_best_accuracy_or_the_lowest_loss():
     from textcnn.training.early_stopping import EarlyStopping
 
-    evals = [(0.70, 0.60), (0.72, 0.55), (0.75, 0.58), (0.74, 0.62)]  # (accuracy, loss) per pass
+    evals = [(0.70, 0.60, 0.50), (0.72, 0.55, 0.66), (0.75, 0.58, 0.61), (0.74, 0.62, 0.64)]  # acc, loss, F1
     picks = {}
-    for by in ("accuracy", "loss", "last"):
+    for by in ("accuracy", "loss", "macro_f1", "last"):
         stopper = EarlyStopping(patience=2, by=by)
-        for epoch, (acc, loss) in enumerate(evals, start=1):
-            stopper.update(acc, loss, epoch, {"w": torch.tensor([float(epoch)])})
+        for epoch, (acc, loss, f1) in enumerate(evals, start=1):
+            stopper.update(acc, loss, epoch, {"w": torch.tensor([float(epoch)])}, macro_f1=f1)
         picks[by] = (stopper.best_epoch, stopper.best_accuracy, float(stopper.best_weights["w"]), stopper.should_stop)
         restored = EarlyStopping(patience=2, by=by)
         restored.load_state_dict(stopper.state_dict())
         assert restored.state_dict()["best_score"] == stopper.state_dict()["best_score"]
     # by loss: pass 2 (the lowest loss) is kept with its own accuracy, and two worse passes stop training;
     # "last" keeps the latest pass whatever it scored, and never stops early
-    assert picks == {"accuracy": (3, 0.75, 3.0, False), "loss": (2, 0.72, 2.0, True), "last": (4, 0.74, 4.0, False)}
+    # by macro-F1: pass 2 as well (0.66), though pass 3 is the more accurate
+    assert picks == {"accuracy": (3, 0.75, 3.0, False), "loss": (2, 0.72, 2.0, True),
+                     "macro_f1": (2, 0.72, 2.0, True), "last": (4, 0.74, 4.0, False)}  # fmt: skip
 
 
-@pytest.mark.parametrize("by", ["loss", "last"])
+@pytest.mark.parametrize("by", ["loss", "macro_f1", "last"])
 def test_train_keeps_the_pass_select_by_names(toy_csv, tmp_path, by):
     run_dir = train(tiny_cfg(toy_csv, "train.epochs=6", f"train.select_by={by}"), tmp_path / "run")
     records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     s = json.loads((run_dir / "summary.json").read_text())
-    kept = min(records, key=lambda r: r["val_loss"]) if by == "loss" else records[-1]
+    best = {"loss": lambda r: -r["val_loss"], "macro_f1": lambda r: r["val_macro_f1"]}
+    kept = max(records, key=best[by]) if by in best else records[-1]  # the first of equals, as the stopper
     assert (s["best_epoch"], s["best_val_accuracy"]) == (kept["epoch"], kept["val_accuracy"])
     assert runlib.load_run(run_dir).model is not None
 
@@ -340,7 +343,7 @@ def test_balanced_class_weights_are_n_over_k_times_the_class_count():
     assert w.tolist() == pytest.approx([3 / (2 * 2), 0.0, 3 / (2 * 1)])
     from textcnn.config import ConfigError
 
-    with pytest.raises(ConfigError, match="train.class_weight='inverse' must be one of none, balanced"):
+    with pytest.raises(ConfigError, match="train.class_weight='inverse' is not one of none, balanced"):
         load_config("x.csv", sets=["train.class_weight=inverse"])
 
 
@@ -386,3 +389,14 @@ def test_balanced_class_weight_moves_an_ambiguous_text_towards_the_rare_class(tm
     assert notes == [
         f"class weights (balanced, train.class_weight): negative {252 / 396:.3g}, positive {252 / 108:.3g}"
     ]
+
+
+def test_each_pass_records_the_macro_f1_of_its_predictions():
+    from textcnn.inference.metrics import classification_report
+    from textcnn.training.trainer import _macro_f1
+
+    labels = torch.tensor([0, 0, 0, 1, 1, 2, -1, -1])  # -1: unlabelled rows, not scored
+    preds = np.array([0, 0, 1, 1, 1, 1, 2, 0])
+    expected = classification_report([0, 0, 0, 1, 1, 2], [0, 0, 1, 1, 1, 1], ["0", "1", "2"]).macro_f1
+    assert _macro_f1(labels, preds, 3) == pytest.approx(expected) == pytest.approx((0.8 + 2 / 3 + 0.0) / 3)
+    assert np.isnan(_macro_f1(torch.tensor([-1, -1]), np.array([0, 1]), 2))

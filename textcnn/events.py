@@ -70,6 +70,7 @@ class Evaluated:
     train_accuracy: float | None
     val_loss: float
     val_accuracy: float
+    val_macro_f1: float
     examples_per_s: float
     tokens_per_s: float
     epoch_seconds: float | None

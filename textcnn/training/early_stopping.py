@@ -1,7 +1,8 @@
-"""Early stopping on validation accuracy or loss, and the best weights it keeps.
+"""Early stopping on validation accuracy, loss or macro-F1, and the best weights it keeps.
 
 An object with its own `state_dict()` / `load_state_dict()` (as Lightning's callback), so a checkpoint
-restores it exactly: the best score so far (the accuracy; minus the loss with `by="loss"`; with
+restores it exactly: the best score so far (the accuracy; minus the loss with `by="loss"`; the macro-F1
+with `by="macro_f1"`; with
 `by="last"` the evaluation's number, so the latest is always kept), the accuracy and epoch of that
 evaluation, how many evaluations since, and a CPU copy of the weights at that point. `patience`
 evaluations without a strictly better score stop training (0: never).
@@ -25,9 +26,11 @@ class EarlyStopping:
         self.evals = 0
         self.best_weights: dict[str, torch.Tensor] | None = None
 
-    def update(self, accuracy: float, loss: float, epoch: int, weights: dict[str, torch.Tensor]) -> bool:
+    def update(
+        self, accuracy: float, loss: float, epoch: int, weights: dict[str, torch.Tensor], macro_f1: float = 0.0
+    ) -> bool:
         """Record one evaluation (`weights`: the model's state dict now); True when it is a new best."""
-        score = {"accuracy": accuracy, "loss": -loss, "last": float(self.evals)}[self.by]
+        score = {"accuracy": accuracy, "loss": -loss, "macro_f1": macro_f1, "last": float(self.evals)}[self.by]
         self.evals += 1
         if score > self.best_score:
             self.best_score, self.best_accuracy, self.best_epoch, self.bad_evals = score, accuracy, epoch, 0

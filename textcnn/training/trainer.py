@@ -127,6 +127,18 @@ def evaluate(
     }
 
 
+def _macro_f1(labels: torch.Tensor, predictions: np.ndarray, n_classes: int) -> float:
+    """The macro-F1 of a pass's predictions over the labelled rows (`inference.metrics`: the mean F1 over
+    every class, 0 for a class neither predicted nor present)."""
+    from textcnn.inference.metrics import classification_report
+
+    y = labels.cpu().numpy()
+    keep = y >= 0
+    if not keep.any():
+        return float("nan")
+    return classification_report(y[keep], predictions[keep], [str(i) for i in range(n_classes)]).macro_f1
+
+
 FOLD_TOKENS_PER_ROW = 2
 """A pass folds a `cnn` when it reads at least this many tokens per vocabulary row (the fold itself costs
 about one matrix product per row)."""
@@ -429,6 +441,7 @@ class Trainer:
         self.sums.check_finite(p.global_step)
         t0 = time.perf_counter()
         scored = evaluate(self.model, self.val_split, min_length=self.min_length, world=world, prec=self.prec)
+        f1 = _macro_f1(self.val_split.labels, scored["predictions"], len(self.prepared.label_names))
         s = self.sums
         loss_sum, correct, seen, tokens = distributed.sum_over_ranks(
             world, [float(s.loss), float(s.correct), float(s.seen), float(s.tokens)], self.device
@@ -445,13 +458,14 @@ class Trainer:
             "train_accuracy": correct / seen if seen else None,
             "val_loss": scored["loss"],
             "val_accuracy": scored["accuracy"],
+            "val_macro_f1": f1,
             "examples_per_s": seen / secs,
             "tokens_per_s": tokens / secs,
             "epoch_seconds": round(p.epoch_train_seconds, 4) if end_of_epoch else None,
         }
         s.reset()
         improved = self.stopper.update(
-            scored["accuracy"], scored["loss"], p.epoch + 1, runlib.plain_state_dict(self.model)
+            scored["accuracy"], scored["loss"], p.epoch + 1, runlib.plain_state_dict(self.model), macro_f1=f1
         )
         if world.main:
             self.records.append(record)
