@@ -282,7 +282,7 @@ class Encoded:
     offsets: np.ndarray  # (N + 1,) int64
     labels: np.ndarray  # (N,) int64, -1 = no label
     truncated: int  # examples longer than max_length
-    n_tokens: np.ndarray | None = None  # (N,) int64 token counts before truncation, where kept
+    n_tokens: np.ndarray | None = None  # (N,) int64 token counts before truncation (None: not counted)
 
     @property
     def lengths(self) -> np.ndarray:
