@@ -36,6 +36,13 @@ class SplitReport:
     """Kept rows whose exact (text, label) already occurred earlier in the split."""
 
 
+def abbreviated(per_class: list[str], at_most: int) -> list[str]:
+    """One entry per class, or, for more than `at_most` classes, the first `at_most - 1` and how many."""
+    if len(per_class) <= at_most:
+        return per_class
+    return [*per_class[: at_most - 1], f"... {len(per_class)} classes"]
+
+
 @dataclass
 class DataReport:
     """Per-split reports and notes about the data (printed before training)."""
@@ -59,7 +66,7 @@ class DataReport:
                 line += " | unlabelled, not scored"
             elif total:
                 parts = [f"{k} {100 * v / total:.0f}%" for k, v in r.class_counts.items()]
-                shown = parts if len(parts) <= 6 else [*parts[:5], f"... {len(parts)} classes"]
+                shown = abbreviated(parts, 6)
                 line += " | " + " ".join(shown)
             if r.duplicates:
                 line += f" | {r.duplicates:,} duplicates"

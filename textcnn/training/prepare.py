@@ -89,13 +89,15 @@ def prepare(cfg: Config, tokenizer=None, label_names: list[str] | None = None) -
         encoded[name] = encode_dataset(ds, tokenizer, max_length, ids)
     del train_ids, ids
     cut = truncation_note(encoded["train"], max_length)
+    if cut:
+        data.report.notes.append(cut)
     return Prepared(
         cfg=cfg,
         tokenizer=tokenizer,
         label_names=list(data.label_names),
         encoded=encoded,
         test_labelled=data.test_labelled,
-        report_lines=[*data.report.lines(), *([f"note: {cut}"] if cut else [])],
+        report_lines=data.report.lines(),
         source=data.source,
         seconds=time.perf_counter() - t0,
         examples=list(data.splits["validation"][:3]["text"]),

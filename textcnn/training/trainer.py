@@ -37,6 +37,7 @@ from textcnn import events as ev
 from textcnn import run as runlib
 from textcnn.config import Config, ConfigError, resolve_for_data
 from textcnn.data.batching import Split, bucketed_batches, make_split, sorted_batches, subsample_rows
+from textcnn.data.report import abbreviated
 from textcnn.data.tokenizer import unk_id
 from textcnn.errors import TrainingError, TrainingInterrupted
 from textcnn.events import Callback
@@ -210,9 +211,7 @@ def _class_weight_note(kind: str, weights: torch.Tensor | None, names: list[str]
     """A data-report line with the class weights `train.class_weight` chose, else none."""
     if weights is None:
         return ()
-    shown = [f"{name} {w:.3g}" for name, w in zip(names, weights.tolist(), strict=True)]
-    if len(shown) > 8:
-        shown = [*shown[:7], f"... {len(shown)} classes"]
+    shown = abbreviated([f"{name} {w:.3g}" for name, w in zip(names, weights.tolist(), strict=True)], 8)
     return (f"class weights ({kind}, train.class_weight): " + ", ".join(shown),)
 
 
@@ -322,7 +321,8 @@ class Trainer:
     """One run: `setup` builds everything, `fit` runs the epochs, `finish` writes the summary."""
 
     def __init__(self, cfg: Config, run_dir: Path, prepared: Prepared, world: World, device: torch.device,
-                 threads: int, emit: Callback, *, restoring: bool = False):  # fmt: skip
+                 threads: int, emit: Callback, *, restoring: bool = False,
+                 class_weight: torch.Tensor | None = None):  # fmt: skip
         from textcnn.models import build_model, count_parameters
 
         self.cfg, self.run_dir, self.prepared, self.world, self.device = cfg, run_dir, prepared, world, device
@@ -351,7 +351,7 @@ class Trainer:
         self.sums = RunningSums(device)
         self.stopper = EarlyStopping(t.patience, t.select_by)
         self.records: list[dict] = []
-        self.class_weight: torch.Tensor | None = None  # `train.class_weight`'s, set by `setup`
+        self.class_weight = class_weight.to(device) if class_weight is not None else None  # `class_weights`'
         self.train_model: nn.Module = self.model
         self._last_checkpoint = time.monotonic()
 
@@ -376,8 +376,7 @@ class Trainer:
         if prepared.local_path and not resuming:
             cfg.data.path = prepared.local_path  # the run says where its data came from, env or not
         restoring = resuming and (run_dir / CKPT).is_file()  # else: crashed before its first checkpoint
-        trainer = cls(cfg, run_dir, prepared, world, device, threads, emit, restoring=restoring)
-        trainer.class_weight = weights.to(device) if weights is not None else None
+        trainer = cls(cfg, run_dir, prepared, world, device, threads, emit, restoring=restoring, class_weight=weights)
         trainer._restore_or_start(resuming)
         trainer._wrap()
         emit(ev.TrainingStarted(
