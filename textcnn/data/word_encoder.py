@@ -63,15 +63,19 @@ SPLIT = CJK + SOUTHEAST_ASIAN
 """The characters that are each a word of their own."""
 
 
+def _word_char(split: str) -> str:
+    """A word character (`\\w`) that is not in `split`."""
+    return f"[^\\W{split}]"
+
+
 def _word_pattern(split: str) -> str:
     """Kim's clean_str, as one regex: clitics, a word up to a following n't, words, a character of
     `split`, single punctuation marks."""
-    word_char = f"[^\\W{split}]"  # a word character (`\\w`) not in `split`
+    word_char = _word_char(split)
     return rf"n't|'(?:s|ve|re|d|ll|m)\b|{word_char}+?(?=n't\b)|{word_char}+|[{split}]|[^\w\s]"
 
 
-_WORD_CHAR = f"[^\\W{SPLIT}]"
-"""A word character (`\\w`) that is not in SPLIT."""
+_WORD_CHAR = _word_char(SPLIT)
 WORD_PATTERN = _word_pattern(SPLIT)
 CJK_WORD_PATTERN = _word_pattern(CJK)
 """The pattern of runs trained before Thai, Lao, Myanmar and Khmer characters were split (2026-12-01): a
@@ -273,10 +277,10 @@ class WordEncoder:
             spec = json.loads(tok.to_str())
         except (ValueError, AttributeError):
             return None
-        matches = ((_spec_matches(spec, pattern), defer) for pattern, defer in PATTERNS)
-        lowercase, defer = next(((low, defer) for low, defer in matches if low is not None), (None, ""))
-        if lowercase is None:
+        found = [(low, defer) for pattern, defer in PATTERNS if (low := _spec_matches(spec, pattern)) is not None]
+        if not found:
             return None
+        lowercase, defer = found[0]
         vocab = spec["model"]["vocab"]
         added = [a["content"] for a in spec.get("added_tokens") or []]
         return cls(tok, vocab, vocab[spec["model"]["unk_token"]], lowercase, added, defer)
