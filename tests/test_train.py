@@ -368,9 +368,8 @@ def test_balanced_class_weight_moves_an_ambiguous_text_towards_the_rare_class(tm
     The data report prints the weights and the run records the setting."""
     csv = tmp_path / "imbalanced.csv"
     rows = [("a meh film", "negative")] * 180 + [("a meh film", "positive")] * 20
-    rows += [t for t in toy_rows(200) if t[1] == "negative"][:40] + [t for t in toy_rows(200) if t[1] == "positive"][
-        :40
-    ]
+    toy = toy_rows(200)
+    rows += [t for t in toy if t[1] == "negative"][:40] + [t for t in toy if t[1] == "positive"][:40]
     csv.write_text("text,label\n" + "".join(f"{t},{y}\n" for t, y in rows))
     sets = ["train.epochs=8", "train.optimizer=adam", "train.lr=0.01", "data.validation_fraction=0.1"]
     p_positive = {}
@@ -380,9 +379,9 @@ def test_balanced_class_weight_moves_an_ambiguous_text_towards_the_rare_class(tm
         (loaded,) = [e for e in events if isinstance(e, ev.DataLoaded)]
         notes = [line for line in loaded.lines if line.startswith("class weights")]
         assert bool(notes) == (kind == "balanced")
-        run = runlib.load_run(run_dir)
+        run = textcnn.load_run(run_dir)
         assert run.config.train.class_weight == kind
-        [p] = textcnn.load_run(run_dir).predict(["a meh film"])
+        [p] = run.predict(["a meh film"])
         p_positive[kind] = p.probabilities["positive"]
     assert p_positive["none"] < 0.1 and p_positive["balanced"] > 2 * p_positive["none"]
     # 280 rows, 220 negative and 60 positive; 90% of each in train: 252 rows, 198 / 54
