@@ -9,10 +9,12 @@ from conftest import toy_rows
 from textcnn import events as ev
 from textcnn import run as runlib
 from textcnn.config import (
+    AUTO_LENGTH,
     LARGE_DATA,
     SELECT_FRACTION,
     SIZE_DEFAULTS,
     Config,
+    auto_max_length,
     holdout_fraction,
     load_config,
     pin_held_out,
@@ -137,6 +139,43 @@ def test_the_data_report_says_when_training_texts_are_cut_fresh_and_cached(tmp_p
         assert prepared.encoded["train"].truncated > n // 2 and "--set tokenizer.max_length=" in line
     quiet = prepare(load_config(str(csv)))  # max_length 256: nothing is cut, nothing said
     assert not any("tokenizer.max_length" in x for x in quiet.report_lines)
+
+
+@pytest.mark.parametrize(("lengths", "chosen"), [([], 256), ([5] * 100, 256), ([300] * 99 + [5_000], 320),
+                                                  ([10] * 99 + [5_000], 256), ([10] * 98 + [700, 5_000], 704), ([257] * 100, 320),
+                                                  ([3_000] * 100, 1_024)])  # fmt: skip
+def test_an_unset_max_length_reads_99_percent_whole_in_multiples_of_64_within_bounds(lengths, chosen):
+    assert auto_max_length(lengths) == chosen
+    assert Config().tokenizer.max_length is None and load_config("sst2").tokenizer.max_length is None
+
+
+def test_long_texts_are_read_whole_by_default_and_the_run_records_the_length(tmp_path):
+    from textcnn.inference.predictor import Predictor
+    from textcnn.training.trainer import train
+
+    csv = tmp_path / "long.csv"
+    rows = [(" ".join((t.split() * 80)[: 300 + i % 80]), y) for i, (t, y) in enumerate(toy_rows(200))]  # 300-379
+    csv.write_text("text,label\n" + "".join(f"{t},{y}\n" for t, y in rows))
+    sets = ["model.embedding_dim=8", "model.feature_maps=4", "train.epochs=1", "train.threads=1"]
+    events = []
+    run_dir = train(load_config(str(csv), sets=sets), tmp_path / "run", callback=events.append)
+    assert runlib.load_run(run_dir).config.tokenizer.max_length == 384 > AUTO_LENGTH["least"]
+    (data,) = [e for e in events if isinstance(e, ev.DataLoaded)]
+    assert [x for x in data.lines if "max_length" in x] == [
+        "note: tokenizer.max_length=384, chosen from the data: reads 100.0% of the training texts whole (the 99th "
+        "percentile of their lengths, within 256-1024; a step's time grows with its longest row; --set "
+        "tokenizer.max_length=N to choose)"
+    ]
+    pred = Predictor.from_run(run_dir).predict([rows[0][0]])[0]  # read whole: 300+ tokens, none cut
+    assert pred.n_tokens >= 300 and not pred.truncated
+    from textcnn.training.prepare import prepare
+
+    for sets in ([], ["tokenizer.max_length=200"]):  # the cached ids cut to the chosen length; a given one kept
+        prepared = prepare(load_config(str(csv), sets=sets))
+        assert prepared.cfg.tokenizer.max_length == (384 if not sets else 200)
+        enc, limit = prepared.encoded["train"], prepared.cfg.tokenizer.max_length
+        assert (enc.lengths == enc.n_tokens.clip(max=limit)).all() and enc.truncated == (enc.n_tokens > limit).sum()
+        assert (enc.truncated == 0) if not sets else (enc.truncated > len(enc) // 2)
 
 
 def test_the_size_regime_is_that_of_the_rows_before_the_hold_out(tmp_path):

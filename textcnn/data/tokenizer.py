@@ -295,6 +295,13 @@ class Encoded:
         for a, b in zip(self.offsets[:-1], self.offsets[1:], strict=True):
             yield self.ids[a:b]
 
+    def cut(self, max_length: int) -> Encoded:
+        """The same split with every example cut to its first `max_length` ids (the ids of encoding it
+        with that `max_length`)."""
+        ids, offsets, _ = truncate(self.ids, self.offsets, max_length)
+        full = self.n_tokens if self.n_tokens is not None else self.lengths
+        return Encoded(ids, offsets, self.labels, int((full > max_length).sum()), self.n_tokens)
+
 
 def encode_in_parts(ds, tok: Tokenizer, max_length: int, workers: int) -> Ragged | None:
     """The ids of a large split (`PARALLEL_BYTES`) for a word-level `tok`, by the word pass in `workers`

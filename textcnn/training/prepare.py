@@ -16,7 +16,7 @@ from pathlib import Path
 
 from textcnn import events as ev
 from textcnn import run as runlib
-from textcnn.config import Config
+from textcnn.config import AUTO_LENGTH, Config, auto_max_length
 from textcnn.data.tokenizer import (
     Encoded,
     encode_dataset,
@@ -77,7 +77,8 @@ def prepare(cfg: Config, tokenizer=None, label_names: list[str] | None = None) -
     if label_names is not None and list(label_names) != list(data.label_names):
         raise TrainingError(f"the data's labels {data.label_names} differ from the run's {label_names}")
     train_ds = data.splits["train"]
-    max_length, train_ids = cfg.tokenizer.max_length, None
+    chosen = cfg.tokenizer.max_length is None  # then chosen from the training texts (config.AUTO_LENGTH)
+    max_length, train_ids = AUTO_LENGTH["most"] if chosen else cfg.tokenizer.max_length, None
     workers = cfg.train.threads or usable_cores()  # a large set is tokenized on these cores
     if tokenizer is None:  # read back when this data was seen before; else the train ids come with it
         tokenizer, train_ids = train_tokenizer_cached(train_ds, cfg.tokenizer, max_length, workers)
@@ -88,6 +89,11 @@ def prepare(cfg: Config, tokenizer=None, label_names: list[str] | None = None) -
             ids = encode_in_parts(ds, tokenizer, max_length, workers)
         encoded[name] = encode_dataset(ds, tokenizer, max_length, ids)
     del train_ids, ids
+    if chosen:  # encoded up to the longest length it could choose; now cut to the one it chose
+        max_length = cfg.tokenizer.max_length = auto_max_length(encoded["train"].n_tokens)
+        encoded = {name: enc.cut(max_length) for name, enc in encoded.items()}
+        if max_length > AUTO_LENGTH["least"]:
+            data.report.notes.append(_length_note(encoded["train"], max_length))
     cut = truncation_note(encoded["train"], max_length)
     if cut:
         data.report.notes.append(cut)
@@ -103,6 +109,15 @@ def prepare(cfg: Config, tokenizer=None, label_names: list[str] | None = None) -
         examples=list(data.splits["validation"][:3]["text"]),
         local_path=_local_path(cfg),
         held_out=len(data.splits["validation"]) if data.validation_from_train else 0,
+    )
+
+
+def _length_note(enc, max_length: int) -> str:
+    whole = 1 - enc.truncated / max(len(enc), 1)
+    return (
+        f"tokenizer.max_length={max_length}, chosen from the data: reads {whole:.1%} of the training texts whole "
+        f"(the 99th percentile of their lengths, within {AUTO_LENGTH['least']}-{AUTO_LENGTH['most']}; "
+        "a step's time grows with its longest row; --set tokenizer.max_length=N to choose)"
     )
 
 

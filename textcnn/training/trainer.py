@@ -365,6 +365,8 @@ class Trainer:
         if prepared is None:
             tok, labels = runlib.load_tokenizer_and_labels(run_dir) if resuming else (None, None)
             prepared = prepare(cfg, tokenizer=tok, label_names=labels)
+        if cfg.tokenizer.max_length is None:  # data prepared for another config (compare, autotune)
+            cfg.tokenizer.max_length = prepared.cfg.tokenizer.max_length
         chosen = resolve_for_data(cfg, prepared.n_train_rows, held_out=prepared.held_out > 0)  # unset only
         lines = (*prepared.report_lines, chosen) if chosen else tuple(prepared.report_lines)
         lines += _validation_cap_note(cfg, len(prepared.encoded["validation"]))
