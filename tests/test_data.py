@@ -608,6 +608,41 @@ def test_a_broken_json_line_is_named_by_its_line_number(tmp_path):
         load_data(DataConfig(dataset=str(p)))
 
 
+def _all_rows(ld) -> list[tuple[str, str]]:
+    return sorted((x["text"], ld.label_names[x["label"]]) for part in ("train", "validation") for x in ld.splits[part])
+
+
+def test_bad_lines_skip_keeps_every_other_row_and_names_the_skipped_lines(tmp_path, caplog):
+    body = [[x["text"], x["label"]] for x in rows(40)]
+    bad = [["a dull, boring film", "neg"]]  # unquoted separator: 3 fields
+    p = write_csv(tmp_path / "some.csv", ["text", "label"], bad + body[:30] + bad + body[30:] + bad)
+    with pytest.raises(DataError, match=r"line 2 has 3 fields.*; --set data.bad_lines=skip skips such lines$"):
+        load_data(DataConfig(dataset=str(p)))
+    with caplog.at_level("WARNING"):
+        ld = load_data(DataConfig(dataset=str(p), bad_lines="skip"))
+    assert _all_rows(ld) == sorted((t, y) for t, y in body)
+    assert "some.csv: skipped 3 lines (more fields than the header's 2 (text, label); data.bad_lines=skip): " \
+           "lines 2, 33, 44" in caplog.text  # fmt: skip
+    # a clean file (quoted separators and line breaks, blank lines) reads the same either way
+    clean = write_csv(tmp_path / "clean.csv", ["text", "label"], [['"a dull, boring\nfilm"', "neg"], *body])
+    clean.write_text(clean.read_text(encoding="utf-8") + "\n\n", encoding="utf-8")
+    strict, lenient = (load_data(DataConfig(dataset=str(clean), bad_lines=m)) for m in ("error", "skip"))
+    assert _all_rows(strict) == _all_rows(lenient) and ("a dull, boring\nfilm", "neg") in _all_rows(lenient)
+
+    lines = [json.dumps(r) for r in rows(12)]
+    lines[5], lines[8] = '{"text": "broken, "label": "pos"}', "[1, 2]"
+    j = tmp_path / "broken.jsonl"
+    j.write_text("\n".join(lines[:3] + [""] + lines[3:]) + "\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"line 7 is not a JSON record .*--set data.bad_lines=skip"):
+        load_data(DataConfig(dataset=str(j)))
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        ld = load_data(DataConfig(dataset=str(j), bad_lines="skip"))
+    kept = [r for i, r in enumerate(rows(12)) if i not in (5, 8)]
+    assert _all_rows(ld) == sorted((r["text"], r["label"]) for r in kept)
+    assert "broken.jsonl: skipped 2 lines (not a JSON record; data.bad_lines=skip): lines 7, 10" in caplog.text
+
+
 def test_a_failed_read_is_reported_once_not_also_logged_by_datasets(tmp_path, caplog):
     p = tmp_path / "mixed.csv"
     p.write_bytes("text,label\ncaf\u00e9 cr\u00e8me,pos\n".encode("utf-8") + b"bad \xff byte,neg\n")
@@ -671,7 +706,9 @@ def test_a_spreadsheet_sep_line_names_the_separator(tmp_path):
     bad.write_text("sep=;\n" + bad.read_text(encoding="utf-8"), encoding="utf-8")
     with pytest.raises(DataError, match=r"bad.csv: line 3 has 4 fields but the header has 2 .* must be quoted") as e:
         load_data(DataConfig(dataset=str(bad)))
-    assert str(e.value).endswith("""separator ';' must be quoted ("a dull; boring film";neg)""")
+    assert str(e.value).endswith(
+        """separator ';' must be quoted ("a dull; boring film";neg); --set data.bad_lines=skip skips such lines"""
+    )
 
 
 @pytest.mark.parametrize("sep, label_first", [(",", False), ("\t", True)])

@@ -63,6 +63,9 @@ class DataConfig:
     watch training (`holdout_fraction`)."""
     max_train_rows: int | None = None
     """Use only the first N training rows (quick experiments)."""
+    bad_lines: str = "error"
+    """A local csv / tsv row with more fields than the header, or a JSON line that is not a record: `error`
+    stops and names the line; `skip` skips every such line and names them in a warning."""
     merge_label_variants: bool = True
     """String labels that differ only in case or spacing ('Positive', 'positive ', 'POSITIVE') are one
     class, named by its most frequent spelling in train; false: a class each."""
@@ -235,6 +238,7 @@ class Config:
 
 
 CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
+    ("data", "bad_lines"): ("error", "skip"),
     ("model", "name"): MODEL_NAMES,
     ("model", "embedding_mode"): ("rand", "static", "non-static", "multichannel"),
     ("model", "activation"): ("relu", "tanh", "gelu", "identity"),

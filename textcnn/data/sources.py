@@ -515,20 +515,21 @@ class CsvLayout(NamedTuple):
     """'utf-8', or Windows-1252 or UTF-16 for a file that is not (`encodings.text_encoding`)."""
 
 
-def csv_layout(f: Path, sep: str) -> CsvLayout:
+def csv_layout(f: Path, sep: str, strict: bool = True) -> CsvLayout:
     """How to read a csv / tsv, checked on its first lines: `sep`, or the one a spreadsheet's "sep=;" first
     line names (that line skipped), or, for a .csv whose header has no comma but splits on ';', a tab or
     '|' into several columns, that one; column names `text` / `label` when the first line is data, not
     names (`_headerless_names`); UTF-16 after its byte-order mark, or Windows-1252 for a file that is not
-    UTF-8 but is that (`encodings.text_encoding`); each said in a warning. A DataError when one of the first rows has more fields than the header: a text
-    holding an unquoted separator, which pandas would otherwise take as an index column, silently
-    shifting every column by one."""
+    UTF-8 but is that (`encodings.text_encoding`); each said in a warning. When `strict`, a DataError when
+    one of the first rows has more fields than the header: a text holding an unquoted separator, which
+    pandas would otherwise take as an index column, silently shifting every column by one (the lenient
+    reader, `data.bad_lines = "skip"`, skips such rows instead)."""
     head, encoding = _head_in_its_encoding(f)
     if not head or "\x00" in head:  # not text in that encoding: the reader says so
         return CsvLayout(sep, 0, None)
     if encoding != "utf-8":
         log.warning("%s", encoding_note(f.name, encoding))
-    return _layout(f, head, sep, encoding)
+    return _layout(f, head, sep, encoding, strict)
 
 
 def quote_hint(sep: str) -> str:
@@ -538,7 +539,7 @@ def quote_hint(sep: str) -> str:
     return f'a text that holds the separator {sep!r} must be quoted ("a dull{sep} boring film"{sep}neg)'
 
 
-def _layout(f: Path, head: str, sep: str, encoding: str) -> CsvLayout:
+def _layout(f: Path, head: str, sep: str, encoding: str, strict: bool = True) -> CsvLayout:
     """`csv_layout` of a file whose first lines are `head` (decoded in `encoding`)."""
     excel = re.match(r"sep=([^\r\n])\r?\n", head)  # Excel's separator line
     skip = int(excel is not None)
@@ -558,16 +559,16 @@ def _layout(f: Path, head: str, sep: str, encoding: str) -> CsvLayout:
             names = (_first_rows(head, other, 1) or [(1, [])])[0][1]
             if len(names) >= 2 and all(n.strip() and n.isprintable() for n in names):  # column names, not bytes
                 log.warning("%s: reading it as %r-separated (its header line has no comma)", f.name, other)
-                inner = _layout(f, head, other, encoding)
+                inner = _layout(f, head, other, encoding, strict)
                 return inner._replace(skip=inner.skip + skip)
     header = rows[0][1]
     for line, row in rows[1:]:
-        if len(row) > len(header):
+        if strict and len(row) > len(header):
             raise DataError(
                 f"{f}: line {line + skip} has {len(row)} fields but the header has {len(header)} "
-                f"({', '.join(header)}); {quote_hint(sep)}"
+                f"({', '.join(header)}); {quote_hint(sep)}{SKIP_HINT}"
             )
-    names = _headerless_names(header, [row for _, row in rows[1:]])
+    names = _headerless_names(header, [row for _, row in rows[1:] if len(row) <= len(header)])
     if names is not None:
         log.warning("%s: its first line is data, not column names: read as columns %s", f.name, ", ".join(names))
     return CsvLayout(sep, skip, names, encoding)
@@ -769,8 +770,10 @@ def _csv_options(f: Path, layout: CsvLayout) -> dict[str, Any]:
     return options
 
 
-def _read_files(split: str, files: list[Path]) -> datasets.Dataset:
-    """Load the data files of one split (csv, tsv, json, jsonl, parquet, arrow) into one Dataset."""
+def _read_files(split: str, files: list[Path], bad_lines: str = "error") -> datasets.Dataset:
+    """Load the data files of one split (csv, tsv, json, jsonl, parquet, arrow) into one Dataset. With
+    `bad_lines` "skip", csv rows with more fields than the header and JSON lines that are not a record are
+    skipped and said in a warning (`lenient`); "error" stops at the first and names it."""
     import datasets
 
     parts = []
@@ -782,10 +785,13 @@ def _read_files(split: str, files: list[Path]) -> datasets.Dataset:
         builder, options = FORMATS[suffix]
         options = dict(options)
         _require_bytes(f, builder)
-        layout = csv_layout(f, options.get("sep", ",")) if builder == "csv" else None
+        lenient = bad_lines == "skip"
+        layout = csv_layout(f, options.get("sep", ","), strict=not lenient) if builder == "csv" else None
         try:
             if suffix == ".json" and (columns := json_columns(f)) is not None:
                 parts.append(datasets.Dataset.from_dict(columns, split=datasets.Split(split)))
+            elif lenient and (layout is not None or _json_lines(f, builder)):
+                parts.append(_read_leniently(f, split, layout))
             elif builder == "fasttext":
                 parts.append(_read_fasttext(f, split))
             else:
@@ -802,9 +808,11 @@ def _read_files(split: str, files: list[Path]) -> datasets.Dataset:
         except Exception as e:  # pandas / pyarrow parse errors, bad encodings, columns arrow cannot hold together
             why = _first_line(e, f)
             if layout is not None and "fields in line" in why:  # pandas: "Expected 2 fields in line 62, saw 3"
-                why += f" ({quote_hint(layout.sep)})"
+                why += f" ({quote_hint(layout.sep)}){SKIP_HINT}"
             if builder == "json" and (line := _bad_json_line(f)) is not None:
-                why = line  # pyarrow's "JSON parse error: ... in row 300" counts rows from 0, blank lines not at all
+                why = (
+                    line + SKIP_HINT
+                )  # pyarrow's "JSON parse error: ... in row 300" counts rows from 0, blank lines not at all
             raise DataError(f"could not read {f}: {why}") from None
     if len(parts) == 1:
         return parts[0]
@@ -812,6 +820,48 @@ def _read_files(split: str, files: list[Path]) -> datasets.Dataset:
         return datasets.concatenate_datasets(parts)
     except Exception as e:
         raise DataError(f"the {split} files do not share the same columns and types: {_first_line(e)}") from None
+
+
+SKIP_HINT = "; --set data.bad_lines=skip skips such lines"
+
+
+def _json_lines(f: Path, builder: str) -> bool:
+    """Whether `f`, read by the json builder, is JSON lines (not one array or object over the file)."""
+    return builder == "json" and not (head_text(f) or "").lstrip().startswith("[")
+
+
+def _read_leniently(f: Path, split: str, layout: CsvLayout | None) -> datasets.Dataset:
+    """A csv (`layout`) or JSON lines file read by `lenient`, skipping the lines that do not parse."""
+    import datasets
+
+    from textcnn.data import lenient
+
+    if layout is None:
+        columns = lenient.read_json_lines(f)
+        if not columns:
+            raise DataError(f"{f} holds no JSON record")
+        return datasets.Dataset.from_dict(columns, split=datasets.Split(split))
+    names = layout.names or _pandas_names(f, layout)
+    columns = lenient.read_csv(f, layout.sep, layout.skip, layout.encoding, names, has_header=layout.names is None)
+    if not any(columns.values()):
+        raise DataError(f"{f} has a header line ({', '.join(names)}) but no data rows")
+    features = datasets.Features({c: datasets.Value("string") for c in names})
+    return _without_repeated_headers(f, datasets.Dataset.from_dict(columns, features, split=datasets.Split(split)))
+
+
+def _pandas_names(f: Path, layout: CsvLayout) -> list[str]:
+    """The column names pandas gives the header line of `f` (an empty name 'Unnamed: i', a repeated one
+    'name.1'), read from that line alone, so that a row with extra fields below cannot shift them."""
+    import io
+
+    import pandas as pd
+
+    head, _ = _head_in_its_encoding(f)
+    lines = (head or "").removeprefix("\ufeff").splitlines(keepends=True)[layout.skip :]
+    if not lines:
+        raise DataError(f"{f} holds no columns (only blank lines): expected a header line such as text,label")
+    header = pd.read_csv(io.StringIO(lines[0]), sep=layout.sep, nrows=0, dtype=str)
+    return [str(c) for c in header.columns]
 
 
 @contextlib.contextmanager
@@ -826,14 +876,14 @@ def _quiet(logger: str):
         lg.setLevel(level)
 
 
-def _load_local(p: Path, hub_config: str | None) -> datasets.DatasetDict:
+def _load_local(p: Path, hub_config: str | None, bad_lines: str = "error") -> datasets.DatasetDict:
     """A file (one 'train' split) or a folder: save_to_disk output, hub layout, one folder per class of
-    text files (folders.py), or split-named files."""
+    text files (folders.py), or split-named files (`_read_files`, `bad_lines` as there)."""
     import datasets
     from datasets.data_files import DataFilesDict, get_data_patterns
 
     if p.is_file():
-        return datasets.DatasetDict({"train": _read_files("train", [p])})
+        return datasets.DatasetDict({"train": _read_files("train", [p], bad_lines)})
     if (p / "dataset_dict.json").is_file() or (p / "state.json").is_file():
         dd = datasets.load_from_disk(str(p))
         return dd if isinstance(dd, datasets.DatasetDict) else datasets.DatasetDict({"train": dd})
@@ -861,7 +911,7 @@ def _load_local(p: Path, hub_config: str | None) -> datasets.DatasetDict:
             splits[str(split)] = usable
     if not splits:
         raise DataError(f"no data files (csv, tsv, json, jsonl, parquet, fastText .txt) found in {p}")
-    return datasets.DatasetDict({split: _read_files(split, files) for split, files in splits.items()})
+    return datasets.DatasetDict({split: _read_files(split, files, bad_lines) for split, files in splits.items()})
 
 
 def resolved_path(cfg: DataConfig) -> Path | None:
@@ -882,7 +932,7 @@ def _load_raw(cfg: DataConfig) -> tuple[datasets.DatasetDict, str, DataConfig]:
         given = named is not None and (named.resolve() == local.resolve() or _format_suffix(named) is not None)
         origin = cfg.hub_id or (cfg.dataset if cfg.dataset and not given else None)
         source = f"{local} (local copy of {origin})" if origin else str(local)
-        dd = _load_local(local, cfg.hub_config)
+        dd = _load_local(local, cfg.hub_config, cfg.bad_lines)
     else:
         config = f", config {cfg.hub_config!r}" if cfg.hub_config else ""
         dd, source = _load_hub(hub_id, cfg, preset), f"{hub_id} (Hugging Face Hub{config})"

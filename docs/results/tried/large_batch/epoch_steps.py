@@ -52,11 +52,15 @@ for idx in batches:
     step(idx)
     rec.append((longest, time.perf_counter() - t0))
 rec = np.array(rec)
-print(f"batch {batch_size}: {len(batches)} steps, {rec[:, 1].sum():.1f} s an epoch, {1e3 * rec[:, 1].mean():.2f} ms a step")
+print(
+    f"batch {batch_size}: {len(batches)} steps, {rec[:, 1].sum():.1f} s an epoch, {1e3 * rec[:, 1].mean():.2f} ms a step"
+)
 for lo, hi in [(0, 4), (4, 8), (8, 12), (12, 16), (16, 20), (20, 25), (25, 30), (30, 40), (40, 60)]:
     m = (rec[:, 0] >= lo) & (rec[:, 0] < hi)
     if m.any():
-        print(f"  longest row {lo:2d}-{hi - 1:2d}: {m.sum():5d} steps, {1e3 * rec[m, 1].mean():6.2f} ms a step, "
-              f"{rec[m, 1].sum() / rec[:, 1].sum():.0%} of the epoch")
+        print(
+            f"  longest row {lo:2d}-{hi - 1:2d}: {m.sum():5d} steps, {1e3 * rec[m, 1].mean():6.2f} ms a step, "
+            f"{rec[m, 1].sum() / rec[:, 1].sum():.0%} of the epoch"
+        )
 a, b = np.linalg.lstsq(np.vstack([np.ones(len(rec)), rec[:, 0]]).T, rec[:, 1], rcond=None)[0]
 print(f"  fit: {1e3 * a:.2f} ms + {1e3 * b:.3f} ms x longest row")
