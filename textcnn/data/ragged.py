@@ -23,12 +23,19 @@ def ragged(seqs: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray]:
 
 
 def truncate(flat: np.ndarray, offsets: np.ndarray, max_length: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Ragged ids -> (ids with every row cut to its first `max_length`, their offsets, the full lengths)."""
+    """Ragged ids -> (ids with every row cut to its first `max_length`, their offsets, the full lengths).
+
+    Only the rows that are too long are visited: a whole training split (tens of millions of ids) is cut
+    with one byte a token of mask besides the result."""
     full = np.diff(offsets)
     if len(full) == 0 or full.max() <= max_length:
         return flat, offsets, full
-    start_of = np.repeat(offsets[:-1], full)  # (total,) the start of each token's row
-    keep = np.arange(len(flat)) - start_of < max_length
+    long = np.flatnonzero(full > max_length)
+    excess = full[long] - max_length  # (R,) ids dropped from each long row
+    before = np.cumsum(excess) - excess  # (R,) ids dropped from the long rows before it
+    dropped = np.repeat(offsets[long] + max_length - before, excess) + np.arange(int(excess.sum()))
+    keep = np.ones(len(flat), dtype=bool)
+    keep[dropped] = False
     cut = np.zeros_like(offsets)
     np.cumsum(np.minimum(full, max_length), out=cut[1:])
     return flat[keep], cut, full
