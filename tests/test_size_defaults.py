@@ -141,9 +141,10 @@ def test_the_data_report_says_when_training_texts_are_cut_fresh_and_cached(tmp_p
     assert not any("tokenizer.max_length" in x for x in quiet.report_lines)
 
 
-@pytest.mark.parametrize(("lengths", "chosen"), [([], 256), ([5] * 100, 256), ([300] * 99 + [5_000], 320),
-                                                  ([10] * 99 + [5_000], 256), ([10] * 98 + [700, 5_000], 704), ([257] * 100, 320),
-                                                  ([3_000] * 100, 1_024)])  # fmt: skip
+@pytest.mark.parametrize(("lengths", "chosen"), [
+    ([], 256), ([5] * 100, 256), ([257] * 100, 320), ([3_000] * 100, 1_024),
+    ([300] * 99 + [5_000], 320), ([10] * 99 + [5_000], 256), ([10] * 98 + [700, 5_000], 704),  # 99 of 100 whole
+])  # fmt: skip
 def test_an_unset_max_length_reads_99_percent_whole_in_multiples_of_64_within_bounds(lengths, chosen):
     assert auto_max_length(lengths) == chosen
     assert Config().tokenizer.max_length is None and load_config("sst2").tokenizer.max_length is None
@@ -151,6 +152,7 @@ def test_an_unset_max_length_reads_99_percent_whole_in_multiples_of_64_within_bo
 
 def test_long_texts_are_read_whole_by_default_and_the_run_records_the_length(tmp_path):
     from textcnn.inference.predictor import Predictor
+    from textcnn.training.prepare import prepare
     from textcnn.training.trainer import train
 
     csv = tmp_path / "long.csv"
@@ -168,8 +170,6 @@ def test_long_texts_are_read_whole_by_default_and_the_run_records_the_length(tmp
     ]
     pred = Predictor.from_run(run_dir).predict([rows[0][0]])[0]  # read whole: 300+ tokens, none cut
     assert pred.n_tokens >= 300 and not pred.truncated
-    from textcnn.training.prepare import prepare
-
     for sets in ([], ["tokenizer.max_length=200"]):  # the cached ids cut to the chosen length; a given one kept
         prepared = prepare(load_config(str(csv), sets=sets))
         assert prepared.cfg.tokenizer.max_length == (384 if not sets else 200)

@@ -810,9 +810,8 @@ def _read_files(split: str, files: list[Path], bad_lines: str = "error") -> data
             if layout is not None and "fields in line" in why:  # pandas: "Expected 2 fields in line 62, saw 3"
                 why += f" ({quote_hint(layout.sep)}){SKIP_HINT}"
             if builder == "json" and (line := _bad_json_line(f)) is not None:
-                why = (
-                    line + SKIP_HINT
-                )  # pyarrow's "JSON parse error: ... in row 300" counts rows from 0, blank lines not at all
+                # pyarrow's "JSON parse error: ... in row 300" counts rows from 0, blank lines not at all
+                why = line + SKIP_HINT
             raise DataError(f"could not read {f}: {why}") from None
     if len(parts) == 1:
         return parts[0]
