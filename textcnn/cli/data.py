@@ -67,7 +67,9 @@ def tokenize(
     from_file: Annotated[Path | None, typer.Option("--from", help="Use an existing tokenizer.json instead.")] = None,
     vocab_size: Annotated[int | None, typer.Option(help="Vocabulary size (subword tokenizers).")] = None,
     min_frequency: Annotated[int | None, typer.Option(help="Minimum word count.")] = None,
-    max_length: Annotated[int | None, typer.Option(help="Truncation length to report against.")] = None,
+    max_length: Annotated[
+        int | None, typer.Option(help="Truncation length to report against (default: chosen from the training texts).")
+    ] = None,
     out: Annotated[
         Path | None,
         typer.Option(
@@ -113,6 +115,10 @@ def tokenize(
         _print_tokenizer_stats(stats, cfg.tokenizer.kind, out)
 
 
+SHOWN_TOKENS = 40
+"""Tokens of each example `tokenize` prints (a long document's first ones, then its count)."""
+
+
 def _print_tokenizer_stats(stats: dict, kind: str, out: Path) -> None:
     """Where the tokenizer went, the token-length table per split, and a few tokenized examples."""
     from rich.table import Table
@@ -130,4 +136,6 @@ def _print_tokenizer_stats(stats: dict, kind: str, out: Path) -> None:
     console.print(table)
     for ex in stats["examples"]:
         console.print(f"  {ex['text'][:80]!r}", highlight=False, markup=False)
-        console.print(f"    → {' '.join(ex['tokens'])}", highlight=False, markup=False)
+        tokens = ex["tokens"]
+        more = f" … ({len(tokens):,} tokens)" if len(tokens) > SHOWN_TOKENS else ""
+        console.print(f"    → {' '.join(tokens[:SHOWN_TOKENS])}{more}", highlight=False, markup=False)

@@ -417,11 +417,12 @@ def truncation_note(enc: Encoded, max_length: int, split: str = "training") -> s
 
 
 def tokenizer_stats(tok: Tokenizer, splits: dict[str, Encoded], max_length: int, examples: list[str]) -> dict:
-    """What a user needs to choose settings: vocabulary size, unknown-token rate, length percentiles."""
+    """What a user needs to choose settings: vocabulary size, unknown-token rate, the texts' length
+    percentiles (before truncation: their own lengths, not `max_length`'s cut) and how many are cut."""
     unk = unk_id(tok)
     out: dict = {"vocab_size": tok.get_vocab_size(), "max_length": max_length, "splits": {}}
     for name, enc in splits.items():
-        lengths = enc.lengths
+        lengths = enc.n_tokens if enc.n_tokens is not None else enc.lengths
         unk_rate = float((enc.ids == unk).mean()) if unk is not None and len(enc.ids) else 0.0
         pct = np.percentile(lengths, [50, 90, 95, 99, 100]).tolist() if len(lengths) else [0] * 5
         out["splits"][name] = {
