@@ -404,6 +404,13 @@ def test_tokenize_writes_under_runs_and_says_where(trained, tmp_path, monkeypatc
     written = Path(os.environ["TEXTCNN_RUNS_DIR"]) / "toy-word-tokenizer.json"
     assert written.is_file() and str(written) in res.stdout
     assert not (tmp_path / "tokenizer.json").exists()
+    long = tmp_path / "long.csv"  # a long document's example: its first 40 tokens and its count
+    long.write_text("text,label\n" + "".join(f"{' '.join(['word'] * (60 + i))},{i % 2}\n" for i in range(40)))
+    res = runner.invoke(app, ["tokenize", str(long), "--out", str(tmp_path / "t.json")])
+    assert res.exit_code == 0, res.output
+    shown = [line for line in res.stdout.splitlines() if line.strip().startswith("→")]
+    assert shown and all(line.split("→")[1].split(" …")[0].split() == ["word"] * 40 for line in shown)
+    assert all(line.endswith(" tokens)") for line in shown)
 
 
 def test_compare_bench_and_report_through_the_cli(trained, tmp_path):
