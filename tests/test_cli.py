@@ -79,7 +79,7 @@ def test_predict_file_keeps_input_order_and_reports_bad_lines(trained, tmp_path)
     f.write_bytes(b"superb lovely film\n\xff\xfe broken caf\xc3\xa9\nawful boring dull\n\n")
     res = runner.invoke(app, ["predict", str(out), "--file", str(f), "--format", "csv"])
     assert res.exit_code == 0, res.output
-    assert "skipped 1 lines that could not be read: 2" in res.output
+    assert "skipped 1 line that could not be read: 2" in res.output
     rows = [x for x in res.stdout.splitlines() if x and not x.startswith("skipped")]
     assert rows[0].startswith("text,label")
     assert rows[1].startswith("superb lovely film,positive")

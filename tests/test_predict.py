@@ -287,6 +287,24 @@ def test_header_lines_repeated_inside_a_csv_are_not_predicted(predictor, tmp_pat
         assert said in caplog.text
 
 
+def test_a_csv_row_with_extra_fields_is_skipped_with_a_warning_or_stops_the_reading(tmp_path, caplog):
+    from textcnn.inference import io as io_mod
+
+    texts = [f"text number {i}" for i in range(30)]
+    for at in (0, 25):  # in the first rows (the layout check) and past them (the reading)
+        rows = [f'"{t}",pos' for t in texts]
+        rows[at] = "a dull, boring film,neg"  # the separator unquoted: 3 fields
+        p = tmp_path / f"extra{at}.csv"
+        p.write_text("text,label\n" + "\n".join(rows) + "\n", encoding="utf-8")
+        caplog.clear()
+        skipped: list[int] = []
+        with caplog.at_level("WARNING"):
+            assert list(io_mod.read_texts(p, skipped=skipped)) == texts[:at] + texts[at + 1 :]
+        assert skipped == [at + 2] and f"line {at + 2}: 3 fields but the header has 2" in caplog.text
+        with pytest.raises(PredictError, match=rf"line {at + 2}.* 3 fields but the header has 2.*use --on-error skip$"):
+            list(io_mod.read_texts(p, on_error="stop"))
+
+
 def test_the_text_column_of_a_table_is_chosen_or_named(predictor, tmp_path):
     p = _table(tmp_path, "csv")
     out = io.StringIO()
@@ -943,6 +961,15 @@ def test_evaluate_run_on_another_file_with_the_same_labels(run_dir, tmp_path):
     assert report.n == 40 and report.accuracy >= 0.8
     report = evaluate_run(run_dir, data_path=other, split="train")
     assert report.n == 40
+
+
+def test_evaluate_run_on_other_data_skips_its_broken_lines_as_predict_does(run_dir, tmp_path, caplog):
+    other = tmp_path / "other.csv"  # a text holding the separator unquoted: 3 fields
+    body = [f"{t},{y}\n" for t, y in toy_rows(40, seed=9)]
+    other.write_text("review,sentiment\n" + "".join(body[:20]) + "a dull, boring film,negative\n" + "".join(body[20:]))
+    with caplog.at_level(logging.WARNING):
+        report = evaluate_run(run_dir, data_path=other)
+    assert report.n == 40 and "other.csv: skipped 1 line (more fields than the header's 2" in caplog.text
 
 
 def test_evaluate_run_reads_other_data_once(run_dir, tmp_path, caplog):

@@ -64,7 +64,8 @@ def predict(
         OnError,
         typer.Option(
             case_sensitive=False,
-            help="A line that cannot be read (not UTF-8, not a JSON record): skip it with a warning, or stop.",
+            help="A line that cannot be read (not UTF-8, not a JSON record, a csv row with more fields than "
+            "the header): skip it with a warning, or stop.",
         ),
     ] = OnError.skip,
     batch_size: Annotated[int, typer.Option(min=1, help="Texts per batch (sorted by length).")] = 512,
@@ -133,7 +134,8 @@ def _print_file_summary(summary, file: str, out: Path | None) -> None:
     """On stderr: skipped (not UTF-8, not a JSON record) and empty lines, an empty input, where the records went."""
     if summary.skipped_lines:
         shown = ", ".join(map(str, summary.skipped_lines[:10]))
-        err.print(f"skipped {len(summary.skipped_lines)} lines that could not be read: {shown}", highlight=False)
+        n = len(summary.skipped_lines)
+        err.print(f"skipped {n} line{'s' if n > 1 else ''} that could not be read: {shown}", highlight=False)
     if summary.empty:
         err.print(f'{summary.empty} empty texts were predicted from padding alone ("empty": true)')
     if summary.written == 0 and not summary.skipped_lines:

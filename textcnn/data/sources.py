@@ -503,6 +503,10 @@ def head_text(f: Path) -> str | None:
     return None if head is None else head[0].decode("utf-8", errors="replace").removeprefix("\ufeff")
 
 
+class ExtraFields(DataError):
+    """A csv row with more fields than its header (`csv_layout`); each reader adds how to get past it."""
+
+
 class CsvLayout(NamedTuple):
     """How to read a csv / tsv (`csv_layout`)."""
 
@@ -564,9 +568,9 @@ def _layout(f: Path, head: str, sep: str, encoding: str, strict: bool = True) ->
     header = rows[0][1]
     for line, row in rows[1:]:
         if strict and len(row) > len(header):
-            raise DataError(
+            raise ExtraFields(
                 f"{f}: line {line + skip} has {len(row)} fields but the header has {len(header)} "
-                f"({', '.join(header)}); {quote_hint(sep)}{SKIP_HINT}"
+                f"({', '.join(header)}); {quote_hint(sep)}"
             )
     names = _headerless_names(header, [row for _, row in rows[1:] if len(row) <= len(header)])
     if names is not None:
@@ -786,7 +790,10 @@ def _read_files(split: str, files: list[Path], bad_lines: str = "error") -> data
         options = dict(options)
         _require_bytes(f, builder)
         lenient = bad_lines == "skip"
-        layout = csv_layout(f, options.get("sep", ","), strict=not lenient) if builder == "csv" else None
+        try:
+            layout = csv_layout(f, options.get("sep", ","), strict=not lenient) if builder == "csv" else None
+        except ExtraFields as e:
+            raise DataError(f"{e}{SKIP_HINT}") from None
         try:
             if suffix == ".json" and (columns := json_columns(f)) is not None:
                 parts.append(datasets.Dataset.from_dict(columns, split=datasets.Split(split)))

@@ -44,7 +44,8 @@ def evaluate_run(
     names, or ids 0..C-1). Split: `split`, or by default the test split when it has labels, else the
     validation split (for the run's own data, the held-out one training used when there was none).
     A split whose every label is missing (-1) is refused with the reason. `text_column` / `label_column`
-    name the columns of `data_path` (default: found by name). The report says which split it scored and
+    name the columns of `data_path` (default: found by name); its csv rows with extra fields and JSON
+    lines that are not records are skipped with a warning (`data.bad_lines = "skip"`). The report says which split it scored and
     where its data came from."""
     from textcnn.data.sources import DataError, load_data
     from textcnn.inference.metrics import classification_report
@@ -66,9 +67,10 @@ def evaluate_run(
                 raise PredictError(_unlabelled(f"the test split of {data.source}"))
             ds, source = data.splits[name], data.source
         else:
-            if data_path is not None:  # other data: nothing of the run's dataset (hub id, columns) applies
+            if data_path is not None:  # other data: nothing of the run's dataset (hub id, columns) applies;
+                # its broken lines are skipped with a warning, as `predict --file` skips them
                 cfg = replace(cfg, path=str(data_path), dataset=None, hub_id=None, hub_config=None,
-                              text_column=text_column, label_column=label_column)  # fmt: skip
+                              text_column=text_column, label_column=label_column, bad_lines="skip")  # fmt: skip
             ds, name = _load_labelled_split(cfg, split, names)
             source = str(data_path) if data_path is not None else (cfg.path or cfg.dataset or "")
     except DataError as e:

@@ -34,7 +34,9 @@ log = logging.getLogger(__name__)
 FORMATS = ("jsonl", "json", "csv")
 """Output formats of `write_predictions`."""
 ON_ERROR = ("skip", "stop")
-"""What `read_lines` and the JSON-lines readers do with a line they cannot read (not UTF-8, not a record)."""
+"""What `read_lines`, the JSON-lines and the csv readers do with a line they cannot read (not UTF-8, not a
+record, more fields than the header)."""
+STOP_HINT = "; fix the file or use --on-error skip"
 BOM = b"\xef\xbb\xbf"
 READ_BLOCK = 1 << 20
 """Bytes of whole lines `read_lines` decodes at a time."""
@@ -195,7 +197,8 @@ def read_texts(
     its text column (`text_column`, else `default_column` (the run's own) when the table has it, else
     the first of the usual names: text, sentence, review, ...); for anything else, its lines
     (`read_lines`). Every row gives one text, in order (a missing cell: an empty text). `on_error` and
-    `skipped` are for lines: of a text file, and of JSON lines (one that is not a record)."""
+    `skipped` are for lines: of a text file, of JSON lines (one that is not a record) and of a csv (a row
+    with more fields than the header)."""
     p = Path(path)
     suffix = table_suffix(p) if str(path) != "-" else None
     if suffix is None:
@@ -207,7 +210,9 @@ def read_texts(
     if suffix in (".jsonl", ".ndjson", ".json"):
         reader = _jsonl_cells if suffix != ".json" else _json_cells
         return reader(p, text_column, default_column, on_error, skipped)
-    return (_parquet_cells if suffix == ".parquet" else _csv_cells)(p, text_column, default_column)
+    if suffix == ".parquet":
+        return _parquet_cells(p, text_column, default_column)
+    return _csv_cells(p, text_column, default_column, on_error, skipped)
 
 
 def table_suffix(p: Path) -> str | None:
@@ -265,12 +270,23 @@ def _open_text(p: Path, encoding: str = "utf-8"):
     return open_file(p, "rt", encoding="utf-8-sig" if encoding == "utf-8" else encoding, newline="")
 
 
-def _csv_cells(p: Path, given: str | None, default: str | None) -> Iterator[str]:
-    from textcnn.data.sources import csv_layout, note_repeated_headers, quote_hint, quotes_are_text
+def _csv_cells(
+    p: Path, given: str | None, default: str | None, on_error: str = "stop", skipped: list[int] | None = None
+) -> Iterator[str]:
+    """The text cells of a csv / tsv. A row with more fields than the header (a text holding the separator
+    unquoted) is logged with its line number and skipped (`on_error='skip'`, its number appended to
+    `skipped`) or stops the reading."""
+    from textcnn.data.sources import ExtraFields, csv_layout, note_repeated_headers, quote_hint, quotes_are_text
 
-    sep, skip, names, encoding = csv_layout(p, "\t" if table_suffix(p) in (".tsv", ".tab") else ",")
+    try:
+        sep, skip, names, encoding = csv_layout(
+            p, "\t" if table_suffix(p) in (".tsv", ".tab") else ",", strict=on_error == "stop"
+        )
+    except ExtraFields as e:
+        raise PredictError(f"{e}{STOP_HINT}") from None
     quoting, done, checked = csv.QUOTE_MINIMAL, 0, False
     repeated: list[int] = []  # data rows (1-based) that repeat the header
+    dropped = 0  # rows skipped for their extra fields
     with _open_text(p, encoding) as f:
         try:
             for _ in range(skip):
@@ -297,10 +313,17 @@ def _csv_cells(p: Path, given: str | None, default: str | None) -> Iterator[str]
                 if header_again(row):
                     continue
                 if len(row) > len(header):
-                    raise PredictError(
+                    msg = (
                         f"{p} line {reader.line_num + skip}: {len(row)} fields but the header has {len(header)}; "
                         f"{quote_hint(sep)}"
                     )
+                    if on_error == "stop":
+                        raise PredictError(msg + STOP_HINT)
+                    log.warning("%s; skipped", msg)
+                    if skipped is not None:
+                        skipped.append(reader.line_num + skip)
+                    dropped += 1
+                    continue
                 cell = text(row)
                 if "\n" in cell and not checked:  # one look at the whole file, for the first such cell only
                     checked = True
@@ -326,7 +349,7 @@ def _csv_cells(p: Path, given: str | None, default: str | None) -> Iterator[str]
             for _ in range(skip + (names is None)):
                 f.readline()
             for row in itertools.islice(
-                csv.reader(f, delimiter=sep, quoting=csv.QUOTE_NONE), done + len(repeated), None
+                csv.reader(f, delimiter=sep, quoting=csv.QUOTE_NONE), done + len(repeated) + dropped, None
             ):
                 if header_again(row):
                     continue
@@ -362,7 +385,7 @@ def _jsonl_cells(
                     continue
                 msg = f"{p} line {number} is {problem}"
                 if on_error == "stop":
-                    raise PredictError(msg + "; fix the file or use --on-error skip")
+                    raise PredictError(msg + STOP_HINT)
                 log.warning("%s; skipped", msg)
                 if skipped is not None:
                     skipped.append(number)
