@@ -45,8 +45,8 @@ def evaluate_run(
     validation split (for the run's own data, the held-out one training used when there was none).
     A split whose every label is missing (-1) is refused with the reason. `text_column` / `label_column`
     name the columns of `data_path` (default: found by name); its csv rows with extra fields and JSON
-    lines that are not records are skipped with a warning (`data.bad_lines = "skip"`). The report says which split it scored and
-    where its data came from."""
+    lines that are not records are skipped with a warning (`data.bad_lines = "skip"`). The report says
+    which split it scored and where its data came from."""
     from textcnn.data.sources import DataError, load_data
     from textcnn.inference.metrics import classification_report
 
