@@ -44,6 +44,16 @@ HEAD_BYTES = 1 << 16
 """Bytes of a file `read_lines` looks at to tell UTF-8 from UTF-16 and Windows-1252 (`encoding_of`)."""
 
 
+def _bad_line(msg: str, number: int, on_error: str, skipped: list[int] | None) -> None:
+    """Line `number` cannot be read (`msg` says why): stop with a PredictError (`on_error='stop'`), or log
+    it as skipped and append its number to `skipped`."""
+    if on_error == "stop":
+        raise PredictError(msg + STOP_HINT) from None
+    log.warning("%s; skipped", msg)
+    if skipped is not None:
+        skipped.append(number)
+
+
 # ---------------------------------------------------------------------------------------------
 # Streams
 
@@ -317,11 +327,7 @@ def _csv_cells(
                         f"{p} line {reader.line_num + skip}: {len(row)} fields but the header has {len(header)}; "
                         f"{quote_hint(sep)}"
                     )
-                    if on_error == "stop":
-                        raise PredictError(msg + STOP_HINT)
-                    log.warning("%s; skipped", msg)
-                    if skipped is not None:
-                        skipped.append(reader.line_num + skip)
+                    _bad_line(msg, reader.line_num + skip, on_error, skipped)
                     dropped += 1
                     continue
                 cell = text(row)
@@ -383,12 +389,7 @@ def _jsonl_cells(
                 if problem is None:
                     yield number, record
                     continue
-                msg = f"{p} line {number} is {problem}"
-                if on_error == "stop":
-                    raise PredictError(msg + STOP_HINT)
-                log.warning("%s; skipped", msg)
-                if skipped is not None:
-                    skipped.append(number)
+                _bad_line(f"{p} line {number} is {problem}", number, on_error, skipped)
 
     yield from _record_cells(records(), p, given, default)
 
@@ -584,12 +585,7 @@ def _decode_each(
         try:
             yield raw.decode(encoding)
         except UnicodeDecodeError as e:
-            msg = f"{name} line {number} is not valid {what} ({_bad_byte(raw, e)})"
-            if on_error == "stop":
-                raise PredictError(msg + "; fix the file or use --on-error skip") from None
-            log.warning("%s; skipped", msg)
-            if skipped is not None:
-                skipped.append(number)
+            _bad_line(f"{name} line {number} is not valid {what} ({_bad_byte(raw, e)})", number, on_error, skipped)
 
 
 # ---------------------------------------------------------------------------------------------
