@@ -74,8 +74,10 @@ def read_json_lines(f: Path) -> dict[str, list[Any]]:
 
 
 def _note_skipped(f: Path, lines: list[int], why: str) -> None:
+    from textcnn.data.sources import first_numbers
+
     if not lines:
         return
-    shown = ", ".join(f"{n:,}" for n in lines[:5]) + (", ..." if len(lines) > 5 else "")
+    shown = first_numbers(lines)
     log.warning("%s: skipped %s line%s (%s; data.bad_lines=skip): line%s %s", f.name, f"{len(lines):,}",
                 "s" if len(lines) > 1 else "", why, "s" if len(lines) > 1 else "", shown)  # fmt: skip

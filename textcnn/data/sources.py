@@ -408,10 +408,15 @@ def _without_repeated_headers(f: Path, ds: datasets.Dataset) -> datasets.Dataset
     return ds.select(np.flatnonzero(~header))
 
 
+def first_numbers(numbers: list[int], shown: int = 5) -> str:
+    """Line or row numbers for a warning: the first `shown`, then "..." when there are more."""
+    return ", ".join(f"{n:,}" for n in numbers[:shown]) + (", ..." if len(numbers) > shown else "")
+
+
 def note_repeated_headers(name: str, rows: list[int], done: str) -> None:
     """The warning for header lines repeated inside a csv (at data `rows`, 1-based), `done`: dropped (from
     training data) or skipped (by `predict --file`)."""
-    shown = ", ".join(f"{r:,}" for r in rows[:5]) + (", ..." if len(rows) > 5 else "")
+    shown = first_numbers(rows)
     log.warning("%s: %s %s repeated header line%s (data rows %s: files joined with their headers)",
                 name, done, f"{len(rows):,}", "s" if len(rows) > 1 else "", shown)  # fmt: skip
 
