@@ -27,7 +27,7 @@ class EarlyStopping:
         self.best_weights: dict[str, torch.Tensor] | None = None
 
     def update(
-        self, accuracy: float, loss: float, epoch: int, weights: dict[str, torch.Tensor], macro_f1: float = 0.0
+        self, accuracy: float, loss: float, epoch: int, weights: dict[str, torch.Tensor], *, macro_f1: float
     ) -> bool:
         """Record one evaluation (`weights`: the model's state dict now); True when it is a new best."""
         score = {"accuracy": accuracy, "loss": -loss, "macro_f1": macro_f1, "last": float(self.evals)}[self.by]
