@@ -575,7 +575,7 @@ def test_unreadable_file_is_one_line(tmp_path):
     assert "\n" not in str(e.value)
     p = tmp_path / "mixed.csv"  # UTF-8 with a stray byte: not a Windows-1252 file either
     p.write_bytes("text,label\ncaf\u00e9 cr\u00e8me,pos\n".encode("utf-8") + b"bad \xff byte,neg\n")
-    with pytest.raises(DataError, match=r"could not read .*mixed.csv: not UTF-8 text"):
+    with pytest.raises(DataError, match=r"could not read .*mixed.csv: line 3 is not UTF-8 \(byte 0xff at column 5\)"):
         load_data(DataConfig(dataset=str(p)))
 
 
@@ -643,10 +643,56 @@ def test_bad_lines_skip_keeps_every_other_row_and_names_the_skipped_lines(tmp_pa
     assert "broken.jsonl: skipped 2 lines (not a JSON record; data.bad_lines=skip): lines 7, 10" in caplog.text
 
 
+def test_lines_that_are_not_utf8_are_named_and_skipped_on_request(tmp_path, caplog):
+    """Rows pasted into a UTF-8 file from a Windows-1252 one: training stops and names every such line (JSON
+    lines had reached cleaning as invalid strings and crashed there), or skips exactly those with
+    data.bad_lines=skip; the other rows keep their accents."""
+    good = [{"text": f"caf\u00e9 cr\u00e8me number {i}", "label": "pos" if i % 2 else "neg"} for i in range(40)]
+    pasted = {3: "a na\u00efve film", 17: "d\u00e9j\u00e0 vu", 30: "a caf\u00e9 film"}
+    for i, text in pasted.items():
+        good[i] = {"text": text, "label": "neg"}
+
+    def encoded(i: int, line: str) -> bytes:
+        return line.encode("cp1252" if i in pasted else "utf-8")
+
+    kept = sorted((r["text"], r["label"]) for i, r in enumerate(good) if i not in pasted)
+    table = tmp_path / "mixed.csv"
+    table.write_bytes(b"text,label\n" + b"".join(encoded(i, f"{r['text']},{r['label']}\n") for i, r in enumerate(good)))
+    lines = tmp_path / "mixed.jsonl"
+    lines.write_bytes(b"".join(encoded(i, json.dumps(r, ensure_ascii=False) + "\n") for i, r in enumerate(good)))
+    for f, first, where in ((table, 5, 5), (lines, 4, 15)):  # "a na" + the byte of ï
+        message = rf"could not read .*{f.name}: 3 lines are not UTF-8 \(lines {first}, {first + 14}, {first + 27}; "
+        with pytest.raises(DataError, match=message + rf"line {first}: byte 0x\w\w at column {where}\); save the "
+                           r"file as UTF-8; --set data.bad_lines=skip skips such lines$"):  # fmt: skip
+            load_data(DataConfig(dataset=str(f)))
+        caplog.clear()
+        with caplog.at_level("WARNING"):
+            ld = load_data(DataConfig(dataset=str(f), bad_lines="skip"))
+        assert _all_rows(ld) == kept
+        skipped = f"{f.name}: skipped 3 lines (not UTF-8; data.bad_lines=skip): lines {first}, {first + 14}, "
+        assert skipped in caplog.text
+    array = tmp_path / "array.json"
+    array.write_bytes(json.dumps(good[:5], ensure_ascii=False).encode("utf-8").replace(b"na\xc3\xafve", b"na\xefve"))
+    with pytest.raises(DataError, match=r"array.json: line 1 is not UTF-8 \(byte 0xef at column \d+\)"):
+        load_data(DataConfig(dataset=str(array)))
+
+
+def test_a_file_windows_1252_at_first_and_utf8_further_on_is_not_read_as_windows_1252(tmp_path):
+    """Its first 64 KiB alone say Windows-1252; read so, its UTF-8 rows would turn to mojibake unsaid."""
+    body = [(f"caf\u00e9 cr\u00e8me number {i}", "pos" if i % 2 else "neg") for i in range(6000)]
+    f = tmp_path / "joined.csv"
+    f.write_bytes(b"text,label\n" + b"".join(f"{t},{y}\n".encode("cp1252" if i < 3000 else "utf-8")
+                                             for i, (t, y) in enumerate(body)))  # fmt: skip
+    with pytest.raises(DataError, match=r"3,000 lines are not UTF-8 \(lines 2, 3, 4, 5, 6, \.\.\.;"):
+        load_data(DataConfig(dataset=str(f)))
+    ld = load_data(DataConfig(dataset=str(f), bad_lines="skip"))
+    assert _all_rows(ld) == sorted(body[3000:])
+
+
 def test_a_failed_read_is_reported_once_not_also_logged_by_datasets(tmp_path, caplog):
     p = tmp_path / "mixed.csv"
     p.write_bytes("text,label\ncaf\u00e9 cr\u00e8me,pos\n".encode("utf-8") + b"bad \xff byte,neg\n")
-    with caplog.at_level("DEBUG"), pytest.raises(DataError, match="not UTF-8 text"):
+    with caplog.at_level("DEBUG"), pytest.raises(DataError, match="line 3 is not UTF-8"):
         load_data(DataConfig(dataset=str(p)))
     assert not [r for r in caplog.records if r.name.startswith("datasets") and r.levelname == "ERROR"]
 

@@ -527,6 +527,25 @@ def test_read_lines_reads_a_windows_1252_file_whose_only_accent_is_its_last_byte
     assert "excel.txt is not UTF-8: read as Windows-1252" in caplog.text
 
 
+def test_a_file_windows_1252_at_first_and_utf8_further_on_is_read_as_utf8_with_bad_lines(tmp_path, caplog):
+    """Its first 64 KiB alone say Windows-1252: read so, the UTF-8 lines further on would come out as
+    mojibake; as training reads it, the lines that are not UTF-8 are the bad ones (a csv row too)."""
+    texts = [f"caf\u00e9 cr\u00e8me {i}" for i in range(6000)]
+    f = tmp_path / "joined.txt"
+    f.write_bytes(b"".join((t + "\n").encode("cp1252" if i < 3000 else "utf-8") for i, t in enumerate(texts)))
+    skipped: list[int] = []
+    with caplog.at_level(logging.WARNING):
+        assert list(read_lines(f, skipped=skipped)) == texts[3000:]
+    assert skipped == list(range(1, 3001)) and "read as Windows-1252" not in caplog.text
+    table = tmp_path / "pasted.csv"
+    table.write_bytes(b"text,id\n" + "caf\u00e9,1\n".encode() + "na\u00efve,2\n".encode("cp1252") + b"plain,3\n")
+    skipped = []
+    assert list(io_mod.read_texts(table, on_error="skip", skipped=skipped)) == ["caf\u00e9", "plain"]
+    assert skipped == [3]
+    with pytest.raises(PredictError, match=r"pasted.csv line 3 is not valid UTF-8; fix the file or use --on-error"):
+        list(io_mod.read_texts(table, on_error="stop"))
+
+
 def test_read_texts_reads_utf16_lines_and_tables_after_their_byte_order_mark(tmp_path, caplog):
     texts = ["caf\u00e9 cr\u00e8me", "", "\u6f22\u5b57 film", "plain, with a comma"]
     lines = tmp_path / "unicode.txt"

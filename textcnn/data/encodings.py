@@ -3,12 +3,14 @@ or Windows-1252 (what spreadsheets on Windows write); and whether it is compress
 (`compression`). Training's csv reader (sources.csv_layout) and `predict --file`'s line reader
 (inference/io.py) decide it here, the same way.
 
-Not here: opening or reading files (sources.py, io.py). Imports only the standard library.
+Not here: opening or reading files (sources.py, io.py). Imports only the standard library (numpy in
+`utf8_further`).
 """
 
 from __future__ import annotations
 
 import re
+from typing import BinaryIO
 
 
 def decoded(raw: bytes, encoding: str, *, whole: bool = False) -> str | None:
@@ -66,7 +68,9 @@ def text_encoding(raw: bytes, *, whole: bool = False) -> str:
     holds no UTF-8 character of several bytes at all (so not UTF-8 with a stray byte, which stays an error)
     and is valid Windows-1252: what spreadsheets on Windows write for Western languages ("café" as one
     byte 0xE9). `whole`: `raw` is the whole file, so a last byte that starts a UTF-8 character cannot
-    be one cut by the end of the head ("a fine caf\xe9" is Windows-1252)."""
+    be one cut by the end of the head ("a fine caf\xe9" is Windows-1252). A file that is UTF-8 with some
+    lines that are not (rows pasted from another file) is 'utf-8', its other lines bad lines (`not_utf8_lines`);
+    the readers name them, and `utf8_further` finds such a file whose first bytes alone look Windows-1252."""
     if raw.startswith((b"\xff\xfe", b"\xfe\xff")) and decoded(raw, WIDE) is not None:
         return WIDE
     if not raw or decoded(raw, "utf-8", whole=whole) is not None:
@@ -78,6 +82,51 @@ def text_encoding(raw: bytes, *, whole: bool = False) -> str:
     except UnicodeDecodeError:
         return "utf-8"
     return WESTERN
+
+
+def utf8_further(fh: BinaryIO) -> bool:
+    """Whether the rest of the binary stream `fh` (read to its end) holds a UTF-8 character of several bytes:
+    then a file whose first bytes are Windows-1252 is UTF-8 further on, a mix of the two, not one."""
+    import numpy as np
+
+    last = b""
+    while chunk := fh.read(1 << 22):
+        if not chunk.isascii():  # a lead byte followed by a continuation byte (numpy: 5x a regex's speed)
+            a = np.frombuffer(last + chunk, np.uint8)
+            if ((a[:-1] >= 0xC2) & (a[:-1] <= 0xF4) & ((a[1:] & 0xC0) == 0x80)).any():
+                return True
+        last = chunk[-1:]  # a character across two chunks
+    return False
+
+
+def bad_byte(raw: bytes, e: UnicodeDecodeError) -> str:
+    """Where a line's first undecodable byte is: "byte 0xff at column 3"."""
+    return f"byte 0x{raw[e.start]:02x} at column {e.start + 1}"
+
+
+def not_utf8_lines(fh: BinaryIO) -> tuple[list[int], str]:
+    """The numbers (from 1) of the lines of the binary stream `fh` that are not UTF-8, read to its end in
+    blocks of lines (one decode a block, line by line only in a block that fails), and where the first
+    one's first bad byte is (`bad_byte`; "" when every line is UTF-8)."""
+    bad: list[int] = []
+    where, before = "", 0
+    while block := fh.readlines(1 << 20):
+        try:
+            b"".join(block).decode("utf-8")
+        except UnicodeDecodeError:
+            for number, line in enumerate(block, start=before + 1):
+                try:
+                    line.decode("utf-8")
+                except UnicodeDecodeError as e:
+                    where = where or bad_byte(line, e)
+                    bad.append(number)
+        before += len(block)
+    return bad, where
+
+
+SURROGATES = re.compile("[\udc80-\udcff]")
+"""What errors="surrogateescape" makes of the bytes that are not UTF-8: a cell holding one came from a bad
+line (the lenient readers skip it)."""
 
 
 def encoding_note(name: str, encoding: str) -> str:

@@ -1,5 +1,5 @@
-"""Data files read leniently (`data.bad_lines = "skip"`): csv / tsv rows with more fields than the header
-and JSON lines that are not a record are skipped, counted and named in a warning, and every other row
+"""Data files read leniently (`data.bad_lines = "skip"`): csv / tsv rows with more fields than the header,
+JSON lines that are not a record and lines that are not UTF-8 in a UTF-8 file are skipped, counted and named in a warning, and every other row
 is kept. The default ("error") stops at the first such line and names it, since a skipped line is a lost
 example; a user whose file has a few broken lines among many asks for this instead.
 
@@ -19,6 +19,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from textcnn.data.encodings import SURROGATES
+
 log = logging.getLogger("textcnn.data.sources")  # the reading warnings' logger
 
 
@@ -31,7 +33,10 @@ def read_csv(f: Path, sep: str, skip: int, encoding: str, names: list[str], has_
     csv.field_size_limit(max(csv.field_size_limit(), 1 << 30))  # a long document is one field (pandas has no limit)
     columns: dict[str, list[str | None]] = {n: [] for n in names}
     bad: list[int] = []
-    with open_file(f, "rt", encoding="utf-8-sig" if encoding == "utf-8" else encoding, newline="") as fh:
+    not_utf8: list[int] = []
+    utf8 = encoding == "utf-8"  # its bytes that are not UTF-8 read as lone surrogates, to skip their rows
+    with open_file(f, "rt", encoding="utf-8-sig" if utf8 else encoding, errors="surrogateescape" if utf8 else "strict",
+                   newline="") as fh:  # fmt: skip
         for _ in range(skip):
             fh.readline()
         reader = csv.reader((line.replace("\x00", "") for line in fh), delimiter=sep)  # csv misreads NUL bytes
@@ -43,10 +48,14 @@ def read_csv(f: Path, sep: str, skip: int, encoding: str, names: list[str], has_
             if len(row) > len(names):
                 bad.append(reader.line_num + skip)
                 continue
+            if utf8 and any(not cell.isascii() and SURROGATES.search(cell) for cell in row):
+                not_utf8.append(reader.line_num + skip)
+                continue
             row = row + [""] * (len(names) - len(row))
             for name, cell in zip(names, row, strict=True):
                 columns[name].append(cell or None)
     _note_skipped(f, bad, f"more fields than the header's {len(names)} ({', '.join(names)})")
+    _note_skipped(f, not_utf8, "not UTF-8")
     return columns
 
 
@@ -55,10 +64,13 @@ def read_json_lines(f: Path) -> dict[str, list[Any]]:
     it); lines that are not a JSON object skipped and said in one warning."""
     from textcnn.data.sources import open_file
 
-    records, bad = [], []
-    with open_file(f, "rt", encoding="utf-8-sig", errors="replace") as fh:
+    records, bad, not_utf8 = [], [], []
+    with open_file(f, "rt", encoding="utf-8-sig", errors="surrogateescape") as fh:
         for n, line in enumerate(fh, 1):
             if not line.strip():
+                continue
+            if not line.isascii() and SURROGATES.search(line):
+                not_utf8.append(n)
                 continue
             try:
                 record = json.loads(line)
@@ -69,6 +81,7 @@ def read_json_lines(f: Path) -> dict[str, list[Any]]:
             else:
                 bad.append(n)
     _note_skipped(f, bad, "not a JSON record")
+    _note_skipped(f, not_utf8, "not UTF-8")
     keys = dict.fromkeys(k for r in records for k in r)
     return {str(k): [r.get(k) for r in records] for k in keys}
 

@@ -39,7 +39,15 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from textcnn.config import CONFIG_DIR, SELECT_FRACTION, ConfigError, DataConfig, preset_path, read_toml
 from textcnn.data.cleaning import HELD_OUT, OVER_MAX, Split, clean_split, finish_split, holdout, take_rows
 from textcnn.data.columns import describe, find_columns, is_string
-from textcnn.data.encodings import compressed_note, decoded, encoding_note, text_encoding
+from textcnn.data.encodings import (
+    WESTERN,
+    compressed_note,
+    decoded,
+    encoding_note,
+    not_utf8_lines,
+    text_encoding,
+    utf8_further,
+)
 from textcnn.data.folders import class_folders, read_class_folders
 from textcnn.data.labels import Labels, match_labels, plan_labels, split_labels
 from textcnn.data.report import (
@@ -263,10 +271,23 @@ def _first_line(e: BaseException, f: Path | None = None) -> str:
                 heads.append(fh.read(10))
         if note := next(filter(None, map(compressed_note, heads)), None):
             return note
+        if f is not None:
+            with contextlib.suppress(Exception), open_file(f, "rb") as fh:
+                return not_utf8(*not_utf8_lines(fh))
         return f"not UTF-8 text ({e.reason} at byte {e.start}); save the file as UTF-8"
     text = str(e).strip().splitlines()
     msg = text[0] if text else type(e).__name__
     return msg if len(msg) <= 200 else msg[:197] + "..."
+
+
+def not_utf8(lines: list[int], where: str) -> str:
+    """What to say of a file whose `lines` are not UTF-8 (`encodings.not_utf8_lines`), the first at `where`."""
+    if not lines:
+        raise ValueError("every line is UTF-8")  # the caller's fallback says what the reader said
+    if len(lines) == 1:
+        return f"line {lines[0]:,} is not UTF-8 ({where}); save the file as UTF-8"
+    return (f"{len(lines):,} lines are not UTF-8 (lines {first_numbers(lines)}; line {lines[0]:,}: {where}); "
+            "save the file as UTF-8")  # fmt: skip
 
 
 def _hub_problem(endpoint: str, timeout: float = 3.0) -> str | None:
@@ -499,7 +520,15 @@ def _head_in_its_encoding(f: Path) -> tuple[str | None, str]:
     that encoding: 'utf-8', or Windows-1252 or UTF-16 for a file that is not, `encodings.text_encoding`)."""
     raw, whole = _head_bytes(f) or (b"", True)
     encoding = text_encoding(raw, whole=whole) if raw else "utf-8"
-    return (decoded(raw, encoding, whole=whole) if raw else None), encoding
+    if encoding == WESTERN and not whole:
+        with open_file(f) as fh:
+            fh.read(len(raw))
+            if utf8_further(fh):
+                encoding = "utf-8"  # UTF-8 further on: its lines that are not are bad lines, named by the reader
+    head = decoded(raw, encoding, whole=whole) if raw else None
+    if head is None and encoding == "utf-8" and decoded(raw.split(b"\n", 1)[0], encoding) is not None:
+        head = raw.decode("utf-8", errors="replace").removeprefix("\ufeff")  # bad lines below a UTF-8 first line
+    return head, encoding
 
 
 def head_text(f: Path) -> str | None:
@@ -814,6 +843,8 @@ def _read_files(split: str, files: list[Path], bad_lines: str = "error") -> data
                     if layout is not None and _quotes_are_text(f, layout, ds):
                         options["quoting"] = 3  # csv.QUOTE_NONE: a quote mark is a character of the text
                         ds = datasets.load_dataset(builder, data_files={split: [str(f)]}, split=split, **options)
+                if builder == "json":
+                    _check_utf8(f, ds)
                 parts.append(_without_repeated_headers(f, ds) if layout is not None else ds)
         except DataError:
             raise
@@ -821,6 +852,12 @@ def _read_files(split: str, files: list[Path], bad_lines: str = "error") -> data
             why = _first_line(e, f)
             if layout is not None and "fields in line" in why:  # pandas: "Expected 2 fields in line 62, saw 3"
                 why += f" ({quote_hint(layout.sep)}){SKIP_HINT}"
+            if builder == "json" and re.search(r"utf-?8", why, re.I) and "not UTF-8 (" not in why:
+                with contextlib.suppress(Exception), open_file(f, "rb") as fh:  # pyarrow's says which byte only
+                    why = not_utf8(*not_utf8_lines(fh))
+            header = re.match(r"line 1 is|\S+ lines are not UTF-8 \(lines 1,", why)  # a csv's, not to skip
+            if "not UTF-8 (" in why and ((layout is not None and not header) or _json_lines(f, builder)):
+                why += SKIP_HINT
             if builder == "json" and (line := _bad_json_line(f)) is not None:
                 # pyarrow's "JSON parse error: ... in row 300" counts rows from 0, blank lines not at all
                 why = line + SKIP_HINT
@@ -834,6 +871,21 @@ def _read_files(split: str, files: list[Path], bad_lines: str = "error") -> data
 
 
 SKIP_HINT = "; --set data.bad_lines=skip skips such lines"
+
+
+def _check_utf8(f: Path, ds: datasets.Dataset) -> None:
+    """A DataError naming the lines of `f` that are not UTF-8, when the strings pyarrow's JSON reader read
+    from it hold such bytes (it keeps them as they are, and every later string operation fails on them)."""
+    import pyarrow as pa
+
+    try:
+        ds.data.table.validate(full=True)
+    except pa.ArrowInvalid:
+        with open_file(f, "rb") as fh:
+            lines = not_utf8_lines(fh)
+        raise DataError(
+            f"could not read {f}: {not_utf8(*lines)}{SKIP_HINT if _json_lines(f, 'json') else ''}"
+        ) from None
 
 
 def _json_lines(f: Path, builder: str) -> bool:
@@ -868,7 +920,12 @@ def _pandas_names(f: Path, layout: CsvLayout) -> list[str]:
     import pandas as pd
 
     head, _ = _head_in_its_encoding(f)
-    lines = (head or "").removeprefix("\ufeff").splitlines(keepends=True)[layout.skip :]
+    if head is None:  # not text (compressed, though its name says csv?), or a first line that is not UTF-8
+        with open_file(f, "rb") as fh:
+            note = compressed_note(fh.read(10))
+            fh.seek(0)
+            raise DataError(f"could not read {f}: {note or not_utf8(*not_utf8_lines(fh))}")
+    lines = head.removeprefix("\ufeff").splitlines(keepends=True)[layout.skip :]
     if not lines:
         raise DataError(f"{f} holds no columns (only blank lines): expected a header line such as text,label")
     header = pd.read_csv(io.StringIO(lines[0]), sep=layout.sep, nrows=0, dtype=str)

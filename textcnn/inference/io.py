@@ -22,10 +22,11 @@ import sys
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, BinaryIO, TextIO
 
 import numpy as np
 
+from textcnn.data.encodings import bad_byte
 from textcnn.errors import PredictError
 from textcnn.inference.predictor import Prediction, Predictor, Scores, check_top_k
 
@@ -129,7 +130,7 @@ def read_lines(path: str | Path, on_error: str = "skip", skipped: list[int] | No
             encoding, lone_cr = "utf-8", False
             if f.seekable():  # not a pipe (`--file <(...)`), which cannot be read twice
                 head = f.read(HEAD_BYTES)
-                encoding = encoding_of(head, name)
+                encoding = encoding_of(head, name, f)
                 lone_cr = b"\r" in head and b"\n" not in head  # classic Mac OS line ends
                 f.seek(0)
             if encoding == "utf-16":
@@ -275,9 +276,29 @@ def _text_column(columns: list[str], given: str | None, default: str | None, p: 
 
 
 def _open_text(p: Path, encoding: str = "utf-8"):
+    """A csv opened as text in `encoding`; in UTF-8 a byte that is not becomes a lone surrogate (`_not_utf8`)."""
     from textcnn.data.sources import open_file
 
-    return open_file(p, "rt", encoding="utf-8-sig" if encoding == "utf-8" else encoding, newline="")
+    if encoding == "utf-8":
+        return open_file(p, "rt", encoding="utf-8-sig", errors="surrogateescape", newline="")
+    return open_file(p, "rt", encoding=encoding, newline="")
+
+
+def _not_text(p: Path, why: str) -> str:
+    """What to say of a csv that is not text in its encoding (`why`): compressed data (its first bytes say
+    so, though its name says csv), or a file to save as UTF-8."""
+    from textcnn.data.encodings import compressed_note
+
+    with open(p, "rb") as raw:
+        note = compressed_note(raw.read(10))
+    return f"{p}: {note}" if note else f"{p} is not UTF-8 text ({why}); save it as UTF-8"
+
+
+def _not_utf8(row: list[str]) -> bool:
+    """Whether a row read by `_open_text` held bytes that are not UTF-8 (a line pasted from another file)."""
+    from textcnn.data.encodings import SURROGATES
+
+    return any(not cell.isascii() and SURROGATES.search(cell) for cell in row)
 
 
 def _csv_cells(
@@ -305,6 +326,8 @@ def _csv_cells(
             header = names or next(reader, None)
             if header is None:
                 return
+            if _not_utf8(header):
+                raise PredictError(_not_text(p, "its header line is not"))
             idx = [header.index(c) for c in _text_columns(header, given, default, p)]
 
             def text(row: list[str]) -> str:
@@ -330,6 +353,11 @@ def _csv_cells(
                     _bad_line(msg, reader.line_num + skip, on_error, skipped)
                     dropped += 1
                     continue
+                if _not_utf8(row):
+                    _bad_line(f"{p} line {reader.line_num + skip} is not valid UTF-8", reader.line_num + skip, on_error,
+                              skipped)  # fmt: skip
+                    dropped += 1
+                    continue
                 cell = text(row)
                 if "\n" in cell and not checked:  # one look at the whole file, for the first such cell only
                     checked = True
@@ -338,14 +366,8 @@ def _csv_cells(
                         break
                 done += 1
                 yield cell
-        except UnicodeDecodeError as e:
-            from textcnn.data.encodings import compressed_note
-
-            with open(p, "rb") as raw:  # the file's own first bytes: compressed, though its name says csv?
-                note = compressed_note(raw.read(10))
-            raise PredictError(
-                f"{p}: {note}" if note else f"{p} is not UTF-8 text ({e.reason}); save it as UTF-8"
-            ) from None
+        except UnicodeDecodeError as e:  # UTF-16
+            raise PredictError(_not_text(p, e.reason)) from None
         except csv.Error as e:
             raise PredictError(f"cannot read {p} as csv: {e}") from None
     if quoting == csv.QUOTE_NONE:  # as training reads such a file (`sources._quotes_are_text`)
@@ -354,10 +376,13 @@ def _csv_cells(
         with _open_text(p, encoding) as f:
             for _ in range(skip + (names is None)):
                 f.readline()
-            for row in itertools.islice(
-                csv.reader(f, delimiter=sep, quoting=csv.QUOTE_NONE), done + len(repeated) + dropped, None
-            ):
+            lines = csv.reader(f, delimiter=sep, quoting=csv.QUOTE_NONE)  # a row a line
+            for row in itertools.islice(lines, done + len(repeated) + dropped, None):
                 if header_again(row):
+                    continue
+                if _not_utf8(row):
+                    number = lines.line_num + skip + (names is None)
+                    _bad_line(f"{p} line {number} is not valid UTF-8", number, on_error, skipped)
                     continue
                 done += 1
                 yield text(row)
@@ -383,7 +408,7 @@ def _jsonl_cells(
                     record = json.loads(raw.decode("utf-8"))
                     problem = None if isinstance(record, dict) else f"a JSON {type(record).__name__}, not an object"
                 except UnicodeDecodeError as e:
-                    problem = f"not valid UTF-8 ({_bad_byte(raw, e)})"
+                    problem = f"not valid UTF-8 ({bad_byte(raw, e)})"
                 except ValueError as e:
                     problem = f"not a JSON object ({getattr(e, 'msg', e)}, column {getattr(e, 'colno', '?')})"
                 if problem is None:
@@ -523,20 +548,19 @@ def _decode_lines(f, name: str, on_error: str, skipped: list[int] | None, encodi
         number += len(block)
 
 
-def encoding_of(head: bytes, name: str) -> str:
+def encoding_of(head: bytes, name: str, rest: BinaryIO | None = None) -> str:
     """'utf-8', or UTF-16 or Windows-1252 for a file whose first bytes `head` are that and not UTF-8, as
-    training reads such a csv (`encodings.text_encoding`; a warning says so)."""
-    from textcnn.data.encodings import encoding_note, text_encoding
+    training reads such a csv (`encodings.text_encoding`; a warning says so); 'utf-8' for one whose `rest`
+    (the stream after the head, read to its end) is UTF-8 (`encodings.utf8_further`: its other lines are
+    bad lines)."""
+    from textcnn.data.encodings import WESTERN, encoding_note, text_encoding, utf8_further
 
     encoding = text_encoding(head, whole=len(head) < HEAD_BYTES)
+    if encoding == WESTERN and rest is not None and len(head) >= HEAD_BYTES and utf8_further(rest):
+        encoding = "utf-8"
     if encoding != "utf-8":
         log.warning("%s", encoding_note(name, encoding))
     return encoding
-
-
-def _bad_byte(raw: bytes, e: UnicodeDecodeError) -> str:
-    """Where a line's first undecodable byte is: "byte 0xff at column 3"."""
-    return f"byte 0x{raw[e.start]:02x} at column {e.start + 1}"
 
 
 def _wide_lines(f, name: str) -> Iterator[str]:
@@ -585,7 +609,7 @@ def _decode_each(
         try:
             yield raw.decode(encoding)
         except UnicodeDecodeError as e:
-            _bad_line(f"{name} line {number} is not valid {what} ({_bad_byte(raw, e)})", number, on_error, skipped)
+            _bad_line(f"{name} line {number} is not valid {what} ({bad_byte(raw, e)})", number, on_error, skipped)
 
 
 # ---------------------------------------------------------------------------------------------
