@@ -1307,3 +1307,67 @@ def test_comment_lines_before_the_header_are_skipped_but_a_hashtag_row_is_data(t
     ld = load_data(DataConfig(dataset=str(tags)))
     texts = {row["text"] for split in ld.splits.values() for row in split}
     assert "#blessed what a day" in texts and len(texts) == 31 and "comment" not in caplog.text
+
+
+def test_an_archive_is_read_as_what_it_holds_and_unpacked_once(tmp_path, monkeypatch):
+    """A Kaggle-style zip (one folder of split files, macOS's resource copies beside them) and a tarball of
+    class folders train as the folder would; a second load reads the unpacked copy."""
+    import tarfile
+    import zipfile
+
+    from textcnn.data import archives
+
+    table = "text,label\n" + "".join(f"{r['text']},{r['label']}\n" for r in rows(40))
+    z = tmp_path / "archive.zip"
+    with zipfile.ZipFile(z, "w") as f:
+        f.writestr("reviews/train.csv", table)
+        f.writestr("reviews/test.csv", "text,label\na fine film,pos\na dull film,neg\n")
+        f.writestr("__MACOSX/reviews/._train.csv", b"\x00\x05\x16\x07 not a csv")  # read, it would break the split
+        f.writestr("reviews/.DS_Store", b"\x00\x00\x00\x01Bud1")
+    ld = load_data(DataConfig(dataset=str(z)))
+    assert _all_rows(ld) == sorted((r["text"], r["label"]) for r in rows(40))
+    assert sorted(ld.splits["test"]["text"]) == ["a dull film", "a fine film"]
+
+    def unpack_again(*_):
+        raise AssertionError("unpacked twice")
+
+    monkeypatch.setattr(archives, "_unpack", unpack_again)
+    assert _all_rows(load_data(DataConfig(dataset=str(z)))) == _all_rows(ld)
+    monkeypatch.undo()
+
+    for split, label, word in (("train", "pos", "wonderful"), ("train", "neg", "awful"), ("test", "pos", "great")):
+        folder = tmp_path / "corpus" / split / label
+        folder.mkdir(parents=True, exist_ok=True)
+        for i in range(6):
+            (folder / f"{i}.txt").write_text(f"a {word} film {i}", encoding="utf-8")
+    (tmp_path / "corpus" / "test" / "neg").mkdir()
+    (tmp_path / "corpus" / "test" / "neg" / "0.txt").write_text("a dull film", encoding="utf-8")
+    tgz = tmp_path / "corpus.tar.gz"
+    with tarfile.open(tgz, "w:gz") as t:
+        t.add(tmp_path / "corpus", arcname="corpus")
+    ld = load_data(DataConfig(dataset=str(tgz)))
+    assert sorted(ld.label_names) == ["neg", "pos"] and len(ld.splits["test"]) == 7
+    assert len(ld.splits["train"]) + len(ld.splits["validation"]) == 12
+
+
+def test_a_broken_or_unsafe_archive_is_one_line_and_leaves_nothing_behind(tmp_path):
+    import io
+    import tarfile
+
+    broken = tmp_path / "broken.zip"
+    broken.write_bytes(b"PK\x03\x04" + bytes(range(100)))
+    with pytest.raises(DataError, match=r"could not unpack .*broken.zip: "):
+        load_data(DataConfig(dataset=str(broken)))
+    unsafe = tmp_path / "unsafe.tar"
+    with tarfile.open(unsafe, "w") as t:
+        data = b"text,label\na fine film,pos\n"
+        info = tarfile.TarInfo("../escaped.csv")
+        info.size = len(data)
+        t.addfile(info, io.BytesIO(data))
+    with pytest.raises(
+        DataError, match=r"could not unpack \S*unsafe.tar: member '../escaped.csv' would be unpacked outside"
+    ):
+        load_data(DataConfig(dataset=str(unsafe)))
+    unpacked = Path(datasets.config.HF_DATASETS_CACHE) / "textcnn-archives"
+    assert not list(unpacked.glob("broken-*")) and not list(unpacked.glob("unsafe-*"))
+    assert not (Path(datasets.config.HF_DATASETS_CACHE) / "escaped.csv").exists()

@@ -18,7 +18,8 @@ offline.
 Local files: csv / tsv (`csv_layout` checks the first lines: another separator, a spreadsheet's
 "sep=;" line, no header line, a text holding the separator unquoted), json (a list of records, JSON lines, or one
 object laid out by columns: `json_columns`), jsonl, parquet, arrow, fastText .txt; `open_file`
-opens them through .gz / .bz2 / .xz. `textcnn predict --file` reads tables with the same helpers.
+opens them through .gz / .bz2 / .xz; an archive (.zip, .tar.gz, ...) is unpacked once and read as what it
+holds (archives.py). `textcnn predict --file` reads tables with the same helpers.
 
 The messy-data policy (what happens to each odd input) is written at the top of cleaning.py; label
 discovery is labels.py, column discovery columns.py, the report report.py.
@@ -37,6 +38,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from textcnn.config import CONFIG_DIR, SELECT_FRACTION, ConfigError, DataConfig, preset_path, read_toml
+from textcnn.data.archives import is_archive, unpacked
 from textcnn.data.cleaning import HELD_OUT, OVER_MAX, Split, clean_split, finish_split, holdout, take_rows
 from textcnn.data.columns import describe, find_columns, is_string
 from textcnn.data.encodings import (
@@ -946,10 +948,13 @@ def _quiet(logger: str):
 
 def _load_local(p: Path, hub_config: str | None, bad_lines: str = "error") -> datasets.DatasetDict:
     """A file (one 'train' split) or a folder: save_to_disk output, hub layout, one folder per class of
-    text files (folders.py), or split-named files (`_read_files`, `bad_lines` as there)."""
+    text files (folders.py), or split-named files (`_read_files`, `bad_lines` as there); or an archive
+    (.zip, .tar.gz, ...) holding one of those (`archives.unpacked`)."""
     import datasets
     from datasets.data_files import DataFilesDict, get_data_patterns
 
+    if p.is_file() and is_archive(p):  # a .zip or tarball: what it holds, unpacked once into the cache
+        p = unpacked(p, Path(datasets.config.HF_DATASETS_CACHE))
     if p.is_file():
         return datasets.DatasetDict({"train": _read_files("train", [p], bad_lines)})
     if (p / "dataset_dict.json").is_file() or (p / "state.json").is_file():
