@@ -308,10 +308,10 @@ def test_ambiguous_and_missing_columns_list_what_is_there(tmp_path):
         load_data(DataConfig(dataset=str(p)))
     ld = load_data(DataConfig(dataset=str(p), text_column="review", validation_fraction=0.5))
     assert ld.text_column == "review"
-    p = write_csv(tmp_path / "b.csv", ["text", "stars_given"], [["a", 1], ["b", 2]])
-    with pytest.raises(DataError, match=r"no label column.*columns: text, stars_given.*--label-column"):
+    p = write_csv(tmp_path / "b.csv", ["text", "given"], [["a", 1], ["b", 2]])  # no name, no repeated values
+    with pytest.raises(DataError, match=r"no label column.*columns: text, given.*--label-column"):
         load_data(DataConfig(dataset=str(p)))
-    with pytest.raises(DataError, match=r"label column 'score' is not in .*columns: text, stars_given"):
+    with pytest.raises(DataError, match=r"label column 'score' is not in .*columns: text, given"):
         load_data(DataConfig(dataset=str(p), label_column="score"))
     with pytest.raises(DataError, match="both 'text'"):
         load_data(DataConfig(dataset=str(p), text_column="text", label_column="text"))
@@ -1371,3 +1371,32 @@ def test_a_broken_or_unsafe_archive_is_one_line_and_leaves_nothing_behind(tmp_pa
     unpacked = Path(datasets.config.HF_DATASETS_CACHE) / "textcnn-archives"
     assert not list(unpacked.glob("broken-*")) and not list(unpacked.glob("unsafe-*"))
     assert not (Path(datasets.config.HF_DATASETS_CACHE) / "escaped.csv").exists()
+
+
+def test_label_and_text_columns_found_beyond_the_usual_names(tmp_path, caplog):
+    """Kaggle-style tables: the label by a part of its name (the tweets' airline_sentiment beside its
+    _confidence), else as the one column whose values repeat as classes do (the sarcasm headlines'
+    is_sarcastic, the spam set's v1 / v2); the text as the one string column that is not numbers or links."""
+    texts = [f"{['a fine', 'a dull'][i % 2]} film number {i}" for i in range(60)]
+    labels = [["pos", "neg"][i % 2] for i in range(60)]
+    confidence = [f"0.{(i * 7919) % 10_000:04d}" for i in range(60)]
+    links = [f"https://example.com/news/{i}-a-long-article-slug" for i in range(60)]
+    cases = [
+        (["tweet_id", "airline_sentiment", "airline_sentiment_confidence", "text"],
+         [range(60), labels, confidence, texts], "text", "airline_sentiment", "by its name"),
+        (["id", "text_a", "label_id", "confidence"], [range(60), texts, labels, confidence], "text_a", "label_id",
+         "not numbers"),
+        (["article_link", "headline", "is_sarcastic"], [links, texts, [i % 2 for i in range(60)]], "headline",
+         "is_sarcastic", "values repeat"),
+        (["v1", "v2", "Unnamed: 2"], [labels, texts, [""] * 59 + ["x"]], "v2", "v1", "values repeat"),
+    ]  # fmt: skip
+    for i, (header, columns, text, label, why) in enumerate(cases):
+        p = write_csv(tmp_path / f"{i}.csv", header, [list(r) for r in zip(*columns, strict=True)])
+        caplog.clear()
+        with caplog.at_level("WARNING"):
+            ld = load_data(DataConfig(dataset=str(p)))
+        assert (ld.text_column, ld.label_column) == (text, label), header
+        assert why in caplog.text, header
+    p = write_csv(tmp_path / "two.csv", ["text", "lang", "mood"], [[t, "en", y] for t, y in zip(texts, labels)])
+    with pytest.raises(DataError, match=r"ambiguous label column .*: lang, mood .*--label-column"):
+        load_data(DataConfig(dataset=str(p)))

@@ -19,7 +19,8 @@ log = logging.getLogger(__name__)
 
 
 TEXT_NAMES = ("text", "sentence", "content", "review", "document", "review_text", "review_body", "reviewtext", "tweet",
-              "comment", "body", "message", "utterance")  # fmt: skip
+              "comment", "body", "message", "utterance", "description", "abstract", "headline", "question", "query",
+              "phrase", "title")  # fmt: skip
 """Column names taken for the text, in order of preference (as `key` compares names)."""
 
 
@@ -50,6 +51,45 @@ def named(columns: list[str], names: tuple[str, ...], exclude: str | None = None
         if c != exclude:
             keyed.setdefault(key(c), c)
     return [keyed[n] for n in names if n in keyed]
+
+
+LABEL_PARTS = frozenset(LABEL_NAMES) - {"y", "overall", "score"}
+"""Label names also taken as the last (or first) part of a column's name: airline_sentiment, label_id."""
+
+MAX_CLASSES_SEEN = 20
+"""`few_values`: at most this many distinct values in the sample (and each seen four times on average)."""
+
+
+def few_values(columns: list[str], text_column: str | None, rows: dict[str, list]) -> list[str]:
+    """The columns (not named as texts, not `text_column`) whose values in the sample `rows` repeat as a
+    label's do: at most `MAX_CLASSES_SEEN` distinct, a quarter of the sampled values at most (an id, a
+    date, a score with decimals or a text does not)."""
+    out = []
+    for c in columns:
+        values = [v for v in rows.get(c, []) if v is not None and v != ""]
+        if c == text_column or key(c) in TEXT_NAMES or not values or isinstance(values[0], (list, dict)):
+            continue
+        distinct = len({str(v).strip().lower() for v in values})
+        if distinct <= MAX_CLASSES_SEEN and 4 * distinct <= len(values):
+            out.append(c)
+    return out
+
+
+def may_be_text(values: list) -> bool:
+    """Whether sampled cells may be texts: not all empty, numbers (an id, a score read from a csv as
+    strings) or links."""
+    cells = [v.strip() for v in values if isinstance(v, str) and v.strip()]
+    if not cells:
+        return False
+    numbers = links = 0
+    for cell in cells:
+        links += cell.startswith(("http://", "https://", "www."))
+        try:
+            float(cell.replace(",", ""))
+            numbers += 1
+        except ValueError:
+            pass
+    return numbers < len(cells) and links < len(cells) / 2
 
 
 TEXT_LENGTH_RATIO = 3.0
@@ -83,8 +123,9 @@ def find_columns(
     rows: Callable[[], dict[str, list]] | None = None,
 ) -> tuple[str, str | None]:
     """The (text, label) column names: the given ones, else found by common names and types. `rows`: a
-    sample of the first rows by column, asked for only when several string columns could be the text
-    (`longest_text` then picks the one that plainly is, said in a warning)."""
+    sample of the first rows by column, asked for only when no column is named as a label (`few_values`
+    then finds one whose values repeat) or several string columns could be the text (`longest_text` then
+    picks the one that plainly is), each said in a warning."""
     import datasets
 
     columns = list(features)
@@ -100,6 +141,17 @@ def find_columns(
             found = [c for c in columns if isinstance(features[c], datasets.ClassLabel) and c != text_column]
         if not found:
             found = [c for c in columns if key(c).endswith("label") and c != text_column]
+        if not found:  # airline_sentiment, label_id: a label name as the last part, else as the first
+            for part in (-1, 0):
+                found = found or [c for c in columns if c != text_column and key(c).split("_")[part] in LABEL_PARTS]
+            if len(found) == 1:
+                log.warning("%s: taking %r for the label column, by its name (--label-column chooses another)",
+                            where, found[0])  # fmt: skip
+        if not found and rows is not None and (few := few_values(columns, text_column, rows())):
+            if len(few) == 1:
+                log.warning("%s: taking %r for the label column: the only one whose values repeat, as classes do "
+                            "(--label-column chooses another)", where, few[0])  # fmt: skip
+            found = few
         if len(found) > 1 and key(found[0]) != "label":
             raise DataError(
                 f"ambiguous label column in {where}: {', '.join(found)} {listing}; choose one with --label-column"
@@ -113,6 +165,12 @@ def find_columns(
         found = named(columns, TEXT_NAMES, label)
         if not found:
             found = [c for c in columns if c != label and is_string(features[c])]
+            if len(found) > 1 and rows is not None:  # a csv's ids, numbers and links are strings too
+                texts = [c for c in found if may_be_text(rows().get(c, []))]
+                if len(texts) == 1:
+                    log.warning("%s: taking %r for the text column: of %s, the only one whose cells are not numbers "
+                                "or links (--text-column chooses another)", where, texts[0], ", ".join(found))  # fmt: skip
+                found = texts or found
             if len(found) > 1 and rows is not None and (longest := longest_text(found, rows())) is not None:
                 log.warning("%s: taking %r for the text column: its cells are the longest of %s (--text-column "
                             "chooses another)", where, longest, ", ".join(found))  # fmt: skip
