@@ -15,6 +15,7 @@ from textcnn.data import cleaning, report
 from textcnn.data import sources as D
 from textcnn.data.labels import NO_LABEL, Labels
 from textcnn.data.sources import DataError, load_data, load_split
+from textcnn.inference.io import read_texts
 
 REAL_LOAD_DATASET = datasets.load_dataset
 
@@ -1309,6 +1310,28 @@ def test_comment_lines_before_the_header_are_skipped_but_a_hashtag_row_is_data(t
     assert "#blessed what a day" in texts and len(texts) == 31 and "comment" not in caplog.text
 
 
+def test_a_title_before_the_header_is_skipped_in_training_and_prediction(tmp_path, caplog):
+    r = rows(30)
+    body = "".join(f"{x['text']},{x['label']}\n" for x in r)
+    for name, title in (
+        ("report.csv", "Reviews exported 2026-12-01\n\n"),
+        ("sheet.csv", "My reviews\nNotes: films of 2026\n"),
+    ):
+        p = tmp_path / name
+        p.write_text(title + "text,label\n" + body, encoding="utf-8")
+        caplog.clear()
+        ld = load_data(DataConfig(dataset=str(p)))
+        assert sorted(_all_rows(ld)) == sorted((x["text"], x["label"]) for x in r), name
+        assert f"{name}: skipped {title.count(chr(10))} lines before its header (a title: " in caplog.text
+        assert list(read_texts(p)) == [x["text"] for x in r]
+    plain = write_csv(tmp_path / "plain.csv", ["text", "label"], [[x["text"], x["label"]] for x in r])
+    caplog.clear()
+    assert len(_all_rows(load_data(DataConfig(dataset=str(plain))))) == 30 and "title" not in caplog.text
+    commas = write_csv(tmp_path / "commas.csv", ["text", "label"], [[x["text"] + ", really", x["label"]] for x in r])
+    with pytest.raises(DataError, match="line 2 has 3 fields but the header has 2"):  # not a title line
+        load_data(DataConfig(dataset=str(commas)))
+
+
 def test_an_archive_is_read_as_what_it_holds_and_unpacked_once(tmp_path, monkeypatch):
     """A Kaggle-style zip (one folder of split files, macOS's resource copies beside them) and a tarball of
     class folders train as the folder would; a second load reads the unpacked copy."""
@@ -1397,6 +1420,8 @@ def test_label_and_text_columns_found_beyond_the_usual_names(tmp_path, caplog):
             ld = load_data(DataConfig(dataset=str(p)))
         assert (ld.text_column, ld.label_column) == (text, label), header
         assert why in caplog.text, header
-    p = write_csv(tmp_path / "two.csv", ["text", "lang", "mood"], [[t, "en", y] for t, y in zip(texts, labels)])
+    p = write_csv(
+        tmp_path / "two.csv", ["text", "lang", "mood"], [[t, "en", y] for t, y in zip(texts, labels, strict=True)]
+    )
     with pytest.raises(DataError, match=r"ambiguous label column .*: lang, mood .*--label-column"):
         load_data(DataConfig(dataset=str(p)))

@@ -64,7 +64,9 @@ def few_values(columns: list[str], text_column: str | None, rows: dict[str, list
     """The columns (not named as texts, not `text_column`) whose values in the sample `rows` repeat as a
     label's do: at most `MAX_CLASSES_SEEN` distinct, a quarter of the sampled values at most (an id, a
     date, a score with decimals or a text does not)."""
-    out = []
+    out: list[str] = []
+    if len(columns) < 2:
+        return out  # the one column is the text
     for c in columns:
         values = [v for v in rows.get(c, []) if v is not None and v != ""]
         if c == text_column or key(c) in TEXT_NAMES or not values or isinstance(values[0], (list, dict)):

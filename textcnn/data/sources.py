@@ -601,6 +601,13 @@ def _layout(f: Path, head: str, sep: str, encoding: str, strict: bool = True) ->
                 log.warning("%s: reading it as %r-separated (its header line has no comma)", f.name, other)
                 inner = _layout(f, head, other, encoding, strict)
                 return inner._replace(skip=inner.skip + skip)
+    if titles := _title_lines(head, sep):  # checked once no other separator splits the first line
+        first = head.splitlines()[0].strip()
+        log.warning("%s: skipped %d line%s before its header (a title: %r)", f.name, titles, "s" if titles > 1 else "",
+                    first if len(first) <= 60 else first[:57] + "...")  # fmt: skip
+        skip += titles
+        head = "".join(head.splitlines(keepends=True)[titles:])
+        rows = _first_rows(head, sep, 21)
     header = rows[0][1]
     for line, row in rows[1:]:
         if strict and len(row) > len(header):
@@ -632,6 +639,27 @@ def _comment_lines(head: str, sep: str) -> int:
     if width < 2 or any(len(next(csv.reader([line], delimiter=sep), [])) >= width for line in lines[:n]):
         return 0
     return n
+
+
+def _title_lines(head: str, sep: str, most: int = 4) -> int:
+    """How many lines at the top of `head` (at most `most`) are a title before the header, as a report or
+    spreadsheet export writes one ("Reviews exported 2024-01-01", a blank line, then text,label): each
+    one field or blank, and the header and the five rows after it all of one width, two or more. 0 when
+    the first line is the header or the rows disagree (a header "text,label" above rows of three fields
+    is a text holding the separator, not a title)."""
+    import csv
+
+    lines = head.splitlines(keepends=True)
+    for n in range(1, min(most, len(lines)) + 1):
+        rows = _first_rows("".join(lines[n:]), sep, 6)
+        width = len(rows[0][1]) if rows else 0
+        if len(rows) < 6 or width < 2 or any(len(row) != width for _, row in rows):
+            continue
+        if all(len(next(csv.reader([line], delimiter=sep), [])) <= 1 for line in lines[:n]):
+            while not lines[n].strip():  # the blank lines after the title too: the header comes next
+                n += 1
+            return n
+    return 0
 
 
 def _headerless_names(first: list[str], body: list[list[str]]) -> list[str] | None:
