@@ -1425,3 +1425,14 @@ def test_label_and_text_columns_found_beyond_the_usual_names(tmp_path, caplog):
     )
     with pytest.raises(DataError, match=r"ambiguous label column .*: lang, mood .*--label-column"):
         load_data(DataConfig(dataset=str(p)))
+
+
+def test_a_class_of_one_row_among_large_ones_is_noted(tmp_path):
+    """A summary line under a table ("Total,300") becomes a class of its own; the report says so."""
+    body = [[x["text"], x["label"]] for x in rows(200)] + [["Total", "300"]]
+    ld = load_data(DataConfig(dataset=str(write_csv(tmp_path / "footer.csv", ["text", "label"], body))))
+    assert any(
+        n.startswith("class '300' has only 1 row (a typical class 100): a summary line") for n in ld.report.notes
+    )
+    ld = load_data(DataConfig(dataset=str(write_csv(tmp_path / "plain.csv", ["text", "label"], body[:-1]))))
+    assert not any("has only" in n for n in ld.report.notes)

@@ -181,6 +181,12 @@ def note_classes(train: Split, validation: Split, names: list[str], notes: list[
             notes.append(f"class {name!r} occurs in validation ({in_val[i]:,} rows) but never in train")
         elif in_train[i] == 0:
             notes.append(f"class {name!r} has no training rows")
+    total = in_train + in_val
+    common = int(np.median(total[total > 0])) if (total > 0).any() else 0
+    for i, name in enumerate(names):
+        if 0 < total[i] <= 2 and common >= 50:  # "Total,300" under a table: a class of its own
+            notes.append(f"class {name!r} has only {total[i]} row{'s' if total[i] > 1 else ''} (a typical class "
+                         f"{common:,}): a summary line or a stray value? remove it from the data if so")  # fmt: skip
     counts = in_train[in_train > 0]
     if len(counts) > 1 and counts.max() >= 10 * counts.min():
         notes.append(f"train is imbalanced: largest class {counts.max():,} rows, smallest {counts.min():,}")
