@@ -248,4 +248,5 @@ def match_labels(ds: datasets.Dataset, label: str, names: list[str], where: str)
         log.info("%s: integer labels taken as ids of %s", where, run)
         return Labels(names, {v: v for v in values}, numeric=True)
     unknown = [str(v) for v in values if str(v) not in by_name and fold(str(v)) not in by_form]
-    raise DataError(f"labels of {where} ({', '.join(unknown[:5])}) are not among {run}")
+    raise DataError(f"labels of {where} ({', '.join(unknown[:5])}) are not among {run}; write them as those "
+                    f"names, or as class ids 0-{len(names) - 1} in that order")  # fmt: skip
