@@ -1056,3 +1056,14 @@ def test_comment_lines_before_a_csv_header_are_not_predicted(predictor, tmp_path
     out = io.StringIO()
     predict_file(predictor, p, out)
     assert [json.loads(line)["text"] for line in out.getvalue().splitlines()] == ["good fun", "dull"]
+
+
+def test_many_unreadable_lines_are_logged_five_then_counted(tmp_path, caplog):
+    f = tmp_path / "in.txt"
+    f.write_bytes(b"".join(b"bad \xff line\n" if i % 2 else b"good caf\xc3\xa9\n" for i in range(24)))  # UTF-8
+    skipped: list[int] = []
+    with caplog.at_level(logging.WARNING):
+        assert list(read_lines(f, skipped=skipped)) == ["good caf\u00e9"] * 12
+    assert skipped == list(range(2, 25, 2))
+    assert caplog.text.count("is not valid UTF-8") == io_mod.LOGGED_LINES
+    assert caplog.text.count("skipped without a warning each") == 1

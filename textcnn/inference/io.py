@@ -50,9 +50,17 @@ def _bad_line(msg: str, number: int, on_error: str, skipped: list[int] | None) -
     it as skipped and append its number to `skipped`."""
     if on_error == "stop":
         raise PredictError(msg + STOP_HINT) from None
-    log.warning("%s; skipped", msg)
+    if skipped is None or len(skipped) < LOGGED_LINES:
+        log.warning("%s; skipped", msg)
+    elif len(skipped) == LOGGED_LINES:
+        log.warning("further lines that cannot be read are skipped without a warning each (the summary counts them)")
     if skipped is not None:
         skipped.append(number)
+
+
+LOGGED_LINES = 5
+"""`_bad_line` logs the first this many skipped lines of a read that collects them (`skipped`) one by one;
+the caller reports them all (`textcnn predict`'s summary line)."""
 
 
 # ---------------------------------------------------------------------------------------------
