@@ -170,8 +170,9 @@ def find_columns(
             if len(found) > 1 and rows is not None:  # a csv's ids, numbers and links are strings too
                 texts = [c for c in found if may_be_text(rows().get(c, []))]
                 if len(texts) == 1:
-                    log.warning("%s: taking %r for the text column: of %s, the only one whose cells are not numbers "
-                                "or links (--text-column chooses another)", where, texts[0], ", ".join(found))  # fmt: skip
+                    log.warning("%s: taking %r for the text column: of %s, the only one whose cells are not "
+                                "numbers or links (--text-column chooses another)", where, texts[0],
+                                ", ".join(found))  # fmt: skip
                 found = texts or found
             if len(found) > 1 and rows is not None and (longest := longest_text(found, rows())) is not None:
                 log.warning("%s: taking %r for the text column: its cells are the longest of %s (--text-column "

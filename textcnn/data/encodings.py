@@ -69,8 +69,9 @@ def text_encoding(raw: bytes, *, whole: bool = False) -> str:
     and is valid Windows-1252: what spreadsheets on Windows write for Western languages ("café" as one
     byte 0xE9). `whole`: `raw` is the whole file, so a last byte that starts a UTF-8 character cannot
     be one cut by the end of the head ("a fine caf\xe9" is Windows-1252). A file that is UTF-8 with some
-    lines that are not (rows pasted from another file) is 'utf-8', its other lines bad lines (`not_utf8_lines`);
-    the readers name them, and `utf8_further` finds such a file whose first bytes alone look Windows-1252."""
+    lines that are not (rows pasted from another file) is 'utf-8', those lines bad lines
+    (`not_utf8_lines`) that the readers name; `utf8_further` finds such a file whose first bytes alone
+    look Windows-1252."""
     if raw.startswith((b"\xff\xfe", b"\xfe\xff")) and decoded(raw, WIDE) is not None:
         return WIDE
     if not raw or decoded(raw, "utf-8", whole=whole) is not None:

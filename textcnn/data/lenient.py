@@ -1,7 +1,8 @@
 """Data files read leniently (`data.bad_lines = "skip"`): csv / tsv rows with more fields than the header,
-JSON lines that are not a record and lines that are not UTF-8 in a UTF-8 file are skipped, counted and named in a warning, and every other row
-is kept. The default ("error") stops at the first such line and names it, since a skipped line is a lost
-example; a user whose file has a few broken lines among many asks for this instead.
+JSON lines that are not a record and lines that are not UTF-8 in a UTF-8 file are skipped, counted and
+named in a warning, and every other row is kept. The default ("error") stops at the first such line and
+names it, since a skipped line is a lost example; a user whose file has a few broken lines among many
+asks for this instead.
 
 Python's csv and json modules, one row at a time: slower than the `datasets` readers, which stop at such a
 line, so used only when asked for. A row with fewer fields than the header is not skipped here: its

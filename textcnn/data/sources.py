@@ -275,7 +275,8 @@ def _first_line(e: BaseException, f: Path | None = None) -> str:
             return note
         if f is not None:
             with contextlib.suppress(Exception), open_file(f, "rb") as fh:
-                return not_utf8(*not_utf8_lines(fh))
+                if (lines := not_utf8_lines(fh))[0]:
+                    return not_utf8(*lines)
         return f"not UTF-8 text ({e.reason} at byte {e.start}); save the file as UTF-8"
     text = str(e).strip().splitlines()
     msg = text[0] if text else type(e).__name__
@@ -284,8 +285,8 @@ def _first_line(e: BaseException, f: Path | None = None) -> str:
 
 def not_utf8(lines: list[int], where: str) -> str:
     """What to say of a file whose `lines` are not UTF-8 (`encodings.not_utf8_lines`), the first at `where`."""
-    if not lines:
-        raise ValueError("every line is UTF-8")  # the caller's fallback says what the reader said
+    if not lines:  # every line decodes: the reader's trouble was another
+        return "not readable as UTF-8 text; save the file as UTF-8"
     if len(lines) == 1:
         return f"line {lines[0]:,} is not UTF-8 ({where}); save the file as UTF-8"
     return (f"{len(lines):,} lines are not UTF-8 (lines {first_numbers(lines)}; line {lines[0]:,}: {where}); "
@@ -913,6 +914,8 @@ def _check_utf8(f: Path, ds: datasets.Dataset) -> None:
     except pa.ArrowInvalid:
         with open_file(f, "rb") as fh:
             lines = not_utf8_lines(fh)
+        if not lines[0]:
+            raise
         raise DataError(
             f"could not read {f}: {not_utf8(*lines)}{SKIP_HINT if _json_lines(f, 'json') else ''}"
         ) from None
