@@ -235,6 +235,11 @@ def test_datasets_shows_whole_hub_ids_and_flags_missing_local_copies(tmp_path, m
     assert "cornell-movie-review-data/rotten_tomatoes" in res.output
     assert f"missing ({tmp_path / 'sst2'})" in res.output
     assert str(tmp_path / "trec") in res.output
+    assert "also there, not presets" not in res.output
+    (tmp_path / "subj").mkdir()
+    (tmp_path / "mr").mkdir()
+    res = runner.invoke(app, ["datasets"], env={"COLUMNS": "200"})
+    assert "also there, not presets (`textcnn train mr` reads one; columns found by name): mr, subj" in res.output
     monkeypatch.setenv("TEXTCNN_DATA_DIR", str(tmp_path / "nowhere"))
     res = runner.invoke(app, ["datasets"])
     assert f"TEXTCNN_DATA_DIR={tmp_path / 'nowhere'} does not exist" in res.output

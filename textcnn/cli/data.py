@@ -57,6 +57,12 @@ def datasets() -> None:
             console.print(f"local copies: {problem}", highlight=False)
         elif local:
             console.print(f"local copies: TEXTCNN_DATA_DIR={local} ({Path(local).expanduser().absolute()})")
+            presets = {p["name"] for p in list_presets()}
+            others = sorted(d.name for d in Path(local).expanduser().iterdir()
+                            if d.is_dir() and not d.name.startswith(".") and d.name not in presets)  # fmt: skip
+            if others:
+                console.print(f"also there, not presets (`textcnn train {others[0]}` reads one; columns found by name): "
+                              f"{', '.join(others)}", highlight=False)  # fmt: skip
         else:
             console.print("local copies: set TEXTCNN_DATA_DIR=DIR (a folder holding DIR/<name>/) or pass --data PATH")
 
