@@ -710,7 +710,7 @@ def test_compressed_text_files_are_read_as_their_text_and_tool_formats_are_refus
     with pytest.raises(PredictError, match=r"in.txt.zst is compressed with zstd, .*: zstd -dc .* \| textcnn predict"):
         list(read_lines(tmp_path / "in.txt.zst"))
     (tmp_path / "in.zip").write_bytes(b"PK\x03\x04" + bytes(20))
-    with pytest.raises(PredictError, match=r"in.zip is a zip archive: unpack it"):
+    with pytest.raises(PredictError, match=r"in.zip is a zip archive: end its name in .zip, or unpack it"):
         list(read_lines(tmp_path / "in.zip"))
     table = tmp_path / "reviews.csv"  # a table: its name says csv, its bytes say gzip
     table.write_bytes(gzip.compress(b"text,label\n" + b"a fine film,pos\n" * 2000))
@@ -1067,3 +1067,37 @@ def test_many_unreadable_lines_are_logged_five_then_counted(tmp_path, caplog):
     assert skipped == list(range(2, 25, 2))
     assert caplog.text.count("is not valid UTF-8") == io_mod.LOGGED_LINES
     assert caplog.text.count("skipped without a warning each") == 1
+
+
+def test_predict_file_reads_an_archive_as_what_it_holds(predictor, tmp_path):
+    """As training reads a dataset archive: a zip of one table is that table, a tarball of text files a
+    folder of them (each record names its file); a zip of several tables says what it holds."""
+    import tarfile
+    import zipfile
+
+    one = tmp_path / "one.zip"
+    with zipfile.ZipFile(one, "w") as z:
+        z.writestr("reviews/test.csv", "text,label\ngreat film,pos\nawful,neg\n")
+        z.writestr("__MACOSX/reviews/._test.csv", b"\x00\x05\x16\x07")
+    out = io.StringIO()
+    assert predict_file(predictor, one, out).written == 2
+    assert [json.loads(x)["text"] for x in out.getvalue().splitlines()] == ["great film", "awful"]
+    texts = tmp_path / "texts"
+    texts.mkdir()
+    (texts / "a.txt").write_text("great film", encoding="utf-8")
+    (texts / "b.txt").write_text("awful", encoding="utf-8")
+    tgz = tmp_path / "texts.tar.gz"
+    with tarfile.open(tgz, "w:gz") as t:
+        t.add(texts, arcname="texts")
+    out = io.StringIO()
+    predict_file(predictor, tgz, out)  # a tarball is gzip data: it was read as lines of tar bytes
+    assert [(r["file"], r["text"]) for r in map(json.loads, out.getvalue().splitlines())] == [
+        ("a.txt", "great film"),
+        ("b.txt", "awful"),
+    ]
+    several = tmp_path / "several.zip"
+    with zipfile.ZipFile(several, "w") as z:
+        z.writestr("train.csv", "text,label\na,pos\n")
+        z.writestr("test.csv", "text,label\nb,neg\n")
+    with pytest.raises(PredictError, match=r"several.zip holds no text files but test.csv, train.csv: give one"):
+        predict_file(predictor, several, io.StringIO())

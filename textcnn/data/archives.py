@@ -9,16 +9,14 @@ again. Only regular files and folders are unpacked, within the target folder (no
 `..`, no links), and macOS's `__MACOSX/` copies and `._*` / `.DS_Store` files are left out: read as data
 files they would be taken for splits.
 
-Not here: reading the files inside (sources.py, folders.py). Imports only the standard library until it
-unpacks.
+Not here: reading the files inside (sources.py, folders.py). Imports only the standard library, and only
+`logging` and `os` until it unpacks (`predict --file` checks every name with `is_archive`).
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
-import shutil
 from pathlib import Path, PurePosixPath
 
 from textcnn.errors import DataError
@@ -37,6 +35,9 @@ def is_archive(p: Path) -> bool:
 def unpacked(p: Path, cache: Path) -> Path:
     """What the archive `p` holds, unpacked once into `cache` (the `datasets` cache): the one data file or
     folder at its top (followed down through single folders), else its top folder."""
+    import hashlib
+    import shutil
+
     stat = p.stat()
     key = hashlib.sha256(f"{p.resolve()}\0{stat.st_size}\0{stat.st_mtime_ns}".encode()).hexdigest()[:16]
     stem = p.name[: -len(next(s for s in ARCHIVES if p.name.lower().endswith(s)))]

@@ -26,8 +26,9 @@ from typing import Any, BinaryIO, TextIO
 
 import numpy as np
 
+from textcnn.data.archives import is_archive
 from textcnn.data.encodings import bad_byte
-from textcnn.errors import PredictError
+from textcnn.errors import DataError, PredictError
 from textcnn.inference.predictor import Prediction, Predictor, Scores, check_top_k
 
 log = logging.getLogger(__name__)
@@ -196,7 +197,7 @@ def _open_input(p: Path):
             f"{p} is compressed with zstd, which predict does not read: zstd -dc {p} | textcnn predict RUN"
         )
     if kind == "zip":
-        raise PredictError(f"{p} is a zip archive: unpack it and give the file (or folder) inside to --file")
+        raise PredictError(f"{p} is a zip archive: end its name in .zip, or unpack it and give what it holds")
     import bz2
     import gzip
     import lzma
@@ -796,10 +797,20 @@ def predict_file(
     k = check_top_k(top_k, len(predictor.label_names))
     skipped: list[int] = []
     files: list[str] | None = None
+    archive = Path(path) if str(path) != "-" and Path(path).is_file() and is_archive(Path(path)) else None
+    if archive is not None:
+        path = _unpacked(archive)
     if str(path) != "-" and Path(path).is_dir():
         if text_column is not None:
             raise PredictError(f"--text-column is for tables; {path} is a folder of text files, one text a file")
-        files, lines = read_folder(Path(path))
+        try:
+            files, lines = read_folder(Path(path))
+        except PredictError:
+            if archive is None:
+                raise
+            held = sorted(str(f.relative_to(path)) for f in Path(path).rglob("*") if f.is_file())
+            raise PredictError(f"{archive} holds no text files but {', '.join(held[:5])}{', ...' if len(held) > 5 else ''}: "
+                               f"give one of them to --file (unpacked in {path})") from None  # fmt: skip
     else:
         default = getattr(getattr(predictor.config, "data", None), "text_column", None)  # the run's own
         lines = read_texts(path, on_error=on_error, skipped=skipped, text_column=text_column, default_column=default)
@@ -824,6 +835,19 @@ def predict_file(
         counted(stream), out, fmt, label_names=predictor.label_names, top=top_k is not None, files=files
     )
     return FileSummary(n, skipped, counts["empty"], counts["truncated"])
+
+
+def _unpacked(p: Path) -> Path:
+    """What the archive `p` holds (the one file or folder at its top, else its top folder), unpacked once
+    into the `datasets` cache as training unpacks a dataset (`archives.unpacked`)."""
+    import datasets
+
+    from textcnn.data.archives import unpacked
+
+    try:
+        return unpacked(p, Path(datasets.config.HF_DATASETS_CACHE))
+    except DataError as e:
+        raise PredictError(str(e)) from None
 
 
 def read_folder(root: Path) -> tuple[list[str], Iterator[str]]:
