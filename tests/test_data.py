@@ -592,8 +592,10 @@ def test_a_compressed_file_whose_name_does_not_say_so_is_named_as_such(tmp_path)
     assert load_data(DataConfig(dataset=str(tmp_path / "packed.csv.gz"))).label_names == ["neg", "pos"]
     with zipfile.ZipFile(tmp_path / "archive.csv", "w", zipfile.ZIP_DEFLATED) as z:
         z.writestr("inside.csv", table * 20)
-    with pytest.raises(DataError, match=r"archive.csv: a zip archive, not text: unpack it"):
+    with pytest.raises(DataError, match=r"archive.csv: a zip archive, not text: end the file.s name in \.zip"):
         load_data(DataConfig(dataset=str(tmp_path / "archive.csv")))
+    (tmp_path / "archive.csv").rename(tmp_path / "archive.zip")  # as it says: then it reads the csv inside
+    assert load_data(DataConfig(dataset=str(tmp_path / "archive.zip"))).label_names == ["neg", "pos"]
 
 
 def test_a_broken_json_line_is_named_by_its_line_number(tmp_path):

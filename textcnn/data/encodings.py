@@ -51,7 +51,7 @@ def compressed_note(head: bytes) -> str | None:
     if packed is None:
         return None
     if packed[0] == "zip":
-        return "a zip archive, not text: unpack it and give the file inside"
+        return "a zip archive, not text: end the file's name in .zip (or unpack it)"
     return f"{packed[0]}-compressed data, not text: end the file's name in {packed[1]} (or unpack it)"
 
 
