@@ -712,6 +712,9 @@ def test_compressed_text_files_are_read_as_their_text_and_tool_formats_are_refus
     (tmp_path / "in.zip").write_bytes(b"PK\x03\x04" + bytes(20))
     with pytest.raises(PredictError, match=r"in.zip is a zip archive: end its name in .zip, or unpack it"):
         list(read_lines(tmp_path / "in.zip"))
+    (tmp_path / "book.xlsx").write_bytes(b"PK\x03\x04" + bytes(20))  # an Excel workbook is a zip too
+    with pytest.raises(PredictError, match=r"book.xlsx is a spreadsheet or document, not text: save it as CSV UTF-8"):
+        list(read_lines(tmp_path / "book.xlsx"))
     table = tmp_path / "reviews.csv"  # a table: its name says csv, its bytes say gzip
     table.write_bytes(gzip.compress(b"text,label\n" + b"a fine film,pos\n" * 2000))
     with pytest.raises(PredictError, match=r"reviews.csv: gzip-compressed data, not text: end the file's name in \.gz"):

@@ -196,6 +196,8 @@ def _open_input(p: Path):
         raise PredictError(
             f"{p} is compressed with zstd, which predict does not read: zstd -dc {p} | textcnn predict RUN"
         )
+    if kind == "zip" and p.suffix.lower() in (".xlsx", ".xlsm", ".ods", ".numbers", ".docx"):  # zips inside
+        raise PredictError(f"{p} is a spreadsheet or document, not text: save it as CSV UTF-8 (or plain text)")
     if kind == "zip":
         raise PredictError(f"{p} is a zip archive: end its name in .zip, or unpack it and give what it holds")
     import bz2
