@@ -1438,3 +1438,16 @@ def test_a_class_of_one_row_among_large_ones_is_noted(tmp_path):
     )
     ld = load_data(DataConfig(dataset=str(write_csv(tmp_path / "plain.csv", ["text", "label"], body[:-1]))))
     assert not any("has only" in n for n in ld.report.notes)
+
+
+def test_a_headerless_file_like_sentiment140_finds_its_label_and_text(tmp_path):
+    """Sentiment140's csv has no header: polarity, id, date, a constant "NO_QUERY", user, tweet. The
+    constant column is no label, and the date (more characters than a short tweet) is no text."""
+    r = rows(40)
+    body = [[("0" if x["label"] == "neg" else "4"), str(1467810369 + i), f"Mon Apr 06 22:{i:02d}:49 PDT 2009", "NO_QUERY",
+             f"user{i % 7}", x["text"][:18]] for i, x in enumerate(r)]  # fmt: skip
+    p = tmp_path / "training.1600000.processed.noemoticon.csv"
+    p.write_text("".join(",".join(f'"{c}"' for c in row) + "\n" for row in body), encoding="utf-8")
+    ld = load_data(DataConfig(dataset=str(p)))
+    assert (ld.text_column, ld.label_column, ld.label_names) == ("text", "label", ["0", "4"])
+    assert sorted(_all_rows(ld)) == sorted((row[5].strip(), row[0]) for row in body)

@@ -666,8 +666,9 @@ def _title_lines(head: str, sep: str, most: int = 4) -> int:
 def _headerless_names(first: list[str], body: list[list[str]]) -> list[str] | None:
     """Column names for a file without a header line, or None when `first` names its columns. A first
     line is data when none of its cells is a usual column name (text, label, ...) and one column's first
-    cell recurs below it in a column of few distinct values: a label ("pos" in "a fine film,pos"). That
-    column is `label`, the column of the longest cells `text`, any other `column<N>`."""
+    cell recurs below it in a column of few distinct values: a label ("pos" in "a fine film,pos"; of
+    several such, the one of fewest values but one: sentiment140's "NO_QUERY" column is constant). That
+    column is `label`, the column of the most letters `text` (not a date's digits), any other `column<N>`."""
     from textcnn.data.columns import LABEL_NAMES, TEXT_NAMES
 
     known = {n.lower() for n in (*TEXT_NAMES, *LABEL_NAMES)}
@@ -677,8 +678,10 @@ def _headerless_names(first: list[str], body: list[list[str]]) -> list[str] | No
     labels = [j for j, col in enumerate(columns) if first[j].strip() in col and len(set(col)) <= len(col) // 2]
     if not labels:
         return None
-    label = min(labels, key=lambda j: len(set(columns[j])))
-    text = max((j for j in range(len(first)) if j != label), key=lambda j: sum(map(len, columns[j])))
+    label = min(labels, key=lambda j: (len(set(columns[j])) < 2, len(set(columns[j]))))  # a constant: last resort
+    text = max(
+        (j for j in range(len(first)) if j != label), key=lambda j: sum(c.isalpha() for x in columns[j] for c in x)
+    )
     return ["label" if j == label else "text" if j == text else f"column{j + 1}" for j in range(len(first))]
 
 
