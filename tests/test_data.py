@@ -305,7 +305,11 @@ def test_columns_found_by_common_names_case_insensitive(tmp_path):
 def test_ambiguous_and_missing_columns_list_what_is_there(tmp_path):
     body = [["a", "b", "x"], ["c", "d", "y"], ["e", "f", "x"], ["g", "h", "y"]]
     p = write_csv(tmp_path / "a.csv", ["sentence", "review", "label"], body)
-    with pytest.raises(DataError, match=r"ambiguous text column.*sentence, review.*columns: sentence, review, label"):
+    with pytest.raises(
+        DataError,
+        match=r"ambiguous text column.*sentence, review.*columns: sentence, review, label.*"
+        r"or join them: --text-column 'sentence\+review'$",
+    ):
         load_data(DataConfig(dataset=str(p)))
     ld = load_data(DataConfig(dataset=str(p), text_column="review", validation_fraction=0.5))
     assert ld.text_column == "review"

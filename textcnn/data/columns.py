@@ -180,7 +180,8 @@ def find_columns(
                 found = [longest]
         if len(found) > 1 and key(found[0]) != "text":
             raise DataError(
-                f"ambiguous text column in {where}: {', '.join(found)} {listing}; choose one with --text-column"
+                f"ambiguous text column in {where}: {', '.join(found)} {listing}; choose one with --text-column, "
+                f"or join them: --text-column '{'+'.join(sorted(found[:2], key=columns.index))}'"
             )
         if not found:
             raise DataError(f"no text column found in {where} {listing}; choose one with --text-column")
