@@ -338,7 +338,7 @@ def _csv_cells(
             if header is None:
                 return
             if _not_utf8(header):
-                raise PredictError(_not_text(p, "its header line is not"))
+                raise PredictError(_not_text(p, "its header line holds bytes that are not"))
             idx = [header.index(c) for c in _text_columns(header, given, default, p)]
 
             def text(row: list[str]) -> str:
@@ -811,8 +811,10 @@ def predict_file(
             if archive is None:
                 raise
             held = sorted(str(f.relative_to(path)) for f in Path(path).rglob("*") if f.is_file())
-            raise PredictError(f"{archive} holds no text files but {', '.join(held[:5])}{', ...' if len(held) > 5 else ''}: "
-                               f"give one of them to --file (unpacked in {path})") from None  # fmt: skip
+            listed = ", ".join(held[:5]) + (", ..." if len(held) > 5 else "")
+            raise PredictError(
+                f"{archive} holds no text files but {listed}: give one of them to --file (unpacked in {path})"
+            ) from None
     else:
         default = getattr(getattr(predictor.config, "data", None), "text_column", None)  # the run's own
         lines = read_texts(path, on_error=on_error, skipped=skipped, text_column=text_column, default_column=default)
