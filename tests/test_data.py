@@ -1455,3 +1455,21 @@ def test_a_headerless_file_like_sentiment140_finds_its_label_and_text(tmp_path):
     ld = load_data(DataConfig(dataset=str(p)))
     assert (ld.text_column, ld.label_column, ld.label_names) == ("text", "label", ["0", "4"])
     assert sorted(_all_rows(ld)) == sorted((row[5].strip(), row[0]) for row in body)
+
+
+def test_tab_separated_lines_in_a_txt_or_a_file_without_a_suffix_are_a_table(tmp_path, caplog):
+    """The SMS Spam Collection ships as `SMSSpamCollection`: "ham<TAB>text" lines, no suffix, no header."""
+    r = rows(30)
+    body = "".join(f"{x['label']}\t{x['text']}\n" for x in r)
+    for name in ("SMSSpamCollection", "spam.txt"):
+        (tmp_path / name).write_text(body, encoding="utf-8")
+        caplog.clear()
+        ld = load_data(DataConfig(dataset=str(tmp_path / name)))
+        assert _all_rows(ld) == sorted((x["text"], x["label"]) for x in r), name
+        assert f"{name}: read as tab-separated columns (each of its first lines has 1 tab" in caplog.text
+    ft = tmp_path / "ft.txt"  # fastText lines keep their reading, a tab in them or not
+    ft.write_text("".join(f"__label__{x['label']}\t{x['text']}\n" for x in r), encoding="utf-8")
+    assert _all_rows(load_data(DataConfig(dataset=str(ft)))) == sorted((x["text"], x["label"]) for x in r)
+    (tmp_path / "notes").write_text("a note\nwith no tabs\n", encoding="utf-8")
+    with pytest.raises(DataError, match="notes: unsupported file type"):
+        load_data(DataConfig(dataset=str(tmp_path / "notes")))

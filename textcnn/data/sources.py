@@ -726,6 +726,21 @@ def _fasttext_rows(batch: dict[str, list], indices: list[int], *, name: str) -> 
     return {"text": texts, "label": labels}
 
 
+def _tab_separated(f: Path, lines: int = 50) -> int:
+    """The number of tabs every one of the first `lines` non-blank lines of `f` holds, when that is the same
+    number, one or more, and the first line holds no fastText label (then `f` is a tab-separated table);
+    else 0."""
+    head, _ = _head_in_its_encoding(f)
+    if not head:
+        return 0
+    rows = [line for line in head.splitlines() if line.strip()][:lines]
+    first = rows[0].split() if rows else []
+    if not first or first[0].startswith(FASTTEXT_LABEL) or first[-1].startswith(FASTTEXT_LABEL):
+        return 0
+    counts = {line.count("\t") for line in rows}
+    return counts.pop() if len(counts) == 1 and len(rows) >= 2 else 0
+
+
 def _read_fasttext(f: Path, split: str) -> datasets.Dataset:
     """A .txt of fastText lines as columns text and label (cached by `datasets`), read in UTF-8, or in
     UTF-16 or Windows-1252 as a csv is (`csv_layout`); a DataError when its first line has no label."""
@@ -851,6 +866,10 @@ def _read_files(split: str, files: list[Path], bad_lines: str = "error") -> data
     parts = []
     for f in files:
         suffix = _format_suffix(f)
+        if suffix in (None, ".txt") and f.suffix.lower() not in SPREADSHEETS and (tabs := _tab_separated(f)):
+            log.warning("%s: read as tab-separated columns (each of its first lines has %d tab%s, none a fastText "
+                        "__label__)", f.name, tabs, "s" if tabs > 1 else "")  # fmt: skip
+            suffix = ".tsv"  # the SMS Spam Collection's "ham<TAB>text" lines, in a .txt or a file without a suffix
         if suffix is None:
             sheet = " (a spreadsheet: save it as CSV UTF-8)" if f.suffix.lower() in SPREADSHEETS else ""
             raise DataError(f"{f}: unsupported file type{sheet}; use csv, tsv, json, jsonl, parquet or fastText .txt")
