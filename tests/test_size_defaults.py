@@ -170,6 +170,14 @@ def test_long_texts_are_read_whole_by_default_and_the_run_records_the_length(tmp
     ]
     pred = Predictor.from_run(run_dir).predict([rows[0][0]])[0]  # read whole: 300+ tokens, none cut
     assert pred.n_tokens >= 300 and not pred.truncated
+    longer = tmp_path / "longer.csv"  # one text past the chosen length: one note says both
+    longer.write_text(csv.read_text() + " ".join(["fine"] * 2_000) + ",positive\n")
+    notes = [x for x in prepare(load_config(str(longer))).report_lines if "max_length" in x]
+    assert notes == [
+        "note: tokenizer.max_length=384, chosen from the data: reads 99.4% of the training texts whole, 1 of 181 "
+        "cut to their first 384 tokens (the 99th percentile of their lengths, within 256-1024; a step's time grows "
+        "with its longest row; --set tokenizer.max_length=N to choose)"
+    ]
     for sets in ([], ["tokenizer.max_length=200"]):  # the cached ids cut to the chosen length; a given one kept
         prepared = prepare(load_config(str(csv), sets=sets))
         assert prepared.cfg.tokenizer.max_length == (384 if not sets else 200)

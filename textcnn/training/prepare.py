@@ -92,10 +92,9 @@ def prepare(cfg: Config, tokenizer=None, label_names: list[str] | None = None) -
     if chosen:  # encoded up to the longest length it could choose; now cut to the one it chose
         max_length = cfg.tokenizer.max_length = auto_max_length(encoded["train"].n_tokens)
         encoded = {name: enc.cut(max_length) for name, enc in encoded.items()}
-        if max_length > AUTO_LENGTH["least"]:
-            data.report.notes.append(_length_note(encoded["train"], max_length))
-    cut = truncation_note(encoded["train"], max_length)
-    if cut:
+    if chosen and max_length > AUTO_LENGTH["least"]:
+        data.report.notes.append(_length_note(encoded["train"], max_length))  # says what it cuts too
+    elif cut := truncation_note(encoded["train"], max_length):
         data.report.notes.append(cut)
     return Prepared(
         cfg=cfg,
@@ -113,10 +112,13 @@ def prepare(cfg: Config, tokenizer=None, label_names: list[str] | None = None) -
 
 
 def _length_note(enc, max_length: int) -> str:
+    """The data report's one line on a length chosen above the least (`config.AUTO_LENGTH`): how much it
+    reads whole, and how many texts it cuts (then no `truncation_note` beside it)."""
     whole = 1 - enc.truncated / max(len(enc), 1)
+    cut = f", {enc.truncated:,} of {len(enc):,} cut to their first {max_length} tokens" if enc.truncated else ""
     return (
-        f"tokenizer.max_length={max_length}, chosen from the data: reads {whole:.1%} of the training texts whole "
-        f"(the 99th percentile of their lengths, within {AUTO_LENGTH['least']}-{AUTO_LENGTH['most']}; "
+        f"tokenizer.max_length={max_length}, chosen from the data: reads {whole:.1%} of the training texts whole"
+        f"{cut} (the 99th percentile of their lengths, within {AUTO_LENGTH['least']}-{AUTO_LENGTH['most']}; "
         "a step's time grows with its longest row; --set tokenizer.max_length=N to choose)"
     )
 
