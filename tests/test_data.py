@@ -1426,9 +1426,11 @@ def test_label_and_text_columns_found_beyond_the_usual_names(tmp_path, caplog):
             ld = load_data(DataConfig(dataset=str(p)))
         assert (ld.text_column, ld.label_column) == (text, label), header
         assert why in caplog.text, header
-    p = write_csv(
-        tmp_path / "two.csv", ["text", "lang", "mood"], [[t, "en", y] for t, y in zip(texts, labels, strict=True)]
-    )
+    pairs = list(zip(texts, labels, strict=True))
+    p = write_csv(tmp_path / "lang.csv", ["text", "lang", "mood"], [[t, "en", y] for t, y in pairs])
+    assert load_data(DataConfig(dataset=str(p))).label_column == "mood"  # not the constant column
+    p = write_csv(tmp_path / "two.csv", ["text", "lang", "mood"], [[t, "fr" if i % 3 else "en", y]
+                                                                   for i, (t, y) in enumerate(pairs)])  # fmt: skip
     with pytest.raises(DataError, match=r"ambiguous label column .*: lang, mood .*--label-column"):
         load_data(DataConfig(dataset=str(p)))
 

@@ -63,18 +63,20 @@ MAX_CLASSES_SEEN = 20
 def few_values(columns: list[str], text_column: str | None, rows: dict[str, list]) -> list[str]:
     """The columns (not named as texts, not `text_column`) whose values in the sample `rows` repeat as a
     label's do: at most `MAX_CLASSES_SEEN` distinct, a quarter of the sampled values at most (an id, a
-    date, a score with decimals or a text does not)."""
-    out: list[str] = []
+    date, a score with decimals or a text does not); of several, the one that is not constant in the
+    sample when only one is not."""
+    out: dict[str, int] = {}
     if len(columns) < 2:
-        return out  # the one column is the text
+        return []  # the one column is the text
     for c in columns:
         values = [v for v in rows.get(c, []) if v is not None and v != ""]
         if c == text_column or key(c) in TEXT_NAMES or not values or isinstance(values[0], (list, dict)):
             continue
         distinct = len({str(v).strip().lower() for v in values})
         if distinct <= MAX_CLASSES_SEEN and 4 * distinct <= len(values):
-            out.append(c)
-    return out
+            out[c] = distinct
+    varied = [c for c, n in out.items() if n > 1]
+    return varied if len(out) > 1 and len(varied) == 1 else list(out)  # beside a constant column (lang=en)
 
 
 def may_be_text(values: list) -> bool:
