@@ -1475,3 +1475,17 @@ def test_tab_separated_lines_in_a_txt_or_a_file_without_a_suffix_are_a_table(tmp
     (tmp_path / "notes").write_text("a note\nwith no tabs\n", encoding="utf-8")
     with pytest.raises(DataError, match="notes: unsupported file type"):
         load_data(DataConfig(dataset=str(tmp_path / "notes")))
+
+
+def test_a_given_column_name_matches_in_any_case_in_training_and_prediction(tmp_path):
+    r = rows(30)
+    p = write_csv(tmp_path / "news.csv", ["Class Index", "Title", "Description"],
+                  [[x["label"], f"t{i}", x["text"]] for i, x in enumerate(r)])  # fmt: skip
+    ld = load_data(DataConfig(dataset=str(p), text_column="description", label_column="class index"))
+    assert (ld.text_column, ld.label_column) == ("Description", "Class Index")
+    ld = load_data(DataConfig(dataset=str(p), text_column="title+description", label_column="Class Index"))
+    assert f"t0 {r[0]['text']}" in {x["text"] for s in ld.splits.values() for x in s}
+    assert list(read_texts(p, text_column="DESCRIPTION"))[:2] == [r[0]["text"], r[1]["text"]]
+    assert next(iter(read_texts(p, text_column="title + description"))) == f"t0 {r[0]['text']}"
+    with pytest.raises(DataError, match=r"text column 'summary' is not in"):
+        load_data(DataConfig(dataset=str(p), text_column="summary"))

@@ -44,6 +44,15 @@ def key(name: str) -> str:
     return re.sub(r"[\s\-.]+", "_", str(name).strip().lower()).strip("_")
 
 
+def match_name(given: str | None, columns: list[str]) -> str | None:
+    """The column a user's name for it means: itself, else the one column equal to it as `key` compares
+    names (--text-column description for a csv's "Description"); `given` unchanged when none or several."""
+    if given is None or given in columns:
+        return given
+    same = [c for c in columns if key(c) == key(given)]
+    return same[0] if len(same) == 1 else given
+
+
 def named(columns: list[str], names: tuple[str, ...], exclude: str | None = None) -> list[str]:
     """The columns (but `exclude`) that carry one of `names` (compared by `key`), in the order of `names`."""
     keyed = {}
@@ -134,6 +143,7 @@ def find_columns(
 
     columns = list(features)
     listing = f"(columns: {', '.join(columns)})"
+    text_column, label_column = match_name(text_column, columns), match_name(label_column, columns)
     for kind, given in (("text", text_column), ("label", label_column)):
         if given and given not in columns:
             raise ColumnNotFound(f"{kind} column {given!r} is not in {where} {listing}")

@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from textcnn.config import CONFIG_DIR, SELECT_FRACTION, ConfigError, DataConfig, preset_path, read_toml
 from textcnn.data.archives import is_archive, unpacked
 from textcnn.data.cleaning import HELD_OUT, OVER_MAX, Split, clean_split, finish_split, holdout, take_rows
-from textcnn.data.columns import describe, find_columns, is_string
+from textcnn.data.columns import describe, find_columns, is_string, match_name
 from textcnn.data.encodings import (
     WESTERN,
     compressed_note,
@@ -1070,7 +1070,7 @@ def joined_parts(name: str | None, columns: list[str]) -> list[str] | None:
     space), when the data has no column of that name but has every part; else None."""
     if not name or "+" not in name or name in columns:
         return None
-    parts = [x.strip() for x in name.split("+")]
+    parts = [match_name(x.strip(), columns) or "" for x in name.split("+")]  # in any case, as a column name is
     return parts if all(parts) and all(x in columns for x in parts) else None
 
 

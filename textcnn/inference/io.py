@@ -269,6 +269,9 @@ def _row_text(values: Sequence[Any], p: Path, number: int) -> str:
 
 
 def _text_column(columns: list[str], given: str | None, default: str | None, p: Path) -> str:
+    from textcnn.data.columns import match_name  # names in any case, as training matches them
+
+    given, default = match_name(given, columns), match_name(default, columns)
     listing = f"(columns: {', '.join(map(str, columns))})"
     if given is not None:
         if given not in columns:
