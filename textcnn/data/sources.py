@@ -273,24 +273,26 @@ def _first_line(e: BaseException, f: Path | None = None) -> str:
                 heads.append(fh.read(10))
         if note := next(filter(None, map(compressed_note, heads)), None):
             return note
-        if f is not None:
-            with contextlib.suppress(Exception), open_file(f, "rb") as fh:
-                if (lines := not_utf8_lines(fh))[0]:
-                    return not_utf8(*lines)
         return f"not UTF-8 text ({e.reason} at byte {e.start}); save the file as UTF-8"
     text = str(e).strip().splitlines()
     msg = text[0] if text else type(e).__name__
     return msg if len(msg) <= 200 else msg[:197] + "..."
 
 
-def not_utf8(lines: list[int], where: str) -> str:
-    """What to say of a file whose `lines` are not UTF-8 (`encodings.not_utf8_lines`), the first at `where`."""
-    if not lines:  # every line decodes: the reader's trouble was another
-        return "not readable as UTF-8 text; save the file as UTF-8"
-    if len(lines) == 1:
-        return f"line {lines[0]:,} is not UTF-8 ({where}); save the file as UTF-8"
-    return (f"{len(lines):,} lines are not UTF-8 (lines {first_numbers(lines)}; line {lines[0]:,}: {where}); "
-            "save the file as UTF-8")  # fmt: skip
+def _not_utf8(f: Path, hint_from: int | None = None) -> str | None:
+    """What to say of the lines of `f` that are not UTF-8 (`encodings.not_utf8_lines`: every one counted,
+    the first named, its first bad byte shown), with how to skip them (SKIP_HINT) when none is before line
+    `hint_from` (a csv's header line cannot be skipped); None when every line is UTF-8 or `f` cannot be
+    read again (the caller then says what its reader said)."""
+    with contextlib.suppress(Exception), open_file(f, "rb") as fh:  # a sniff for the message: the error stays
+        lines, where = not_utf8_lines(fh)
+        if lines:
+            hint = SKIP_HINT if hint_from is not None and lines[0] >= hint_from else ""
+            if len(lines) == 1:
+                return f"line {lines[0]:,} is not UTF-8 ({where}); save the file as UTF-8{hint}"
+            return (f"{len(lines):,} lines are not UTF-8 (lines {first_numbers(lines)}; line {lines[0]:,}: {where}); "
+                    f"save the file as UTF-8{hint}")  # fmt: skip
+    return None
 
 
 def _hub_problem(endpoint: str, timeout: float = 3.0) -> str | None:
@@ -905,12 +907,10 @@ def _read_files(split: str, files: list[Path], bad_lines: str = "error") -> data
             why = _first_line(e, f)
             if layout is not None and "fields in line" in why:  # pandas: "Expected 2 fields in line 62, saw 3"
                 why += f" ({quote_hint(layout.sep)}){SKIP_HINT}"
-            if builder == "json" and re.search(r"utf-?8", why, re.I) and "not UTF-8 (" not in why:
-                with contextlib.suppress(Exception), open_file(f, "rb") as fh:  # pyarrow's says which byte only
-                    why = not_utf8(*not_utf8_lines(fh))
-            header = re.match(r"line 1 is|\S+ lines are not UTF-8 \(lines 1,", why)  # a csv's, not to skip
-            if "not UTF-8 (" in why and ((layout is not None and not header) or _json_lines(f, builder)):
-                why += SKIP_HINT
+            if why.startswith("not UTF-8 text") or builder == "json" and re.search(r"utf-?8", why, re.I):
+                # which lines: pandas says a byte of its chunk, pyarrow a position; skippable past a csv's header
+                hint_from = layout.skip + 2 if layout is not None else 1 if _json_lines(f, builder) else None
+                why = _not_utf8(f, hint_from) or why
             if builder == "json" and (line := _bad_json_line(f)) is not None:
                 # pyarrow's "JSON parse error: ... in row 300" counts rows from 0, blank lines not at all
                 why = line + SKIP_HINT
@@ -934,13 +934,9 @@ def _check_utf8(f: Path, ds: datasets.Dataset) -> None:
     try:
         ds.data.table.validate(full=True)
     except pa.ArrowInvalid:
-        with open_file(f, "rb") as fh:
-            lines = not_utf8_lines(fh)
-        if not lines[0]:
+        if (why := _not_utf8(f, 1 if _json_lines(f, "json") else None)) is None:
             raise
-        raise DataError(
-            f"could not read {f}: {not_utf8(*lines)}{SKIP_HINT if _json_lines(f, 'json') else ''}"
-        ) from None
+        raise DataError(f"could not read {f}: {why}") from None
 
 
 def _json_lines(f: Path, builder: str) -> bool:
@@ -978,8 +974,8 @@ def _pandas_names(f: Path, layout: CsvLayout) -> list[str]:
     if head is None:  # not text (compressed, though its name says csv?), or a first line that is not UTF-8
         with open_file(f, "rb") as fh:
             note = compressed_note(fh.read(10))
-            fh.seek(0)
-            raise DataError(f"could not read {f}: {note or not_utf8(*not_utf8_lines(fh))}")
+        note = note or _not_utf8(f) or "not readable as UTF-8 text; save the file as UTF-8"
+        raise DataError(f"could not read {f}: {note}")
     lines = head.removeprefix("\ufeff").splitlines(keepends=True)[layout.skip :]
     if not lines:
         raise DataError(f"{f} holds no columns (only blank lines): expected a header line such as text,label")
