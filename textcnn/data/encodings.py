@@ -126,8 +126,13 @@ def not_utf8_lines(fh: BinaryIO) -> tuple[list[int], str]:
 
 
 SURROGATES = re.compile("[\udc80-\udcff]")
-"""What errors="surrogateescape" makes of the bytes that are not UTF-8: a cell holding one came from a bad
-line (the lenient readers skip it)."""
+"""What errors="surrogateescape" makes of the bytes that are not UTF-8 (`escaped`)."""
+
+
+def escaped(cells: list[str]) -> bool:
+    """Whether text read with errors="surrogateescape" held bytes that are not UTF-8: a row or line the
+    lenient readers and `predict --file` skip as a bad line."""
+    return any(not cell.isascii() and SURROGATES.search(cell) for cell in cells)
 
 
 def encoding_note(name: str, encoding: str) -> str:

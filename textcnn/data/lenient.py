@@ -20,7 +20,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from textcnn.data.encodings import SURROGATES
+from textcnn.data.encodings import escaped
 
 log = logging.getLogger("textcnn.data.sources")  # the reading warnings' logger
 
@@ -49,7 +49,7 @@ def read_csv(f: Path, sep: str, skip: int, encoding: str, names: list[str], has_
             if len(row) > len(names):
                 bad.append(reader.line_num + skip)
                 continue
-            if utf8 and any(not cell.isascii() and SURROGATES.search(cell) for cell in row):
+            if utf8 and escaped(row):
                 not_utf8.append(reader.line_num + skip)
                 continue
             row = row + [""] * (len(names) - len(row))
@@ -70,7 +70,7 @@ def read_json_lines(f: Path) -> dict[str, list[Any]]:
         for n, line in enumerate(fh, 1):
             if not line.strip():
                 continue
-            if not line.isascii() and SURROGATES.search(line):
+            if escaped([line]):
                 not_utf8.append(n)
                 continue
             try:

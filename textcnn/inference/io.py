@@ -27,7 +27,7 @@ from typing import Any, BinaryIO, TextIO
 import numpy as np
 
 from textcnn.data.archives import is_archive
-from textcnn.data.encodings import bad_byte
+from textcnn.data.encodings import bad_byte, escaped
 from textcnn.errors import DataError, PredictError
 from textcnn.inference.predictor import Prediction, Predictor, Scores, check_top_k
 
@@ -196,9 +196,11 @@ def _open_input(p: Path):
         raise PredictError(
             f"{p} is compressed with zstd, which predict does not read: zstd -dc {p} | textcnn predict RUN"
         )
-    if kind == "zip" and p.suffix.lower() in (".xlsx", ".xlsm", ".ods", ".numbers", ".docx"):  # zips inside
-        raise PredictError(f"{p} is a spreadsheet or document, not text: save it as CSV UTF-8 (or plain text)")
     if kind == "zip":
+        from textcnn.data.sources import SPREADSHEETS
+
+        if p.suffix.lower() in (*SPREADSHEETS, ".docx"):  # zips inside
+            raise PredictError(f"{p} is a spreadsheet or document, not text: save it as CSV UTF-8 (or plain text)")
         raise PredictError(f"{p} is a zip archive: end its name in .zip, or unpack it and give what it holds")
     import bz2
     import gzip
@@ -290,7 +292,8 @@ def _text_column(columns: list[str], given: str | None, default: str | None, p: 
 
 
 def _open_text(p: Path, encoding: str = "utf-8"):
-    """A csv opened as text in `encoding`; in UTF-8 a byte that is not becomes a lone surrogate (`_not_utf8`)."""
+    """A csv opened as text in `encoding`; in UTF-8 a byte that is not becomes a lone surrogate
+    (`encodings.escaped`)."""
     from textcnn.data.sources import open_file
 
     if encoding == "utf-8":
@@ -306,13 +309,6 @@ def _not_text(p: Path, why: str) -> str:
     with open(p, "rb") as raw:
         note = compressed_note(raw.read(10))
     return f"{p}: {note}" if note else f"{p} is not UTF-8 text ({why}); save it as UTF-8"
-
-
-def _not_utf8(row: list[str]) -> bool:
-    """Whether a row read by `_open_text` held bytes that are not UTF-8 (a line pasted from another file)."""
-    from textcnn.data.encodings import SURROGATES
-
-    return any(not cell.isascii() and SURROGATES.search(cell) for cell in row)
 
 
 def _csv_cells(
@@ -340,7 +336,7 @@ def _csv_cells(
             header = names or next(reader, None)
             if header is None:
                 return
-            if _not_utf8(header):
+            if escaped(header):
                 raise PredictError(_not_text(p, "its header line holds bytes that are not"))
             idx = [header.index(c) for c in _text_columns(header, given, default, p)]
 
@@ -359,17 +355,13 @@ def _csv_cells(
             for row in reader:
                 if header_again(row):
                     continue
+                number = reader.line_num + skip
                 if len(row) > len(header):
-                    msg = (
-                        f"{p} line {reader.line_num + skip}: {len(row)} fields but the header has {len(header)}; "
-                        f"{quote_hint(sep)}"
-                    )
-                    _bad_line(msg, reader.line_num + skip, on_error, skipped)
-                    dropped += 1
-                    continue
-                if _not_utf8(row):
-                    _bad_line(f"{p} line {reader.line_num + skip} is not valid UTF-8", reader.line_num + skip, on_error,
-                              skipped)  # fmt: skip
+                    problem = f": {len(row)} fields but the header has {len(header)}; {quote_hint(sep)}"
+                else:
+                    problem = " is not valid UTF-8" if escaped(row) else ""
+                if problem:
+                    _bad_line(f"{p} line {number}{problem}", number, on_error, skipped)
                     dropped += 1
                     continue
                 cell = text(row)
@@ -394,7 +386,7 @@ def _csv_cells(
             for row in itertools.islice(lines, done + len(repeated) + dropped, None):
                 if header_again(row):
                     continue
-                if _not_utf8(row):
+                if escaped(row):
                     number = lines.line_num + skip + (names is None)
                     _bad_line(f"{p} line {number} is not valid UTF-8", number, on_error, skipped)
                     continue
