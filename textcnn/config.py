@@ -64,8 +64,9 @@ class DataConfig:
     max_train_rows: int | None = None
     """Use only the first N training rows (quick experiments)."""
     bad_lines: str = "error"
-    """A local csv / tsv row with more fields than the header, or a JSON line that is not a record: `error`
-    stops and names the line; `skip` skips every such line and names them in a warning."""
+    """A local csv / tsv row with more fields than the header, a JSON line that is not a record, or a line
+    that is not UTF-8 in a UTF-8 csv or JSON-lines file: `error` stops and names the lines; `skip` skips
+    every such line and names them in a warning."""
     merge_label_variants: bool = True
     """String labels that differ only in case or spacing ('Positive', 'positive ', 'POSITIVE') are one
     class, named by its most frequent spelling in train; false: a class each."""

@@ -139,8 +139,12 @@ def find_columns(
     sample of the first rows by column, asked for only when no column is named as a label (`few_values`
     then finds one whose values repeat) or several string columns could be the text (`longest_text` then
     picks the one that plainly is), each said in a warning."""
+    import functools
+
     import datasets
 
+    if rows is not None:
+        rows = functools.cache(rows)  # read once however many of the rules below ask for it
     columns = list(features)
     listing = f"(columns: {', '.join(columns)})"
     text_column, label_column = match_name(text_column, columns), match_name(label_column, columns)

@@ -861,8 +861,8 @@ def _csv_options(f: Path, layout: CsvLayout) -> dict[str, Any]:
 
 def _read_files(split: str, files: list[Path], bad_lines: str = "error") -> datasets.Dataset:
     """Load the data files of one split (csv, tsv, json, jsonl, parquet, arrow) into one Dataset. With
-    `bad_lines` "skip", csv rows with more fields than the header and JSON lines that are not a record are
-    skipped and said in a warning (`lenient`); "error" stops at the first and names it."""
+    `bad_lines` "skip", csv rows with more fields than the header, JSON lines that are not a record and
+    lines that are not UTF-8 are skipped and said in a warning (`lenient`); "error" stops and names them."""
     import datasets
 
     parts = []
