@@ -1104,3 +1104,10 @@ def test_predict_file_reads_an_archive_as_what_it_holds(predictor, tmp_path):
         z.writestr("test.csv", "text,label\nb,neg\n")
     with pytest.raises(PredictError, match=r"several.zip holds no text files but test.csv, train.csv: give one"):
         predict_file(predictor, several, io.StringIO())
+
+
+def test_a_json_list_holding_bytes_that_are_not_utf8_is_refused_as_training_refuses_it(tmp_path):
+    f = tmp_path / "list.json"
+    f.write_bytes(b'[{"text": "great caf\xe9"}, {"text": "awful"}]')  # one Windows-1252 byte
+    with pytest.raises(PredictError, match=r"list.json is not valid JSON \('utf-8' codec can't decode byte 0xe9"):
+        list(io_mod.read_texts(f))

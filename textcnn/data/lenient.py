@@ -28,16 +28,14 @@ log = logging.getLogger("textcnn.data.sources")  # the reading warnings' logger
 def read_csv(f: Path, sep: str, skip: int, encoding: str, names: list[str], has_header: bool) -> dict[str, list]:
     """The columns `names` of a csv read with csv quoting after `skip` lines (and its header line when
     `has_header`), every cell a string and an empty cell None (as the strict reader reads them); rows with
-    more fields than `names` skipped and said in one warning."""
-    from textcnn.data.sources import open_file
+    more fields than `names`, and rows holding bytes that are not UTF-8, skipped and said in a warning each."""
+    from textcnn.data.sources import open_csv_text
 
     csv.field_size_limit(max(csv.field_size_limit(), 1 << 30))  # a long document is one field (pandas has no limit)
     columns: dict[str, list[str | None]] = {n: [] for n in names}
     bad: list[int] = []
     not_utf8: list[int] = []
-    utf8 = encoding == "utf-8"  # its bytes that are not UTF-8 read as lone surrogates, to skip their rows
-    with open_file(f, "rt", encoding="utf-8-sig" if utf8 else encoding, errors="surrogateescape" if utf8 else "strict",
-                   newline="") as fh:  # fmt: skip
+    with open_csv_text(f, encoding) as fh:
         for _ in range(skip):
             fh.readline()
         reader = csv.reader((line.replace("\x00", "") for line in fh), delimiter=sep)  # csv misreads NUL bytes
@@ -49,7 +47,7 @@ def read_csv(f: Path, sep: str, skip: int, encoding: str, names: list[str], has_
             if len(row) > len(names):
                 bad.append(reader.line_num + skip)
                 continue
-            if utf8 and escaped(row):
+            if escaped(row):
                 not_utf8.append(reader.line_num + skip)
                 continue
             row = row + [""] * (len(names) - len(row))
@@ -62,7 +60,7 @@ def read_csv(f: Path, sep: str, skip: int, encoding: str, names: list[str], has_
 
 def read_json_lines(f: Path) -> dict[str, list[Any]]:
     """The columns of a JSON lines file's records, every key any record has (None where a record lacks
-    it); lines that are not a JSON object skipped and said in one warning."""
+    it); lines that are not a JSON object, and lines that are not UTF-8, skipped and said in a warning each."""
     from textcnn.data.sources import open_file
 
     records, bad, not_utf8 = [], [], []

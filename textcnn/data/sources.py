@@ -456,7 +456,7 @@ def quotes_are_text(f: Path, sep: str, skip: int, encoding: str, n_fields: int) 
     import csv
 
     def rows(**reading) -> Iterator[list[str]]:
-        with open_file(f, "rt", encoding="utf-8-sig" if encoding == "utf-8" else encoding, newline="") as fh:
+        with open_csv_text(f, encoding) as fh:
             for _ in range(skip):
                 fh.readline()
             yield from csv.reader(fh, delimiter=sep, **reading)
@@ -500,6 +500,15 @@ def open_file(f: Path, mode: str = "rb", **kwargs: Any):
     import lzma
 
     return {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}.get(f.suffix.lower(), open)(f, mode, **kwargs)
+
+
+def open_csv_text(f: Path, encoding: str = "utf-8"):
+    """A csv / tsv opened as text in `encoding` for Python's csv module (`newline=""`; a UTF-8 byte-order
+    mark dropped); in UTF-8 a byte that is not becomes a lone surrogate, so that the line holding it is
+    found (`encodings.escaped`) instead of the whole read failing."""
+    if encoding == "utf-8":
+        return open_file(f, "rt", encoding="utf-8-sig", errors="surrogateescape", newline="")
+    return open_file(f, "rt", encoding=encoding, newline="")
 
 
 def _head_bytes(f: Path) -> tuple[bytes, bool] | None:

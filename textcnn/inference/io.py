@@ -291,16 +291,6 @@ def _text_column(columns: list[str], given: str | None, default: str | None, p: 
     raise PredictError(f"no text column found in {p} {listing}; choose one with --text-column")
 
 
-def _open_text(p: Path, encoding: str = "utf-8"):
-    """A csv opened as text in `encoding`; in UTF-8 a byte that is not becomes a lone surrogate
-    (`encodings.escaped`)."""
-    from textcnn.data.sources import open_file
-
-    if encoding == "utf-8":
-        return open_file(p, "rt", encoding="utf-8-sig", errors="surrogateescape", newline="")
-    return open_file(p, "rt", encoding=encoding, newline="")
-
-
 def _not_text(p: Path, why: str) -> str:
     """What to say of a csv that is not text in its encoding (`why`): compressed data (its first bytes say
     so, though its name says csv), or a file to save as UTF-8."""
@@ -317,7 +307,14 @@ def _csv_cells(
     """The text cells of a csv / tsv. A row with more fields than the header (a text holding the separator
     unquoted) is logged with its line number and skipped (`on_error='skip'`, its number appended to
     `skipped`) or stops the reading."""
-    from textcnn.data.sources import ExtraFields, csv_layout, note_repeated_headers, quote_hint, quotes_are_text
+    from textcnn.data.sources import (
+        ExtraFields,
+        csv_layout,
+        note_repeated_headers,
+        open_csv_text,
+        quote_hint,
+        quotes_are_text,
+    )
 
     try:
         sep, skip, names, encoding = csv_layout(
@@ -328,7 +325,7 @@ def _csv_cells(
     quoting, done, checked = csv.QUOTE_MINIMAL, 0, False
     repeated: list[int] = []  # data rows (1-based) that repeat the header
     dropped = 0  # rows skipped for their extra fields
-    with _open_text(p, encoding) as f:
+    with open_csv_text(p, encoding) as f:
         try:
             for _ in range(skip):
                 f.readline()
@@ -379,7 +376,7 @@ def _csv_cells(
     if quoting == csv.QUOTE_NONE:  # as training reads such a file (`sources._quotes_are_text`)
         log.warning('%s: read as one row per line from row %s on, its quote marks (") part of the texts: read as '
                     "csv quoting, a text that opens with one runs on over the lines after it", p.name, f"{done + 1:,}")  # fmt: skip
-        with _open_text(p, encoding) as f:
+        with open_csv_text(p, encoding) as f:
             for _ in range(skip + (names is None)):
                 f.readline()
             lines = csv.reader(f, delimiter=sep, quoting=csv.QUOTE_NONE)  # a row a line
@@ -430,7 +427,7 @@ def _json_cells(
 ) -> Iterator[str]:
     """A .json: one object laid out by columns (as training reads it: `json_columns`), a list of
     records, or JSON lines (`_jsonl_cells`, with `on_error` and `skipped`)."""
-    from textcnn.data.sources import head_text, json_columns
+    from textcnn.data.sources import head_text, json_columns, open_file
 
     columns = json_columns(p)
     if columns is not None:
@@ -441,7 +438,7 @@ def _json_cells(
     if not (head_text(p) or "").lstrip().startswith("["):  # JSON lines: read line by line, not loaded whole
         yield from _jsonl_cells(p, given, default, on_error, skipped)
         return
-    with _open_text(p) as f:
+    with open_file(p, "rt", encoding="utf-8-sig") as f:  # strict: a byte that is not UTF-8 is the error below
         try:
             data = json.load(f)
         except (ValueError, UnicodeDecodeError) as e:
