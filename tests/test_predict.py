@@ -1111,3 +1111,13 @@ def test_a_json_list_holding_bytes_that_are_not_utf8_is_refused_as_training_refu
     f.write_bytes(b'[{"text": "great caf\xe9"}, {"text": "awful"}]')  # one Windows-1252 byte
     with pytest.raises(PredictError, match=r"list.json is not valid JSON \('utf-8' codec can't decode byte 0xe9"):
         list(io_mod.read_texts(f))
+
+
+def test_a_csv_with_a_cell_over_two_lines_and_a_line_not_utf8_skips_that_line(tmp_path):
+    """The multi-line cell makes the reader check the file's quoting (`quotes_are_text`), which read it
+    strictly and stopped at the Windows-1252 byte even with on_error='skip'."""
+    f = tmp_path / "mixed.csv"
+    f.write_bytes(b'text,label\n"a fine\nfilm",pos\n"bad caf\xe9 film",neg\n"good caf\xc3\xa9",pos\n')
+    skipped: list[int] = []
+    assert list(io_mod.read_texts(f, on_error="skip", skipped=skipped)) == ["a fine\nfilm", "good caf\u00e9"]
+    assert skipped == [4]
