@@ -125,14 +125,14 @@ def not_utf8_lines(fh: BinaryIO) -> tuple[list[int], str]:
     return bad, where
 
 
-SURROGATES = re.compile("[\udc80-\udcff]")
+_SURROGATES = re.compile("[\udc80-\udcff]")
 """What errors="surrogateescape" makes of the bytes that are not UTF-8 (`escaped`)."""
 
 
 def escaped(cells: list[str]) -> bool:
     """Whether text read with errors="surrogateescape" held bytes that are not UTF-8: a row or line the
     lenient readers and `predict --file` skip as a bad line."""
-    return any(not cell.isascii() and SURROGATES.search(cell) for cell in cells)
+    return any(not cell.isascii() and _SURROGATES.search(cell) for cell in cells)
 
 
 def encoding_note(name: str, encoding: str) -> str:
