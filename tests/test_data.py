@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import runpy
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from textcnn.data import sources as D
 from textcnn.data.labels import NO_LABEL, Labels
 from textcnn.data.sources import DataError, load_data, load_split
 from textcnn.inference.io import read_texts
+from textcnn.inference.predictor import PredictError
 
 REAL_LOAD_DATASET = datasets.load_dataset
 
@@ -1475,6 +1477,32 @@ def test_tab_separated_lines_in_a_txt_or_a_file_without_a_suffix_are_a_table(tmp
     (tmp_path / "notes").write_text("a note\nwith no tabs\n", encoding="utf-8")
     with pytest.raises(DataError, match="notes: unsupported file type"):
         load_data(DataConfig(dataset=str(tmp_path / "notes")))
+
+
+def test_predict_reads_a_tab_separated_txt_as_training_reads_it(tmp_path, caplog):
+    """`predict --file` on the file a run trained on: the text cells, not whole lines with their labels."""
+    r = rows(30)
+    headerless = tmp_path / "SMSSpamCollection"
+    headerless.write_text("".join(f"{x['label']}\t{x['text']}\n" for x in r), encoding="utf-8")
+    named = tmp_path / "reviews.txt"
+    named.write_bytes(("label\ttext\r\n" + "".join(f"{x['label']}\t{x['text']}\r\n" for x in r)).encode("utf-16"))
+    for p in (headerless, named):
+        caplog.clear()
+        with caplog.at_level(logging.WARNING):
+            assert list(read_texts(p)) == [x["text"] for x in r], p.name
+        assert f"{p.name}: read as tab-separated columns" in caplog.text
+    assert list(read_texts(named, text_column="LABEL")) == [x["label"] for x in r]
+    ids = tmp_path / "ids.txt"  # unlabelled "id<TAB>text" lines: no text column named, so one text a line
+    ids.write_text("".join(f"{i}\t{x['text']}\n" for i, x in enumerate(r)), encoding="utf-8")
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        assert list(read_texts(ids)) == [f"{i}\t{x['text']}" for i, x in enumerate(r)]
+    assert "ids.txt: its first line names no text column (columns: 0, " in caplog.text
+    with pytest.raises(PredictError, match="text column 'body' is not in"):
+        list(read_texts(ids, text_column="body"))
+    plain = tmp_path / "plain.txt"  # lines without tabs stay lines
+    plain.write_text("a fine film\na dull one\n", encoding="utf-8")
+    assert list(read_texts(plain)) == ["a fine film", "a dull one"]
 
 
 def test_a_given_column_name_matches_in_any_case_in_training_and_prediction(tmp_path):

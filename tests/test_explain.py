@@ -258,6 +258,15 @@ def test_filter_texts_from_a_text_file_and_the_runs_own_data(predictor, tmp_path
     f = tmp_path / "texts.txt"
     f.write_text("great film\nawful film\nthird\n", encoding="utf-8")
     assert filter_texts(predictor, f, limit=2) == ["great film", "awful film"]
+    tabs = tmp_path / "labelled.txt"  # tab-separated columns: the text column, as predict --file reads it
+    tabs.write_text("".join(f"{label}\t{text}\n" for label, text in [("pos", "great film"), ("neg", "awful film")] * 5))
+    assert filter_texts(predictor, tabs, limit=3) == ["great film", "awful film", "great film"]
+    ft = tmp_path / "fasttext.txt"  # fastText lines: their texts, without the labels
+    ft.write_text("__label__pos great film\n__label__neg awful film\n", encoding="utf-8")
+    assert filter_texts(predictor, ft) == ["great film", "awful film"]
+    table = tmp_path / "reviews.csv"  # one file, one split: searched whatever --split says, its labels unused
+    table.write_text("text,stars\ngreat film,5\nawful film,1\nfine,3\nok,3\nbad,1\ngood,5\n", encoding="utf-8")
+    assert filter_texts(predictor, table, limit=3) == ["great film", "awful film", "fine"]
     own = filter_texts(predictor, split="validation")
     assert len(own) == 30 and all(isinstance(t, str) for t in own)
 

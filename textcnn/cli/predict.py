@@ -316,7 +316,7 @@ def explain(
 def filters(
     run: RunArg,
     data: Annotated[str | None, typer.Option("--data", help="Dataset to search (default: the run's own).")] = None,
-    split: Annotated[str, typer.Option(help="Split to search.")] = "validation",
+    split: Annotated[str, typer.Option(help="Split to search (a --data file of one split: its rows).")] = "validation",
     text_column: Annotated[str | None, typer.Option(help="Text column of --data (default: found by name).")] = None,
     label_column: Annotated[str | None, typer.Option(help="Label column of --data (default: found by name).")] = None,
     top: Annotated[int, typer.Option(min=1, help="Filters to show.")] = 10,

@@ -737,6 +737,28 @@ def _fasttext_rows(batch: dict[str, list], indices: list[int], *, name: str) -> 
     return {"text": texts, "label": labels}
 
 
+def tab_table(f: Path) -> bool:
+    """Whether `f`, a .txt or a file without a table format's suffix, is read as a tab-separated table (the
+    SMS Spam Collection's "ham<TAB>text" lines: `_tab_separated`), said in a warning; training and
+    `predict --file` read such a file alike."""
+    if _format_suffix(f) not in (None, ".txt") or f.suffix.lower() in SPREADSHEETS or not (tabs := _tab_separated(f)):
+        return False
+    log.warning("%s: read as tab-separated columns (each of its first lines has %d tab%s, none a fastText "
+                "__label__)", f.name, tabs, "s" if tabs > 1 else "")  # fmt: skip
+    return True
+
+
+def fasttext_lines(f: Path) -> bool:
+    """Whether the first non-blank line of `f` holds a fastText label (`__label__pos`) at its start or end."""
+    head, _ = _head_in_its_encoding(f)
+    return _labelled_line(next((line for line in (head or "").splitlines() if line.strip()), ""))
+
+
+def _labelled_line(line: str) -> bool:
+    words = line.split()
+    return bool(words) and (words[0].startswith(FASTTEXT_LABEL) or words[-1].startswith(FASTTEXT_LABEL))
+
+
 def _tab_separated(f: Path, lines: int = 50) -> int:
     """The number of tabs every one of the first `lines` non-blank lines of `f` holds, when that is the same
     number, one or more, and the first line holds no fastText label (then `f` is a tab-separated table);
@@ -745,8 +767,7 @@ def _tab_separated(f: Path, lines: int = 50) -> int:
     if not head:
         return 0
     rows = [line for line in head.splitlines() if line.strip()][:lines]
-    first = rows[0].split() if rows else []
-    if not first or first[0].startswith(FASTTEXT_LABEL) or first[-1].startswith(FASTTEXT_LABEL):
+    if not rows or _labelled_line(rows[0]):
         return 0
     counts = {line.count("\t") for line in rows}
     return counts.pop() if len(counts) == 1 and len(rows) >= 2 else 0
@@ -761,8 +782,7 @@ def _read_fasttext(f: Path, split: str) -> datasets.Dataset:
     from datasets.fingerprint import Hasher
 
     head, encoding = _head_in_its_encoding(f)
-    first = next((line for line in (head or head_text(f) or "").splitlines() if line.strip()), "").split()
-    if not first or not (first[0].startswith(FASTTEXT_LABEL) or first[-1].startswith(FASTTEXT_LABEL)):
+    if not _labelled_line(next((line for line in (head or head_text(f) or "").splitlines() if line.strip()), "")):
         raise DataError(
             f"{f}: a .txt is read as fastText lines ('__label__positive a gorgeous film'), and its first line has "
             "no __label__ at its start or end; give a table (csv, tsv, json, jsonl, parquet) instead, or use "
@@ -877,10 +897,8 @@ def _read_files(split: str, files: list[Path], bad_lines: str = "error") -> data
     parts = []
     for f in files:
         suffix = _format_suffix(f)
-        if suffix in (None, ".txt") and f.suffix.lower() not in SPREADSHEETS and (tabs := _tab_separated(f)):
-            log.warning("%s: read as tab-separated columns (each of its first lines has %d tab%s, none a fastText "
-                        "__label__)", f.name, tabs, "s" if tabs > 1 else "")  # fmt: skip
-            suffix = ".tsv"  # the SMS Spam Collection's "ham<TAB>text" lines, in a .txt or a file without a suffix
+        if tab_table(f):
+            suffix = ".tsv"
         if suffix is None:
             sheet = " (a spreadsheet: save it as CSV UTF-8)" if f.suffix.lower() in SPREADSHEETS else ""
             raise DataError(f"{f}: unsupported file type{sheet}; use csv, tsv, json, jsonl, parquet or fastText .txt")

@@ -34,7 +34,7 @@ import torch
 
 from textcnn.data.batching import pad_batch, pad_rows
 from textcnn.data.tokenizer import Encoded
-from textcnn.errors import ExplainError
+from textcnn.errors import ExplainError, PredictError
 from textcnn.inference.predictor import Predictor, softmax
 from textcnn.run import Run
 
@@ -496,16 +496,22 @@ def filter_texts(
     text_column: str | None = None,
     label_column: str | None = None,
 ) -> list[str]:
-    """Texts to search for `top_filters`: a .txt file (one per line), or a split of a dataset (the
-    run's own by default; its held-out validation split when the dataset has none). First `limit`."""
+    """Texts to search for `top_filters`: a .txt file (one per line, or its text column when its lines are
+    tab-separated columns, as `predict --file` reads it), or a split of a dataset (the run's own by
+    default; its held-out validation split when the dataset has none; a .txt of fastText lines is one).
+    First `limit`."""
     from itertools import islice
 
-    from textcnn.inference.io import read_lines
+    from textcnn.data.sources import DataError, fasttext_lines, load_data, load_raw, load_split
+    from textcnn.inference.io import read_texts
 
     predictor = _as_predictor(run)
-    if data_path is not None and Path(data_path).suffix.lower() == ".txt":
-        return list(islice(read_lines(data_path), limit))
-    from textcnn.data.sources import DataError, load_data, load_split
+    txt = data_path is not None and Path(data_path).suffix.lower() == ".txt"
+    if txt and not (Path(data_path).is_file() and fasttext_lines(Path(data_path))):
+        try:
+            return list(islice(read_texts(data_path, text_column=text_column), limit))
+        except PredictError as e:
+            raise ExplainError(str(e)) from None
 
     r = predictor.run
     try:
@@ -515,11 +521,14 @@ def filter_texts(
                 raise ExplainError(f"{data.source} has no {split} split (splits: {', '.join(data.splits)})")
             ds = data.splits[split]
         else:
-            cfg = r.config.data
+            cfg, raw = r.config.data, None
             if data_path is not None:  # other data: nothing of the run's dataset (hub id, columns) applies
                 cfg = replace(cfg, path=str(data_path), dataset=None, hub_id=None, hub_config=None,
                               text_column=text_column, label_column=label_column)  # fmt: skip
-            ds = load_split(cfg, split, predictor.label_names)[0]
+                raw = load_raw(cfg)
+                if len(raw[0]) == 1 and split not in raw[0]:  # one file, one split: its rows are the texts
+                    split = next(iter(raw[0]))
+            ds = load_split(cfg, split, predictor.label_names if raw is None else None, raw=raw)[0]  # texts only
     except DataError as e:
         raise ExplainError(str(e)) from None
     n = min(limit, len(ds))

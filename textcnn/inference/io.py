@@ -225,6 +225,11 @@ def read_texts(
     with more fields than the header)."""
     p = Path(path)
     suffix = table_suffix(p) if str(path) != "-" else None
+    if suffix is None and p.is_file() and str(path) != "-":
+        from textcnn.data.sources import tab_table
+
+        if tab_table(p):  # read as training reads it: the text column's cells, not whole lines, labels and all
+            return _tab_cells(p, text_column, default_column, on_error, skipped)
     if suffix is None:
         if text_column is not None:
             raise PredictError(f"--text-column is for tables (csv, tsv, json, jsonl, parquet); {path} is read as lines")
@@ -237,6 +242,28 @@ def read_texts(
     if suffix == ".parquet":
         return _parquet_cells(p, text_column, default_column)
     return _csv_cells(p, text_column, default_column, on_error, skipped)
+
+
+def _tab_cells(
+    p: Path, given: str | None, default: str | None, on_error: str, skipped: list[int] | None
+) -> Iterator[str]:
+    """The text cells of a .txt or suffixless file of tab-separated columns (`sources.tab_table`); its lines,
+    tabs and all, with a warning, when its first line names no text column and none is given (unlabelled
+    "id<TAB>text" lines)."""
+    cells = _csv_cells(p, given, default, on_error, skipped, sep="\t")
+    try:
+        first = next(cells)
+    except StopIteration:
+        return
+    except NoTextColumn as e:
+        if given is not None:
+            raise
+        log.warning("%s: its first line names no text column %s: read one text a line, tabs and all", p.name,
+                    e.columns)  # fmt: skip
+        yield from read_lines(p, on_error=on_error, skipped=skipped)
+        return
+    yield first
+    yield from cells
 
 
 def table_suffix(p: Path) -> str | None:
@@ -288,7 +315,15 @@ def _text_column(columns: list[str], given: str | None, default: str | None, p: 
         return found[0]
     if len(columns) == 1:
         return columns[0]
-    raise PredictError(f"no text column found in {p} {listing}; choose one with --text-column")
+    raise NoTextColumn(f"no text column found in {p} {listing}; choose one with --text-column", listing)
+
+
+class NoTextColumn(PredictError):
+    """A table none of whose columns is found to be the text column (`columns`: they, in words)."""
+
+    def __init__(self, message: str, columns: str):
+        super().__init__(message)
+        self.columns = columns
 
 
 def _not_text(p: Path, why: str) -> str:
@@ -302,11 +337,13 @@ def _not_text(p: Path, why: str) -> str:
 
 
 def _csv_cells(
-    p: Path, given: str | None, default: str | None, on_error: str = "stop", skipped: list[int] | None = None
-) -> Iterator[str]:
-    """The text cells of a csv / tsv. A row with more fields than the header (a text holding the separator
-    unquoted) is logged with its line number and skipped (`on_error='skip'`, its number appended to
-    `skipped`) or stops the reading."""
+    p: Path, given: str | None, default: str | None, on_error: str = "stop", skipped: list[int] | None = None,
+    sep: str | None = None,
+) -> Iterator[str]:  # fmt: skip
+    """The text cells of a csv / tsv (`sep`: by default a tab for a .tsv / .tab, else a comma or the one its
+    header shows). A row with more fields than the header (a text holding the separator unquoted) is
+    logged with its line number and skipped (`on_error='skip'`, its number appended to `skipped`) or stops
+    the reading."""
     from textcnn.data.sources import (
         ExtraFields,
         csv_layout,
@@ -318,7 +355,7 @@ def _csv_cells(
 
     try:
         sep, skip, names, encoding = csv_layout(
-            p, "\t" if table_suffix(p) in (".tsv", ".tab") else ",", strict=on_error == "stop"
+            p, sep or ("\t" if table_suffix(p) in (".tsv", ".tab") else ","), strict=on_error == "stop"
         )
     except ExtraFields as e:
         raise PredictError(f"{e}{STOP_HINT}") from None
