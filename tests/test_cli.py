@@ -293,6 +293,8 @@ def test_data_dir_without_the_dataset_says_so(tmp_path, monkeypatch):
 
 def test_a_mistyped_preset_gets_a_suggestion():
     assert "did you mean trec?" in _one_error_line(runner.invoke(app, ["train", "trek"]))
+    line = _one_error_line(runner.invoke(app, ["train", "sst2"]))  # a preset not found here: no other one offered
+    assert line.startswith("error: cannot find dataset 'sst2'. Tried:") and "did you mean" not in line
 
 
 def test_preset_names_are_case_insensitive(tmp_path, monkeypatch):

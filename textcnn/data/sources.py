@@ -354,7 +354,7 @@ def _load_hub(hub_id: str, cfg: DataConfig, preset: str | None) -> datasets.Data
         if not offline and not not_found:
             raise DataError(f"could not load {hub_id!r} from the Hugging Face Hub: {_first_line(e)}") from None
         what = cfg.dataset or hub_id
-        close = [c for c in _suggest(cfg.dataset) if c != cfg.dataset]
+        close = [c for c in _suggest(cfg.dataset) if c != cfg.dataset] if preset is None else []  # sst2: no sst5
         hint = f": did you mean {' or '.join(close)}?" if close else "."
         tried = [*_tried(cfg, preset, hub_id), f"the Hugging Face cache {cache}: not there"]
         tried.append(hub or f"the Hugging Face Hub {endpoint}: no dataset {hub_id!r}")
