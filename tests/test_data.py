@@ -304,6 +304,23 @@ def test_columns_found_by_common_names_case_insensitive(tmp_path):
     assert (ld.text_column, ld.label_column) == ("Review", "Sentiment")
 
 
+def test_a_text_column_beside_a_title_is_the_text(tmp_path, caplog):
+    """Women's clothing reviews: Title, Review Text, Rating; AG News' Kaggle csv: Title, Description."""
+    r = rows(20)
+    p = write_csv(tmp_path / "reviews.csv", ["Clothing ID", "Title", "Review Text", "Rating"],
+                  [[i, f"title {i % 3}", x["text"], x["label"]] for i, x in enumerate(r)])  # fmt: skip
+    with caplog.at_level(logging.WARNING):
+        ld = load_data(DataConfig(dataset=str(p)))
+    assert (ld.text_column, ld.label_column) == ("Review Text", "Rating")
+    assert sorted(_all_rows(ld)) == sorted((x["text"], x["label"]) for x in r)
+    assert "taking 'Review Text' for the text column, not 'Title' beside it, a title (--text-column " \
+           "'Title+Review Text' joins them)" in caplog.text  # fmt: skip
+    assert next(iter(read_texts(p))) == r[0]["text"]  # predict --file reads the same column
+    p = write_csv(tmp_path / "two.csv", ["title", "headline", "label"], [[x["text"], "h", x["label"]] for x in r])
+    with pytest.raises(DataError, match=r"ambiguous text column.*headline, title"):  # two titles, no body
+        load_data(DataConfig(dataset=str(p)))
+
+
 def test_ambiguous_and_missing_columns_list_what_is_there(tmp_path):
     body = [["a", "b", "x"], ["c", "d", "y"], ["e", "f", "x"], ["g", "h", "y"]]
     p = write_csv(tmp_path / "a.csv", ["sentence", "review", "label"], body)

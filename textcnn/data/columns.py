@@ -24,6 +24,11 @@ TEXT_NAMES = ("text", "sentence", "content", "review", "document", "review_text"
 """Column names taken for the text, in order of preference (as `key` compares names)."""
 
 
+TITLE_NAMES = ("title", "headline")
+"""Text names (`TEXT_NAMES`) of a title: the one text column beside one of
+them is the body (a review's "Review Text" beside its "Title", AG News' "Description")."""
+
+
 LABEL_NAMES = ("label", "labels", "class", "category", "target", "sentiment", "polarity", "y", "intent", "rating",
                "stars", "star_rating", "overall", "score")  # fmt: skip
 """Column names taken for the label, in order of preference (as `key` compares names)."""
@@ -181,6 +186,12 @@ def find_columns(
     text = text_column
     if text is None:
         found = named(columns, TEXT_NAMES, label)
+        if len(found) > 1 and len(bodies := [c for c in found if key(c) not in TITLE_NAMES]) == 1:
+            titles = [c for c in columns if c in found and c != bodies[0]]
+            log.warning("%s: taking %r for the text column, not %s beside it, a title (--text-column '%s' joins "
+                        "them)", where, bodies[0], " or ".join(map(repr, titles)),
+                        "+".join(c for c in columns if c in found))  # fmt: skip
+            found = bodies
         if not found:
             found = [c for c in columns if c != label and is_string(features[c])]
             if len(found) > 1 and rows is not None:  # a csv's ids, numbers and links are strings too
