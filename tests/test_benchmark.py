@@ -81,6 +81,22 @@ def test_protocol_per_dataset(data_dir):
     assert hidden.protocol == "validation" and len(hidden.test_texts) == 30
 
 
+def test_suite_sets_as_senteval_ships_them_are_found(tmp_path):
+    """SentEval's data/downstream: MR/rt-polarity.pos and .neg, CR/custrev.pos and .neg (upper-case folders
+    of one file per class, one text a line)."""
+    rows = toy_rows(120, seed=8)
+    for folder, stem in (("MR", "rt-polarity"), ("CR", "custrev")):
+        (tmp_path / folder).mkdir()
+        for label, suffix in (("positive", "pos"), ("negative", "neg")):
+            lines = "".join(f"{text}\n" for text, y in rows if y == label)
+            (tmp_path / folder / f"{stem}.{suffix}").write_text(lines, encoding="utf-8")
+    assert bm.find_datasets(tmp_path) == ["mr", "cr"]
+    plan = bm.plan_dataset("cr", tmp_path, folds=4)
+    assert plan.protocol == "cv4" and sorted(plan.label_names) == ["neg", "pos"]
+    full = {"pos": "positive", "neg": "negative"}  # the label from the file's name: its suffix
+    assert sorted((t, full[plan.label_names[y]]) for t, y in zip(plan.texts, plan.labels, strict=True)) == sorted(rows)
+
+
 def test_unit_splits_are_disjoint_and_cover_the_pool(data_dir):
     plan = bm.plan_dataset("cvset", data_dir, folds=4)
     scored = []

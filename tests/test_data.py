@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import runpy
@@ -943,6 +944,46 @@ def test_split_folders_of_class_folders_keep_their_splits_and_leave_out_unlabell
     assert load_data(DataConfig(dataset=str(lone))).label_names == ["neg", "pos"]
 
 
+def test_a_folder_of_one_file_per_class_one_text_a_line_is_a_dataset(tmp_path, caplog, monkeypatch):
+    """Kim's sets as they ship: rt-polaritydata/rt-polarity.pos and .neg (Windows-1252, a README beside
+    them), Subj's quote.tok.gt9.5000 and plot.tok.gt9.5000, SentEval's custrev.pos, pos.txt and neg.txt."""
+    r = rows(40)
+    layouts = {
+        "rt-polaritydata": ("rt-polarity.pos", "rt-polarity.neg", "pos", "neg"),
+        "rotten_imdb": ("quote.tok.gt9.5000", "plot.tok.gt9.5000", "quote", "plot"),
+        "txt": ("pos.txt", "neg.txt", "pos", "neg"),
+    }
+    for folder, (first, second, a, b) in layouts.items():
+        root = tmp_path / folder
+        root.mkdir()
+        for name, label in ((first, "pos"), (second, "neg")):
+            lines = [f"{x['text']} \n" for x in r if x["label"] == label]
+            (root / name).write_bytes(("".join(lines[:5]) + "\n" + "".join(lines[5:])).encode("cp1252"))
+        (root / f"{folder}.README.1.0.txt").write_text("Sentence polarity dataset v1.0\n", encoding="utf-8")
+        caplog.clear()
+        with caplog.at_level("WARNING"):
+            ld = load_data(DataConfig(dataset=str(root)))
+        assert ld.label_names == sorted([a, b]), folder
+        named = {a: "pos", b: "neg"}
+        assert _all_rows(ld) == sorted((x["text"], next(k for k, v in named.items() if v == x["label"])) for x in r)
+        assert f"one file per class, one text a line, the label from the file's name: {second} ({b}, 20)" in caplog.text
+    (tmp_path / "rt-polaritydata" / "rt-polarity.neg").write_bytes("caf\u00e9 noir, a dull film\n".encode("cp1252"))
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        ld = load_data(DataConfig(dataset=str(tmp_path / "rt-polaritydata")))
+    assert "rt-polarity.neg is not UTF-8: read as Windows-1252" in caplog.text
+    assert ("caf\u00e9 noir, a dull film", "neg") in _all_rows(ld)
+    (tmp_path / "rt-polaritydata").rename(tmp_path / "MR")  # SentEval's data/downstream/MR, as `mr`
+    monkeypatch.setenv("TEXTCNN_DATA_DIR", str(tmp_path))
+    assert load_data(DataConfig(dataset="mr")).label_names == ["neg", "pos"]
+    splits = tmp_path / "splits"  # train.txt and test.txt of plain lines: splits without labels, not classes
+    splits.mkdir()
+    for name in ("train.txt", "test.txt"):
+        (splits / name).write_text("a gorgeous film\na dull mess\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"train.txt: a .txt is read as fastText lines"):
+        load_data(DataConfig(dataset=str(splits)))
+
+
 def test_a_fasttext_txt_is_read_as_texts_and_labels(tmp_path):
     lines = [f"__label__{x['label']}  {x['text']} " for x in rows(20)]
     p = tmp_path / "train.txt"
@@ -1396,6 +1437,17 @@ def test_an_archive_is_read_as_what_it_holds_and_unpacked_once(tmp_path, monkeyp
     ld = load_data(DataConfig(dataset=str(tgz)))
     assert sorted(ld.label_names) == ["neg", "pos"] and len(ld.splits["test"]) == 7
     assert len(ld.splits["train"]) + len(ld.splits["validation"]) == 12
+
+    # Pang & Lee's rt-polaritydata.tar.gz: the folder of one file per class, its README beside the folder
+    polarity = tmp_path / "rt-polaritydata.tar.gz"
+    with tarfile.open(polarity, "w:gz") as t:
+        for name, label in (("rt-polaritydata/rt-polarity.pos", "pos"), ("rt-polaritydata/rt-polarity.neg", "neg"),
+                            ("rt-polaritydata.README.1.0.txt", None)):  # fmt: skip
+            data = "".join(f"{r['text']} \n" for r in rows(40) if r["label"] == label).encode() or b"v1.0\n"
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            t.addfile(info, io.BytesIO(data))
+    assert _all_rows(load_data(DataConfig(dataset=str(polarity)))) == sorted((r["text"], r["label"]) for r in rows(40))
 
 
 def test_a_broken_or_unsafe_archive_is_one_line_and_leaves_nothing_behind(tmp_path):

@@ -96,10 +96,16 @@ def _kept(name: str) -> bool:
 
 
 def _inside(root: Path) -> Path:
-    """The one entry at `root`'s top, followed down through folders that hold one entry; `root` else."""
+    """The one entry at `root`'s top, followed down through folders that hold one entry; `root` else. A
+    README or licence file beside it does not count (rt-polaritydata.tar.gz: the folder
+    rt-polaritydata/ and rt-polaritydata.README.1.0.txt)."""
+    from textcnn.data.folders import NOT_DATA
+
     here = root
     while True:
         entries = [e for e in here.iterdir() if not e.name.startswith(".")]
+        if len(entries) > 1:
+            entries = [e for e in entries if e.is_dir() or not any(w in e.name.lower() for w in NOT_DATA)]
         if len(entries) != 1:
             return here
         here = entries[0]

@@ -8,6 +8,11 @@ it. A folder of unlabelled texts (aclImdb's `train/unsup`) is left out, with a w
 as UTF-8; one that is not is read as Windows-1252 (20 Newsgroups' posts are Latin-1), counted in a
 warning.
 
+And datasets laid out as one file per class, one text a line, as the sentence benchmarks of Kim (2014)
+ship: Pang & Lee's `rt-polaritydata/rt-polarity.pos` and `.neg`, `quote.tok.gt9.5000` and
+`plot.tok.gt9.5000` (Subj), SentEval's `custrev.pos`, `mpqa.neg`, `subj.objective`, or `pos.txt` and
+`neg.txt` (`class_files`). The part of the file names that differs is the label.
+
 Not here: files of rows (sources.py), cleaning and splitting (cleaning.py).
 """
 
@@ -17,7 +22,7 @@ import logging
 import os
 from pathlib import Path
 
-from textcnn.data.encodings import WESTERN
+from textcnn.data.encodings import WESTERN, WIDE, compression
 from textcnn.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -156,3 +161,86 @@ def read_class_folders(p: Path, layout: dict[str, dict[str, list[Path]]]) -> dic
     shape = ", ".join(f"{split} {len(v['text']):,}" for split, v in out.items())
     log.warning("%s: one folder per class of text files, one text a file: %s texts (%s)", p, f"{n:,}", shape)
     return out
+
+
+MAX_CLASS_FILES = 100
+"""`class_files`: a folder of more files than this is not one file per class."""
+NOT_DATA = ("readme", "license", "licence", "changelog", "citation")
+"""Name parts of the files beside the data that are not data (rt-polaritydata.README.1.0.txt)."""
+
+
+def class_files(p: Path) -> dict[str, Path] | None:
+    """{label: file} when `p` is a folder of one file per class, one text a line: two to `MAX_CLASS_FILES`
+    files (hidden ones and a README, licence, ... left out), no folders, none of them a table, a fastText
+    file, a tab-separated one or compressed, each named apart from the others by the same parts of its
+    name (`_labels_of`: pos in rt-polarity.pos, quote in quote.tok.gt9.5000), none of them a split's
+    name (train.txt and test.txt are splits, not classes); else None."""
+    from textcnn.data.sources import FORMATS, fasttext_lines, tab_separated
+
+    if not p.is_dir():
+        return None
+    files = []
+    for e in sorted(p.iterdir()):
+        if e.name.startswith("."):
+            continue
+        if e.is_dir():
+            return None
+        if not any(word in e.name.lower() for word in NOT_DATA):
+            files.append(e)
+    if not 2 <= len(files) <= MAX_CLASS_FILES:
+        return None
+    for f in files:
+        suffix = f.suffix.lower()
+        if (suffix in FORMATS and suffix != ".txt") or suffix in (".gz", ".bz2", ".xz", ".zst", ".zip", ".tar"):
+            return None
+        with open(f, "rb") as fh:
+            head = fh.read(4096)
+        if not head.strip() or compression(head) or fasttext_lines(f) or tab_separated(f):
+            return None
+    labels = _labels_of([f.name for f in files])
+    if labels is None or any(label.lower() in SPLIT_FOLDERS for label in labels):
+        return None
+    return dict(zip(labels, files, strict=True))
+
+
+def _labels_of(names: list[str]) -> list[str] | None:
+    """The labels of files named `names`: the dot-separated parts in which the names differ (all of them
+    having as many parts), else each name without a .txt suffix; None when two would be the same."""
+    parts = [name.split(".") for name in names]
+    if len({len(x) for x in parts}) == 1:
+        differ = [i for i in range(len(parts[0])) if len({x[i] for x in parts}) > 1]
+        labels = [".".join(x[i] for i in differ) for x in parts]
+    else:
+        labels = [name[: -len(".txt")] if name.lower().endswith(".txt") else name for name in names]
+    return labels if all(labels) and len(set(labels)) == len(labels) else None
+
+
+def read_class_files(p: Path, files: dict[str, Path]) -> dict[str, list[str]]:
+    """{"text": [...], "label": [...]} of a `class_files` layout: every non-blank line of each file (stripped
+    of surrounding whitespace; UTF-8, UTF-16 after its byte-order mark, else Windows-1252) and its label."""
+    texts: list[str] = []
+    labels: list[str] = []
+    western = []
+    for label, f in files.items():
+        try:
+            raw = f.read_bytes()
+        except OSError as e:
+            raise DataError(f"cannot read {f}: {e.strerror}") from None
+        if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+            text = raw.decode(WIDE, errors="replace")
+        else:
+            try:
+                text = raw.decode("utf-8-sig")
+            except UnicodeDecodeError:
+                text = raw.decode(WESTERN, errors="replace")
+                western.append(f.name)
+        lines = [line.strip() for line in text.splitlines() if line.strip()]
+        texts += lines
+        labels += [label] * len(lines)
+    if western:
+        log.warning("%s: %s %s not UTF-8: read as Windows-1252 (%s)", p, ", ".join(western),
+                    "is" if len(western) == 1 else "are", WESTERN)  # fmt: skip
+    counts = {label: labels.count(label) for label in files}
+    shown = ", ".join(f"{f.name} ({label}, {counts[label]:,})" for label, f in files.items())
+    log.warning("%s: one file per class, one text a line, the label from the file's name: %s", p, shown)
+    return {"text": texts, "label": labels}

@@ -50,7 +50,7 @@ from textcnn.data.encodings import (
     text_encoding,
     utf8_further,
 )
-from textcnn.data.folders import class_folders, read_class_folders
+from textcnn.data.folders import class_files, class_folders, read_class_files, read_class_folders
 from textcnn.data.labels import Labels, match_labels, plan_labels, split_labels
 from textcnn.data.report import (
     DataReport,
@@ -184,8 +184,19 @@ def _data_dir_candidates(names: Iterable[str | None]) -> list[Path]:
 
 
 def _data_dir_copy(names: Iterable[str | None]) -> Path | None:
-    """$TEXTCNN_DATA_DIR/<name> for the first name that exists there (also the hub id's last part)."""
-    return next((p for p in _data_dir_candidates(names) if p.exists()), None)
+    """$TEXTCNN_DATA_DIR/<name> for the first name that exists there (also the hub id's last part), in any
+    case (`in_folder`)."""
+    return next((q for p in _data_dir_candidates(names) if (q := in_folder(p.parent, p.name)).exists()), None)
+
+
+def in_folder(root: str | Path, name: str) -> Path:
+    """`root`/`name`, or the one entry of `root` named so in another case (SentEval's data/downstream/MR for
+    mr); `root`/`name` when there is none (or several)."""
+    p = Path(root).expanduser() / name
+    if p.exists() or not p.parent.is_dir():
+        return p
+    same = [e for e in p.parent.iterdir() if e.name.lower() == p.name.lower()]
+    return same[0] if len(same) == 1 else p
 
 
 def data_dir_problem() -> str | None:
@@ -739,9 +750,9 @@ def _fasttext_rows(batch: dict[str, list], indices: list[int], *, name: str) -> 
 
 def tab_table(f: Path) -> bool:
     """Whether `f`, a .txt or a file without a table format's suffix, is read as a tab-separated table (the
-    SMS Spam Collection's "ham<TAB>text" lines: `_tab_separated`), said in a warning; training and
+    SMS Spam Collection's "ham<TAB>text" lines: `tab_separated`), said in a warning; training and
     `predict --file` read such a file alike."""
-    if _format_suffix(f) not in (None, ".txt") or f.suffix.lower() in SPREADSHEETS or not (tabs := _tab_separated(f)):
+    if _format_suffix(f) not in (None, ".txt") or f.suffix.lower() in SPREADSHEETS or not (tabs := tab_separated(f)):
         return False
     log.warning("%s: read as tab-separated columns (each of its first lines has %d tab%s, none a fastText "
                 "__label__)", f.name, tabs, "s" if tabs > 1 else "")  # fmt: skip
@@ -759,7 +770,7 @@ def _labelled_line(line: str) -> bool:
     return bool(words) and (words[0].startswith(FASTTEXT_LABEL) or words[-1].startswith(FASTTEXT_LABEL))
 
 
-def _tab_separated(f: Path, lines: int = 50) -> int:
+def tab_separated(f: Path, lines: int = 50) -> int:
     """The number of tabs every one of the first `lines` non-blank lines of `f` holds, when that is the same
     number, one or more, and the first line holds no fastText label (then `f` is a tab-separated table);
     else 0."""
@@ -1048,6 +1059,8 @@ def _load_local(p: Path, hub_config: str | None, bad_lines: str = "error") -> da
         return datasets.DatasetDict(
             {split: datasets.Dataset.from_dict(cols) for split, cols in read_class_folders(p, layout).items()}
         )
+    if (files := class_files(p)) is not None:  # DIR/rt-polarity.pos, DIR/rt-polarity.neg: one text a line
+        return datasets.DatasetDict({"train": datasets.Dataset.from_dict(read_class_files(p, files))})
     try:
         patterns = get_data_patterns(str(p))
         found = DataFilesDict.from_patterns(patterns, base_path=str(p))

@@ -164,9 +164,11 @@ def dataset_config(
     name: str, data_dir: str | Path | None, sets: Sequence[str] = (), model: str | None = None
 ) -> Config:
     """The config `textcnn train NAME` would use: preset, then `$data_dir/NAME` when that folder exists."""
+    from textcnn.data.sources import in_folder
+
     options: dict[str, dict[str, Any]] = {}
-    if data_dir is not None and (Path(data_dir) / name).exists():
-        options["data"] = {"path": str(Path(data_dir) / name)}
+    if data_dir is not None and (folder := in_folder(data_dir, name)).exists():
+        options["data"] = {"path": str(folder)}
     return load_config(dataset=name, model=model, overrides=options, sets=list(sets))
 
 
@@ -206,7 +208,9 @@ def find_datasets(data_dir: str | Path | None) -> list[str]:
     """The suite sets present under `data_dir`, in suite order."""
     if data_dir is None:
         raise BenchmarkError("no DATASET given and no --data-dir (or $TEXTCNN_DATA_DIR) to look for the suite in")
-    found = [n for n in SUITE if (Path(data_dir) / n).exists()]
+    from textcnn.data.sources import in_folder
+
+    found = [n for n in SUITE if in_folder(data_dir, n).exists()]  # in any case: SentEval's MR, SUBJ, ...
     if not found:
         raise BenchmarkError(f"none of the suite sets ({', '.join(SUITE)}) is under {data_dir}")
     return found
