@@ -1548,6 +1548,20 @@ def test_tab_separated_lines_in_a_txt_or_a_file_without_a_suffix_are_a_table(tmp
         load_data(DataConfig(dataset=str(tmp_path / "notes")))
 
 
+def test_a_folder_of_split_files_without_a_suffix_keeps_its_splits(tmp_path):
+    """SentEval's SST/binary: sentiment-train, sentiment-dev, sentiment-test, "text<TAB>label" lines."""
+    root = tmp_path / "binary"
+    root.mkdir()
+    parts = {"sentiment-train": rows(30), "sentiment-dev": rows(10)[::-1], "sentiment-test": rows(8)}
+    for name, r in parts.items():
+        (root / name).write_text("".join(f"{x['text']}\t{x['label']}\n" for x in r), encoding="utf-8")
+    ld = load_data(DataConfig(dataset=str(root)))
+    assert sorted(ld.splits) == ["test", "train", "validation"] and ld.test_labelled
+    assert sorted(ld.splits["train"]["text"]) == sorted(x["text"] for x in rows(30))
+    assert list(ld.splits["validation"]["text"]) == [x["text"] for x in rows(10)[::-1]]
+    assert len(ld.splits["test"]) == 8
+
+
 def test_predict_reads_a_tab_separated_txt_as_training_reads_it(tmp_path, caplog):
     """`predict --file` on the file a run trained on: the text cells, not whole lines with their labels."""
     r = rows(30)

@@ -50,7 +50,7 @@ from textcnn.data.encodings import (
     text_encoding,
     utf8_further,
 )
-from textcnn.data.folders import class_files, class_folders, read_class_files, read_class_folders
+from textcnn.data.folders import SPLIT_FOLDERS, class_files, class_folders, read_class_files, read_class_folders
 from textcnn.data.labels import Labels, match_labels, plan_labels, split_labels
 from textcnn.data.report import (
     DataReport,
@@ -748,6 +748,11 @@ def _fasttext_rows(batch: dict[str, list], indices: list[int], *, name: str) -> 
     return {"text": texts, "label": labels}
 
 
+def _tabs_without_suffix(f: Path) -> bool:
+    """A split file without a suffix (SentEval's SST/binary/sentiment-train) of tab-separated columns."""
+    return not f.suffix and f.is_file() and tab_separated(f) > 0
+
+
 def tab_table(f: Path) -> bool:
     """Whether `f`, a .txt or a file without a table format's suffix, is read as a tab-separated table (the
     SMS Spam Collection's "ham<TAB>text" lines: `tab_separated`), said in a warning; training and
@@ -1068,9 +1073,13 @@ def _load_local(p: Path, hub_config: str | None, bad_lines: str = "error") -> da
         found = {}
     splits = {}
     for split, files in found.items():
-        usable = sorted(Path(f) for f in files if _format_suffix(Path(f)) is not None)
+        usable = sorted(Path(f) for f in files if _format_suffix(Path(f)) is not None or _tabs_without_suffix(Path(f)))
         if usable:
             splits[str(split)] = usable
+    if list(splits) == ["train"] and len(splits["train"]) > 1:  # the hub's patterns want a suffix after "train"
+        words = {f: SPLIT_FOLDERS.get(re.split(r"[-_. ]", f.name)[-1].lower()) for f in splits["train"]}
+        if all(words.values()) and "train" in words.values():  # sentiment-train, sentiment-dev, sentiment-test
+            splits = {s: [f for f in splits["train"] if words[f] == s] for s in dict.fromkeys(words.values())}
     if not splits:
         raise DataError(f"no data files (csv, tsv, json, jsonl, parquet, fastText .txt) found in {p}")
     return datasets.DatasetDict({split: _read_files(split, files, bad_lines) for split, files in splits.items()})
