@@ -984,6 +984,28 @@ def test_a_folder_of_one_file_per_class_one_text_a_line_is_a_dataset(tmp_path, c
         load_data(DataConfig(dataset=str(splits)))
 
 
+def test_a_folder_of_one_table_per_class_without_a_label_column_is_labelled_by_file_name(tmp_path, caplog):
+    """The fake-news set: Fake.csv and True.csv, columns title, text, subject, date, no label."""
+    r = rows(40)
+    root = tmp_path / "news"
+    root.mkdir()
+    for name, label in (("Fake.csv", "neg"), ("True.csv", "pos")):
+        write_csv(root / name, ["title", "text", "subject", "date"],
+                  [[f"t{i}", x["text"], "politics", "2017"] for i, x in enumerate(r) if x["label"] == label])  # fmt: skip
+    with caplog.at_level(logging.WARNING):
+        ld = load_data(DataConfig(dataset=str(root)))
+    assert "no label column in Fake.csv, True.csv: one table per class, the label from the file's name" in caplog.text
+    assert ld.label_names == ["Fake", "True"] and ld.text_column == "text"
+    named = {"Fake": "neg", "True": "pos"}
+    assert sorted((t, named[y]) for t, y in _all_rows(ld)) == sorted((x["text"], x["label"]) for x in r)
+    both = tmp_path / "parts"  # files of rows with a label column of their own keep it
+    both.mkdir()
+    for name, part in (("reviews_a.csv", r[:20]), ("reviews_b.csv", r[20:])):
+        write_csv(both / name, ["text", "airline_sentiment"], [[x["text"], x["label"]] for x in part])
+    ld = load_data(DataConfig(dataset=str(both)))
+    assert ld.label_column == "airline_sentiment" and _all_rows(ld) == sorted((x["text"], x["label"]) for x in r)
+
+
 def test_a_fasttext_txt_is_read_as_texts_and_labels(tmp_path):
     lines = [f"__label__{x['label']}  {x['text']} " for x in rows(20)]
     p = tmp_path / "train.txt"

@@ -186,7 +186,8 @@ def find_columns(
     text = text_column
     if text is None:
         found = named(columns, TEXT_NAMES, label)
-        if len(found) > 1 and len(bodies := [c for c in found if key(c) not in TITLE_NAMES]) == 1:
+        bodies = [c for c in found if key(c) not in TITLE_NAMES]
+        if len(found) > 1 and key(found[0]) != "text" and len(bodies) == 1:  # a "text" column is taken quietly
             titles = [c for c in columns if c in found and c != bodies[0]]
             log.warning("%s: taking %r for the text column, not %s beside it, a title (--text-column '%s' joins "
                         "them)", where, bodies[0], " or ".join(map(repr, titles)),

@@ -173,7 +173,7 @@ def class_files(p: Path) -> dict[str, Path] | None:
     """{label: file} when `p` is a folder of one file per class, one text a line: two to `MAX_CLASS_FILES`
     files (hidden ones and a README, licence, ... left out), no folders, none of them a table, a fastText
     file, a tab-separated one or compressed, each named apart from the others by the same parts of its
-    name (`_labels_of`: pos in rt-polarity.pos, quote in quote.tok.gt9.5000), none of them a split's
+    name (`labels_of`: pos in rt-polarity.pos, quote in quote.tok.gt9.5000), none of them a split's
     name (train.txt and test.txt are splits, not classes); else None."""
     from textcnn.data.sources import FORMATS, fasttext_lines, tab_separated
 
@@ -197,13 +197,13 @@ def class_files(p: Path) -> dict[str, Path] | None:
             head = fh.read(4096)
         if not head.strip() or compression(head) or fasttext_lines(f) or tab_separated(f):
             return None
-    labels = _labels_of([f.name for f in files])
+    labels = labels_of([f.name for f in files])
     if labels is None or any(label.lower() in SPLIT_FOLDERS for label in labels):
         return None
     return dict(zip(labels, files, strict=True))
 
 
-def _labels_of(names: list[str]) -> list[str] | None:
+def labels_of(names: list[str]) -> list[str] | None:
     """The labels of files named `names`: the dot-separated parts in which the names differ (all of them
     having as many parts), else each name without a .txt suffix; None when two would be the same."""
     parts = [name.split(".") for name in names]

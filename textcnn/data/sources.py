@@ -905,7 +905,13 @@ def _csv_options(f: Path, layout: CsvLayout) -> dict[str, Any]:
 
 
 def _read_files(split: str, files: list[Path], bad_lines: str = "error") -> datasets.Dataset:
-    """Load the data files of one split (csv, tsv, json, jsonl, parquet, arrow) into one Dataset. With
+    """Load the data files of one split (csv, tsv, json, jsonl, parquet, arrow) into one Dataset
+    (`_read_parts`, `_joined`)."""
+    return _joined(split, _read_parts(split, files, bad_lines))
+
+
+def _read_parts(split: str, files: list[Path], bad_lines: str = "error") -> list[datasets.Dataset]:
+    """Load the data files of one split (csv, tsv, json, jsonl, parquet, arrow), a Dataset each. With
     `bad_lines` "skip", csv rows with more fields than the header, JSON lines that are not a record and
     lines that are not UTF-8 are skipped and said in a warning (`lenient`); "error" stops and names them."""
     import datasets
@@ -958,6 +964,13 @@ def _read_files(split: str, files: list[Path], bad_lines: str = "error") -> data
                 # pyarrow's "JSON parse error: ... in row 300" counts rows from 0, blank lines not at all
                 why = line + SKIP_HINT
             raise DataError(f"could not read {f}: {why}") from None
+    return parts
+
+
+def _joined(split: str, parts: list[datasets.Dataset]) -> datasets.Dataset:
+    """The files of one split (`_read_parts`) as one Dataset."""
+    import datasets
+
     if len(parts) == 1:
         return parts[0]
     try:
@@ -1082,7 +1095,34 @@ def _load_local(p: Path, hub_config: str | None, bad_lines: str = "error") -> da
             splits = {s: [f for f in splits["train"] if words[f] == s] for s in dict.fromkeys(words.values())}
     if not splits:
         raise DataError(f"no data files (csv, tsv, json, jsonl, parquet, fastText .txt) found in {p}")
-    return datasets.DatasetDict({split: _read_files(split, files, bad_lines) for split, files in splits.items()})
+    out = {}
+    for split, files in splits.items():
+        parts = _read_parts(split, files, bad_lines)
+        if list(splits) == ["train"]:
+            parts = _labelled_by_name(p, files, parts)
+        out[split] = _joined(split, parts)
+    return datasets.DatasetDict(out)
+
+
+def _labelled_by_name(p: Path, files: list[Path], parts: list[datasets.Dataset]) -> list[datasets.Dataset]:
+    """The tables `files` of folder `p` (`parts`, as read), each given a label column of its file's name
+    (`folders.labels_of`) when they are one table per class: two or more, of the same columns, none of them
+    named as a label (the fake-news set's Fake.csv and True.csv: title, text, subject, date); else as they
+    are."""
+    from textcnn.data.columns import LABEL_NAMES, LABEL_PARTS, key, named
+    from textcnn.data.folders import MAX_CLASS_FILES, labels_of
+
+    if not 2 <= len(files) <= MAX_CLASS_FILES or any(f.suffix.lower() == ".txt" for f in files):
+        return parts
+    labels = labels_of([f.name for f in files])
+    columns = parts[0].column_names
+    if labels is None or any(x.column_names != columns for x in parts) or named(columns, LABEL_NAMES):
+        return parts
+    if any(key(c).split("_")[i] in LABEL_PARTS for c in columns for i in (0, -1)):  # airline_sentiment, label_id
+        return parts
+    log.warning("%s: no label column in %s: one table per class, the label from the file's name (%s)", p,
+                ", ".join(f.name for f in files), ", ".join(labels))  # fmt: skip
+    return [x.add_column("label", [label] * len(x)) for x, label in zip(parts, labels, strict=True)]
 
 
 def resolved_path(cfg: DataConfig) -> Path | None:
