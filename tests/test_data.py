@@ -1570,6 +1570,25 @@ def test_tab_separated_lines_in_a_txt_or_a_file_without_a_suffix_are_a_table(tmp
         load_data(DataConfig(dataset=str(tmp_path / "notes")))
 
 
+@pytest.mark.parametrize(("sep", "name"), [(";", "semicolon"), ("@", "'@'"), ("|", "'|'")])
+def test_a_txt_of_text_and_label_separated_otherwise_is_a_table(tmp_path, caplog, sep, name):
+    """The emotion set's train.txt ("i feel low;sadness"), the Financial PhraseBank's "text@positive"."""
+    r = rows(30)
+    p = tmp_path / "train.txt"
+    p.write_text("".join(f"{x['text']}{sep}{x['label']}\n" for x in r), encoding="utf-8")
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        ld = load_data(DataConfig(dataset=str(p)))
+    assert _all_rows(ld) == sorted((x["text"], x["label"]) for x in r)
+    assert f"train.txt: read as {name}-separated columns (each of its first lines has 1 {name}" in caplog.text
+    assert list(read_texts(p)) == [x["text"] for x in r]  # predict --file reads the same column
+    prose = tmp_path / "prose.txt"  # one separator a line, but no column of labels: not a table
+    prose.write_text("".join(f"part {i}{sep}and more {i}\n" for i in range(30)), encoding="utf-8")
+    with pytest.raises(DataError, match="prose.txt: a .txt is read as fastText lines"):
+        load_data(DataConfig(dataset=str(prose)))
+    assert list(read_texts(prose))[:1] == [f"part 0{sep}and more 0"]
+
+
 def test_a_folder_of_split_files_without_a_suffix_keeps_its_splits(tmp_path):
     """SentEval's SST/binary: sentiment-train, sentiment-dev, sentiment-test, "text<TAB>label" lines."""
     root = tmp_path / "binary"

@@ -175,7 +175,7 @@ def class_files(p: Path) -> dict[str, Path] | None:
     file, a tab-separated one or compressed, each named apart from the others by the same parts of its
     name (`labels_of`: pos in rt-polarity.pos, quote in quote.tok.gt9.5000), none of them a split's
     name (train.txt and test.txt are splits, not classes); else None."""
-    from textcnn.data.sources import FORMATS, fasttext_lines, tab_separated
+    from textcnn.data.sources import FORMATS, fasttext_lines, separated
 
     if not p.is_dir():
         return None
@@ -195,7 +195,7 @@ def class_files(p: Path) -> dict[str, Path] | None:
             return None
         with open(f, "rb") as fh:
             head = fh.read(4096)
-        if not head.strip() or compression(head) or fasttext_lines(f) or tab_separated(f):
+        if not head.strip() or compression(head) or fasttext_lines(f) or separated(f):
             return None
     labels = labels_of([f.name for f in files])
     if labels is None or any(label.lower() in SPLIT_FOLDERS for label in labels):

@@ -748,20 +748,25 @@ def _fasttext_rows(batch: dict[str, list], indices: list[int], *, name: str) -> 
     return {"text": texts, "label": labels}
 
 
-def _tabs_without_suffix(f: Path) -> bool:
-    """A split file without a suffix (SentEval's SST/binary/sentiment-train) of tab-separated columns."""
-    return not f.suffix and f.is_file() and tab_separated(f) > 0
+def _separated_without_suffix(f: Path) -> bool:
+    """A split file without a suffix (SentEval's SST/binary/sentiment-train) of separated columns."""
+    return not f.suffix and f.is_file() and separated(f) is not None
 
 
-def tab_table(f: Path) -> bool:
-    """Whether `f`, a .txt or a file without a table format's suffix, is read as a tab-separated table (the
-    SMS Spam Collection's "ham<TAB>text" lines: `tab_separated`), said in a warning; training and
-    `predict --file` read such a file alike."""
-    if _format_suffix(f) not in (None, ".txt") or f.suffix.lower() in SPREADSHEETS or not (tabs := tab_separated(f)):
-        return False
-    log.warning("%s: read as tab-separated columns (each of its first lines has %d tab%s, none a fastText "
-                "__label__)", f.name, tabs, "s" if tabs > 1 else "")  # fmt: skip
-    return True
+SEPARATOR_NAMES = {"\t": "tab", ";": "semicolon", "|": "'|'", "@": "'@'"}
+"""Separators `separated` finds, with their names; '@' is the Financial PhraseBank's (text@positive)."""
+
+
+def table_separator(f: Path) -> str | None:
+    """The separator of `f`, a .txt or a file without a table format's suffix, when it is read as a table of
+    separated columns (`separated`: the SMS Spam Collection's "ham<TAB>text" lines, the emotion set's
+    "text;label"), said in a warning; else None. Training and `predict --file` read such a file alike."""
+    if _format_suffix(f) not in (None, ".txt") or f.suffix.lower() in SPREADSHEETS or not (found := separated(f)):
+        return None
+    sep, n = found
+    log.warning("%s: read as %s-separated columns (each of its first lines has %d %s%s, none a fastText "
+                "__label__)", f.name, SEPARATOR_NAMES[sep], n, SEPARATOR_NAMES[sep], "s" if n > 1 else "")  # fmt: skip
+    return sep
 
 
 def fasttext_lines(f: Path) -> bool:
@@ -775,18 +780,37 @@ def _labelled_line(line: str) -> bool:
     return bool(words) and (words[0].startswith(FASTTEXT_LABEL) or words[-1].startswith(FASTTEXT_LABEL))
 
 
-def tab_separated(f: Path, lines: int = 50) -> int:
-    """The number of tabs every one of the first `lines` non-blank lines of `f` holds, when that is the same
-    number, one or more, and the first line holds no fastText label (then `f` is a tab-separated table);
-    else 0."""
+def separated(f: Path, lines: int = 50) -> tuple[str, int] | None:
+    """(separator, count) when every one of the first `lines` non-blank lines of `f` (two or more) holds the
+    same number, one or more, of a tab, else of a semicolon, a "|" or an "@" where those lines are also a table
+    with a label (a header naming a column as the readers do, or a column of recurring values:
+    `_headerless_names`), and the first line holds no fastText label; else None."""
     head, _ = _head_in_its_encoding(f)
     if not head:
-        return 0
+        return None
     rows = [line for line in head.splitlines() if line.strip()][:lines]
-    if not rows or _labelled_line(rows[0]):
-        return 0
-    counts = {line.count("\t") for line in rows}
-    return counts.pop() if len(counts) == 1 and len(rows) >= 2 else 0
+    if len(rows) < 2 or _labelled_line(rows[0]):
+        return None
+    for sep in SEPARATOR_NAMES:
+        counts = {line.count(sep) for line in rows}
+        if len(counts) != 1 or not (n := counts.pop()):
+            continue
+        if sep == "\t" or _a_table(head, sep):
+            return sep, n
+    return None
+
+
+def _a_table(head: str, sep: str) -> bool:
+    """Whether the first rows of `head`, split on `sep`, have a header naming a text or label column or a
+    column of recurring values (`_headerless_names`)."""
+    from textcnn.data.columns import LABEL_NAMES, TEXT_NAMES, key
+
+    rows = [row for _, row in _first_rows(head, sep, 51)]
+    if not rows:
+        return False
+    if any(key(c) in (*TEXT_NAMES, *LABEL_NAMES) for c in rows[0]):
+        return True
+    return _headerless_names(rows[0], rows[1:]) is not None
 
 
 def _read_fasttext(f: Path, split: str) -> datasets.Dataset:
@@ -918,14 +942,14 @@ def _read_parts(split: str, files: list[Path], bad_lines: str = "error") -> list
 
     parts = []
     for f in files:
-        suffix = _format_suffix(f)
-        if tab_table(f):
+        suffix, sep = _format_suffix(f), table_separator(f)
+        if sep is not None:
             suffix = ".tsv"
         if suffix is None:
             sheet = " (a spreadsheet: save it as CSV UTF-8)" if f.suffix.lower() in SPREADSHEETS else ""
             raise DataError(f"{f}: unsupported file type{sheet}; use csv, tsv, json, jsonl, parquet or fastText .txt")
         builder, options = FORMATS[suffix]
-        options = dict(options)
+        options = dict(options, **({"sep": sep} if sep is not None else {}))
         _require_bytes(f, builder)
         lenient = bad_lines == "skip"
         try:
@@ -1086,7 +1110,9 @@ def _load_local(p: Path, hub_config: str | None, bad_lines: str = "error") -> da
         found = {}
     splits = {}
     for split, files in found.items():
-        usable = sorted(Path(f) for f in files if _format_suffix(Path(f)) is not None or _tabs_without_suffix(Path(f)))
+        usable = sorted(
+            Path(f) for f in files if _format_suffix(Path(f)) is not None or _separated_without_suffix(Path(f))
+        )
         if usable:
             splits[str(split)] = usable
     if list(splits) == ["train"] and len(splits["train"]) > 1:  # the hub's patterns want a suffix after "train"

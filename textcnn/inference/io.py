@@ -226,10 +226,10 @@ def read_texts(
     p = Path(path)
     suffix = table_suffix(p) if str(path) != "-" else None
     if suffix is None and p.is_file() and str(path) != "-":
-        from textcnn.data.sources import tab_table
+        from textcnn.data.sources import table_separator
 
-        if tab_table(p):  # read as training reads it: the text column's cells, not whole lines, labels and all
-            return _tab_cells(p, text_column, default_column, on_error, skipped)
+        if sep := table_separator(p):  # read as training reads it: the text column's cells, not whole lines
+            return _separated_cells(p, sep, text_column, default_column, on_error, skipped)
     if suffix is None:
         if text_column is not None:
             raise PredictError(f"--text-column is for tables (csv, tsv, json, jsonl, parquet); {path} is read as lines")
@@ -244,13 +244,13 @@ def read_texts(
     return _csv_cells(p, text_column, default_column, on_error, skipped)
 
 
-def _tab_cells(
-    p: Path, given: str | None, default: str | None, on_error: str, skipped: list[int] | None
+def _separated_cells(
+    p: Path, sep: str, given: str | None, default: str | None, on_error: str, skipped: list[int] | None
 ) -> Iterator[str]:
-    """The text cells of a .txt or suffixless file of tab-separated columns (`sources.tab_table`); its lines,
-    tabs and all, with a warning, when its first line names no text column and none is given (unlabelled
-    "id<TAB>text" lines)."""
-    cells = _csv_cells(p, given, default, on_error, skipped, sep="\t")
+    """The text cells of a .txt or suffixless file of columns separated by `sep` (`sources.table_separator`);
+    its lines, separators and all, with a warning, when its first line names no text column and none is
+    given (unlabelled "id<TAB>text" lines)."""
+    cells = _csv_cells(p, given, default, on_error, skipped, sep=sep)
     try:
         first = next(cells)
     except StopIteration:
@@ -258,8 +258,8 @@ def _tab_cells(
     except NoTextColumn as e:
         if given is not None:
             raise
-        log.warning("%s: its first line names no text column %s: read one text a line, tabs and all", p.name,
-                    e.columns)  # fmt: skip
+        log.warning("%s: its first line names no text column %s: read one text a line, separators and all",
+                    p.name, e.columns)  # fmt: skip
         yield from read_lines(p, on_error=on_error, skipped=skipped)
         return
     yield first
