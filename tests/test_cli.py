@@ -297,6 +297,13 @@ def test_a_mistyped_preset_gets_a_suggestion():
     assert line.startswith("error: cannot find dataset 'sst2'. Tried:") and "did you mean" not in line
 
 
+def test_a_local_folder_named_as_a_preset_is_pointed_to(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "emotion").mkdir()
+    line = _one_error_line(runner.invoke(app, ["train", "emotion"]))
+    assert "the local emotion: not read, 'emotion' being a preset (pass ./emotion to read it)" in line
+
+
 def test_preset_names_are_case_insensitive(tmp_path, monkeypatch):
     (tmp_path / "sst2").mkdir()
     rows = toy_rows(60)

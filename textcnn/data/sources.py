@@ -238,6 +238,10 @@ def _tried(cfg: DataConfig, preset: str | None, hub_id: str | None) -> list[str]
         out.append(f"$TEXTCNN_DATA_DIR: no folder {missing}")
     if cfg.dataset and preset is None:
         out.append(f"a local file or folder {Path(cfg.dataset).expanduser().absolute()}: does not exist")
+    elif cfg.dataset and Path(cfg.dataset).exists():  # ./emotion beside the preset emotion
+        out.append(
+            f"the local {cfg.dataset}: not read, {cfg.dataset!r} being a preset (pass ./{cfg.dataset} to read it)"
+        )
     return out
 
 
