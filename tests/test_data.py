@@ -305,6 +305,24 @@ def test_columns_found_by_common_names_case_insensitive(tmp_path):
     assert (ld.text_column, ld.label_column) == ("Review", "Sentiment")
 
 
+def test_a_text_name_as_the_last_part_of_a_column_name_is_the_text(tmp_path, caplog):
+    """Quora's qid, question_text, target: a hex id beside short questions is no longer ambiguous."""
+    r = rows(20)
+    p = write_csv(tmp_path / "quora.csv", ["qid", "question_text", "target"],
+                  [[f"{i:020x}", x["text"], x["label"]] for i, x in enumerate(r)])  # fmt: skip
+    with caplog.at_level(logging.WARNING):
+        ld = load_data(DataConfig(dataset=str(p)))
+    assert (ld.text_column, ld.label_column) == ("question_text", "target")
+    assert "taking 'question_text' for the text column, by its name" in caplog.text
+    p = write_csv(
+        tmp_path / "qa.csv",
+        ["question_text", "answer_text", "label"],
+        [[x["text"], f"the answer: {x['text']}", x["label"]] for x in r],
+    )
+    with pytest.raises(DataError, match="ambiguous text column"):  # two such names: the user says which
+        load_data(DataConfig(dataset=str(p)))
+
+
 def test_a_text_column_beside_a_title_is_the_text(tmp_path, caplog):
     """Women's clothing reviews: Title, Review Text, Rating; AG News' Kaggle csv: Title, Description."""
     r = rows(20)

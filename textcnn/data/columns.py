@@ -24,6 +24,9 @@ TEXT_NAMES = ("text", "sentence", "content", "review", "document", "review_text"
 """Column names taken for the text, in order of preference (as `key` compares names)."""
 
 
+TEXT_PARTS = frozenset({"text", "body", "content", "review", "comment", "message", "sentence", "tweet", "description"})
+"""Text names also taken as the last part of a column's name: Quora's question_text, Jigsaw's comment_text."""
+
 TITLE_NAMES = ("title", "headline")
 """Text names (`TEXT_NAMES`) of a title: the one text column beside one of
 them is the body (a review's "Review Text" beside its "Title", AG News' "Description")."""
@@ -186,6 +189,14 @@ def find_columns(
     text = text_column
     if text is None:
         found = named(columns, TEXT_NAMES, label)
+        if not found:  # a text name as the last part of one column's name: question_text, comment_text
+            parts = [
+                c for c in columns if c != label and is_string(features[c]) and key(c).split("_")[-1] in TEXT_PARTS
+            ]
+            if len(parts) == 1:
+                log.warning("%s: taking %r for the text column, by its name (--text-column chooses another)", where,
+                            parts[0])  # fmt: skip
+                found = parts
         bodies = [c for c in found if key(c) not in TITLE_NAMES]
         if len(found) > 1 and key(found[0]) != "text" and len(bodies) == 1:  # a "text" column is taken quietly
             titles = [c for c in columns if c in found and c != bodies[0]]
