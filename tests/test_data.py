@@ -340,6 +340,18 @@ def test_a_text_column_beside_a_title_is_the_text(tmp_path, caplog):
         load_data(DataConfig(dataset=str(p)))
 
 
+def test_a_multi_label_table_is_said_to_be_one(tmp_path):
+    """Jigsaw's toxic comments: comment_text and six 0 / 1 columns, none of them named as a label."""
+    r = rows(20)
+    p = write_csv(tmp_path / "train.csv", ["id", "comment_text", "toxic", "obscene", "insult"],
+                  [[f"{i:016x}", x["text"], int(x["label"] == "neg"), i % 2, 0] for i, x in enumerate(r)])  # fmt: skip
+    with pytest.raises(DataError, match=r"ambiguous label column .*: toxic, obscene, insult \(columns of 0 / 1 flags: "
+                       r"a multi-label table; textcnn is single-label\).*choose one with --label-column$"):  # fmt: skip
+        load_data(DataConfig(dataset=str(p)))
+    ld = load_data(DataConfig(dataset=str(p), label_column="toxic"))
+    assert (ld.text_column, ld.label_names) == ("comment_text", ["0", "1"])
+
+
 def test_ambiguous_and_missing_columns_list_what_is_there(tmp_path):
     body = [["a", "b", "x"], ["c", "d", "y"], ["e", "f", "x"], ["g", "h", "y"]]
     p = write_csv(tmp_path / "a.csv", ["sentence", "review", "label"], body)

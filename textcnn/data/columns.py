@@ -179,8 +179,11 @@ def find_columns(
                             "(--label-column chooses another)", where, few[0])  # fmt: skip
             found = few
         if len(found) > 1 and key(found[0]) != "label":
+            sample = rows() if rows is not None else {}
+            flags = all(c in sample and {str(v) for v in sample[c]} <= {"0", "1"} for c in found)
+            multi = " (columns of 0 / 1 flags: a multi-label table; textcnn is single-label)" if flags else ""
             raise DataError(
-                f"ambiguous label column in {where}: {', '.join(found)} {listing}; choose one with --label-column"
+                f"ambiguous label column in {where}: {', '.join(found)}{multi} {listing}; choose one with --label-column"
             )
         if not found and require_label:
             raise DataError(f"no label column found in {where} {listing}; choose one with --label-column")
