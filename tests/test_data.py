@@ -1619,6 +1619,23 @@ def test_a_txt_of_text_and_label_separated_otherwise_is_a_table(tmp_path, caplog
     assert list(read_texts(prose))[:1] == [f"part 0{sep}and more 0"]
 
 
+@pytest.mark.parametrize("bad_lines", ["error", "skip"])
+def test_quote_marks_escaped_with_a_backslash_are_quote_marks(tmp_path, bad_lines):
+    """Kaggle's labeledTrainData.tsv (IMDB): "id"<TAB>sentiment<TAB>"a \\"moving\\" film"."""
+    r = rows(30)
+    p = tmp_path / "labeledTrainData.tsv"
+    body = "".join(f'"{i}_7"\t{x["label"]}\t"{x["text"]}, a \\"moving\\" one"\n' for i, x in enumerate(r))
+    p.write_text("id\tsentiment\treview\n" + body, encoding="utf-8")
+    ld = load_data(DataConfig(dataset=str(p), bad_lines=bad_lines))
+    want = sorted((f'{x["text"]}, a "moving" one', x["label"]) for x in r)
+    assert (ld.text_column, _all_rows(ld)) == ("review", want)
+    assert sorted(read_texts(p)) == sorted(t for t, _ in want)  # predict --file reads them alike
+    plain = tmp_path / "paths.csv"  # a backslash before a closing quote mark is a character, as csv reads it
+    plain.write_text("text,label\n" + "".join(f'"{x["text"]} in C:\\films\\",{x["label"]}\n' for x in r))
+    assert sorted(read_texts(plain)) == sorted(f"{x['text']} in C:\\films\\" for x in r)
+    assert [t for t, _ in _all_rows(load_data(DataConfig(dataset=str(plain))))] == sorted(read_texts(plain))
+
+
 def test_a_folder_of_split_files_without_a_suffix_keeps_its_splits(tmp_path):
     """SentEval's SST/binary: sentiment-train, sentiment-dev, sentiment-test, "text<TAB>label" lines."""
     root = tmp_path / "binary"

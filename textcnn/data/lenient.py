@@ -25,7 +25,9 @@ from textcnn.data.encodings import escaped
 log = logging.getLogger("textcnn.data.sources")  # the reading warnings' logger
 
 
-def read_csv(f: Path, sep: str, skip: int, encoding: str, names: list[str], has_header: bool) -> dict[str, list]:
+def read_csv(
+    f: Path, sep: str, skip: int, encoding: str, names: list[str], has_header: bool, escape: str | None = None
+) -> dict[str, list]:
     """The columns `names` of a csv read with csv quoting after `skip` lines (and its header line when
     `has_header`), every cell a string and an empty cell None (as the strict reader reads them); rows with
     more fields than `names`, and rows holding bytes that are not UTF-8, skipped and said in a warning each."""
@@ -38,7 +40,7 @@ def read_csv(f: Path, sep: str, skip: int, encoding: str, names: list[str], has_
     with open_csv_text(f, encoding) as fh:
         for _ in range(skip):
             fh.readline()
-        reader = csv.reader((line.replace("\x00", "") for line in fh), delimiter=sep)  # csv misreads NUL bytes
+        reader = csv.reader((line.replace("\x00", "") for line in fh), delimiter=sep, escapechar=escape)  # no NULs
         if has_header:
             next(reader, None)
         for row in reader:

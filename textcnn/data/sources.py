@@ -398,7 +398,8 @@ def _csv_columns(f: Path, layout: CsvLayout) -> list[str]:
 
     try:
         head = pd.read_csv(f, sep=layout.sep, nrows=1, skiprows=layout.skip, encoding=layout.encoding, dtype=str,
-                           keep_default_na=False, header=None if layout.names else "infer", names=layout.names)  # fmt: skip
+                           keep_default_na=False, header=None if layout.names else "infer", names=layout.names,
+                           escapechar=layout.escape)  # fmt: skip
     except pd.errors.EmptyDataError:
         raise DataError(f"{f} holds no columns (only blank lines): expected a header line such as text,label") from None
     if len(head) == 0:
@@ -417,7 +418,7 @@ def _quotes_are_text(f: Path, layout: CsvLayout, ds: datasets.Dataset) -> bool:
     buffers = [chunk.buffers()[2] for c in table.column_names if table[c].type == "string" for chunk in table[c].chunks]
     if not any(b is not None and (np.frombuffer(b, np.uint8) == 10).any() for b in buffers):
         return False  # the common case (40 ms for 227 MB of texts): no cell spans lines
-    lines = quotes_are_text(f, layout.sep, layout.skip, layout.encoding, len(ds.column_names))
+    lines = quotes_are_text(f, layout.sep, layout.skip, layout.encoding, len(ds.column_names), layout.escape)
     if lines is None or lines - (layout.names is None) <= len(ds):
         return False
     log.warning(
@@ -462,7 +463,9 @@ def note_repeated_headers(name: str, rows: list[int], done: str) -> None:
                 name, done, f"{len(rows):,}", "s" if len(rows) > 1 else "", shown)  # fmt: skip
 
 
-def quotes_are_text(f: Path, sep: str, skip: int, encoding: str, n_fields: int) -> int | None:
+def quotes_are_text(
+    f: Path, sep: str, skip: int, encoding: str, n_fields: int, escape: str | None = None
+) -> int | None:
     """The csv `f`'s number of non-blank lines (after `skip`) when its quote marks are characters of its
     texts, else None: its quoting is broken (a quoted cell that never closes, or closes with a character
     after the quote mark other than the separator: csv's strict reading fails) and yet every line, read
@@ -474,7 +477,7 @@ def quotes_are_text(f: Path, sep: str, skip: int, encoding: str, n_fields: int) 
         with open_csv_text(f, encoding) as fh:
             for _ in range(skip):
                 fh.readline()
-            yield from csv.reader(fh, delimiter=sep, **reading)
+            yield from csv.reader(fh, delimiter=sep, escapechar=escape, **reading)
 
     try:
         for _ in rows(strict=True):
@@ -580,6 +583,9 @@ class CsvLayout(NamedTuple):
     """Column names for a file whose first line is already data (None: the first line names them)."""
     encoding: str = "utf-8"
     """'utf-8', or Windows-1252 or UTF-16 for a file that is not (`encodings.text_encoding`)."""
+    escape: str | None = None
+    """'\\' for a file whose quoted texts escape their quote marks with a backslash (\\"), as Kaggle's
+    labeledTrainData.tsv (IMDB) does, rather than doubling them (""); else None (`_escape`)."""
 
 
 def csv_layout(f: Path, sep: str, strict: bool = True) -> CsvLayout:
@@ -645,7 +651,15 @@ def _layout(f: Path, head: str, sep: str, encoding: str, strict: bool = True) ->
     names = _headerless_names(header, [row for _, row in rows[1:] if len(row) <= len(header)])
     if names is not None:
         log.warning("%s: its first line is data, not column names: read as columns %s", f.name, ", ".join(names))
-    return CsvLayout(sep, skip, names, encoding)
+    if escape := _escape(head):
+        log.warning('%s: its texts escape quote marks with a backslash (\\"): read as quote marks', f.name)
+    return CsvLayout(sep, skip, names, encoding, escape)
+
+
+def _escape(head: str) -> str | None:
+    """'\\' when the first lines `head` of a csv hold a quote mark escaped with a backslash inside a quoted
+    cell (\\" before another character than the separator or the line's end), else None."""
+    return "\\" if re.search(r'\\"(?=[^\r\n,;\t|])', head) else None
 
 
 def _comment_lines(head: str, sep: str) -> int:
@@ -929,6 +943,8 @@ def _csv_options(f: Path, layout: CsvLayout) -> dict[str, Any]:
         options.update(header=None, names=layout.names)
     if layout.encoding != "utf-8":
         options["encoding"] = layout.encoding
+    if layout.escape:
+        options["escapechar"] = layout.escape
     return options
 
 
@@ -1040,7 +1056,8 @@ def _read_leniently(f: Path, split: str, layout: CsvLayout | None) -> datasets.D
             raise DataError(f"{f} holds no JSON record")
         return datasets.Dataset.from_dict(columns, split=datasets.Split(split))
     names = layout.names or _pandas_names(f, layout)
-    columns = lenient.read_csv(f, layout.sep, layout.skip, layout.encoding, names, has_header=layout.names is None)
+    columns = lenient.read_csv(f, layout.sep, layout.skip, layout.encoding, names, has_header=layout.names is None,
+                               escape=layout.escape)  # fmt: skip
     if not any(columns.values()):
         raise DataError(f"{f} has a header line ({', '.join(names)}) but no data rows")
     features = datasets.Features({c: datasets.Value("string") for c in names})

@@ -354,7 +354,7 @@ def _csv_cells(
     )
 
     try:
-        sep, skip, names, encoding = csv_layout(
+        sep, skip, names, encoding, escape = csv_layout(
             p, sep or ("\t" if table_suffix(p) in (".tsv", ".tab") else ","), strict=on_error == "stop"
         )
     except ExtraFields as e:
@@ -366,7 +366,7 @@ def _csv_cells(
         try:
             for _ in range(skip):
                 f.readline()
-            reader = csv.reader(f, delimiter=sep)
+            reader = csv.reader(f, delimiter=sep, escapechar=escape)
             header = names or next(reader, None)
             if header is None:
                 return
@@ -401,7 +401,7 @@ def _csv_cells(
                 cell = text(row)
                 if "\n" in cell and not checked:  # one look at the whole file, for the first such cell only
                     checked = True
-                    if quotes_are_text(p, sep, skip, encoding, len(header)) is not None:
+                    if quotes_are_text(p, sep, skip, encoding, len(header), escape) is not None:
                         quoting = csv.QUOTE_NONE  # a quote mark that opens a text ran on: read on without quoting
                         break
                 done += 1
