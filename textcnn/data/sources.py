@@ -1167,8 +1167,8 @@ def _labelled_by_name(p: Path, files: list[Path], parts: list[datasets.Dataset])
         return parts
     if any(key(c).split("_")[i] in LABEL_PARTS for c in columns for i in (0, -1)):  # airline_sentiment, label_id
         return parts
-    log.warning("%s: no label column in %s: one table per class, the label from the file's name (%s)", p,
-                ", ".join(f.name for f in files), ", ".join(labels))  # fmt: skip
+    log.warning("%s: no label column in %s: one table per class, the label from the file's name (%s; "
+                "--label-column chooses a column)", p, ", ".join(f.name for f in files), ", ".join(labels))  # fmt: skip
     return [x.add_column("label", [label] * len(x)) for x, label in zip(parts, labels, strict=True)]
 
 

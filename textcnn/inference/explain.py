@@ -497,7 +497,7 @@ def filter_texts(
     label_column: str | None = None,
 ) -> list[str]:
     """Texts to search for `top_filters`: a .txt file (one per line, or its text column when its lines are
-    tab-separated columns, as `predict --file` reads it), or a split of a dataset (the run's own by
+    separated columns, as `predict --file` reads it), or a split of a dataset (the run's own by
     default; its held-out validation split when the dataset has none; a .txt of fastText lines is one).
     First `limit`."""
     from itertools import islice
