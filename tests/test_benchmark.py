@@ -95,6 +95,21 @@ def test_suite_sets_as_senteval_ships_them_are_found(tmp_path):
     assert plan.protocol == "cv4" and sorted(plan.label_names) == ["neg", "pos"]
     full = {"pos": "positive", "neg": "negative"}  # the label from the file's name: its suffix
     assert sorted((t, full[plan.label_names[y]]) for t, y in zip(plan.texts, plan.labels, strict=True)) == sorted(rows)
+    # SST/binary/sentiment-{train,dev,test} (text<TAB>label) and TREC/train_5500.label beside TREC_10.label
+    (tmp_path / "SST" / "binary").mkdir(parents=True)
+    for split, part in (("train", rows[:80]), ("dev", rows[80:100]), ("test", rows[100:])):
+        lines = "".join(f"{text}\t{int(y == 'positive')}\n" for text, y in part)
+        (tmp_path / "SST" / "binary" / f"sentiment-{split}").write_text(lines, encoding="utf-8")
+    (tmp_path / "TREC").mkdir()
+    questions = [(f"{c}:other {text} ?", c) for (text, _), c in zip(rows, ["NUM", "LOC", "HUM"] * 40, strict=True)]
+    (tmp_path / "TREC" / "train_5500.label").write_text("".join(q + "\n" for q, _ in questions[:100]), encoding="utf-8")
+    (tmp_path / "TREC" / "TREC_10.label").write_text("".join(q + "\n" for q, _ in questions[100:]), encoding="utf-8")
+    assert bm.find_datasets(tmp_path) == ["sst2", "mr", "cr", "trec"]
+    sst2 = bm.plan_dataset("sst2", tmp_path)  # the preset's column 'sentence' is the hub's: here 'text'
+    assert sst2.protocol == "test" and len(sst2.texts) == 80 and sst2.test_texts == [t for t, _ in rows[100:]]
+    trec = bm.plan_dataset("trec", tmp_path)
+    assert trec.protocol == "test" and sorted(trec.label_names) == ["HUM", "LOC", "NUM"] and len(trec.test_texts) == 20
+    assert trec.texts[0] == f"{rows[0][0]} ?" and trec.label_names[trec.labels[0]] == "NUM"
 
 
 def test_unit_splits_are_disjoint_and_cover_the_pool(data_dir):

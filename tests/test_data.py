@@ -1036,6 +1036,44 @@ def test_a_folder_of_one_table_per_class_without_a_label_column_is_labelled_by_f
     assert ld.label_column == "airline_sentiment" and _all_rows(ld) == sorted((x["text"], x["label"]) for x in r)
 
 
+def test_a_data_file_beside_named_splits_that_names_none_is_said_to_be_left_out(tmp_path, caplog):
+    root = tmp_path / "kaggle"
+    root.mkdir()
+    write_csv(root / "train.csv", ["text", "label"], [[x["text"], x["label"]] for x in rows(20)])
+    write_csv(root / "holdout.csv", ["text", "label"], [[x["text"], x["label"]] for x in rows(6)])
+    (root / "README.txt").write_text("about these files\n", encoding="utf-8")
+    with caplog.at_level(logging.WARNING):
+        ld = load_data(DataConfig(dataset=str(root)))
+    assert len(ld.splits["train"]) + len(ld.splits["validation"]) == 20 and "test" not in ld.splits
+    assert "kaggle: left out holdout.csv: its name names no split (train, validation / dev, test)" in caplog.text
+    assert "README" not in caplog.text
+
+
+def test_trec_question_files_are_read_as_the_hubs_columns(tmp_path, monkeypatch):
+    """Li & Roth's train_5500.label and TREC_10.label ("NUM:dist How far ...?", a Windows-1252 byte or two):
+    the `trec` preset reads them as it reads the hub's text / coarse_label / fine_label."""
+    classes = ["NUM:dist", "LOC:city", "HUM:ind", "DESC:manner"]
+    lines = [f"{classes[i % 4]} Question {i} about caf\u00e9s ?" for i in range(60)]
+    root = tmp_path / "TREC"
+    root.mkdir()
+    (root / "train_5500.label").write_bytes("\n".join(lines[:48]).encode("cp1252") + b"\n\n")
+    (root / "TREC_10.label").write_bytes("\r\n".join(lines[48:]).encode("utf-8"))
+    monkeypatch.setenv("TEXTCNN_DATA_DIR", str(tmp_path))
+    ld = load_data(DataConfig(dataset="trec"))  # the preset: coarse_label
+    assert (ld.text_column, ld.label_column, ld.label_names) == ("text", "coarse_label", ["DESC", "HUM", "LOC", "NUM"])
+    assert ld.test_labelled and list(ld.splits["test"]["text"]) == [
+        f"Question {i} about caf\u00e9s ?" for i in range(48, 60)
+    ]
+    assert len(ld.splits["train"]) + len(ld.splits["validation"]) == 48
+    fine = load_data(DataConfig(dataset=str(root), label_column="fine_label"))
+    assert fine.label_names == sorted(classes)
+    with pytest.raises(DataError, match=r"ambiguous label column .*: coarse_label, fine_label"):
+        load_data(DataConfig(dataset=str(root)))
+    (root / "TREC_10.label").write_text("NUM:dist How far ?\nnot a question line\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"TREC_10.label line 2 is not 'LABEL:fine question' .*'not a question line'"):
+        load_data(DataConfig(dataset="trec"))
+
+
 def test_a_fasttext_txt_is_read_as_texts_and_labels(tmp_path):
     lines = [f"__label__{x['label']}  {x['text']} " for x in rows(20)]
     p = tmp_path / "train.txt"

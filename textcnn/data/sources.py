@@ -33,7 +33,7 @@ import logging
 import os
 import re
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -51,6 +51,7 @@ from textcnn.data.encodings import (
     utf8_further,
 )
 from textcnn.data.folders import SPLIT_FOLDERS, class_files, class_folders, read_class_files, read_class_folders
+from textcnn.data.labelled_lines import read_labelled_lines
 from textcnn.data.labels import Labels, match_labels, plan_labels, split_labels
 from textcnn.data.report import (
     DataReport,
@@ -86,6 +87,7 @@ FORMATS = {
     ".parquet": ("parquet", {}),
     ".arrow": ("arrow", {}),
     ".txt": ("fasttext", {}),
+    ".label": ("labelled_lines", {}),
 }
 """File suffix -> (datasets builder, its options); a trailing .gz / .bz2 / .xz / .zst is allowed."""
 
@@ -136,7 +138,7 @@ def list_presets() -> list[dict[str, Any]]:
         data, meta = raw.get("data", {}), raw.get("preset", {})
         if "hub_id" not in data:
             continue  # a model preset (cnn.toml, ...), not a dataset
-        local = _data_dir_copy([p.stem, data["hub_id"]])
+        local = _data_dir_copy([p.stem, data["hub_id"], *meta.get("local_names", [])])
         out.append(
             {
                 "name": p.stem,
@@ -165,6 +167,22 @@ def _with_preset(cfg: DataConfig) -> tuple[DataConfig, str | None]:
         if key in values and values[key] in (None, "") and key != "path":
             values[key] = value
     return DataConfig(**values), name
+
+
+def local_names(preset: str | None) -> list[str]:
+    """Other names of a preset's local copy, from its [preset] table's `local_names` (SentEval ships SST-2 as
+    SST/binary)."""
+    found = _preset_table(preset)
+    return list(found[1].get("preset", {}).get("local_names", [])) if found else []
+
+
+def data_folder(root: str | Path, name: str) -> Path:
+    """The folder of dataset `name` in `root`: `root`/`name` in any case (`in_folder`), else one of the
+    preset's `local_names` there; `root`/`name` when none exists."""
+    for candidate in (name, *local_names(name)):
+        if (p := in_folder(root, candidate)).exists():
+            return p
+    return Path(root).expanduser() / name
 
 
 def _data_dir_candidates(names: Iterable[str | None]) -> list[Path]:
@@ -233,7 +251,8 @@ def _tried(cfg: DataConfig, preset: str | None, hub_id: str | None) -> list[str]
     elif data_dir_problem():
         out.append(str(data_dir_problem()))
     else:
-        names = [preset, hub_id, cfg.dataset if cfg.dataset and not _looks_like_path(cfg.dataset) else None]
+        names = [preset, hub_id, cfg.dataset if cfg.dataset and not _looks_like_path(cfg.dataset) else None,
+                 *local_names(preset)]  # fmt: skip
         missing = " or ".join(str(p) for p in _data_dir_candidates(names))
         out.append(f"$TEXTCNN_DATA_DIR: no folder {missing}")
     if cfg.dataset and preset is None:
@@ -260,7 +279,8 @@ def _resolve(cfg: DataConfig, preset: str | None) -> tuple[Path | None, str | No
         if not p.exists():
             raise DataError(f"data path {cfg.path} does not exist (given with --data / data.path)")
         return p, None
-    local = _data_dir_copy([preset, hub_id, cfg.dataset if not _looks_like_path(cfg.dataset) else None])
+    local = _data_dir_copy([preset, hub_id, cfg.dataset if not _looks_like_path(cfg.dataset) else None,
+                            *local_names(preset)])  # fmt: skip
     if local is not None:
         return local, None
     if cfg.dataset and preset is None:
@@ -983,6 +1003,8 @@ def _read_parts(split: str, files: list[Path], bad_lines: str = "error") -> list
                 parts.append(_read_leniently(f, split, layout))
             elif builder == "fasttext":
                 parts.append(_read_fasttext(f, split))
+            elif builder == "labelled_lines":  # TREC's train_5500.label: "NUM:dist How far ...?"
+                parts.append(datasets.Dataset.from_dict(read_labelled_lines(f), split=datasets.Split(split)))
             else:
                 if layout is not None:
                     options.update(_csv_options(f, layout))
@@ -1142,6 +1164,7 @@ def _load_local(p: Path, hub_config: str | None, bad_lines: str = "error") -> da
             splits = {s: [f for f in splits["train"] if words[f] == s] for s in dict.fromkeys(words.values())}
     if not splits:
         raise DataError(f"no data files (csv, tsv, json, jsonl, parquet, fastText .txt) found in {p}")
+    _left_out(p, splits)
     out = {}
     for split, files in splits.items():
         parts = _read_parts(split, files, bad_lines)
@@ -1149,6 +1172,23 @@ def _load_local(p: Path, hub_config: str | None, bad_lines: str = "error") -> da
             parts = _labelled_by_name(p, files, parts)
         out[split] = _joined(split, parts)
     return datasets.DatasetDict(out)
+
+
+def _left_out(p: Path, splits: dict[str, list[Path]]) -> None:
+    """The data files at the top of folder `p` that no split took (their names name none), said in a
+    warning; except TREC's test file, TREC_10.label beside train_5500.label, which `splits` gets as its
+    test split."""
+    from textcnn.data.folders import NOT_DATA
+
+    taken = {f.resolve() for files in splits.values() for f in files}
+    left = sorted(f for f in p.iterdir() if f.is_file() and not f.name.startswith(".") and f.resolve() not in taken
+                  and _format_suffix(f) is not None and not any(w in f.name.lower() for w in NOT_DATA))  # fmt: skip
+    labels = [_format_suffix(f) == ".label" for f in [*splits.get("train", []), *left]]
+    if list(splits) == ["train"] and len(left) == 1 and all(labels):
+        splits["test"] = left
+    elif left:
+        log.warning("%s: left out %s: %s no split (train, validation / dev, test)", p, ", ".join(f.name for f in left),
+                    "its name names" if len(left) == 1 else "their names name")  # fmt: skip
 
 
 def _labelled_by_name(p: Path, files: list[Path], parts: list[datasets.Dataset]) -> list[datasets.Dataset]:
@@ -1191,10 +1231,29 @@ def _load_raw(cfg: DataConfig) -> tuple[datasets.DatasetDict, str, DataConfig]:
         origin = cfg.hub_id or (cfg.dataset if cfg.dataset and not given else None)
         source = f"{local} (local copy of {origin})" if origin else str(local)
         dd = _load_local(local, cfg.hub_config, cfg.bad_lines)
+        if preset is not None:
+            cfg = _columns_of_copy(cfg, preset, dd, local)
     else:
         config = f", config {cfg.hub_config!r}" if cfg.hub_config else ""
         dd, source = _load_hub(hub_id, cfg, preset), f"{hub_id} (Hugging Face Hub{config})"
     return joined(unnest(dd), cfg.text_column), source, cfg
+
+
+def _columns_of_copy(cfg: DataConfig, preset: str, dd: datasets.DatasetDict, local: Path) -> DataConfig:
+    """`cfg` with the preset's text or label column unset where its local copy `dd` is in another layout and
+    lacks it (SentEval's SST/binary: text, label where the hub's SST-2 has sentence, label), so that the
+    column is found by name, said in a warning; a column the user named is kept."""
+    found = _preset_table(preset)
+    hub = found[1].get("data", {}) if found else {}
+    columns = next(iter(dd.values())).column_names if dd else []
+    unset = {}
+    for field in ("text_column", "label_column"):
+        name = getattr(cfg, field)
+        if name and name == hub.get(field) and name not in columns and not joined_parts(name, columns):
+            log.warning("%s has no column %r (the hub's %s): its %s found by name", local, name, preset,
+                        field.replace("_", " "))  # fmt: skip
+            unset[field] = None
+    return replace(cfg, **unset) if unset else cfg
 
 
 def joined_parts(name: str | None, columns: list[str]) -> list[str] | None:

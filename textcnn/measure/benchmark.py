@@ -164,10 +164,10 @@ def dataset_config(
     name: str, data_dir: str | Path | None, sets: Sequence[str] = (), model: str | None = None
 ) -> Config:
     """The config `textcnn train NAME` would use: preset, then `$data_dir/NAME` when that folder exists."""
-    from textcnn.data.sources import in_folder
+    from textcnn.data.sources import data_folder
 
     options: dict[str, dict[str, Any]] = {}
-    if data_dir is not None and (folder := in_folder(data_dir, name)).exists():
+    if data_dir is not None and (folder := data_folder(data_dir, name)).exists():
         options["data"] = {"path": str(folder)}
     return load_config(dataset=name, model=model, overrides=options, sets=list(sets))
 
@@ -208,9 +208,9 @@ def find_datasets(data_dir: str | Path | None) -> list[str]:
     """The suite sets present under `data_dir`, in suite order."""
     if data_dir is None:
         raise BenchmarkError("no DATASET given and no --data-dir (or $TEXTCNN_DATA_DIR) to look for the suite in")
-    from textcnn.data.sources import in_folder
+    from textcnn.data.sources import data_folder
 
-    found = [n for n in SUITE if in_folder(data_dir, n).exists()]  # in any case: SentEval's MR, SUBJ, ...
+    found = [n for n in SUITE if data_folder(data_dir, n).exists()]  # SentEval's MR, SUBJ, SST/binary, ...
     if not found:
         raise BenchmarkError(f"none of the suite sets ({', '.join(SUITE)}) is under {data_dir}")
     return found
