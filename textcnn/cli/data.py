@@ -57,9 +57,11 @@ def datasets() -> None:
             console.print(f"local copies: {problem}", highlight=False)
         elif local:
             console.print(f"local copies: TEXTCNN_DATA_DIR={local} ({Path(local).expanduser().absolute()})")
-            presets = {p["name"] for p in list_presets()}
-            others = sorted(d.name for d in Path(local).expanduser().iterdir()
-                            if d.is_dir() and not d.name.startswith(".") and d.name not in presets)  # fmt: skip
+            root = Path(local).expanduser().resolve()
+            copies = {Path(p["local"]).resolve().relative_to(root).parts[0] for p in list_presets() if p["local"]
+                      and Path(p["local"]).resolve().is_relative_to(root)}  # fmt: skip
+            others = sorted(d.name for d in root.iterdir()
+                            if d.is_dir() and not d.name.startswith(".") and d.name not in copies)  # fmt: skip
             if others:
                 console.print(f"also there, not presets (`textcnn train {others[0]}` reads one; columns found by name): "
                               f"{', '.join(others)}", highlight=False)  # fmt: skip
