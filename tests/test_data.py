@@ -1065,6 +1065,7 @@ def test_trec_question_files_are_read_as_the_hubs_columns(tmp_path, monkeypatch)
         f"Question {i} about caf\u00e9s ?" for i in range(48, 60)
     ]
     assert len(ld.splits["train"]) + len(ld.splits["validation"]) == 48
+    assert list(read_texts(root / "TREC_10.label")) == [f"Question {i} about caf\u00e9s ?" for i in range(48, 60)]
     fine = load_data(DataConfig(dataset=str(root), label_column="fine_label"))
     assert fine.label_names == sorted(classes)
     with pytest.raises(DataError, match=r"ambiguous label column .*: coarse_label, fine_label"):
