@@ -1034,6 +1034,11 @@ def test_a_folder_of_one_table_per_class_without_a_label_column_is_labelled_by_f
         write_csv(both / name, ["text", "airline_sentiment"], [[x["text"], x["label"]] for x in part])
     ld = load_data(DataConfig(dataset=str(both)))
     assert ld.label_column == "airline_sentiment" and _all_rows(ld) == sorted((x["text"], x["label"]) for x in r)
+    shards = tmp_path / "shards"  # parts of one split named so, without a label column: not classes
+    shards.mkdir()
+    for name, part in (("train_part1.csv", r[:20]), ("train_part2.csv", r[20:])):
+        write_csv(shards / name, ["text", "stance"], [[x["text"], x["label"]] for x in part])
+    assert load_data(DataConfig(dataset=str(shards))).label_column == "stance"
 
 
 def test_a_data_file_beside_named_splits_that_names_none_is_said_to_be_left_out(tmp_path, caplog):

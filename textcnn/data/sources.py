@@ -1201,6 +1201,8 @@ def _labelled_by_name(p: Path, files: list[Path], parts: list[datasets.Dataset])
 
     if not 2 <= len(files) <= MAX_CLASS_FILES or any(f.suffix.lower() == ".txt" for f in files):
         return parts
+    if any(word.lower() in SPLIT_FOLDERS for f in files for word in re.split(r"[-_. ]", f.name)):
+        return parts  # train_part1.csv, train_part2.csv: parts of a split, not classes
     labels = labels_of([f.name for f in files])
     columns = parts[0].column_names
     if labels is None or any(x.column_names != columns for x in parts) or named(columns, LABEL_NAMES):
