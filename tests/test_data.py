@@ -145,7 +145,11 @@ def test_hub_layout_folder_keeps_classlabel_names(tmp_path):
 def test_folder_of_split_files_in_mixed_formats(tmp_path):
     r = rows(20)
     write_csv(tmp_path / "train.csv", ["text", "label"], [[x["text"], x["label"]] for x in r])
-    write_jsonl(tmp_path / "dev.jsonl", [{"text": "fine film", "label": "pos"}, {"text": "poor film", "label": "neg"}])
+    import pyarrow as pa
+    import pyarrow.feather as feather
+
+    dev = pa.table({"text": ["fine film", "poor film"], "label": ["pos", "neg"]})
+    feather.write_feather(dev, str(tmp_path / "dev.feather"))  # Feather v2: the Arrow IPC file format
     write_csv(tmp_path / "test.tsv", ["text", "label"], [["good", "pos"], ["bad", "neg"], ["ok", "pos"]], sep="\t")
     (tmp_path / "README.md").write_text("# my data\n")
     ld = load_data(DataConfig(path=str(tmp_path)))

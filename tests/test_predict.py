@@ -205,12 +205,21 @@ def _table(tmp_path, kind):
         pd.DataFrame(rows).to_json(p)  # pandas' default: {"review": {"0": ..., ...}, ...}
     elif kind == "json lines":
         p.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    elif kind in ("feather", "arrow"):  # the Arrow IPC file format (Feather v2), the stream format
+        table = pa.Table.from_pylist(rows)
+        with (
+            pa.OSFile(str(p), "wb") as sink,
+            (pa.ipc.new_file if kind == "feather" else pa.ipc.new_stream)(sink, table.schema) as w,
+        ):
+            w.write_table(table, max_chunksize=2)  # several record batches
     else:
         pq.write_table(pa.Table.from_pylist(rows), p)
     return p
 
 
-@pytest.mark.parametrize("kind", ["csv", "csv.gz", "tsv", "jsonl", "json", "json pandas", "json lines", "parquet"])
+@pytest.mark.parametrize(
+    "kind", ["csv", "csv.gz", "tsv", "jsonl", "json", "json pandas", "json lines", "parquet", "feather", "arrow"]
+)
 def test_a_table_file_is_predicted_from_its_text_column(predictor, tmp_path, kind):
     p = _table(tmp_path, kind)
     out = io.StringIO()

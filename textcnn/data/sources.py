@@ -86,6 +86,7 @@ FORMATS = {
     ".ndjson": ("json", {}),
     ".parquet": ("parquet", {}),
     ".arrow": ("arrow", {}),
+    ".feather": ("arrow", {}),  # Feather v2 is the Arrow IPC file format
     ".txt": ("fasttext", {}),
     ".label": ("labelled_lines", {}),
 }

@@ -19,7 +19,7 @@ import itertools
 import json
 import logging
 import sys
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, TextIO
@@ -209,7 +209,7 @@ def _open_input(p: Path):
     return {"gzip": gzip.open, "bz2": bz2.open, "xz": lzma.open}[kind](p, "rb"), kind
 
 
-TABLES = (".csv", ".tsv", ".tab", ".jsonl", ".ndjson", ".json", ".parquet")
+TABLES = (".csv", ".tsv", ".tab", ".jsonl", ".ndjson", ".json", ".parquet", ".arrow", ".feather")
 """Suffixes (before an optional .gz / .bz2 / .xz) `read_texts` reads as tables: their text column."""
 
 
@@ -249,6 +249,8 @@ def read_texts(
         return reader(p, text_column, default_column, on_error, skipped)
     if suffix == ".parquet":
         return _parquet_cells(p, text_column, default_column)
+    if suffix in (".arrow", ".feather"):
+        return _arrow_cells(p, text_column, default_column)
     return _csv_cells(p, text_column, default_column, on_error, skipped)
 
 
@@ -529,14 +531,36 @@ def _lookup(record: dict, column: str) -> Any:
 
 
 def _parquet_cells(p: Path, given: str | None, default: str | None) -> Iterator[str]:
-    import pyarrow as pa
     import pyarrow.parquet as pq
 
     try:
         f = pq.ParquetFile(p)
     except Exception as e:  # pyarrow's own errors for a damaged or non-parquet file
         raise PredictError(f"cannot read {p} as parquet: {str(e).splitlines()[0]}") from None
-    schema = f.schema_arrow
+    return _batch_cells(p, f.schema_arrow, lambda tops: f.iter_batches(columns=tops, batch_size=20_000), given, default)
+
+
+def _arrow_cells(p: Path, given: str | None, default: str | None) -> Iterator[str]:
+    """The text cells of an Arrow IPC file (.arrow, .feather v2: the file format) or stream (.arrow, as
+    `datasets` writes its cache files)."""
+    import pyarrow as pa
+
+    try:
+        reader = pa.ipc.open_file(p)
+        batches = (reader.get_batch(i) for i in range(reader.num_record_batches))
+    except pa.ArrowInvalid:
+        try:
+            reader = pa.ipc.open_stream(p)
+        except Exception as e:
+            raise PredictError(f"cannot read {p} as Arrow: {str(e).splitlines()[0]}") from None
+        batches = iter(reader)
+    return _batch_cells(p, reader.schema, lambda tops: (b.select(tops) for b in batches), given, default)
+
+
+def _batch_cells(p: Path, schema, batches: Callable, given: str | None, default: str | None) -> Iterator[str]:
+    """The text cells of a columnar file of `schema` read by `batches(top-level columns)`, in order."""
+    import pyarrow as pa
+
     names = [x for field in schema for x in _leaf_names(field)]  # a struct's fields as parent.child
     chosen = _text_columns(names, given, default, p)
     tops = [c if c in schema.names else next(n for n in schema.names if c.startswith(f"{n}.")) for c in chosen]
@@ -551,7 +575,7 @@ def _parquet_cells(p: Path, given: str | None, default: str | None) -> Iterator[
         return table.column(column).to_pylist()
 
     number = 0
-    for batch in f.iter_batches(columns=tops, batch_size=20_000):
+    for batch in batches(tops):
         for row in zip(*(values(batch, c) for c in chosen), strict=True):
             number += 1
             yield _row_text(row, p, number)
