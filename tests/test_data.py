@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import io
 import json
 import logging
@@ -1075,6 +1076,10 @@ def test_trec_question_files_are_read_as_the_hubs_columns(tmp_path, monkeypatch)
     ]
     assert len(ld.splits["train"]) + len(ld.splits["validation"]) == 48
     assert list(read_texts(root / "TREC_10.label")) == [f"Question {i} about caf\u00e9s ?" for i in range(48, 60)]
+    packed = tmp_path / "train_5500.label.gz"
+    packed.write_bytes(gzip.compress((root / "train_5500.label").read_bytes()))
+    compressed = load_data(DataConfig(dataset=str(packed), label_column="coarse_label"))
+    assert compressed.label_names == ["DESC", "HUM", "LOC", "NUM"]
     fine = load_data(DataConfig(dataset=str(root), label_column="fine_label"))
     assert fine.label_names == sorted(classes)
     with pytest.raises(DataError, match=r"ambiguous label column .*: coarse_label, fine_label"):

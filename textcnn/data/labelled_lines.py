@@ -24,12 +24,15 @@ LINE = re.compile(r"([A-Za-z]+):(\S+)\s+(.*\S)")
 
 
 def read_labelled_lines(f: Path) -> dict[str, list[str]]:
-    """Columns text, coarse_label and fine_label of the `.label` file `f` (UTF-8, else Windows-1252), blank lines
-    skipped; a DataError naming the first line that is not `LABEL:fine text`."""
+    """Columns text, coarse_label and fine_label of the `.label` file `f` (UTF-8, else Windows-1252; also
+    compressed), blank lines skipped; a DataError naming the first line that is not `LABEL:fine text`."""
+    from textcnn.data.sources import open_file  # .gz / .bz2 / .xz too
+
     try:
-        raw = f.read_bytes()
-    except OSError as e:
-        raise DataError(f"cannot read {f}: {e.strerror}") from None
+        with open_file(f, "rb") as fh:
+            raw = fh.read()
+    except (OSError, EOFError) as e:
+        raise DataError(f"cannot read {f}: {getattr(e, 'strerror', None) or e}") from None
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
