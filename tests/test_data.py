@@ -1059,9 +1059,9 @@ def test_a_data_file_beside_named_splits_that_names_none_is_said_to_be_left_out(
     assert "README" not in caplog.text
 
 
-def test_trec_question_files_are_read_as_the_hubs_columns(tmp_path, monkeypatch):
+def test_trec_question_files_are_read_with_their_coarse_label(tmp_path, monkeypatch):
     """Li & Roth's train_5500.label and TREC_10.label ("NUM:dist How far ...?", a Windows-1252 byte or two):
-    the `trec` preset reads them as it reads the hub's text / coarse_label / fine_label."""
+    text, label (coarse) and fine_label; the `trec` preset reads them too (its coarse_label is the label)."""
     classes = ["NUM:dist", "LOC:city", "HUM:ind", "DESC:manner"]
     lines = [f"{classes[i % 4]} Question {i} about caf\u00e9s ?" for i in range(60)]
     root = tmp_path / "TREC"
@@ -1069,8 +1069,8 @@ def test_trec_question_files_are_read_as_the_hubs_columns(tmp_path, monkeypatch)
     (root / "train_5500.label").write_bytes("\n".join(lines[:48]).encode("cp1252") + b"\n\n")
     (root / "TREC_10.label").write_bytes("\r\n".join(lines[48:]).encode("utf-8"))
     monkeypatch.setenv("TEXTCNN_DATA_DIR", str(tmp_path))
-    ld = load_data(DataConfig(dataset="trec"))  # the preset: coarse_label
-    assert (ld.text_column, ld.label_column, ld.label_names) == ("text", "coarse_label", ["DESC", "HUM", "LOC", "NUM"])
+    ld = load_data(DataConfig(dataset="trec"))  # the preset's coarse_label is the file's label
+    assert (ld.text_column, ld.label_column, ld.label_names) == ("text", "label", ["DESC", "HUM", "LOC", "NUM"])
     assert ld.test_labelled and list(ld.splits["test"]["text"]) == [
         f"Question {i} about caf\u00e9s ?" for i in range(48, 60)
     ]
@@ -1078,12 +1078,10 @@ def test_trec_question_files_are_read_as_the_hubs_columns(tmp_path, monkeypatch)
     assert list(read_texts(root / "TREC_10.label")) == [f"Question {i} about caf\u00e9s ?" for i in range(48, 60)]
     packed = tmp_path / "train_5500.label.gz"
     packed.write_bytes(gzip.compress((root / "train_5500.label").read_bytes()))
-    compressed = load_data(DataConfig(dataset=str(packed), label_column="coarse_label"))
-    assert compressed.label_names == ["DESC", "HUM", "LOC", "NUM"]
+    assert load_data(DataConfig(dataset=str(packed))).label_names == ["DESC", "HUM", "LOC", "NUM"]
     fine = load_data(DataConfig(dataset=str(root), label_column="fine_label"))
     assert fine.label_names == sorted(classes)
-    with pytest.raises(DataError, match=r"ambiguous label column .*: coarse_label, fine_label"):
-        load_data(DataConfig(dataset=str(root)))
+    assert load_data(DataConfig(dataset=str(root))).label_column == "label"  # the coarse classes, as Kim's
     (root / "TREC_10.label").write_text("NUM:dist How far ?\nnot a question line\n", encoding="utf-8")
     with pytest.raises(DataError, match=r"TREC_10.label line 2 is not 'LABEL:fine question' .*'not a question line'"):
         load_data(DataConfig(dataset="trec"))

@@ -4,9 +4,9 @@ SentEval ship it (`train_5500.label`, `TREC_10.label`; Windows-1252 bytes in a f
     DESC:manner How did serfdom develop in and then leave Russia ?
     NUM:dist How far is it from Denver to Aspen ?
 
-Read as the hub's `CogComp/trec` columns: `text`, `coarse_label` (the class before the colon: DESC, NUM,
-..., Kim's six) and `fine_label` (`DESC:manner`, the 50 fine classes), so the `trec` preset reads a local
-copy in this layout as it reads the hub's (`--label-column` chooses between them elsewhere).
+Read as columns `text`, `label` (the class before the colon: DESC, NUM, ..., Kim's six, the hub's
+`coarse_label`) and `fine_label` (`DESC:manner`, the 50 fine classes: `--label-column fine_label`). The
+`trec` preset reads such a local copy too, its `coarse_label` being this `label` (`sources._columns_of_copy`).
 
 Not here: other files of rows (sources.py).
 """
@@ -24,7 +24,7 @@ LINE = re.compile(r"([A-Za-z]+):(\S+)\s+(.*\S)")
 
 
 def read_labelled_lines(f: Path) -> dict[str, list[str]]:
-    """Columns text, coarse_label and fine_label of the `.label` file `f` (UTF-8, else Windows-1252; also
+    """Columns text, label and fine_label of the `.label` file `f` (UTF-8, else Windows-1252; also
     compressed), blank lines skipped; a DataError naming the first line that is not `LABEL:fine text`."""
     from textcnn.data.sources import open_file  # .gz / .bz2 / .xz too
 
@@ -37,7 +37,7 @@ def read_labelled_lines(f: Path) -> dict[str, list[str]]:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
         text = raw.decode(WESTERN, errors="replace")
-    columns: dict[str, list[str]] = {"text": [], "coarse_label": [], "fine_label": []}
+    columns: dict[str, list[str]] = {"text": [], "label": [], "fine_label": []}
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
@@ -46,7 +46,7 @@ def read_labelled_lines(f: Path) -> dict[str, list[str]]:
             shown = line if len(line) <= 60 else line[:57] + "..."
             raise DataError(f"{f} line {number} is not 'LABEL:fine question' (as 'NUM:dist How far ...?'): {shown!r}")
         columns["text"].append(m[3])
-        columns["coarse_label"].append(m[1])
+        columns["label"].append(m[1])
         columns["fine_label"].append(f"{m[1]}:{m[2]}")
     if not columns["text"]:
         raise DataError(f"{f} holds no 'LABEL:fine question' lines")
