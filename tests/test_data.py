@@ -1039,6 +1039,11 @@ def test_a_folder_of_one_table_per_class_without_a_label_column_is_labelled_by_f
         write_csv(both / name, ["text", "airline_sentiment"], [[x["text"], x["label"]] for x in part])
     ld = load_data(DataConfig(dataset=str(both)))
     assert ld.label_column == "airline_sentiment" and _all_rows(ld) == sorted((x["text"], x["label"]) for x in r)
+    versions = tmp_path / "sarcasm"  # two versions of one table (the Kaggle sarcasm set): its own label column
+    versions.mkdir()
+    for name in ("Sarcasm_Headlines_Dataset.json", "Sarcasm_Headlines_Dataset_v2.json"):
+        write_jsonl(versions / name, [{"is_sarcastic": int(x["label"] == "pos"), "headline": x["text"]} for x in r])
+    assert load_data(DataConfig(dataset=str(versions))).label_column == "is_sarcastic"
     shards = tmp_path / "shards"  # parts of one split named so, without a label column: not classes
     shards.mkdir()
     for name, part in (("train_part1.csv", r[:20]), ("train_part2.csv", r[20:])):

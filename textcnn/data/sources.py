@@ -1192,19 +1192,35 @@ def _left_out(p: Path, splits: dict[str, list[Path]]) -> None:
                     "its name names" if len(left) == 1 else "their names name")  # fmt: skip
 
 
+def _class_words(stems: list[str]) -> list[str] | None:
+    """The class each file stem names: the one word of letters left of each when the words all stems share
+    at their start and end are taken off (positive_reviews, negative_reviews: positive, negative; Fake,
+    True); None when a stem leaves none, several or one with digits (Sarcasm_Headlines_Dataset and
+    Sarcasm_Headlines_Dataset_v2 are versions of one table, data1 and data2 parts of one)."""
+    words = [re.split(r"[-_ ]+", stem) for stem in stems]
+    while all(len(w) > 1 for w in words) and len({w[0].lower() for w in words}) == 1:
+        words = [w[1:] for w in words]
+    while all(len(w) > 1 for w in words) and len({w[-1].lower() for w in words}) == 1:
+        words = [w[:-1] for w in words]
+    labels = [w[0] if len(w) == 1 else "" for w in words]
+    if not all(re.fullmatch(r"[^\W\d_]{2,}", x) for x in labels) or len({x.lower() for x in labels}) < len(labels):
+        return None
+    return labels
+
+
 def _labelled_by_name(p: Path, files: list[Path], parts: list[datasets.Dataset]) -> list[datasets.Dataset]:
-    """The tables `files` of folder `p` (`parts`, as read), each given a label column of its file's name
-    (`folders.labels_of`) when they are one table per class: two or more, of the same columns, none of them
+    """The tables `files` of folder `p` (`parts`, as read), each given a label column of the class its
+    file's name names (`_class_words`) when they are one table per class: two or more, of the same columns, none of them
     named as a label (the fake-news set's Fake.csv and True.csv: title, text, subject, date); else as they
     are."""
     from textcnn.data.columns import LABEL_NAMES, LABEL_PARTS, key, named
-    from textcnn.data.folders import MAX_CLASS_FILES, labels_of
+    from textcnn.data.folders import MAX_CLASS_FILES
 
     if not 2 <= len(files) <= MAX_CLASS_FILES or any(f.suffix.lower() == ".txt" for f in files):
         return parts
     if any(word.lower() in SPLIT_FOLDERS for f in files for word in re.split(r"[-_. ]", f.name)):
         return parts  # train_part1.csv, train_part2.csv: parts of a split, not classes
-    labels = labels_of([f.name for f in files])
+    labels = _class_words([f.name.split(".")[0] for f in files])
     columns = parts[0].column_names
     if labels is None or any(x.column_names != columns for x in parts) or named(columns, LABEL_NAMES):
         return parts
