@@ -1017,6 +1017,12 @@ def test_a_folder_of_one_file_per_class_one_text_a_line_is_a_dataset(tmp_path, c
         (splits / name).write_text("a gorgeous film\na dull mess\n", encoding="utf-8")
     with pytest.raises(DataError, match=r"train.txt: a .txt is read as fastText lines"):
         load_data(DataConfig(dataset=str(splits)))
+    essays = tmp_path / "essays"  # numbered files of prose: not classes either
+    essays.mkdir()
+    for name in ("essay1.txt", "essay2.txt"):
+        (essays / name).write_text("a first line\nand a second\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"essay1.txt: a .txt is read as fastText lines"):
+        load_data(DataConfig(dataset=str(essays)))
 
 
 def test_a_folder_of_one_table_per_class_without_a_label_column_is_labelled_by_file_name(tmp_path, caplog):

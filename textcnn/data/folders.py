@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from pathlib import Path
 
 from textcnn.data.encodings import WESTERN, WIDE, compression
@@ -163,6 +164,8 @@ def read_class_folders(p: Path, layout: dict[str, dict[str, list[Path]]]) -> dic
     return out
 
 
+CLASS_NAME = re.compile(r"[^\W\d_][^\W\d]*(?:-[^\W\d]+)*")
+"""A class named by a file: letters (and '_' or '-' between them), no digits (pos, objective, very_negative)."""
 MAX_CLASS_FILES = 100
 """`class_files`: a folder of more files than this is not one file per class."""
 NOT_DATA = ("readme", "license", "licence", "changelog", "citation")
@@ -173,8 +176,8 @@ def class_files(p: Path) -> dict[str, Path] | None:
     """{label: file} when `p` is a folder of one file per class, one text a line: two to `MAX_CLASS_FILES`
     files (hidden ones and a README, licence, ... left out), no folders, none of them a table, a fastText
     file, one of separated columns (`sources.separated`) or compressed, each named apart from the others by the same parts of its
-    name (`labels_of`: pos in rt-polarity.pos, quote in quote.tok.gt9.5000), none of them a split's
-    name (train.txt and test.txt are splits, not classes); else None."""
+    name (`labels_of`: pos in rt-polarity.pos, quote in quote.tok.gt9.5000) that is a class's (`CLASS_NAME`)
+    and not a split's (train.txt and test.txt are splits, not classes); else None."""
     from textcnn.data.sources import FORMATS, fasttext_lines, separated
 
     if not p.is_dir():
@@ -198,8 +201,8 @@ def class_files(p: Path) -> dict[str, Path] | None:
         if not head.strip() or compression(head) or fasttext_lines(f) or separated(f):
             return None
     labels = labels_of([f.name for f in files])
-    if labels is None or any(label.lower() in SPLIT_FOLDERS for label in labels):
-        return None
+    if labels is None or any(label.lower() in SPLIT_FOLDERS or not CLASS_NAME.fullmatch(label) for label in labels):
+        return None  # train.txt and test.txt are splits; essay1.txt and essay2.txt are not classes either
     return dict(zip(labels, files, strict=True))
 
 
