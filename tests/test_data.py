@@ -1089,6 +1089,7 @@ def test_trec_question_files_are_read_with_their_coarse_label(tmp_path, monkeypa
     assert list(read_texts(root / "TREC_10.label")) == [f"Question {i} about caf\u00e9s ?" for i in range(48, 60)]
     packed = tmp_path / "train_5500.label.gz"
     packed.write_bytes(gzip.compress((root / "train_5500.label").read_bytes()))
+    assert list(read_texts(packed))[:1] == ["Question 0 about caf\u00e9s ?"]  # questions, not labelled lines
     assert load_data(DataConfig(dataset=str(packed))).label_names == ["DESC", "HUM", "LOC", "NUM"]
     fine = load_data(DataConfig(dataset=str(root), label_column="fine_label"))
     assert fine.label_names == sorted(classes)

@@ -217,16 +217,16 @@ def read_texts(
     path: str | Path, on_error: str = "skip", skipped: list[int] | None = None, *, text_column: str | None = None,
     default_column: str | None = None,
 ) -> Iterator[str]:  # fmt: skip
-    """The texts of a file: for a table (csv, tsv, json, jsonl, parquet: `table_suffix`), the cells of
-    its text column (`text_column`, else `default_column` (the run's own) when the table has it, else
+    """The texts of a file: for a table (csv, tsv, json, jsonl, parquet, Arrow: `table_suffix`), the cells
+    of its text column (`text_column`, else `default_column` (the run's own) when the table has it, else
     the first of the usual names: text, sentence, review, ...), as for a .txt or suffixless file of
     separated columns (`sources.table_separator`); for TREC's .label files, the questions; for anything
-    else, its lines (`read_lines`). Every row gives one text, in order (a missing cell: an empty text). `on_error` and
-    `skipped` are for lines: of a text file, of JSON lines (one that is not a record) and of a csv (a row
-    with more fields than the header)."""
+    else, its lines (`read_lines`). Every row gives one text, in order (a missing cell: an empty text).
+    `on_error` and `skipped` are for lines: of a text file, of JSON lines (one that is not a record) and of
+    a csv (a row with more fields than the header)."""
     p = Path(path)
     suffix = table_suffix(p) if str(path) != "-" else None
-    if p.suffix.lower() == ".label" and p.is_file():  # TREC's "NUM:dist How far ...?": the questions
+    if p.name.lower().endswith((".label", ".label.gz", ".label.bz2", ".label.xz")) and p.is_file():  # TREC's
         from textcnn.data.labelled_lines import read_labelled_lines
 
         try:
