@@ -28,8 +28,8 @@ TEXT_PARTS = frozenset({"text", "body", "content", "review", "comment", "message
 """Text names also taken as the last part of a column's name: Quora's question_text, Jigsaw's comment_text."""
 
 TITLE_NAMES = ("title", "headline")
-"""Text names (`TEXT_NAMES`) of a title: the one text column beside one of
-them is the body (a review's "Review Text" beside its "Title", AG News' "Description")."""
+"""Text names (`TEXT_NAMES`) of a title: the one text column beside one of them is the body (a review's
+"Review Text" beside its "Title", AG News' "Description")."""
 
 
 LABEL_NAMES = ("label", "labels", "class", "category", "target", "sentiment", "polarity", "y", "intent", "rating",

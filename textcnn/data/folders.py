@@ -175,9 +175,10 @@ NOT_DATA = ("readme", "license", "licence", "changelog", "citation")
 def class_files(p: Path) -> dict[str, Path] | None:
     """{label: file} when `p` is a folder of one file per class, one text a line: two to `MAX_CLASS_FILES`
     files (hidden ones and a README, licence, ... left out), no folders, none of them a table, a fastText
-    file, one of separated columns (`sources.separated`) or compressed, each named apart from the others by the same parts of its
-    name (`labels_of`: pos in rt-polarity.pos, quote in quote.tok.gt9.5000) that is a class's (`CLASS_NAME`)
-    and not a split's (train.txt and test.txt are splits, not classes); else None."""
+    file, one of separated columns (`sources.separated`) or compressed, each named apart from the others
+    by the same parts of its name (`labels_of`: pos in rt-polarity.pos, quote in quote.tok.gt9.5000) that
+    are a class's (`CLASS_NAME`) and not a split's (train.txt and test.txt are splits, not classes); else
+    None."""
     from textcnn.data.sources import FORMATS, fasttext_lines, separated
 
     if not p.is_dir():
