@@ -390,6 +390,10 @@ def test_explain_empty_text_and_predict_empty_file(trained, tmp_path):
     empty.write_text("")
     res = runner.invoke(app, ["predict", str(out), "--file", str(empty)])
     assert res.exit_code == 0 and f"note: {empty} holds no lines" in res.stderr
+    header = tmp_path / "header.csv"
+    header.write_text("text,label\n")
+    res = runner.invoke(app, ["predict", str(out), "--file", str(header)])
+    assert res.exit_code == 0 and f"note: {header} holds no rows" in res.stderr
 
 
 def test_filters_through_the_cli(trained, tmp_path):

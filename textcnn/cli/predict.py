@@ -139,7 +139,10 @@ def _print_file_summary(summary, file: str, out: Path | None) -> None:
     if summary.empty:
         err.print(f'{summary.empty} empty texts were predicted from padding alone ("empty": true)')
     if summary.written == 0 and not summary.skipped_lines:
-        err.print(f"note: {'stdin' if file == '-' else file} holds no lines; nothing to predict")
+        from textcnn.inference.io import table_suffix
+
+        what = "rows" if file != "-" and table_suffix(Path(file)) else "lines"  # a table with a header alone
+        err.print(f"note: {'stdin' if file == '-' else file} holds no {what}; nothing to predict")
     if out:
         err.print(f"{summary.written:,} predictions → {out}")
 
