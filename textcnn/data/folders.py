@@ -116,16 +116,25 @@ def class_folders(p: Path) -> dict[str, dict[str, list[Path]]] | None:
 
 
 def read_text_file(f: Path) -> tuple[str, bool]:
-    """One file's text, stripped of surrounding whitespace, and whether it was UTF-8 (else it is read as
-    Windows-1252, which decodes any bytes)."""
+    """One file's text, stripped of surrounding whitespace, and whether it was UTF-8 (`decode_text`)."""
+    text, utf8 = decode_text(_bytes_of(f))
+    return text.strip(), utf8
+
+
+def decode_text(raw: bytes) -> tuple[str, bool]:
+    """`raw` as text, UTF-8 (a byte-order mark dropped) or else Windows-1252 (which decodes any bytes), and
+    whether it was UTF-8."""
     try:
-        raw = f.read_bytes()
+        return raw.decode("utf-8-sig"), True
+    except UnicodeDecodeError:
+        return raw.decode(WESTERN, errors="replace"), False
+
+
+def _bytes_of(f: Path) -> bytes:
+    try:
+        return f.read_bytes()
     except OSError as e:
         raise DataError(f"cannot read {f}: {e.strerror}") from None
-    try:
-        return raw.decode("utf-8-sig").strip(), True
-    except UnicodeDecodeError:
-        return raw.decode(WESTERN, errors="replace").strip(), False
 
 
 def text_files(root: Path) -> list[Path]:
@@ -225,26 +234,22 @@ def read_class_files(p: Path, files: dict[str, Path]) -> dict[str, list[str]]:
     texts: list[str] = []
     labels: list[str] = []
     western = []
+    counts: dict[str, int] = {}
     for label, f in files.items():
-        try:
-            raw = f.read_bytes()
-        except OSError as e:
-            raise DataError(f"cannot read {f}: {e.strerror}") from None
+        raw = _bytes_of(f)
         if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
             text = raw.decode(WIDE, errors="replace")
         else:
-            try:
-                text = raw.decode("utf-8-sig")
-            except UnicodeDecodeError:
-                text = raw.decode(WESTERN, errors="replace")
+            text, utf8 = decode_text(raw)
+            if not utf8:
                 western.append(f.name)
         lines = [line.strip() for line in text.splitlines() if line.strip()]
         texts += lines
         labels += [label] * len(lines)
+        counts[label] = len(lines)
     if western:
         log.warning("%s: %s %s not UTF-8: read as Windows-1252 (%s)", p, ", ".join(western),
                     "is" if len(western) == 1 else "are", WESTERN)  # fmt: skip
-    counts = {label: labels.count(label) for label in files}
     shown = ", ".join(f"{f.name} ({label}, {counts[label]:,})" for label, f in files.items())
     log.warning("%s: one file per class, one text a line, the label from the file's name: %s", p, shown)
     return {"text": texts, "label": labels}

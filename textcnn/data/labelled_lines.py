@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from textcnn.data.encodings import WESTERN
+from textcnn.data.folders import decode_text
 from textcnn.errors import DataError
 
 LINE = re.compile(r"([A-Za-z]+):(\S+)\s+(.*\S)")
@@ -33,10 +33,7 @@ def read_labelled_lines(f: Path) -> dict[str, list[str]]:
             raw = fh.read()
     except (OSError, EOFError) as e:
         raise DataError(f"cannot read {f}: {getattr(e, 'strerror', None) or e}") from None
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        text = raw.decode(WESTERN, errors="replace")
+    text, _ = decode_text(raw)
     columns: dict[str, list[str]] = {"text": [], "label": [], "fine_label": []}
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
