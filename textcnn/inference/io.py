@@ -226,7 +226,7 @@ def read_texts(
     a csv (a row with more fields than the header)."""
     p = Path(path)
     suffix = table_suffix(p) if str(path) != "-" else None
-    if p.name.lower().endswith((".label", ".label.gz", ".label.bz2", ".label.xz")) and p.is_file():  # TREC's
+    if _format_suffix(p) == ".label" and p.is_file():  # TREC's "NUM:dist How far ...?": the questions
         from textcnn.data.labelled_lines import read_labelled_lines
 
         try:
@@ -278,10 +278,16 @@ def _separated_cells(
 
 def table_suffix(p: Path) -> str | None:
     """The table format of a file name (`TABLES`, a compression suffix allowed after it), or None."""
+    suffix = _format_suffix(p)
+    return suffix if suffix in TABLES else None
+
+
+def _format_suffix(p: Path) -> str | None:
+    """A file name's last suffix before a compression suffix (.gz / .bz2 / .xz), lowercased, or None."""
     suffixes = [x.lower() for x in p.suffixes]
     if suffixes and suffixes[-1] in (".gz", ".bz2", ".xz"):
         suffixes = suffixes[:-1]
-    return suffixes[-1] if suffixes and suffixes[-1] in TABLES else None
+    return suffixes[-1] if suffixes else None
 
 
 def _text_columns(columns: list[str], given: str | None, default: str | None, p: Path) -> list[str]:
