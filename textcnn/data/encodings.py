@@ -10,6 +10,8 @@ Not here: opening or reading files (sources.py, io.py). Imports only the standar
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
+from pathlib import PurePath
 from typing import BinaryIO
 
 
@@ -32,6 +34,15 @@ COMPRESSIONS = (
     (b"\x28\xb5\x2f\xfd", "zstd", ".zst"), (b"PK\x03\x04", "zip", ".zip"),
 )  # fmt: skip
 """(first bytes, name, file suffix) of the compressed formats a text file may turn out to be."""
+
+
+def inner_suffix(p: PurePath, compressed: Collection[str]) -> str | None:
+    """A file name's last suffix, lowercased, before a trailing compression suffix among `compressed`
+    (reviews.csv.gz: .csv), or None for a name without one."""
+    suffixes = [s.lower() for s in p.suffixes]
+    if suffixes and suffixes[-1] in compressed:
+        suffixes = suffixes[:-1]
+    return suffixes[-1] if suffixes else None
 
 
 def compression(head: bytes) -> tuple[str, str] | None:

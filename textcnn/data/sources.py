@@ -46,6 +46,7 @@ from textcnn.data.encodings import (
     compressed_note,
     decoded,
     encoding_note,
+    inner_suffix,
     not_utf8_lines,
     text_encoding,
     utf8_further,
@@ -405,10 +406,9 @@ def _load_hub(hub_id: str, cfg: DataConfig, preset: str | None) -> datasets.Data
 
 
 def _format_suffix(p: Path) -> str | None:
-    suffixes = [s.lower() for s in p.suffixes]
-    if suffixes and suffixes[-1] in COMPRESSED:
-        suffixes = suffixes[:-1]
-    return suffixes[-1] if suffixes and suffixes[-1] in FORMATS else None
+    """The `FORMATS` suffix of a file name (a compression suffix allowed after it), or None."""
+    suffix = inner_suffix(p, COMPRESSED)
+    return suffix if suffix in FORMATS else None
 
 
 def _csv_columns(f: Path, layout: CsvLayout) -> list[str]:

@@ -27,7 +27,7 @@ from typing import Any, BinaryIO, TextIO
 import numpy as np
 
 from textcnn.data.archives import is_archive
-from textcnn.data.encodings import bad_byte, escaped
+from textcnn.data.encodings import bad_byte, escaped, inner_suffix
 from textcnn.errors import DataError, PredictError
 from textcnn.inference.predictor import Prediction, Predictor, Scores, check_top_k
 
@@ -283,11 +283,9 @@ def table_suffix(p: Path) -> str | None:
 
 
 def _format_suffix(p: Path) -> str | None:
-    """A file name's last suffix before a compression suffix (.gz / .bz2 / .xz), lowercased, or None."""
-    suffixes = [x.lower() for x in p.suffixes]
-    if suffixes and suffixes[-1] in (".gz", ".bz2", ".xz"):
-        suffixes = suffixes[:-1]
-    return suffixes[-1] if suffixes else None
+    """A file name's last suffix before a compression suffix `read_texts` opens (.gz / .bz2 / .xz), lowercased,
+    or None."""
+    return inner_suffix(p, (".gz", ".bz2", ".xz"))
 
 
 def _text_columns(columns: list[str], given: str | None, default: str | None, p: Path) -> list[str]:
