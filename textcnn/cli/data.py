@@ -58,8 +58,8 @@ def datasets() -> None:
         elif local:
             console.print(f"local copies: TEXTCNN_DATA_DIR={local} ({Path(local).expanduser().absolute()})")
             root = Path(local).expanduser().resolve()
-            copies = {Path(p["local"]).resolve().relative_to(root).parts[0] for p in list_presets() if p["local"]
-                      and Path(p["local"]).resolve().is_relative_to(root)}  # fmt: skip
+            found = [Path(p["local"]).resolve() for p in list_presets() if p["local"]]
+            copies = {q.relative_to(root).parts[0] for q in found if q.is_relative_to(root)}  # SST/ for SST/binary
             others = sorted(d.name for d in root.iterdir()
                             if d.is_dir() and not d.name.startswith(".") and d.name not in copies)  # fmt: skip
             if others:
